@@ -1,0 +1,21 @@
+"""lnlkit: a research kit for learning with noisy labels.
+
+The public API (see the README and DESIGN.md):
+
+>>> import lnlkit
+>>> data = lnlkit.load_dataset("digits").with_noise("symmetric:0.4", seed=0)
+>>> run = lnlkit.get_method("ce", preset="digits").fit(data, out="runs/ce-sym40-s0")
+>>> lnlkit.results_table("runs/")
+"""
+
+__version__ = "0.1.0"
+
+from lnlkit.data import Dataset, DatasetNotFoundError, NoisyDataset, load_dataset  # noqa: E402
+from lnlkit.methods import get_method, list_methods  # noqa: E402
+from lnlkit.noise import NoisyLabels, inject_noise  # noqa: E402
+from lnlkit.train.recorder import RunResult, load_run, results_table  # noqa: E402
+
+__all__ = [
+    "__version__", "Dataset", "NoisyDataset", "DatasetNotFoundError", "load_dataset", "inject_noise", "NoisyLabels",
+    "get_method", "list_methods", "load_run", "results_table", "RunResult",
+]

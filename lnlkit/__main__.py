@@ -1,0 +1,5 @@
+import sys
+
+from lnlkit.cli import main
+
+sys.exit(main())

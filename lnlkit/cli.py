@@ -1,0 +1,159 @@
+"""The ``lnlkit`` command line (also ``python -m lnlkit``).
+
+::
+
+    lnlkit run --method ce --dataset digits --noise symmetric:0.4 --seed 0 --out runs/ce-sym40-s0
+    lnlkit table runs/ [--format md|csv|latex]
+    lnlkit noise --dataset digits --noise instance:0.4 --seed 0
+    lnlkit list
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lnlkit", description="Learning with noisy labels: run, tabulate, inspect.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train a method and write a run folder")
+    run.add_argument("--method", required=True, help="method name (see `lnlkit list`)")
+    run.add_argument("--dataset", default="digits", help="data set name (default: the embedded digits)")
+    run.add_argument("--root", default=None, help="folder holding the data set (default $LNLKIT_DATA or ./data)")
+    run.add_argument("--noise", default="none", help="noise spec, e.g. symmetric:0.4, pairflip:0.45, cifar10n:worst")
+    run.add_argument("--seed", type=int, default=0, help="seed of the noise and of training")
+    run.add_argument("--out", required=True, help="run folder to write")
+    run.add_argument("--preset", default=None,
+                     help="hyperparameter preset (default: the one named after the data set, if any)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one hyperparameter (repeatable)")
+    run.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    table = sub.add_parser("table", help="aggregate run folders into a results table")
+    table.add_argument("paths", nargs="+", help="run folders or folders containing them (searched recursively)")
+    table.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    table.add_argument("--runs", action="store_true", help="one row per run instead of mean ± std over seeds")
+
+    noise = sub.add_parser("noise", help="inject noise and print the realised rate and transition matrix")
+    noise.add_argument("--dataset", default="digits")
+    noise.add_argument("--root", default=None)
+    noise.add_argument("--noise", required=True)
+    noise.add_argument("--seed", type=int, default=0)
+
+    sub.add_parser("list", help="list methods with their presets, data sets and noise kinds")
+    return parser
+
+
+def _default_preset(cls, dataset: str) -> str | None:
+    if dataset in cls.PRESETS:
+        return dataset
+    return None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lnlkit.data import load_dataset
+    from lnlkit.methods import get_method, method_class, parse_overrides
+
+    cls = method_class(args.method)
+    overrides = parse_overrides(cls.Config, args.overrides)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    preset = args.preset if args.preset is not None else _default_preset(cls, args.dataset)
+    method = get_method(args.method, preset, **overrides)  # validates before any file is written
+    data = load_dataset(args.dataset, args.root).with_noise(args.noise, seed=args.seed)
+    run = method.fit(data, out=args.out, device=args.device, resume=args.resume, progress=not args.quiet)
+    res = run.result
+    rate = "unknown" if res.get("realized_rate") is None else f"{res['realized_rate']:.3f}"
+    print(f"{cls.name} on {data.name} with {data.noise.spec} (realised rate {rate}), seed {args.seed}")
+    print(f"  test accuracy: last {res['test_acc_last']:.2f}  best {res['test_acc_best']:.2f} "
+          f"(epoch {res['best_epoch']})  reported {res['reported']:.2f} as {res['reported_as']}")
+    if res.get("sel_precision") is not None:
+        print(f"  selection: precision {res['sel_precision']:.3f}  recall {res['sel_recall']:.3f}")
+    print(f"  run folder: {run.path}")
+    return 0
+
+
+def format_table(frame, fmt: str) -> str:
+    """Render a results DataFrame as markdown, CSV or LaTeX (floats with two decimals)."""
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    shown = frame.copy()
+    for col in shown.columns:
+        if shown[col].dtype.kind == "f":
+            shown[col] = shown[col].map(lambda v: "" if v != v else f"{v:.2f}")
+    if fmt == "latex":
+        return shown.to_latex(index=False)
+    header = "| " + " | ".join(map(str, shown.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
+    body = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from lnlkit.train.recorder import results_table
+
+    for p in args.paths:
+        if not Path(p).exists():
+            raise FileNotFoundError(f"no such folder: {p}")
+    frame = results_table(args.paths, aggregate=not args.runs)
+    if frame.empty:
+        print(f"no run folders under {', '.join(args.paths)}", file=sys.stderr)
+        return 1
+    sys.stdout.write(format_table(frame, args.format))
+    return 0
+
+
+def _cmd_noise(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lnlkit.data import load_dataset
+
+    noisy = load_dataset(args.dataset, args.root).with_noise(args.noise, seed=args.seed)
+    nl = noisy.noise
+    print(f"{noisy.name}: {nl.spec} seed {args.seed}")
+    rate = "unknown" if nl.realized_rate is None else f"{nl.realized_rate:.4f}"
+    print(f"  realised rate: {rate}   nominal: {nl.nominal_rate}   classes: {nl.num_classes}")
+    if nl.transition is not None:
+        with np.printoptions(precision=2, suppress=True, linewidth=200):
+            print("  realised transition matrix (rows = true class, columns = given label):")
+            print(np.array2string(nl.transition, prefix="  "))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from lnlkit.data import DATASETS
+    from lnlkit.methods import list_methods, method_class
+    from lnlkit.noise import NOISE_KINDS
+
+    print("methods (presets):")
+    for name in list_methods():
+        print(f"  {name:12s} {', '.join(sorted(method_class(name).PRESETS))}")
+    print("data sets:", ", ".join(DATASETS))
+    print("noise kinds:", ", ".join(NOISE_KINDS))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"run": _cmd_run, "table": _cmd_table, "noise": _cmd_noise, "list": _cmd_list}
+    try:
+        return handlers[args.command](args)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"lnlkit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; continue with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Methods by name: ``get_method("ce", preset="digits", lr=0.1)``."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any
+
+from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig, parse_overrides
+
+__all__ = ["get_method", "list_methods", "method_class", "METHODS", "Method", "MethodConfig", "EpochOutput",
+           "Context", "parse_overrides"]
+
+# name -> "module:Class"; methods of later issues register here.
+METHODS: dict[str, str] = {
+    "ce": "lnlkit.methods.ce:CE",
+}
+
+
+def list_methods() -> list[str]:
+    return sorted(METHODS)
+
+
+def method_class(name: str) -> type[Method]:
+    """The class behind a method name (ValueError listing the valid names otherwise)."""
+    key = str(name).lower()
+    if key not in METHODS:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(list_methods())}")
+    module, cls = METHODS[key].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_method(name: str, preset: str | None = None, **overrides: Any) -> Method:
+    """Build a method with a preset's hyperparameters and optional overrides.
+
+    Parameters
+    ----------
+    name : str
+        ``ce`` (and the methods of later releases).
+    preset : str, optional
+        A preset of the method (``method_class(name).PRESETS``), e.g. ``"digits"`` or ``"cifar10"``; ``None`` uses
+        the config's defaults.
+    **overrides
+        Config fields to change, e.g. ``epochs=5``.  Unknown keys raise ValueError listing the valid keys.
+
+    Returns
+    -------
+    Method
+    """
+    cls = method_class(name)
+    if preset is None:
+        config = cls.Config()
+    elif preset not in cls.PRESETS:
+        raise ValueError(f"unknown preset {preset!r} for {cls.name}; available: {', '.join(sorted(cls.PRESETS))}")
+    else:
+        config = cls.PRESETS[preset]()
+    valid = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(overrides) - valid)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)} for {cls.name}; valid keys: {', '.join(sorted(valid))}")
+    config = dataclasses.replace(config, **overrides)
+    return cls(config, preset=preset)

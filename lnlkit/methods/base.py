@@ -1,0 +1,353 @@
+"""What every method shares: its config dataclass and presets, and the epoch driver behind ``Method.fit``.
+
+A method subclass implements the paper's algorithm in three hooks:
+
+* ``setup(ctx)`` builds its networks, optimisers and buffers;
+* ``train_epoch(ctx, epoch) -> EpochOutput`` runs one epoch of the algorithm and returns the record (phase, lr,
+  loss terms) and the per-sample signals it saw (loss, clean probability, selected mask, relabelled targets);
+* ``networks()`` lists the networks evaluated on the test set (ensembled when several).
+
+Everything else — the run folder, atomic checkpoints, exact ``resume``, progress bar, callbacks, test evaluation,
+the final ``result.json`` — is done here once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import tempfile
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+import lnlkit
+from lnlkit.data.dataset import Dataset, NoisyDataset
+from lnlkit.train.checkpoint import load_checkpoint, save_checkpoint
+from lnlkit.train.device import resolve_device, rng_state, seed_everything, set_rng_state
+from lnlkit.train.evaluate import evaluate_test
+from lnlkit.train.loader import DeviceData
+from lnlkit.train.recorder import RunRecorder, RunResult, load_run
+
+__all__ = ["MethodConfig", "Method", "EpochOutput", "Context", "parse_overrides"]
+
+
+@dataclass
+class MethodConfig:
+    """Settings every method has.  Subclasses add the paper's hyperparameters."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    model: str = "auto"
+    eval_batch_size: int = 1024
+    amp: bool = True  # bfloat16 autocast on CUDA only; CPU runs stay float32
+    channels_last: bool = True  # on CUDA only
+    record_signals_every: int = 1  # per-sample signals every k epochs (and always the last)
+    checkpoint_every: int = 1
+
+    def validate(self) -> None:
+        """Raise ValueError for values outside their domain (subclasses extend)."""
+        for name in ("epochs", "batch_size", "eval_batch_size", "record_signals_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "epochs" else 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _coerce(value: str, annotation: Any, key: str) -> Any:
+    """Parse a ``--set key=value`` string into the field's type."""
+    origin = typing.get_origin(annotation)
+    if annotation is bool or annotation == "bool":
+        low = value.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"--set {key}: expected true/false, got {value!r}")
+    if annotation in (int, "int"):
+        return int(value)
+    if annotation in (float, "float"):
+        return float(value)
+    if origin in (tuple, list) or annotation in ("tuple", "list") or str(annotation).startswith(("tuple", "list")):
+        parsed = json.loads(value) if value.strip().startswith("[") else [v for v in value.split(",") if v.strip()]
+        args = typing.get_args(annotation)
+        elem = args[0] if args else None
+        conv = {int: int, float: float}.get(elem, None)
+        if conv is None:
+            conv = (lambda v: float(v) if "." in str(v) or "e" in str(v).lower() else int(v))
+        return tuple(conv(v) for v in parsed)
+    if origin is typing.Union or str(annotation).startswith(("typing.Optional", "Optional")) or " | " in str(annotation):
+        if value.lower() in ("none", "null"):
+            return None
+        for arg in typing.get_args(annotation):
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except (ValueError, TypeError):
+                continue
+        return value
+    return value
+
+
+def parse_overrides(config_cls: type, items: Iterable[str]) -> dict[str, Any]:
+    """Turn ``["lr=0.1", "epochs=5"]`` into typed overrides for ``config_cls``.
+
+    Raises
+    ------
+    ValueError
+        For a malformed item or an unknown key (the message lists the valid keys).
+    """
+    hints = typing.get_type_hints(config_cls)
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if key not in names:
+            raise ValueError(f"unknown setting {key!r} for {config_cls.__name__}; valid keys: {', '.join(sorted(names))}")
+        try:
+            out[key] = _coerce(value.strip(), hints.get(key, str), key)
+        except (ValueError, json.JSONDecodeError) as err:
+            raise ValueError(f"--set {key}={value!r}: cannot parse as {hints.get(key)}: {err}") from None
+    return out
+
+
+@dataclass
+class EpochOutput:
+    """What one epoch of a method produced.
+
+    Attributes
+    ----------
+    record : dict
+        ``phase``, ``lr`` and the loss terms (floats); test accuracy is added by the driver.
+    signals : dict of ndarray (N,)
+        Per-sample arrays: ``loss``, ``clean_prob``, ``selected`` (bool), ``relabel`` (int), ...
+    """
+
+    record: dict = field(default_factory=dict)
+    signals: dict = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What a method's hooks may use.  Note: no true noise mask here — only the given labels."""
+
+    data: DeviceData
+    device: torch.device
+    seed: int
+    num_classes: int
+    n_train: int
+    in_channels: int
+    input_shape: tuple
+    default_model: str
+    dataset_name: str
+    progress: Any = None  # the tqdm bar, for per-step postfixes
+
+    def build_model(self, name: str = "auto", **kw: Any) -> nn.Module:
+        """Build a registry model sized for this data (``"auto"``: the data set's default), on the device."""
+        from lnlkit.models import build_model
+
+        name = self.default_model if name == "auto" else name
+        if len(self.input_shape) == 3:
+            kw = {"in_channels": self.in_channels, "image_size": self.input_shape[-1], **kw}
+        else:
+            kw = {"image_size": self.input_shape[0], **kw}
+        net = build_model(name, self.num_classes, **kw).to(self.device)
+        return net.to(memory_format=torch.channels_last) if self.data.channels_last else net
+
+    def generator(self, epoch: int, stream: str) -> torch.Generator:
+        """A reproducible per-(epoch, stream) generator on the device (see ``stream_generator``)."""
+        from lnlkit.train.loader import stream_generator
+
+        return stream_generator(self.device, self.seed, epoch, stream)
+
+
+class Method:
+    """Base class of all methods.  See the module docstring for the hooks a subclass implements."""
+
+    name: ClassVar[str] = "base"
+    Config: ClassVar[type] = MethodConfig
+    PRESETS: ClassVar[dict[str, Callable[[], MethodConfig]]] = {}
+    reported_as: ClassVar[str] = "test_acc_last"
+
+    def __init__(self, config: MethodConfig | None = None, preset: str | None = None):
+        self.config = config if config is not None else self.Config()
+        self.preset = preset
+        self.config.validate()
+
+    # ------------------------------------------------------------------ hooks
+    def setup(self, ctx: Context) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement setup()")
+
+    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
+        raise NotImplementedError(f"{type(self).__name__} must implement train_epoch()")
+
+    def networks(self) -> list[nn.Module]:
+        raise NotImplementedError(f"{type(self).__name__} must implement networks()")
+
+    def state_dict(self) -> dict:
+        """Everything besides the networks needed to resume (optimisers, buffers); override when needed."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def num_epochs(self) -> int:
+        return self.config.epochs
+
+    def evaluate(self, ctx: Context) -> dict[str, float]:
+        """Test accuracy of each network and their ensemble (override for e.g. a second-head ensemble)."""
+        return evaluate_test(self.networks(), ctx.data, self.config.eval_batch_size, self.config.amp)
+
+    def reported_metric(self, history: list[dict]) -> float:
+        """The paper's headline number from the history (default: last epoch's test accuracy)."""
+        return history[-1]["test_acc"] if history else float("nan")
+
+    # ------------------------------------------------------------------ driver
+    def describe(self) -> dict:
+        return {"method": self.name, "preset": self.preset, "hyperparameters": dataclasses.asdict(self.config)}
+
+    def fit(self, data: NoisyDataset | Dataset, out: str | Path | None = None, device: str = "auto",
+            callbacks: Iterable[Callable[[dict], None]] = (), resume: bool = False, progress: bool = True,
+            seed: int | None = None) -> RunResult:
+        """Train on ``data`` and write the run folder ``out``.
+
+        Parameters
+        ----------
+        data : NoisyDataset or Dataset
+            A plain ``Dataset`` is trained on its given labels (no injected noise).
+        out : path, optional
+            Run folder; a fresh temporary folder when omitted.
+        device : {"auto", "cpu", "cuda"}
+        callbacks : iterable of callables
+            Each receives every epoch's completed record (dict).
+        resume : bool
+            Continue from ``out/checkpoint.pt``.  A complete run is returned as is.
+        progress : bool
+            Show a tqdm progress bar.
+        seed : int, optional
+            Training seed; defaults to the seed the noise was drawn with.
+
+        Returns
+        -------
+        RunResult
+        """
+        if isinstance(data, Dataset):
+            data = data.with_noise("none")
+        if not isinstance(data, NoisyDataset):
+            raise TypeError(f"fit() expects a NoisyDataset (dataset.with_noise(...)), got {type(data).__name__}")
+        seed = int(data.seed if seed is None else seed)
+        out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix=f"lnlkit-{self.name}-"))
+        dev = resolve_device(device)
+        config = {
+            **self.describe(), "dataset": data.name, "noise": data.noise.spec, "noise_info": data.noise.info,
+            "noise_seed": data.seed, "seed": seed, "device": str(dev), "num_classes": data.num_classes,
+            "n_train": len(data.labels), "lnlkit_version": lnlkit.__version__, "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+        }
+        checkpoint = out / "checkpoint.pt"
+        if resume and (out / "config.json").exists():
+            self._check_same_run(out, config)
+            if (out / "result.json").exists() and json.loads((out / "result.json").read_text()).get("status") == "complete":
+                return load_run(out)
+        elif not resume and out.exists() and any((out / f).exists() for f in ("config.json", "checkpoint.pt")):
+            raise FileExistsError(f"{out} already holds a run; pass resume=True (--resume) or choose another folder")
+
+        true_labels = data.dataset.y_train if data.dataset.clean_train_known else None
+        recorder = RunRecorder(out, data.noise, true_labels)
+        seed_everything(seed)
+        ctx = Context(
+            data=DeviceData(data, dev, seed, channels_last=self.config.channels_last), device=dev, seed=seed,
+            num_classes=data.num_classes, n_train=len(data.labels),
+            in_channels=data.dataset.input_shape[0] if data.dataset.is_image and data.dataset.in_memory else 3,
+            input_shape=tuple(data.dataset.input_shape) if data.dataset.in_memory else (3, data.x_train.crop, data.x_train.crop),
+            default_model=data.dataset.default_model, dataset_name=data.name,
+        )
+        self.setup(ctx)
+        start_epoch, wall_before = 0, 0.0
+        if resume and checkpoint.exists():
+            state = load_checkpoint(checkpoint)
+            for net, sd in zip(self.networks(), state["networks"]):
+                net.load_state_dict(sd)
+            self.load_state_dict(state["method"])
+            set_rng_state(state["rng"])
+            start_epoch, wall_before = state["next_epoch"], state["wall_s"]
+            recorder.resume(start_epoch)
+        else:
+            recorder.start(config)
+
+        total = self.num_epochs()
+        t0 = time.perf_counter()
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, initial=start_epoch, desc=f"{self.name}", unit="epoch", leave=False)
+        ctx.progress = bar
+        epoch = start_epoch
+        try:
+            for epoch in range(start_epoch, total):
+                t_epoch = time.perf_counter()
+                output = self.train_epoch(ctx, epoch)
+                record = {"epoch": epoch, **output.record, **self.evaluate(ctx),
+                          "wall_s": time.perf_counter() - t_epoch}
+                last = epoch == total - 1
+                keep_signals = last or epoch % self.config.record_signals_every == 0
+                record = recorder.log_epoch(record, output.signals if keep_signals else None)
+                for cb in callbacks:
+                    cb(record)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{record[k]:.3g}" for k in ("loss", "test_acc", "sel_precision")
+                                     if isinstance(record.get(k), float)})
+                if last or (epoch + 1) % self.config.checkpoint_every == 0:
+                    recorder.flush()
+                    save_checkpoint(checkpoint, {
+                        "next_epoch": epoch + 1, "networks": [n.state_dict() for n in self.networks()],
+                        "method": self.state_dict(), "rng": rng_state(),
+                        "wall_s": wall_before + time.perf_counter() - t0,
+                    })
+                    recorder.write_result(self._result(recorder.history, data, "interrupted", wall_before + time.perf_counter() - t0))
+        except KeyboardInterrupt:
+            recorder.write_result(self._result(recorder.history, data, "interrupted", wall_before + time.perf_counter() - t0))
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        recorder.write_result(self._result(recorder.history, data, "complete", wall_before + time.perf_counter() - t0))
+        return load_run(out)
+
+    def _check_same_run(self, out: Path, config: dict) -> None:
+        saved = json.loads((out / "config.json").read_text())
+        keys = ("method", "hyperparameters", "dataset", "noise", "noise_seed", "seed", "n_train")
+        fresh = json.loads(json.dumps({k: config[k] for k in keys}, default=str))
+        diffs = [k for k in keys if saved.get(k) != fresh.get(k)]
+        if diffs:
+            raise ValueError(f"cannot resume {out}: its config differs in {', '.join(diffs)}; use a new --out folder")
+
+    def _result(self, history: list[dict], data: NoisyDataset, status: str, wall_s: float) -> dict:
+        accs = [r.get("test_acc") for r in history if r.get("test_acc") is not None]
+        result: dict[str, Any] = {
+            "status": status, "epochs_done": len(history), "epochs_total": self.num_epochs(),
+            "test_acc_last": accs[-1] if accs else None,
+            "test_acc_best": max(accs) if accs else None,
+            "best_epoch": int(history[int(np.argmax([r.get("test_acc", -1) or -1 for r in history]))]["epoch"]) if accs else None,
+            "reported": self.reported_metric(history) if history else None, "reported_as": self.reported_as,
+            "realized_rate": data.noise.realized_rate, "noise": data.noise.spec, "wall_s": wall_s,
+        }
+        if history:
+            for key in ("sel_precision", "sel_recall", "sel_f1", "sel_fraction"):
+                if key in history[-1]:
+                    result[key] = history[-1][key]
+            for key, value in history[-1].items():
+                if key.startswith("test_acc_net"):
+                    result[key + "_last"] = value
+        return result

@@ -1,0 +1,115 @@
+"""Evaluation passes: predictions over a split, per-sample training losses, test and ensemble accuracy."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lnlkit.train.loader import DeviceData
+
+__all__ = ["autocast", "predict", "per_sample_pass", "accuracy", "evaluate_test", "PerSample"]
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bfloat16 autocast on CUDA when ``enabled``; a no-op elsewhere (CPU runs stay float32 and deterministic)."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: DeviceData, split: str = "test", batch_size: int = 1024, amp: bool = True,
+            forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Logits of ``model`` over a whole split, in order, in eval mode (the model's mode is restored).
+
+    Parameters
+    ----------
+    model : nn.Module
+    data : DeviceData
+    split : {"train", "test"}
+    forward : callable, optional
+        ``forward(model, x) -> logits``; defaults to ``model(x)`` (use it to read a second head).
+
+    Returns
+    -------
+    Tensor float32, shape (N_split, C), on the data's device
+    """
+    was_training = model.training
+    model.eval()
+    outs = []
+    try:
+        for _, x in data.iter_split(split, batch_size):
+            with autocast(data.device, amp):
+                out = model(x) if forward is None else forward(model, x)
+            outs.append(out.float())
+    finally:
+        model.train(was_training)
+    return torch.cat(outs) if outs else torch.empty(0, data.num_classes, device=data.device)
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """Top-1 accuracy in percent. ``logits`` (N, C), ``targets`` (N,)."""
+    if len(targets) == 0:
+        return float("nan")
+    return float((logits.argmax(1) == targets).float().mean().item() * 100.0)
+
+
+class PerSample:
+    """Result of :func:`per_sample_pass`: ``loss`` (N,), ``logits`` (N, C), ``probs`` (N, C), all on the device."""
+
+    def __init__(self, logits: torch.Tensor, labels: torch.Tensor):
+        self.logits = logits
+        self.loss = F.cross_entropy(logits, labels, reduction="none")
+        self.probs = logits.softmax(1)
+
+    @property
+    def pred(self) -> torch.Tensor:
+        return self.logits.argmax(1)
+
+
+def per_sample_pass(model: nn.Module, data: DeviceData, labels: torch.Tensor | None = None, batch_size: int = 1024,
+                    amp: bool = True) -> PerSample:
+    """Per-sample cross-entropy of every training sample against its given label (eval mode, no augmentation).
+
+    This is the pass the sample-selection methods fit their GMMs on, and what the recorder stores as the loss
+    signal.
+
+    Returns
+    -------
+    PerSample with ``loss`` of shape (N_train,)
+    """
+    logits = predict(model, data, "train", batch_size, amp)
+    return PerSample(logits, data.labels if labels is None else labels)
+
+
+def evaluate_test(models: Sequence[nn.Module] | nn.Module, data: DeviceData, batch_size: int = 1024, amp: bool = True,
+                  ensemble: str = "logits") -> dict[str, float]:
+    """Test accuracy of each network and of their ensemble.
+
+    Parameters
+    ----------
+    models : a module or a sequence of modules
+    ensemble : {"logits", "probs"}
+        Average the networks' logits (DivideMix, ProMix) or their softmax outputs.
+
+    Returns
+    -------
+    dict
+        ``{"test_acc": ...}`` for one network; ``{"test_acc_net1": ..., "test_acc_net2": ..., "test_acc": ensemble}``
+        for several. Accuracies in percent.
+    """
+    if isinstance(models, nn.Module):
+        models = [models]
+    logits = [predict(m, data, "test", batch_size, amp) for m in models]
+    if len(logits) == 1:
+        return {"test_acc": accuracy(logits[0], data.y_test)}
+    out = {f"test_acc_net{i + 1}": accuracy(lg, data.y_test) for i, lg in enumerate(logits)}
+    if ensemble not in ("logits", "probs"):
+        raise ValueError(f"ensemble must be 'logits' or 'probs', got {ensemble!r}")
+    stack = torch.stack(logits) if ensemble == "logits" else torch.stack([lg.softmax(1) for lg in logits])
+    out["test_acc"] = accuracy(stack.mean(0), data.y_test)
+    return out

@@ -1,0 +1,215 @@
+"""The device loader: training data kept as tensors on the device, shuffled and augmented in whole batches.
+
+`DeviceData` is the only view of a noisy data set that a method's training code receives.  It carries the inputs,
+the *given* labels and the test split, and deliberately **not** the true noise mask (that stays with the recorder,
+for reporting).  In-memory data sets are normalised once and stored on the device; image-file data sets
+(Clothing1M, WebVision, ...) are decoded by worker processes and normalised/augmented on the device per batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from lnlkit.data.dataset import NoisyDataset
+from lnlkit.train.augment import Augment
+
+__all__ = ["Batch", "DeviceData", "DeviceLoader", "stream_generator"]
+
+
+@dataclass
+class Batch:
+    """One training batch.
+
+    Attributes
+    ----------
+    index : Tensor of int64, shape (B,)
+        Positions of the samples in the training set (for per-sample buffers).
+    views : tuple of Tensor, each (B, ...)
+        One augmented view per augmentation the loader was asked for (``views[0]`` is ``x``).
+    y : Tensor of int64, shape (B,)
+        Given (noisy) labels.
+    """
+
+    index: torch.Tensor
+    views: tuple[torch.Tensor, ...]
+    y: torch.Tensor
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.views[0]
+
+
+def stream_generator(device: torch.device, seed: int, epoch: int, stream: str) -> torch.Generator:
+    """A generator seeded by (seed, epoch, stream name).
+
+    Every epoch's shuffling and augmentation depends only on these three values, so a run resumed at an epoch
+    boundary replays exactly the batches of an uninterrupted run without storing loader state.
+    """
+    digest = hashlib.sha256(f"{seed}/{epoch}/{stream}".encode()).digest()
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+    return gen
+
+
+class DeviceLoader:
+    """Iterate over (a subset of) the training set in shuffled, augmented batches.
+
+    Use ``loader.epoch(e)`` to get the batches of epoch ``e``; the order and augmentation depend only on
+    ``(seed, e, stream)``.
+
+    Parameters
+    ----------
+    data : DeviceData
+    batch_size : int
+    indices : array-like of int, optional
+        Restrict to these training samples (e.g. a selected clean subset).
+    augment : Augment or sequence of Augment or None
+        One augmentation per view; ``None`` gives a single un-augmented view.
+    labels : Tensor, optional
+        Labels to return instead of the data's given labels (e.g. relabelled targets), shape (N,).
+    shuffle, drop_last : bool
+    stream : str
+        Name of the random stream, so two loaders in one epoch draw independently.
+    """
+
+    def __init__(self, data: "DeviceData", batch_size: int, indices: Sequence[int] | np.ndarray | torch.Tensor | None = None,
+                 augment: Augment | Sequence[Augment | None] | None = None, labels: torch.Tensor | None = None,
+                 shuffle: bool = True, drop_last: bool = False, stream: str = "train"):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.data, self.batch_size, self.shuffle, self.drop_last, self.stream = data, int(batch_size), shuffle, drop_last, stream
+        if indices is None:
+            self.indices = torch.arange(data.n_train, device=data.device)
+        else:
+            self.indices = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=data.device)
+        self.augments: tuple[Augment | None, ...] = (
+            tuple(augment) if isinstance(augment, (list, tuple)) else (augment,)
+        )
+        self.labels = data.labels if labels is None else labels.to(data.device)
+
+    def __len__(self) -> int:
+        n = len(self.indices)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        gen = stream_generator(self.data.device, self.data.seed, epoch, self.stream)
+        order = self.indices
+        if self.shuffle:
+            order = order[torch.randperm(len(order), device=order.device, generator=gen)]
+        if not self.data.in_memory:
+            yield from self._file_epoch(order, gen)
+            return
+        for start in range(len(self)):
+            idx = order[start * self.batch_size:(start + 1) * self.batch_size]
+            yield self._batch(idx, self.data.train_inputs(idx), gen)
+
+    def _batch(self, idx: torch.Tensor, x: torch.Tensor, gen: torch.Generator) -> Batch:
+        views = tuple(aug(x, gen) if aug is not None else x for aug in self.augments)
+        return Batch(index=idx, views=views, y=self.labels[idx])
+
+    def _file_epoch(self, order: torch.Tensor, gen: torch.Generator) -> Iterator[Batch]:
+        # Image files: workers decode, resize and random-crop; the device normalises and applies the rest.
+        worker_seed = int(torch.randint(0, 2**31 - 1, (1,), device=order.device, generator=gen))
+        for n, (x, idx) in enumerate(self.data.file_batches(order.cpu().numpy(), self.batch_size, True, worker_seed)):
+            if self.drop_last and n >= len(self):
+                break
+            yield self._batch(idx, x, gen)
+
+
+class DeviceData:
+    """Training and test data of a :class:`NoisyDataset`, prepared for a device.
+
+    Parameters
+    ----------
+    noisy : NoisyDataset
+    device : torch.device
+    seed : int
+        Seed of every loader stream made from this object.
+    storage_dtype : torch.dtype, optional
+        Dtype in which in-memory inputs are kept on the device (float16 halves GPU memory; batches are
+        returned as float32). Default float32 on CPU, float16 on CUDA.
+    channels_last : bool
+        Return image batches in channels-last memory format (faster convolutions on CUDA).
+
+    Attributes
+    ----------
+    labels : Tensor int64 (N,)
+        The given (noisy) labels.  The true noise mask is intentionally absent.
+    n_train, num_classes : int
+    """
+
+    def __init__(self, noisy: NoisyDataset, device: torch.device, seed: int = 0,
+                 storage_dtype: torch.dtype | None = None, channels_last: bool = False, num_workers: int | None = None):
+        ds = noisy.dataset
+        self.device, self.seed, self.num_classes = device, int(seed), noisy.num_classes
+        self.n_train = len(noisy.labels)
+        self.labels = torch.as_tensor(noisy.labels, dtype=torch.long, device=device)
+        self.y_test = torch.as_tensor(noisy.y_test, dtype=torch.long, device=device)
+        self.channels_last = channels_last and ds.is_image and device.type == "cuda"
+        self.storage_dtype = storage_dtype or (torch.float16 if device.type == "cuda" else torch.float32)
+        self.is_image = ds.is_image
+        self.num_workers = num_workers
+        shape = (1, -1, 1, 1) if ds.is_image else (1, -1)
+        self._mean = torch.tensor(ds.mean, dtype=torch.float32, device=device).reshape(shape)
+        self._std = torch.tensor(ds.std, dtype=torch.float32, device=device).reshape(shape)
+        self._scale = float(ds.pixel_scale)
+        self.in_memory = ds.in_memory
+        if self.in_memory:
+            self._x_train = self._to_device(ds.x_train)
+            self._x_test = self._to_device(noisy.x_test)
+        else:
+            self._files_train, self._files_test = ds.x_train, noisy.x_test
+        self.input_shape = tuple(ds.input_shape) if ds.in_memory else (3, ds.x_train.crop, ds.x_train.crop)
+
+    # -------------------------------------------------------------- normalisation
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x.to(self.device, torch.float32) / self._scale - self._mean) / self._std
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _to_device(self, x: np.ndarray) -> torch.Tensor:
+        out = torch.empty((len(x),) + tuple(x.shape[1:]), dtype=self.storage_dtype, device=self.device)
+        for start in range(0, len(x), 8192):  # chunked so the float32 copy never holds the whole set
+            out[start:start + 8192] = self._normalise(torch.as_tensor(x[start:start + 8192])).to(self.storage_dtype)
+        return out
+
+    # -------------------------------------------------------------- access
+    def train_inputs(self, index: torch.Tensor) -> torch.Tensor:
+        """Normalised, un-augmented in-memory training inputs of the given samples, float32 ``(B, ...)``."""
+        x = self._x_train[index].float()
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def file_batches(self, order: np.ndarray, batch_size: int, train: bool, seed: int,
+                     split: str = "train") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Decode image files of ``split`` in ``order`` with worker processes: yields normalised ``(x, index)``."""
+        from lnlkit.data.images import make_file_loader
+
+        files = self._files_train if split == "train" else self._files_test
+        labels = np.zeros(len(files), dtype=np.int64)  # labels travel on the device, not through the workers
+        for x, _, idx in make_file_loader(files, labels, batch_size, train=train, order=order,
+                                          num_workers=self.num_workers, seed=seed):
+            yield self._normalise(x), idx.to(self.device)
+
+    def loader(self, batch_size: int, indices=None, augment=None, labels=None, shuffle: bool = True,
+               drop_last: bool = False, stream: str = "train") -> DeviceLoader:
+        """A :class:`DeviceLoader` over (a subset of) the training set."""
+        return DeviceLoader(self, batch_size, indices, augment, labels, shuffle, drop_last, stream)
+
+    def iter_split(self, split: str, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Un-augmented inputs of ``split`` ("train" or "test") in order: yields ``(index, x)``."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        n = self.n_train if split == "train" else len(self.y_test)
+        if not self.in_memory:
+            for x, idx in self.file_batches(np.arange(n), batch_size, train=False, seed=0, split=split):
+                yield idx, x
+            return
+        source = self._x_train if split == "train" else self._x_test
+        for start in range(0, n, batch_size):
+            idx = torch.arange(start, min(start + batch_size, n), device=self.device)
+            x = source[idx].float()
+            yield idx, (x.contiguous(memory_format=torch.channels_last) if self.channels_last else x)

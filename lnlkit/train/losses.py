@@ -1,0 +1,71 @@
+"""Losses shared by the methods: soft-target CE, mixup, label smoothing, logit adjustment, symmetric KL,
+confidence penalties.  All return scalars averaged over the batch unless ``reduction="none"``."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "soft_cross_entropy", "one_hot", "smooth_labels", "mixup", "logit_adjust", "symmetric_kl",
+    "negative_entropy", "uniform_prior_penalty",
+]
+
+
+def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Float one-hot targets ``(B, C)`` of integer labels ``(B,)``."""
+    return F.one_hot(labels, num_classes).float()
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """``-Σ_c t_c log softmax(z)_c`` for soft targets ``t`` (B, C) and logits ``z`` (B, C)."""
+    loss = -(targets * F.log_softmax(logits, dim=1)).sum(1)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.mean() if len(loss) else logits.sum() * 0.0
+
+
+def smooth_labels(targets: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """Label smoothing: ``(1 - ε) t + ε / C``."""
+    return (1.0 - epsilon) * targets + epsilon / targets.shape[1]
+
+
+def mixup(x: torch.Tensor, targets: torch.Tensor, lam: float, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mix each sample with ``perm``-th partner: ``λ x + (1 − λ) x[perm]`` and the same for the targets.
+
+    Parameters
+    ----------
+    x : Tensor (B, ...)
+    targets : Tensor (B, C)
+    lam : float
+    perm : Tensor int64 (B,)
+    """
+    return lam * x + (1.0 - lam) * x[perm], lam * targets + (1.0 - lam) * targets[perm]
+
+
+def logit_adjust(logits: torch.Tensor, prior: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """Logit adjustment (Menon et al. 2021): ``z + τ log π``, ``prior`` (C,) a class distribution."""
+    return logits + tau * torch.log(prior.clamp_min(1e-12))
+
+
+def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """``KL(p_a ‖ p_b) + KL(p_b ‖ p_a)`` between the softmax distributions of two logit batches."""
+    log_pa, log_pb = F.log_softmax(logits_a, 1), F.log_softmax(logits_b, 1)
+    kl = (log_pa.exp() * (log_pa - log_pb)).sum(1) + (log_pb.exp() * (log_pb - log_pa)).sum(1)
+    return kl if reduction == "none" else kl.mean()
+
+
+def negative_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Mean of ``Σ p log p`` (the confidence penalty DivideMix/ProMix add in warm-up under asymmetric noise)."""
+    p = logits.softmax(1)
+    return (p * torch.log(p.clamp_min(1e-12))).sum(1).mean()
+
+
+def uniform_prior_penalty(logits: torch.Tensor) -> torch.Tensor:
+    """``Σ_c π_c log(π_c / p̄_c)`` with π uniform and p̄ the batch-mean prediction (DivideMix's regulariser)."""
+    c = logits.shape[1]
+    prior = torch.full((c,), 1.0 / c, device=logits.device)
+    mean_pred = logits.softmax(1).mean(0)
+    return (prior * torch.log(prior / mean_pred.clamp_min(1e-12))).sum()

@@ -1,0 +1,327 @@
+"""The run folder (DESIGN.md "Run folder"): writing it atomically during training and reading it back.
+
+Files: ``config.json``, ``noise.npz``, ``history.jsonl``, ``signals.npz``, ``result.json``, ``checkpoint.pt``.
+Every write goes to a temporary file in the same folder and is renamed into place, so a killed run never leaves a
+truncated file.  The recorder is the only component that sees the true noise mask: it turns each epoch's selected
+mask into selection precision/recall/F1 *after* the method has produced it.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from lnlkit.train.selection import selection_quality
+
+__all__ = ["RUN_FILES", "atomic_write_bytes", "write_json", "RunRecorder", "RunResult", "load_run", "results_table",
+           "is_complete_run"]
+
+RUN_FILES = ("config.json", "noise.npz", "history.jsonl", "signals.npz", "result.json", "checkpoint.pt")
+
+
+# ---------------------------------------------------------------------------------------------- atomic writes
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as pretty JSON (NaN/inf become null)."""
+    atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n").encode())
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------- recorder
+_FILL = {np.dtype(bool): False}
+
+
+class RunRecorder:
+    """Writes a run folder as training goes.
+
+    Parameters
+    ----------
+    out : path
+        The run folder.
+    noise : lnlkit.noise.NoisyLabels
+        The labels the method trains on; ``is_noisy`` is used for selection quality only.
+    true_labels : ndarray (N,), optional
+        Clean training labels where known (stored in ``noise.npz`` for the example plots).
+    """
+
+    def __init__(self, out: str | os.PathLike, noise: Any, true_labels: np.ndarray | None = None):
+        self.out = Path(out)
+        self.noise = noise
+        self.true_labels = true_labels
+        self.history: list[dict] = []
+        self._signals: dict[str, list[np.ndarray]] = {}
+        self._signal_epochs: list[int] = []
+
+    # -- start / resume
+    def start(self, config: dict) -> None:
+        """Write ``config.json`` and ``noise.npz`` for a new run."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_json(self.out / "config.json", config)
+        noise = self.noise
+        arrays = {
+            "labels": np.asarray(noise.labels, dtype=np.int64),
+            "is_noisy": np.asarray(noise.is_noisy if noise.is_noisy is not None else np.zeros(0), dtype=bool),
+            "transition": np.asarray(noise.transition if noise.transition is not None else np.zeros((0, 0))),
+            "realized_rate": np.asarray(np.nan if noise.realized_rate is None else noise.realized_rate),
+            "num_classes": np.asarray(noise.num_classes),
+            "spec": np.asarray(noise.spec),
+        }
+        if getattr(noise, "ood_mask", None) is not None:
+            arrays["ood_mask"] = np.asarray(noise.ood_mask, dtype=bool)
+        if self.true_labels is not None:
+            arrays["true_labels"] = np.asarray(self.true_labels, dtype=np.int64)
+        atomic_write_bytes(self.out / "noise.npz", _npz_bytes(arrays))
+        atomic_write_bytes(self.out / "history.jsonl", b"")
+
+    def resume(self, next_epoch: int) -> None:
+        """Reload history and signals written before the checkpoint and drop anything recorded after it."""
+        self.history = [r for r in _read_jsonl(self.out / "history.jsonl") if r["epoch"] < next_epoch]
+        sig_path = self.out / "signals.npz"
+        if sig_path.exists():
+            with np.load(sig_path) as z:
+                epochs = z["epoch"].tolist()
+                keep = [i for i, e in enumerate(epochs) if e < next_epoch]
+                self._signal_epochs = [epochs[i] for i in keep]
+                self._signals = {k: [z[k][i] for i in keep] for k in z.files if k != "epoch"}
+
+    # -- per epoch
+    def log_epoch(self, record: dict, signals: dict[str, np.ndarray] | None = None) -> dict:
+        """Add one epoch: selection quality is computed from ``signals['selected*']`` and the true mask.
+
+        Returns the completed record (what callbacks and the progress bar see).
+        """
+        record = dict(record)
+        if signals:
+            is_noisy = self.noise.is_noisy
+            for key, value in signals.items():
+                if key == "selected" or key.startswith("selected_"):
+                    suffix = key[len("selected"):]
+                    for name, v in selection_quality(np.asarray(value, dtype=bool), is_noisy).items():
+                        record[name + suffix] = v
+            self._add_signals(int(record["epoch"]), signals)
+        self.history.append(_jsonable(record))
+        return record
+
+    def _add_signals(self, epoch: int, signals: dict[str, np.ndarray]) -> None:
+        n_before = len(self._signal_epochs)
+        for key, value in signals.items():
+            arr = np.asarray(value)
+            arr = arr.astype(np.float16) if np.issubdtype(arr.dtype, np.floating) else arr
+            if key not in self._signals:  # a signal that appears late: pad earlier epochs
+                fill = False if arr.dtype == bool else (-1 if np.issubdtype(arr.dtype, np.integer) else np.nan)
+                self._signals[key] = [np.full_like(arr, fill) for _ in range(n_before)]
+            self._signals[key].append(arr)
+        for key, rows in self._signals.items():
+            if len(rows) == n_before:  # missing this epoch
+                proto = rows[-1] if rows else None
+                fill = False if proto.dtype == bool else (-1 if np.issubdtype(proto.dtype, np.integer) else np.nan)
+                rows.append(np.full_like(proto, fill))
+        self._signal_epochs.append(epoch)
+
+    def flush(self) -> None:
+        """Atomically rewrite ``history.jsonl`` and ``signals.npz`` with everything recorded so far."""
+        lines = "".join(json.dumps(r) + "\n" for r in self.history)
+        atomic_write_bytes(self.out / "history.jsonl", lines.encode())
+        if self._signal_epochs:
+            arrays = {k: np.stack(v) for k, v in self._signals.items()}
+            arrays["epoch"] = np.asarray(self._signal_epochs, dtype=np.int64)
+            atomic_write_bytes(self.out / "signals.npz", _npz_bytes(arrays))
+
+    def write_result(self, result: dict) -> None:
+        write_json(self.out / "result.json", result)
+
+
+# ---------------------------------------------------------------------------------------------- reading
+@dataclass
+class RunResult:
+    """A run folder as Python objects.
+
+    Attributes
+    ----------
+    path : Path
+    config : dict
+    history : list of dict, one per epoch
+    result : dict, the final metrics (``status`` says whether the run completed)
+    labels, is_noisy, transition : ndarrays from ``noise.npz`` (``is_noisy`` None when unknown)
+    """
+
+    path: Path
+    config: dict
+    history: list[dict]
+    result: dict
+    labels: np.ndarray
+    is_noisy: np.ndarray | None
+    transition: np.ndarray | None
+    true_labels: np.ndarray | None = None
+    _signals: dict | None = field(default=None, repr=False)
+
+    @property
+    def signals(self) -> dict[str, np.ndarray]:
+        """Per-epoch per-sample arrays (loaded on first access): ``epoch`` (E,), ``loss`` (E, N), ..."""
+        if self._signals is None:
+            path = self.path / "signals.npz"
+            if path.exists():
+                with np.load(path) as z:
+                    self._signals = {k: z[k] for k in z.files}
+            else:
+                self._signals = {}
+        return self._signals
+
+    def history_frame(self):
+        """History as a pandas DataFrame (one row per epoch)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.history)
+
+    def curve(self, key: str) -> np.ndarray:
+        """One history column over epochs (NaN where an epoch lacks it)."""
+        return np.array([np.nan if r.get(key) is None else r.get(key) for r in self.history], dtype=float)
+
+    @property
+    def complete(self) -> bool:
+        return self.result.get("status") == "complete"
+
+
+def load_run(path: str | os.PathLike) -> RunResult:
+    """Read a run folder written by :meth:`lnlkit.methods.Method.fit`.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a run folder (no ``config.json``).
+    """
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"{path} is not an lnlkit run folder (no config.json)")
+    config = json.loads((path / "config.json").read_text())
+    result = json.loads((path / "result.json").read_text()) if (path / "result.json").exists() else {"status": "running"}
+    labels = is_noisy = transition = true_labels = None
+    if (path / "noise.npz").exists():
+        with np.load(path / "noise.npz") as z:
+            labels = z["labels"]
+            is_noisy = z["is_noisy"] if z["is_noisy"].size else None
+            transition = z["transition"] if z["transition"].size else None
+            true_labels = z["true_labels"] if "true_labels" in z.files else None
+    return RunResult(path, config, _read_jsonl(path / "history.jsonl"), result, labels, is_noisy, transition,
+                     true_labels)
+
+
+def is_complete_run(path: str | os.PathLike) -> bool:
+    """True when ``path`` holds a run whose ``result.json`` says ``complete``."""
+    try:
+        return json.loads((Path(path) / "result.json").read_text()).get("status") == "complete"
+    except (OSError, ValueError):
+        return False
+
+
+def _expand(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    items = [paths_or_glob] if isinstance(paths_or_glob, (str, os.PathLike)) else list(paths_or_glob)
+    found: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if (p / "config.json").exists():
+            found.append(p)
+        elif p.is_dir():
+            found.extend(sorted(q.parent for q in p.rglob("config.json")))
+        else:
+            found.extend(sorted(Path(m) for m in globmod.glob(str(item)) if (Path(m) / "config.json").exists()))
+    return sorted(set(found))
+
+
+TABLE_COLUMNS = ["method", "preset", "dataset", "noise", "seed", "realized_rate", "reported", "reported_as",
+                 "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "epochs", "wall_s", "status", "path"]
+
+
+def results_table(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike], aggregate: bool = False):
+    """Collect run folders into a table.
+
+    Parameters
+    ----------
+    paths_or_glob : path, glob pattern or list of them
+        Run folders, or folders searched recursively for run folders.
+    aggregate : bool
+        One row per (method, preset, dataset, noise) with mean and standard deviation over seeds of the reported,
+        last and best accuracies, and the number of seeds.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    rows = []
+    for p in _expand(paths_or_glob):
+        run = load_run(p)
+        cfg, res = run.config, run.result
+        rows.append({
+            "method": cfg.get("method"), "preset": cfg.get("preset"), "dataset": cfg.get("dataset"),
+            "noise": cfg.get("noise"), "seed": cfg.get("seed"), "realized_rate": res.get("realized_rate"),
+            "reported": res.get("reported"), "reported_as": res.get("reported_as"),
+            "test_acc_last": res.get("test_acc_last"), "test_acc_best": res.get("test_acc_best"),
+            "sel_precision": res.get("sel_precision"), "sel_recall": res.get("sel_recall"),
+            "epochs": len(run.history), "wall_s": res.get("wall_s"), "status": res.get("status"), "path": str(p),
+        })
+    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    if not aggregate or frame.empty:
+        return frame
+    keys = ["method", "preset", "dataset", "noise", "reported_as"]
+    numeric = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "realized_rate"]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    grouped = frame.groupby(keys, dropna=False)
+    out = grouped[numeric].agg(["mean", "std"])
+    out.columns = [f"{a}_{b}" for a, b in out.columns]
+    out["seeds"] = grouped.size()
+    return out.reset_index()
