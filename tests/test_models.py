@@ -9,6 +9,7 @@ import torchvision
 from torch import nn
 
 from lnlkit.models import MODELS, build_model, count_parameters, list_models
+from lnlkit.models.base import load_state_dict_except_heads, read_state_dict
 from lnlkit.models.preact_resnet import PreActBlock
 from lnlkit.models.resnet import BasicBlock
 
@@ -25,6 +26,19 @@ CASES = {
 }
 
 NUM_CLASSES = 7
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Run this module's tiny forwards single-threaded and restore the setting afterwards.
+
+    Results do not depend on the thread count; on a busy 2-core machine OpenMP's spinning threads made batch-2
+    ResNet forwards up to ~50x slower than one thread, so one thread keeps this module fast and predictable.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +173,17 @@ def test_preact_structure_quirks():
     assert torch.allclose(feats, F.avg_pool2d(seen["l4"], 4).flatten(1), atol=1e-6)
     # No final BN-ReLU: the pooled raw residual sum takes negative values.
     assert (feats < 0).any()
+    # The projection shortcut sees the pre-activated input ReLU(BN1(x)), the identity shortcut the raw x.
+    block = model.layer2[0]
+    captured = {}
+    block.register_forward_hook(lambda mod, inp, out: captured.__setitem__("x", inp[0]))
+    block.shortcut[0].register_forward_hook(lambda mod, inp, out: captured.__setitem__("sc", inp[0]))
+    with torch.no_grad():
+        model.embed(x)
+        assert torch.allclose(captured["sc"], F.relu(block.bn1(captured["x"])))
+        b = model.layer1[1]
+        xin = torch.randn(2, 64, 8, 8)
+        assert torch.allclose(b(xin) - xin, b.conv2(F.relu(b.bn2(b.conv1(F.relu(b.bn1(xin)))))), atol=1e-5)
     # Other sizes work thanks to the adaptive pool.
     with torch.no_grad():
         assert model.embed(torch.randn(2, 3, 20, 20)).shape == (2, 512)
@@ -332,19 +357,35 @@ def test_resnet50_weights_path_round_trip(tmp_path, monkeypatch):
     with torch.no_grad():
         logits, pseudo, feats = model.eval().forward_heads(torch.randn(2, 3, 32, 32))
     assert logits.shape == pseudo.shape == (2, 14) and feats.shape == (2, 2048)
-    # Wrapped checkpoints with a DataParallel prefix load too.
+
+
+def test_state_dict_reading_and_strict_trunk_loading(tmp_path):
+    """The ResNet-50 loader's rules, exercised on a small model to keep the test fast."""
+    torch.manual_seed(0)
+    source = build_model("cnn7", 10)
+    src = source.state_dict()
+    # Wrapped checkpoints with a DataParallel prefix and without BN num_batches_tracked counters (like
+    # torchvision's older ImageNet files) are read too.
     wrapped = tmp_path / "wrapped.pth"
-    # (also without BN num_batches_tracked counters, like torchvision's older ImageNet files).
     old_style = {f"module.{k}": v for k, v in src.items() if not k.endswith("num_batches_tracked")}
     torch.save({"state_dict": old_style, "epoch": 3}, wrapped)
-    again = build_model("resnet50_tv", 14, weights_path=wrapped)
-    assert torch.equal(again.layer3[2].conv2.weight, imagenet.layer3[2].conv2.weight)
+    state = read_state_dict(wrapped)
+    assert set(state) == {k for k in src if not k.endswith("num_batches_tracked")}
+    target = build_model("cnn7", 4)
+    fresh_fc = target.fc.weight.clone()
+    load_state_dict_except_heads(target, state)
+    assert torch.equal(target.features[0].weight, source.features[0].weight)
+    assert torch.equal(target.fc.weight, fresh_fc)  # head (10 vs 4 classes) not loaded
     # An incomplete file is an error, not a silent partial load.
-    broken = dict(src)
-    del broken["layer2.0.conv1.weight"]
-    torch.save(broken, tmp_path / "broken.pth")
-    with pytest.raises(RuntimeError, match="layer2.0.conv1.weight"):
-        build_model("resnet50_tv", 14, weights_path=tmp_path / "broken.pth")
+    broken = dict(state)
+    del broken["features.3.weight"]
+    with pytest.raises(RuntimeError, match="features.3.weight"):
+        load_state_dict_except_heads(build_model("cnn7", 4), broken)
+    with pytest.raises(RuntimeError, match="shape"):
+        load_state_dict_except_heads(build_model("cnn7", 4, in_channels=1), state)
+    torch.save({"not": "weights"}, tmp_path / "junk.pth")
+    with pytest.raises(ValueError, match="state dict"):
+        read_state_dict(tmp_path / "junk.pth")
 
 
 def test_missing_weights_file(tmp_path):

@@ -81,7 +81,8 @@ class ImageFileDataset(torch.utils.data.Dataset):
 
 
 def make_file_loader(
-    files: ImageFiles, labels: Any, batch_size: int, train: bool, num_workers: int | None = None, seed: int = 0
+    files: ImageFiles, labels: Any, batch_size: int, train: bool, num_workers: int | None = None, seed: int = 0,
+    order: Any = None,
 ) -> torch.utils.data.DataLoader:
     """A :class:`torch.utils.data.DataLoader` over image files.
 
@@ -97,6 +98,9 @@ def make_file_loader(
         Decoding processes; default ``min(8, os.cpu_count())``.  Workers are persistent when > 0.
     seed : int
         Seeds the shuffling and the workers' augmentation RNG.
+    order : array-like of int, optional
+        Visit exactly these samples in this order (no shuffling): the device loader passes each epoch's
+        permutation, or a selected subset.  Workers are then not persistent, since the loader lives one epoch.
 
     Returns
     -------
@@ -112,8 +116,9 @@ def make_file_loader(
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
     generator = torch.Generator()
     generator.manual_seed(int(seed))
+    sampler = None if order is None else [int(i) for i in np.asarray(order).reshape(-1)]
     return torch.utils.data.DataLoader(
-        ImageFileDataset(files, labels, train), batch_size=int(batch_size), shuffle=bool(train),
-        num_workers=int(num_workers), persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available(),
-        generator=generator, drop_last=False,
+        ImageFileDataset(files, labels, train), batch_size=int(batch_size), shuffle=bool(train) and sampler is None,
+        sampler=sampler, num_workers=int(num_workers), persistent_workers=num_workers > 0 and sampler is None,
+        pin_memory=torch.cuda.is_available(), generator=generator, drop_last=False,
     )

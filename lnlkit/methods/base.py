@@ -159,7 +159,7 @@ class Context:
         if len(self.input_shape) == 3:
             kw = {"in_channels": self.in_channels, "image_size": self.input_shape[-1], **kw}
         else:
-            kw = {"image_size": self.input_shape[0], **kw}
+            kw = {"in_features": self.input_shape[0], **kw}
         net = build_model(name, self.num_classes, **kw).to(self.device)
         return net.to(memory_format=torch.channels_last) if self.data.channels_last else net
 
