@@ -290,7 +290,7 @@ class Method:
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=total, initial=start_epoch, desc=f"{self.name}", unit="epoch", leave=False)
+            bar = tqdm(total=total, initial=start_epoch, desc=f"{self.name}", unit="epoch", leave=False, mininterval=1.0)
         ctx.progress = bar
         epoch = start_epoch
         try:
