@@ -13,6 +13,7 @@ the final ``result.json`` — is done here once.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
 import platform
@@ -170,7 +171,7 @@ class Context:
         return stream_generator(self.device, self.seed, epoch, stream)
 
 
-class Method:
+class Method(abc.ABC):
     """Base class of all methods.  See the module docstring for the hooks a subclass implements."""
 
     name: ClassVar[str] = "base"
@@ -184,14 +185,17 @@ class Method:
         self.config.validate()
 
     # ------------------------------------------------------------------ hooks
+    @abc.abstractmethod
     def setup(self, ctx: Context) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement setup()")
+        """Build the networks, optimisers and buffers."""
 
+    @abc.abstractmethod
     def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
-        raise NotImplementedError(f"{type(self).__name__} must implement train_epoch()")
+        """Run epoch ``epoch`` of the algorithm."""
 
+    @abc.abstractmethod
     def networks(self) -> list[nn.Module]:
-        raise NotImplementedError(f"{type(self).__name__} must implement networks()")
+        """The networks evaluated on the test set (and saved in checkpoints), in a fixed order."""
 
     def state_dict(self) -> dict:
         """Everything besides the networks needed to resume (optimisers, buffers); override when needed."""
