@@ -1,4 +1,5 @@
-"""Figures of a run: accuracy curves and per-sample loss distributions with the two-component GMM fit.
+"""Figures of a run: accuracy curves, per-sample loss distributions with the two-component GMM fit, selection
+quality, the label transition matrix and example images with their given, true and relabelled labels.
 
 Every function takes a :class:`~lnlkit.train.recorder.RunResult` (or plain arrays) and returns the matplotlib
 ``Figure``; nothing is shown or saved implicitly.
@@ -6,35 +7,53 @@ Every function takes a :class:`~lnlkit.train.recorder.RunResult` (or plain array
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Any, Sequence
 
 import numpy as np
 
 from lnlkit.train.recorder import RunResult
 from lnlkit.train.selection import gmm_split, min_max_normalise
 
-__all__ = ["plot_accuracy_curves", "plot_loss_distribution", "plot_loss_distributions"]
+__all__ = ["plot_accuracy_curves", "plot_loss_distribution", "plot_loss_distributions", "plot_loss_over_epochs",
+           "plot_selection_quality", "plot_transition_matrix", "plot_examples", "plot_run_examples"]
+
+
+def _pyplot():
+    # The backend is left to the user (inline, ipympl, ...); headless, matplotlib falls back to Agg by itself.
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _figure(ncols: int = 1, width: float = 5.0, height: float = 3.6):
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline") and not _has_display():
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    fig, axes = _pyplot().subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
     return fig, axes[0]
 
 
-def _has_display() -> bool:
-    import os
-
-    return bool(os.environ.get("DISPLAY"))
+def _grid(count: int, ncols: int, width: float, height: float):
+    """A grid holding exactly ``count`` axes (the unused cells of the last row are removed), in reading order."""
+    ncols = max(1, min(ncols, count))
+    nrows = math.ceil(count / ncols)
+    fig, axes = _pyplot().subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[count:]:
+        fig.delaxes(ax)
+    return fig, flat[:count]
 
 
 def plot_accuracy_curves(run: RunResult, title: str | None = None):
     """Test accuracy (and accuracy on the given training labels, when recorded) over epochs, best and last marked.
+
+    Two-network methods that record ``test_acc_net1`` / ``test_acc_net2`` get those curves too, dashed (``test_acc``
+    is then the ensemble).
+
+    Parameters
+    ----------
+    run : RunResult
+        Its history gives ``epoch``, ``test_acc`` and optionally ``train_acc_given``, ``test_acc_net1``,
+        ``test_acc_net2`` (percentages).
+    title : str, optional
 
     Returns
     -------
@@ -46,6 +65,10 @@ def plot_accuracy_curves(run: RunResult, title: str | None = None):
     ax.plot(epochs, test, label="test accuracy", color="C0")
     if np.isfinite(run.curve("train_acc_given")).any():
         ax.plot(epochs, run.curve("train_acc_given"), label="train accuracy on given labels", color="C1", alpha=0.8)
+    for k, color in ((1, "C4"), (2, "C5")):
+        net = run.curve(f"test_acc_net{k}")
+        if np.isfinite(net).any():
+            ax.plot(epochs, net, ls="--", lw=1, color=color, alpha=0.9, label=f"test accuracy, network {k}")
     if np.isfinite(test).any():
         best = int(np.nanargmax(test))
         ax.scatter([epochs[best]], [test[best]], color="C2", zorder=3, label=f"best {test[best]:.1f}% (epoch {int(epochs[best])})")
@@ -127,3 +150,368 @@ def plot_loss_distributions(run: RunResult, epochs: Sequence[int] | None = None,
         plot_loss_distribution(losses, run.is_noisy, ax=ax, bins=bins, title=title)
     fig.tight_layout()
     return fig
+
+
+def plot_loss_over_epochs(run: RunResult, n_panels: int = 6, bins: int = 40, ncols: int = 3):
+    """Loss distributions at evenly spaced recorded epochs, as a grid of small multiples.
+
+    The first and last recorded epochs are always included.  Read left to right, top to bottom, the panels show the
+    clean/noisy separation growing while the network fits the clean samples, then shrinking again as it memorises
+    the noisy labels.
+
+    Parameters
+    ----------
+    run : RunResult
+        Needs ``run.signals['loss']`` of shape (E, N) and ``run.signals['epoch']`` of shape (E,).
+    n_panels : int
+        Number of panels (at most the E recorded epochs).
+    bins : int
+        Histogram bins per panel.
+    ncols : int
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per chosen epoch, each drawn by :func:`plot_loss_distribution`.
+
+    Raises
+    ------
+    ValueError
+        When the run recorded no per-sample losses, or ``n_panels < 1``.
+    """
+    sig = run.signals
+    if "loss" not in sig or len(sig.get("epoch", ())) == 0:
+        raise ValueError(f"run {run.path} recorded no per-sample losses")
+    if n_panels < 1:
+        raise ValueError(f"n_panels must be at least 1, got {n_panels}")
+    recorded = [int(e) for e in sig["epoch"]]
+    rows = sorted(set(np.linspace(0, len(recorded) - 1, min(n_panels, len(recorded))).round().astype(int).tolist()))
+    fig, axes = _grid(len(rows), ncols, width=4.2, height=3.4)
+    acc = {int(r["epoch"]): r.get("test_acc") for r in run.history if "epoch" in r}
+    for ax, i in zip(axes, rows):
+        e = recorded[i]
+        losses = sig["loss"][i].astype(np.float64)
+        title = f"epoch {e}" + (f" (test {acc[e]:.1f}%)" if acc.get(e) is not None else "")
+        plot_loss_distribution(losses, run.is_noisy, ax=ax, bins=bins, title=title)
+    fig.tight_layout()
+    return fig
+
+
+_SELECTION_KEYS = (("sel_precision", "precision (clean among selected)", "C0"),
+                   ("sel_recall", "recall (selected among clean)", "C1"),
+                   ("sel_f1", "F1", "C2"),
+                   ("sel_fraction", "selected fraction", "C7"))
+
+
+def plot_selection_quality(run_or_history: RunResult | Sequence[dict], ax=None, title: str | None = None):
+    """Clean-sample selection precision, recall, F1 and selected fraction over epochs.
+
+    Selections recorded under a suffix (``selected_net2`` gives ``sel_precision_net2``, ...) are drawn dashed in the
+    colour of their metric.
+
+    Parameters
+    ----------
+    run_or_history : RunResult or list of dict
+        A run, or its history: one record per epoch with ``epoch`` and some of ``sel_precision``, ``sel_recall``,
+        ``sel_f1``, ``sel_fraction`` (fractions in [0, 1]).
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        When no epoch carries a selection metric (plain cross-entropy selects nothing).
+    """
+    history = run_or_history.history if isinstance(run_or_history, RunResult) else list(run_or_history)
+    epochs = np.array([r.get("epoch", i) for i, r in enumerate(history)], dtype=float)
+
+    def column(key: str) -> np.ndarray:
+        return np.array([np.nan if r.get(key) is None else r[key] for r in history], dtype=float)
+
+    suffixes = sorted({k[len(base):] for r in history for k in r for base, _, _ in _SELECTION_KEYS
+                       if k.startswith(base + "_")})
+    curves = []
+    for suffix in [""] + suffixes:
+        for base, label, color in _SELECTION_KEYS:
+            values = column(base + suffix)
+            if np.isfinite(values).any():
+                curves.append((values, label + (f" [{suffix.lstrip('_')}]" if suffix else ""), color,
+                               "--" if suffix else "-"))
+    if not curves:
+        where = f"run {run_or_history.path}" if isinstance(run_or_history, RunResult) else "this history"
+        raise ValueError(f"{where} recorded no sample selection (no sel_precision/sel_recall/sel_f1/sel_fraction); "
+                         "methods without a clean-sample selection, such as plain cross-entropy, have none")
+    if ax is None:
+        fig, (ax,) = _figure()
+    else:
+        fig = ax.figure
+    for values, label, color, ls in curves:
+        ax.plot(epochs, values, label=label, color=color, ls=ls, lw=1.5 if ls == "-" else 1.0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("fraction")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
+    if title is None and isinstance(run_or_history, RunResult):
+        cfg = run_or_history.config
+        title = f"selection quality: {cfg.get('method')}, {cfg.get('noise')}"
+    ax.set_title(title or "selection quality")
+    fig.tight_layout()
+    return fig
+
+
+def plot_transition_matrix(transition: np.ndarray | RunResult, class_names: Sequence[str] | None = None, ax=None,
+                           title: str | None = None):
+    """Heatmap of a label transition matrix ``T[i, j] = P(given label j | true class i)``.
+
+    Parameters
+    ----------
+    transition : ndarray (C, C) or RunResult
+        The matrix, or a run whose ``transition`` is used.  Rows are true classes, columns given labels.
+    class_names : sequence of C str, optional
+        Tick labels (default: class indices).
+    ax : matplotlib Axes, optional
+    title : str, optional
+        Prefix of the title; the mean diagonal (average probability of keeping the true label, *not* the realised
+        noise rate, which would need the class counts) is always appended.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Cells are annotated with their value when C <= 12.
+
+    Raises
+    ------
+    ValueError
+        When the run has no transition matrix (real noise) or the matrix is not square.
+    """
+    import seaborn as sns
+
+    if isinstance(transition, RunResult):
+        run = transition
+        if run.transition is None or np.size(run.transition) == 0:
+            raise ValueError(f"run {run.path} has no transition matrix (real or unknown noise)")
+        matrix = np.asarray(run.transition, dtype=float)
+        if title is None:
+            title = f"{run.config.get('noise', 'label noise')}"
+    else:
+        matrix = np.asarray(transition, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
+        raise ValueError(f"transition must be a square (C, C) matrix, got shape {matrix.shape}")
+    c = matrix.shape[0]
+    names = [str(i) for i in range(c)] if class_names is None else [str(n) for n in class_names]
+    if len(names) != c:
+        raise ValueError(f"class_names has {len(names)} entries for {c} classes")
+    if ax is None:
+        side = min(max(3.0, 0.45 * c + 1.5), 12.0)
+        fig, (ax,) = _figure(width=side + 1.0, height=side)
+    else:
+        fig = ax.figure
+    annotate = c <= 12
+    sns.heatmap(matrix, ax=ax, vmin=0.0, vmax=1.0, cmap="Blues", square=True, annot=annotate, fmt=".2f",
+                annot_kws={"fontsize": 7}, xticklabels=names, yticklabels=names, cbar_kws={"shrink": 0.8},
+                linewidths=0.3 if c <= 30 else 0.0, linecolor="white")
+    ax.set_xlabel("given label")
+    ax.set_ylabel("true class")
+    mean_diag = float(np.trace(matrix) / c)
+    ax.set_title(f"{title + ': ' if title else ''}mean diagonal {mean_diag:.3f}")
+    fig.tight_layout()
+    return fig
+
+
+def _choose_examples(n_total: int, n: int, noisy: np.ndarray | None, seed: int) -> np.ndarray:
+    """Deterministic choice of ``n`` sample indices: half noisy, half clean where the truth is known."""
+    rng = np.random.default_rng(seed)
+    n = min(n, n_total)
+    if noisy is None:
+        return np.sort(rng.choice(n_total, size=n, replace=False))
+    noisy_idx, clean_idx = np.flatnonzero(noisy), np.flatnonzero(~noisy)
+    k_noisy = min(len(noisy_idx), n // 2)
+    k_clean = min(len(clean_idx), n - k_noisy)
+    k_noisy = n - k_clean  # top up with noisy samples when clean ones run out
+    chosen = np.concatenate([rng.choice(noisy_idx, size=k_noisy, replace=False),
+                             rng.choice(clean_idx, size=k_clean, replace=False)])
+    return np.sort(chosen)
+
+
+def _display_images(images: np.ndarray, pixel_scale: float | None) -> np.ndarray:
+    """(K, C, H, W) or (K, H, W) inputs as (K, H, W) grey or (K, H, W, 3) RGB floats in [0, 1]."""
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"images must be (N, C, H, W) with C = 1 or 3 (or (N, H, W)), got shape {np.shape(images)}")
+    x = x.astype(np.float64)
+    if pixel_scale is None:
+        lo, hi = float(x.min()), float(x.max())
+        if lo >= 0.0 and hi <= 1.0:
+            pixel_scale = 1.0
+        elif lo >= 0.0:
+            pixel_scale = 255.0 if np.asarray(images).dtype == np.uint8 and hi > 16 else hi
+        else:  # e.g. normalised floats: min-max over the images shown
+            x, pixel_scale = (x - lo) / (hi - lo if hi > lo else 1.0), 1.0
+    x = np.clip(x / pixel_scale, 0.0, 1.0)
+    return x[:, 0] if x.shape[1] == 1 else x.transpose(0, 2, 3, 1)
+
+
+def plot_examples(images: np.ndarray, given: np.ndarray, true: np.ndarray | None = None,
+                  selected: np.ndarray | None = None, relabelled: np.ndarray | None = None,
+                  class_names: Sequence[str] | None = None, n: int = 24, seed: int = 0,
+                  pixel_scale: float | None = None, indices: Sequence[int] | None = None, ncols: int = 8,
+                  title: str | None = None):
+    """A grid of training images with their given label, true label, selection and relabelling.
+
+    Each image is titled ``given g / true t`` (red when ``g != t``); a green frame marks samples the method selected
+    as clean, and ``→ r`` is appended when it relabelled the sample to ``r``.  Each image axes carries the sample
+    index as its (invisible) artist label ``"sample i"``.
+
+    Parameters
+    ----------
+    images : ndarray (N, C, H, W) or (N, H, W), uint8 or float
+        Grey when C == 1, RGB when C == 3.
+    given : int ndarray (N,)
+        Labels the method trained on.
+    true : int ndarray (N,), optional
+        True labels; enables the red titles and the mixed choice of noisy and clean samples.
+    selected : bool ndarray (N,), optional
+        Clean-sample selection.
+    relabelled : int ndarray (N,), optional
+        Targets the method assigned; entries < 0 or equal to the given label count as not relabelled.
+    class_names : sequence of str, optional
+    n : int
+        Number of images shown (at most N).
+    seed : int
+        Seed of the choice of samples: about half noisy and half clean when ``true`` is given, uniform otherwise.
+    pixel_scale : float, optional
+        Images are divided by this for display; by default 1 for values in [0, 1], 255 for uint8 images above 16,
+        otherwise the largest value shown (min-max for negative values).
+    indices : sequence of int, optional
+        Show these samples instead of a random choice (``n`` and ``seed`` are then ignored).
+    ncols : int
+        Images per row.
+    title : str, optional
+        Figure title (a key to the markers is always added).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per image shown.
+    """
+    given = np.asarray(given, dtype=np.int64)
+    N = len(given)
+    if len(images) != N:
+        raise ValueError(f"{len(images)} images but {N} given labels")
+    for name, arr in (("true", true), ("selected", selected), ("relabelled", relabelled)):
+        if arr is not None and len(arr) != N:
+            raise ValueError(f"{name} has {len(arr)} entries for {N} samples")
+    true = None if true is None else np.asarray(true, dtype=np.int64)
+    noisy = None if true is None else given != true
+    if indices is None:
+        if n < 1 or N == 0:
+            raise ValueError(f"nothing to show: n={n}, {N} samples")
+        idx = _choose_examples(N, n, noisy, seed)
+    else:
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size == 0 or idx.min() < -N or idx.max() >= N:
+            raise ValueError(f"indices must be non-empty and within [0, {N})")
+        idx = idx % N
+    shown = _display_images(np.asarray(images)[idx], pixel_scale)
+
+    def name(c: int) -> str:
+        return str(class_names[c]) if class_names is not None and 0 <= c < len(class_names) else str(c)
+
+    fig, axes = _grid(len(idx), ncols, width=1.45, height=1.7)
+    for ax, i, img in zip(axes, idx, shown):
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_label(f"sample {int(i)}")
+        text = f"given {name(given[i])}" + ("" if true is None else f" / true {name(true[i])}")
+        if relabelled is not None and 0 <= int(relabelled[i]) != given[i]:
+            text += f" → {name(int(relabelled[i]))}"
+        is_noisy = noisy is not None and bool(noisy[i])
+        ax.set_title(text, fontsize=7, color="red" if is_noisy else "black")
+        is_selected = selected is not None and bool(selected[i])
+        for spine in ax.spines.values():
+            spine.set_visible(is_selected)
+            spine.set_color("green")
+            spine.set_linewidth(3.0)
+    key = []
+    if true is not None:
+        key.append("red title: given label is wrong")
+    if selected is not None:
+        key.append("green frame: selected as clean")
+    if relabelled is not None:
+        key.append("→ r: relabelled to r")
+    heading = "; ".join(([title] if title else []) + key)
+    if heading:
+        fig.suptitle(heading, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_run_examples(run: RunResult, dataset: Any, epoch: int = -1, n: int = 24, seed: int = 0, **kwargs: Any):
+    """:func:`plot_examples` for a run: images from the data set, labels and signals from the run folder.
+
+    Parameters
+    ----------
+    run : RunResult
+        Gives the labels trained on (``labels``), the true labels (``true_labels``) and, at the chosen epoch,
+        ``signals['selected']`` (E, N) and ``signals['relabel']`` (E, N) where recorded.
+    dataset : Dataset or NoisyDataset
+        The data set the run trained on; ``dataset.x_train`` (N, C, H, W) must be in memory.
+    epoch : int
+        Recorded epoch number whose selection and relabelling are shown; -1 for the last recorded epoch.
+    n, seed : int
+        As in :func:`plot_examples`.
+    **kwargs
+        Passed on to :func:`plot_examples` (``pixel_scale``, ``class_names``, ``indices``, ...).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        When the images are not in memory, do not match the run's labels, or ``epoch`` was not recorded.
+    """
+    images = dataset.x_train
+    if not isinstance(images, np.ndarray) or images.ndim not in (3, 4):
+        raise ValueError(f"plot_run_examples needs in-memory images (N, C, H, W); {dataset!r} has none")
+    if run.labels is None or len(run.labels) != len(images):
+        raise ValueError(f"the run has {None if run.labels is None else len(run.labels)} labels but the data set "
+                         f"{len(images)} training images: is it the data set the run trained on?")
+    base = getattr(dataset, "dataset", dataset)  # NoisyDataset wraps the Dataset
+    kwargs.setdefault("class_names", getattr(base, "class_names", None) or None)
+    kwargs.setdefault("pixel_scale", getattr(base, "pixel_scale", None))
+    true = run.true_labels  # None for real noise: the truth is unknown
+    sig = run.signals
+    selected = relabel = None
+    shown_epoch = None
+    if len(sig.get("epoch", ())):
+        recorded = [int(e) for e in sig["epoch"]]
+        if epoch == -1:
+            row = len(recorded) - 1
+        elif epoch in recorded:
+            row = recorded.index(epoch)
+        else:
+            raise ValueError(f"epoch {epoch} has no recorded signals; recorded: {recorded[:5]}...{recorded[-3:]}")
+        shown_epoch = recorded[row]
+        if "selected" in sig:
+            selected = np.asarray(sig["selected"][row], dtype=bool)
+        if "relabel" in sig:
+            relabel = np.asarray(sig["relabel"][row], dtype=np.int64)
+    elif epoch != -1:
+        raise ValueError(f"run {run.path} recorded no per-sample signals, so epoch {epoch} cannot be shown")
+    cfg = run.config
+    kwargs.setdefault("title", f"{cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}"
+                      + (f", epoch {shown_epoch}" if shown_epoch is not None else ""))
+    return plot_examples(images, run.labels, true=true, selected=selected, relabelled=relabel, n=n, seed=seed,
+                         **kwargs)
