@@ -268,11 +268,11 @@ class Method(abc.ABC):
         true_labels = data.dataset.y_train if data.dataset.clean_train_known else None
         recorder = RunRecorder(out, data.noise, true_labels)
         seed_everything(seed)
+        device_data = DeviceData(data, dev, seed, channels_last=self.config.channels_last)
+        shape = device_data.input_shape  # (C, H, W) for images, (D,) for flat features
         ctx = Context(
-            data=DeviceData(data, dev, seed, channels_last=self.config.channels_last), device=dev, seed=seed,
-            num_classes=data.num_classes, n_train=len(data.labels),
-            in_channels=data.dataset.input_shape[0] if data.dataset.is_image and data.dataset.in_memory else 3,
-            input_shape=tuple(data.dataset.input_shape) if data.dataset.in_memory else (3, data.x_train.crop, data.x_train.crop),
+            data=device_data, device=dev, seed=seed, num_classes=data.num_classes, n_train=len(data.labels),
+            in_channels=shape[0] if len(shape) == 3 else 1, input_shape=shape,
             default_model=data.dataset.default_model, dataset_name=data.name,
         )
         self.setup(ctx)
