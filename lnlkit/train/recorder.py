@@ -81,7 +81,9 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------- recorder
-_FILL = {np.dtype(bool): False}
+def _fill_value(dtype: np.dtype):
+    """Placeholder for an epoch that lacks a signal: False, -1 or NaN by dtype."""
+    return False if dtype == bool else (-1 if np.issubdtype(dtype, np.integer) else np.nan)
 
 
 class RunRecorder:
@@ -161,14 +163,11 @@ class RunRecorder:
             arr = np.asarray(value)
             arr = arr.astype(np.float16) if np.issubdtype(arr.dtype, np.floating) else arr
             if key not in self._signals:  # a signal that appears late: pad earlier epochs
-                fill = False if arr.dtype == bool else (-1 if np.issubdtype(arr.dtype, np.integer) else np.nan)
-                self._signals[key] = [np.full_like(arr, fill) for _ in range(n_before)]
+                self._signals[key] = [np.full_like(arr, _fill_value(arr.dtype)) for _ in range(n_before)]
             self._signals[key].append(arr)
         for key, rows in self._signals.items():
             if len(rows) == n_before:  # missing this epoch
-                proto = rows[-1] if rows else None
-                fill = False if proto.dtype == bool else (-1 if np.issubdtype(proto.dtype, np.integer) else np.nan)
-                rows.append(np.full_like(proto, fill))
+                rows.append(np.full_like(rows[-1], _fill_value(rows[-1].dtype)))
         self._signal_epochs.append(epoch)
 
     def flush(self) -> None:
