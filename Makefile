@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m lnlkit.demo
+	$(VENV)/bin/lnlkit reproduce --profile quick
 
 test: setup
 	$(PY) -m pytest -q tests

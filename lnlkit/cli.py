@@ -3,6 +3,7 @@
 ::
 
     lnlkit run --method ce --dataset digits --noise symmetric:0.4 --seed 0 --out runs/ce-sym40-s0
+    lnlkit reproduce --profile quick [--only 00_quickstart ...] [--jobs 2] [--out runs/]
     lnlkit table runs/ [--format md|csv|latex]
     lnlkit noise --dataset digits --noise instance:0.4 --seed 0
     lnlkit list
@@ -37,6 +38,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
     run.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rep = sub.add_parser("reproduce", help="execute the notebooks over a profile's grid and regenerate the results",
+                         description="Execute every notebook with papermill over the profile's grid (methods x noise "
+                                     "settings x seeds), skipping grid cells whose runs are complete, then run "
+                                     "99_results.ipynb to write results/<profile>.md/.csv/.tex and the figures.")
+    rep.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"),
+                     help="smoke: about a minute (tests); quick: digits on a CPU; paper: the papers' settings (GPU)")
+    rep.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK", help="execute only these notebooks")
+    rep.add_argument("--jobs", type=int, default=None, help="notebooks at once (default: CPU count, 1 on a GPU)")
+    rep.add_argument("--out", default="runs", help="runs go to <out>/<profile>/ (default runs/)")
+    rep.add_argument("--results", default="results", help="folder of the results tables (default results/)")
+    rep.add_argument("--figures", default="figures", help="folder of the summary figures (default figures/)")
+    rep.add_argument("--notebooks", default=None, help="folder of the notebooks (default: the repository's)")
+    rep.add_argument("--device", default=None, help="auto, cpu or cuda (default: the profile's)")
+    rep.add_argument("--timeout", type=float, default=None, help="seconds allowed per notebook")
+    rep.add_argument("--no-results", action="store_true", help="skip 99_results.ipynb")
+    rep.add_argument("--dry-run", action="store_true", help="list the notebook runs without executing them")
 
     table = sub.add_parser("table", help="aggregate run folders into a results table")
     table.add_argument("paths", nargs="+", help="run folders or folders containing them (searched recursively)")
@@ -129,6 +147,22 @@ def _cmd_noise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from lnlkit import reproduce as rp
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.dry_run:
+        for job in rp.plan_jobs(args.profile, Path(args.out) / args.profile, only=args.only, device=args.device):
+            print(f"{'complete' if job.is_complete() else 'to do':8s}  {job.name}")
+        return 0
+    outcomes = rp.reproduce(args.profile, out=args.out, results=args.results, figures=args.figures, only=args.only,
+                            jobs=args.jobs, notebooks_dir=args.notebooks, device=args.device,
+                            run_results=not args.no_results, timeout=args.timeout,
+                            echo=lambda line: print(line, flush=True))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from lnlkit.data import DATASETS
     from lnlkit.methods import list_methods, method_class
@@ -144,7 +178,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _cmd_run, "table": _cmd_table, "noise": _cmd_noise, "list": _cmd_list}
+    handlers = {"run": _cmd_run, "reproduce": _cmd_reproduce, "table": _cmd_table, "noise": _cmd_noise, "list": _cmd_list}
     try:
         return handlers[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError) as err:

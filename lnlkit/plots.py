@@ -1,5 +1,7 @@
 """Figures of a run: accuracy curves, per-sample loss distributions with the two-component GMM fit, selection
-quality, the label transition matrix and example images with their given, true and relabelled labels.
+quality, memorisation of the noisy labels, the label transition matrix and example images with their given, true and
+relabelled labels; and figures of many runs (accuracy against noise rate, selection quality per method) from
+:func:`lnlkit.results_table`.
 
 Every function takes a :class:`~lnlkit.train.recorder.RunResult` (or plain arrays) and returns the matplotlib
 ``Figure``; nothing is shown or saved implicitly.
@@ -16,7 +18,9 @@ from lnlkit.train.recorder import RunResult
 from lnlkit.train.selection import gmm_split, min_max_normalise
 
 __all__ = ["plot_accuracy_curves", "plot_loss_distribution", "plot_loss_distributions", "plot_loss_over_epochs",
-           "plot_selection_quality", "plot_transition_matrix", "plot_examples", "plot_run_examples"]
+           "plot_selection_quality", "plot_transition_matrix", "plot_examples", "plot_run_examples",
+           "plot_memorisation", "plot_epoch_snapshot", "plot_noise_overview", "plot_accuracy_vs_noise",
+           "plot_selection_summary"]
 
 
 def _pyplot():
@@ -360,6 +364,31 @@ def _display_images(images: np.ndarray, pixel_scale: float | None) -> np.ndarray
     return x[:, 0] if x.shape[1] == 1 else x.transpose(0, 2, 3, 1)
 
 
+def _draw_examples(axes: Sequence[Any], idx: np.ndarray, shown: np.ndarray, given: np.ndarray,
+                   true: np.ndarray | None, selected: np.ndarray | None, relabelled: np.ndarray | None,
+                   class_names: Sequence[str] | None) -> None:
+    """Draw the images ``shown`` (K, H, W[, 3]) of samples ``idx`` (K,) into ``axes`` with their label titles."""
+
+    def name(c: int) -> str:
+        return str(class_names[c]) if class_names is not None and 0 <= c < len(class_names) else str(c)
+
+    for ax, i, img in zip(axes, idx, shown):
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_label(f"sample {int(i)}")
+        text = f"given {name(given[i])}" + ("" if true is None else f" / true {name(true[i])}")
+        if relabelled is not None and 0 <= int(relabelled[i]) != given[i]:
+            text += f" → {name(int(relabelled[i]))}"
+        is_noisy = true is not None and bool(given[i] != true[i])
+        ax.set_title(text, fontsize=7, color="red" if is_noisy else "black")
+        is_selected = selected is not None and bool(selected[i])
+        for spine in ax.spines.values():
+            spine.set_visible(is_selected)
+            spine.set_color("green")
+            spine.set_linewidth(3.0)
+
+
 def plot_examples(images: np.ndarray, given: np.ndarray, true: np.ndarray | None = None,
                   selected: np.ndarray | None = None, relabelled: np.ndarray | None = None,
                   class_names: Sequence[str] | None = None, n: int = 24, seed: int = 0,
@@ -422,26 +451,8 @@ def plot_examples(images: np.ndarray, given: np.ndarray, true: np.ndarray | None
             raise ValueError(f"indices must be non-empty and within [0, {N})")
         idx = idx % N
     shown = _display_images(np.asarray(images)[idx], pixel_scale)
-
-    def name(c: int) -> str:
-        return str(class_names[c]) if class_names is not None and 0 <= c < len(class_names) else str(c)
-
     fig, axes = _grid(len(idx), ncols, width=1.45, height=1.7)
-    for ax, i, img in zip(axes, idx, shown):
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_label(f"sample {int(i)}")
-        text = f"given {name(given[i])}" + ("" if true is None else f" / true {name(true[i])}")
-        if relabelled is not None and 0 <= int(relabelled[i]) != given[i]:
-            text += f" → {name(int(relabelled[i]))}"
-        is_noisy = noisy is not None and bool(noisy[i])
-        ax.set_title(text, fontsize=7, color="red" if is_noisy else "black")
-        is_selected = selected is not None and bool(selected[i])
-        for spine in ax.spines.values():
-            spine.set_visible(is_selected)
-            spine.set_color("green")
-            spine.set_linewidth(3.0)
+    _draw_examples(axes, idx, shown, given, true, selected, relabelled, class_names)
     key = []
     if true is not None:
         key.append("red title: given label is wrong")
@@ -515,3 +526,382 @@ def plot_run_examples(run: RunResult, dataset: Any, epoch: int = -1, n: int = 24
                       + (f", epoch {shown_epoch}" if shown_epoch is not None else ""))
     return plot_examples(images, run.labels, true=true, selected=selected, relabelled=relabel, n=n, seed=seed,
                          **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- memorisation
+_MEMORISATION_CURVES = (("memorised", "noisy: predicted given (wrong) label", "C3"),
+                        ("corrected", "noisy: predicted true label", "C2"),
+                        ("clean", "clean: predicted correctly", "C0"))
+
+
+def _memorisation(run: RunResult) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Recorded epochs (E,) and the three fractions of :func:`plot_memorisation`, each (E,); validates first."""
+    sig = run.signals
+    if "pred" not in sig or len(sig.get("epoch", ())) == 0:
+        raise ValueError(f"run {run.path} recorded no network predictions (signals['pred']), so memorisation "
+                         "cannot be measured; plain cross-entropy records them")
+    if run.true_labels is None or run.labels is None:
+        raise ValueError(f"run {run.path} has no true training labels (real or unknown noise), so it is unknown "
+                         "which given labels are wrong")
+    pred = np.asarray(sig["pred"], dtype=np.int64)
+    given = np.asarray(run.labels, dtype=np.int64)
+    true = np.asarray(run.true_labels, dtype=np.int64)
+    if pred.ndim != 2 or pred.shape[1] != len(given) or len(true) != len(given):
+        raise ValueError(f"signals['pred'] has shape {pred.shape} for {len(given)} given and {len(true)} true labels")
+    noisy = given != true
+
+    def fraction(mask: np.ndarray, target: np.ndarray) -> np.ndarray:
+        if not mask.any():
+            return np.full(len(pred), np.nan)
+        return (pred[:, mask] == target[mask]).mean(axis=1)
+
+    curves = {"memorised": fraction(noisy, given), "corrected": fraction(noisy, true),
+              "clean": fraction(~noisy, given)}
+    missing = (pred < 0).all(axis=1)  # epochs padded with -1 because this one did not record predictions
+    for values in curves.values():
+        values[missing] = np.nan
+    return np.asarray(sig["epoch"], dtype=int), curves
+
+
+def plot_memorisation(run: RunResult, ax=None, title: str | None = None):
+    """How the network's predictions on the training samples follow the given labels over epochs.
+
+    Three fractions per recorded epoch: of the truly noisy samples, those predicted as their given (wrong) label
+    ("memorised") and those predicted as their true label ("corrected"); of the clean samples, those predicted
+    correctly.  Under plain cross-entropy the memorised fraction climbs once the clean samples are fitted: the
+    memorisation the selection methods try to avoid.
+
+    Parameters
+    ----------
+    run : RunResult
+        Needs ``run.signals['pred']`` (E, N) with ``run.signals['epoch']`` (E,), ``run.labels`` (N,) and
+        ``run.true_labels`` (N,).
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line per fraction (labels ``"noisy: predicted given (wrong) label"``, ``"noisy: predicted true
+        label"``, ``"clean: predicted correctly"``), y in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        When the run recorded no predictions or has no true labels.
+    """
+    epochs, curves = _memorisation(run)
+    if ax is None:
+        fig, (ax,) = _figure()
+    else:
+        fig = ax.figure
+    for key, label, color in _MEMORISATION_CURVES:
+        ax.plot(epochs, curves[key], marker="o" if len(epochs) < 20 else None, ms=3, color=color, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("fraction of samples")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=7)
+    cfg = run.config
+    ax.set_title(title or f"memorisation: {cfg.get('method')}, {cfg.get('noise')}")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- one epoch
+def plot_epoch_snapshot(run: RunResult, epoch: int, bins: int = 40):
+    """A run at one recorded epoch: its loss distribution, and where the epoch sits on the run's curves.
+
+    This is the figure :class:`lnlkit.widgets.RunExplorer` redraws when its slider moves.
+
+    Parameters
+    ----------
+    run : RunResult
+        Needs ``run.signals['loss']`` (E, N) and ``run.signals['epoch']`` (E,).
+    epoch : int
+        A recorded signal epoch (one of ``run.signals['epoch']``).
+    bins : int
+        Histogram bins of the loss distribution.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes.  Left: :func:`plot_loss_distribution` at ``epoch``, titled ``"epoch E (test A%)"``.  Right, with a
+        vertical dotted line labelled ``"shown epoch"`` at ``epoch``: :func:`plot_selection_quality` over all
+        epochs; for a run that selects nothing (plain cross-entropy), :func:`plot_memorisation`; when that is
+        unavailable too (no predictions or no true labels), the test accuracy curve.
+
+    Raises
+    ------
+    ValueError
+        When the run recorded no per-sample losses, or ``epoch`` is not a recorded epoch (the message lists them).
+    """
+    sig = run.signals
+    if "loss" not in sig or len(sig.get("epoch", ())) == 0:
+        raise ValueError(f"run {run.path} recorded no per-sample losses")
+    recorded = [int(e) for e in sig["epoch"]]
+    if not isinstance(epoch, (int, np.integer)) or int(epoch) not in recorded:
+        raise ValueError(f"epoch {epoch!r} has no recorded signals; recorded epochs: {recorded}")
+    epoch = int(epoch)
+    losses = np.asarray(sig["loss"][recorded.index(epoch)], dtype=np.float64)
+    keep = np.isfinite(losses)  # an epoch that lacks the loss signal is padded with NaN
+    if not keep.any():
+        raise ValueError(f"run {run.path} recorded no losses at epoch {epoch}")
+    is_noisy = None if run.is_noisy is None else np.asarray(run.is_noisy, dtype=bool)[keep]
+
+    fig, (left, right) = _figure(2, width=5.4, height=3.9)
+    acc = {int(r["epoch"]): r.get("test_acc") for r in run.history if "epoch" in r}
+    title = f"epoch {epoch}" + (f" (test {acc[epoch]:.1f}%)" if acc.get(epoch) is not None else "")
+    plot_loss_distribution(losses[keep], is_noisy, ax=left, bins=bins, title=title)
+    try:
+        plot_selection_quality(run, ax=right)
+    except ValueError:  # no selection recorded: show what the network memorises instead
+        try:
+            plot_memorisation(run, ax=right)
+        except ValueError:
+            right.plot(run.curve("epoch"), run.curve("test_acc"), color="C0", label="test accuracy")
+            right.set_xlabel("epoch")
+            right.set_ylabel("accuracy (%)")
+            right.set_ylim(0, 101)
+            right.grid(alpha=0.3)
+            right.set_title("test accuracy")
+    right.axvline(epoch, color="k", ls=":", lw=1.2, label="shown epoch")
+    right.legend(loc="best", fontsize=7)
+    cfg = run.config
+    fig.suptitle(f"{cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}, seed {cfg.get('seed')}: "
+                 f"epoch {epoch}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- noise
+def plot_noise_overview(noisy_dataset: Any, n_examples: int = 16, ncols: int = 4, title: str | None = None):
+    """A noisy data set at a glance: its realised transition matrix beside the first flipped training samples.
+
+    This is the figure :class:`lnlkit.widgets.NoiseExplorer` redraws.
+
+    Parameters
+    ----------
+    noisy_dataset : NoisyDataset
+        From ``Dataset.with_noise(spec, seed)``; its ``noise.transition`` (C, C) is drawn, and, when
+        ``x_train`` (N, C, H, W) is in memory, the first ``n_examples`` samples (in index order) whose given label
+        differs from the true one, titled ``given g / true t``.
+    n_examples : int
+        Flipped samples shown (fewer when fewer were flipped; none for ``n_examples=0``).
+    ncols : int
+        Example images per row.
+    title : str, optional
+        Figure title; by default the spec, the seed and the realised against the nominal rate.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``axes[0]`` is the heatmap, then its colour bar, then one axes per example image (artist label
+        ``"sample i"``, as in :func:`plot_examples`).
+
+    Raises
+    ------
+    ValueError
+        When the labels have no transition matrix (real noise with unknown clean labels).
+    """
+    noise = noisy_dataset.noise
+    base = getattr(noisy_dataset, "dataset", noisy_dataset)
+    if noise.transition is None or noise.is_noisy is None:
+        raise ValueError(f"{noise.spec!r} on {base.name} has no known clean labels, so there is no transition "
+                         "matrix or flipped sample to show")
+    if n_examples < 0 or ncols < 1:
+        raise ValueError(f"n_examples must be >= 0 and ncols >= 1, got {n_examples} and {ncols}")
+    given = np.asarray(noise.labels, dtype=np.int64)
+    true = np.asarray(base.y_train, dtype=np.int64)
+    images = getattr(base, "x_train", None)
+    in_memory = isinstance(images, np.ndarray) and images.ndim in (3, 4)
+    flipped = np.flatnonzero(given != true)[:n_examples] if in_memory else np.zeros(0, dtype=np.int64)
+
+    c = np.shape(noise.transition)[0]
+    side = min(max(3.5, 0.45 * c + 1.5), 9.0)
+    ncols = max(1, min(ncols, len(flipped))) if len(flipped) else 1
+    nrows = math.ceil(len(flipped) / ncols) if len(flipped) else 1
+    height = max(side, 1.7 * nrows)
+    width = side + 1.2 + (1.45 * ncols if len(flipped) else 0.0)
+    fig = _pyplot().figure(figsize=(width, height))
+    # One grid: the heatmap spans the first column, the examples fill the others (tight_layout copes with it).
+    grid = fig.add_gridspec(nrows, 1 + ncols, width_ratios=[(side + 1.2) / 1.45] + [1.0] * ncols) \
+        if len(flipped) else fig.add_gridspec(1, 1)
+    heat = fig.add_subplot(grid[:, 0])
+    names = getattr(base, "class_names", None) or None
+    plot_transition_matrix(noise.transition, class_names=names if names is not None and len(names) == c else None,
+                           ax=heat, title="realised transition")
+    if len(flipped):
+        axes = [fig.add_subplot(grid[k // ncols, 1 + k % ncols]) for k in range(len(flipped))]
+        shown = _display_images(images[flipped], getattr(base, "pixel_scale", None))
+        _draw_examples(axes, flipped, shown, given, true, None, None, names)
+    rate = noise.realized_rate
+    nominal = noise.nominal_rate
+    heading = title or (f"{noise.spec}, seed {getattr(noisy_dataset, 'seed', '?')}: realised rate "
+                        f"{rate:.3f}" + ("" if nominal is None else f" (nominal {nominal:.3f})")
+                        + f", {int((given != true).sum())} of {len(given)} labels wrong"
+                        + (f"; first {len(flipped)} flipped samples" if len(flipped) else ""))
+    fig.suptitle(heading, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- many runs
+def _noise_axis(spec: Any) -> tuple[str | None, float] | None:
+    """``"symmetric:0.4"`` -> ("symmetric", 0.4); ``"none"``/``"clean"`` -> (None, 0.0), i.e. rate 0 of every
+    panel; specs without a numeric rate at the end (real noise such as ``"cifar10n:worst"``) -> None."""
+    text = str(spec).strip().lower()
+    if text in ("none", "clean"):
+        return None, 0.0
+    kind, sep, rate = text.rpartition(":")
+    try:
+        return (kind, float(rate)) if sep and kind else None
+    except ValueError:
+        return None
+
+
+def _numeric(table, column: str):
+    import pandas as pd
+
+    return pd.to_numeric(table[column], errors="coerce")
+
+
+def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None):
+    """Accuracy against nominal noise rate: one panel per noise kind, one line per method, mean ± std over seeds.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per run, as :func:`lnlkit.results_table` returns it: needs ``method``, ``noise`` (a spec such as
+        ``"symmetric:0.4"``) and ``metric``; ``dataset`` is used to tell lines apart when there are several.
+        The panel is the spec up to its last ``:`` (``"openset:0.2+symmetric:0.4"`` goes to the panel
+        ``"openset:0.2+symmetric"`` at 0.4); ``"none"`` runs sit at rate 0 on every panel; runs without a
+        numeric rate (real noise such as ``"cifar10n:worst"``) and runs whose ``metric`` is missing are left out.
+    metric : str
+        Column plotted, e.g. ``"reported"``, ``"test_acc_last"``, ``"test_acc_best"``.
+    ax : matplotlib Axes or sequence of Axes, optional
+        One axes per panel (panels in sorted kind order).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per noise kind; one error-bar line per method (labelled ``method`` or ``method (dataset)``), x the
+        sorted nominal rates, y the mean over seeds, error bars the standard deviation (0 for a single seed).
+
+    Raises
+    ------
+    ValueError
+        When the table is empty, lacks a needed column, has nothing to plot, or ``ax`` does not match the panels.
+    """
+    import pandas as pd
+
+    if table is None or len(table) == 0:
+        raise ValueError("the results table is empty: no runs to plot (did results_table find any run folder?)")
+    missing = [c for c in ("method", "noise", metric) if c not in table.columns]
+    if missing:
+        raise ValueError(f"the results table lacks column(s) {missing}; columns: {list(table.columns)}")
+    frame = pd.DataFrame({"method": table["method"].astype(str), "noise": table["noise"],
+                          "value": _numeric(table, metric)})
+    several_datasets = "dataset" in table.columns and table["dataset"].nunique(dropna=False) > 1
+    if several_datasets:
+        frame["method"] = frame["method"] + " (" + table["dataset"].astype(str) + ")"
+    axis = [_noise_axis(s) for s in frame["noise"]]
+    frame["kind"] = [a[0] if a else np.nan for a in axis]
+    frame["rate"] = [a[1] if a else np.nan for a in axis]
+    frame = frame[np.isfinite(frame["rate"]) & np.isfinite(frame["value"])]
+    if frame.empty:
+        raise ValueError(f"no run has both a numeric noise rate and a finite {metric!r}")
+    kinds = sorted(k for k in frame["kind"].dropna().unique())
+    if not kinds:
+        kinds = ["none"]
+    clean = frame[frame["kind"].isna()]
+    if ax is None:
+        fig, axes = _figure(len(kinds), width=4.6, height=3.6)
+    else:
+        axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+        if len(axes) != len(kinds):
+            raise ValueError(f"{len(kinds)} noise kinds {kinds} need {len(kinds)} axes, got {len(axes)}")
+        fig = axes[0].figure
+    methods = sorted(frame["method"].unique())
+    for panel, kind in zip(axes, kinds):
+        rows = pd.concat([frame[frame["kind"] == kind], clean])
+        for i, method in enumerate(methods):
+            points = rows[rows["method"] == method].groupby("rate")["value"].agg(["mean", "std"]).sort_index()
+            if points.empty:
+                continue
+            panel.errorbar(points.index.to_numpy(), points["mean"].to_numpy(),
+                           yerr=points["std"].fillna(0.0).to_numpy(), marker="o", ms=4, capsize=3,
+                           color=f"C{i % 10}", label=method)
+        panel.set_title(f"{kind} noise" if kind != "none" else "no noise")
+        panel.set_xlabel("nominal noise rate")
+        panel.set_ylabel(metric if metric != "reported" else "reported accuracy (%)")
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_selection_summary(table: Any):
+    """Final clean-sample selection precision and recall per method and noise setting (mean ± std over seeds).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per run, as :func:`lnlkit.results_table` returns it: ``method``, ``noise``, ``sel_precision``,
+        ``sel_recall`` (fractions); ``dataset`` joins the noise in the group labels when there are several.  Rows
+        without a finite ``sel_precision`` (methods that select nothing, unfinished runs) are left out.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per method with two bars (precision, recall) per noise setting, or, when no row has a
+        selection, a single empty axes with the centred text ``"no method in these runs selects clean samples"``
+        (so a results notebook can always draw it).
+    """
+    import pandas as pd
+
+    if table is not None and len(table) and not {"method", "noise", "sel_precision"} <= set(table.columns):
+        raise ValueError(f"the results table needs columns method, noise and sel_precision; "
+                         f"columns: {list(table.columns)}")
+    frame = pd.DataFrame()
+    if table is not None and len(table):
+        frame = pd.DataFrame({"method": table["method"].astype(str),
+                              "setting": table["noise"].astype(str),
+                              "precision": _numeric(table, "sel_precision"),
+                              "recall": _numeric(table, "sel_recall") if "sel_recall" in table.columns else np.nan})
+        if "dataset" in table.columns and table["dataset"].nunique(dropna=False) > 1:
+            frame["setting"] = table["dataset"].astype(str) + "\n" + frame["setting"]
+        frame = frame[np.isfinite(frame["precision"])]
+    if frame.empty:
+        fig, (ax,) = _figure(width=6.0, height=2.0)
+        ax.text(0.5, 0.5, "no method in these runs selects clean samples", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+
+    def order(setting: str):  # by kind then rate, so "symmetric:0.2" comes before "symmetric:0.8"
+        axis = _noise_axis(setting.rsplit("\n", 1)[-1])
+        return (setting.rsplit("\n", 1)[0] if "\n" in setting else "",
+                "" if axis is None or axis[0] is None else axis[0], axis[1] if axis else math.inf, setting)
+
+    methods = sorted(frame["method"].unique())
+    fig, axes = _figure(len(methods), width=max(3.5, 1.1 * frame["setting"].nunique() + 1.5), height=3.6)
+    width = 0.38
+    for ax, method in zip(axes, methods):
+        stats = frame[frame["method"] == method].groupby("setting")[["precision", "recall"]].agg(["mean", "std"])
+        settings = sorted(stats.index, key=order)
+        stats = stats.loc[settings]
+        x = np.arange(len(settings))
+        for offset, metric, color in ((-width / 2, "precision", "C0"), (width / 2, "recall", "C1")):
+            ax.bar(x + offset, stats[(metric, "mean")].to_numpy(), width, yerr=stats[(metric, "std")].fillna(0.0),
+                   capsize=3, color=color, label=metric)
+        crowded = len(settings) > 3
+        ax.set_xticks(x, settings, rotation=30 if crowded else 0, ha="right" if crowded else "center", fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("final selection quality")
+        ax.set_title(method)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -4,13 +4,15 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 import lnlkit
-from lnlkit.plots import (plot_accuracy_curves, plot_examples, plot_loss_distributions, plot_loss_over_epochs,
-                          plot_run_examples, plot_selection_quality, plot_transition_matrix)
+from lnlkit.plots import (plot_accuracy_curves, plot_accuracy_vs_noise, plot_epoch_snapshot, plot_examples,
+                          plot_loss_distributions, plot_loss_over_epochs, plot_memorisation, plot_noise_overview,
+                          plot_run_examples, plot_selection_quality, plot_selection_summary, plot_transition_matrix)
 from lnlkit.train.recorder import RunResult
 
 N, C = 80, 4
@@ -256,3 +258,164 @@ def test_figures_of_a_real_ce_run(digits, tmp_path):
     for i, ax in shown.items():
         assert to_rgba(ax.title.get_color()) == (RED if noisy[i] else BLACK)
         assert not ax.spines["left"].get_visible()  # CE selects nothing
+
+
+# ------------------------------------------------------------------------------------------------ memorisation
+def _with_pred(run):
+    """Add ``signals['pred']``: at recorded row k the first 10*k noisy samples (in index order) are predicted as
+    their given label, the other noisy ones as their true label, and the first 5*k clean ones wrongly."""
+    noisy, clean = np.flatnonzero(run.is_noisy), np.flatnonzero(~run.is_noisy)
+    rows = []
+    for k in range(len(run.signals["epoch"])):
+        pred = run.labels.copy()
+        pred[noisy] = run.true_labels[noisy]
+        pred[noisy[:10 * k]] = run.labels[noisy[:10 * k]]
+        pred[clean[:5 * k]] = (run.labels[clean[:5 * k]] + 1) % C
+        rows.append(pred)
+    run.signals["pred"] = np.stack(rows).astype(np.int16)
+    return run
+
+
+def test_memorisation_fractions():
+    run = _with_pred(_run(epochs=6, selection=False, every=2))  # recorded 0, 2, 4; 30 noisy, 50 clean samples
+    fig = plot_memorisation(run)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    lines = _lines(fig.axes[0])
+    k = np.arange(3)
+    expected = {"noisy: predicted given (wrong) label": 10 * k / 30, "noisy: predicted true label": 1 - 10 * k / 30,
+                "clean: predicted correctly": 1 - 5 * k / 50}
+    assert set(lines) == set(expected)
+    for label, values in expected.items():
+        np.testing.assert_allclose(lines[label].get_xdata(), [0, 2, 4])
+        np.testing.assert_allclose(lines[label].get_ydata(), values)
+
+
+def test_memorisation_needs_predictions_and_true_labels():
+    with pytest.raises(ValueError, match="no network predictions"):
+        plot_memorisation(_run())
+    run = _with_pred(_run())
+    run.true_labels = None
+    with pytest.raises(ValueError, match="no true training labels"):
+        plot_memorisation(run)
+
+
+# ------------------------------------------------------------------------------------------------ epoch snapshot
+def _marker(ax):
+    (line,) = [line for line in ax.get_lines() if line.get_label() == "shown epoch"]
+    return line
+
+
+def test_epoch_snapshot_with_selection():
+    run = _run(epochs=10, every=2)
+    fig = plot_epoch_snapshot(run, 4)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    left, right = fig.axes
+    assert left.get_title() == "epoch 4 (test 62.0%)"
+    assert {"GMM clean component", "GMM noisy component"} <= set(_lines(left))
+    assert "precision (clean among selected)" in _lines(right)
+    np.testing.assert_allclose(_marker(right).get_xdata(), [4, 4])
+    assert "epoch 4" in fig._suptitle.get_text()
+    with pytest.raises(ValueError, match=r"recorded epochs: \[0, 2, 4, 6, 8\]"):
+        plot_epoch_snapshot(run, 3)
+    with pytest.raises(ValueError, match="no per-sample losses"):
+        plot_epoch_snapshot(_run(signals=False), 0)
+
+
+def test_epoch_snapshot_falls_back_to_memorisation_then_accuracy():
+    run = _with_pred(_run(epochs=6, selection=False, every=2))
+    right = plot_epoch_snapshot(run, 2).axes[1]
+    assert "noisy: predicted given (wrong) label" in _lines(right)
+    np.testing.assert_allclose(_marker(right).get_xdata(), [2, 2])
+    right = plot_epoch_snapshot(_run(epochs=6, selection=False, every=2), 0).axes[1]
+    assert set(_lines(right)) == {"test accuracy", "shown epoch"}
+    np.testing.assert_allclose(_lines(right)["test accuracy"].get_ydata(), 50.0 + 3 * np.arange(6))
+
+
+# ------------------------------------------------------------------------------------------------ noise overview
+def test_noise_overview_shows_the_first_flipped_samples(digits):
+    data = digits.with_noise("pairflip:0.3", seed=1)
+    fig = plot_noise_overview(data, n_examples=6)
+    heat = fig.axes[0]
+    np.testing.assert_allclose(np.asarray(heat.collections[0].get_array()).reshape(10, 10), data.noise.transition)
+    shown = _samples(fig)
+    flipped = np.flatnonzero(data.labels != digits.y_train)
+    assert sorted(shown) == flipped[:6].tolist()
+    for i, ax in shown.items():
+        assert ax.get_title() == f"given {data.labels[i]} / true {digits.y_train[i]}"
+        assert to_rgba(ax.title.get_color()) == RED
+    assert f"realised rate {data.noise.realized_rate:.3f} (nominal 0.300)" in fig._suptitle.get_text()
+    clean = plot_noise_overview(digits.with_noise("symmetric:0", seed=0))
+    assert _samples(clean) == {} and "0 of 1347 labels wrong" in clean._suptitle.get_text()
+
+
+# ------------------------------------------------------------------------------------------------ many runs
+def _table():
+    """Two seeds of ce and dm on none / symmetric:0.2 / symmetric:0.5 / pairflip:0.45, plus rows to leave out."""
+    rows = []
+    for method, base in (("ce", 90.0), ("dm", 95.0)):
+        for noise, rate in (("none", 0.0), ("symmetric:0.2", 0.2), ("symmetric:0.5", 0.5), ("pairflip:0.45", 0.45)):
+            for seed in (0, 1):
+                selects = method == "dm"
+                rows.append({"method": method, "dataset": "digits", "noise": noise, "seed": seed,
+                             "reported": base - 40 * rate + 2 * seed, "test_acc_last": base - 1,
+                             "sel_precision": 0.9 - rate / 2 + 0.02 * seed if selects else None,
+                             "sel_recall": 0.8 + 0.02 * seed if selects else None})
+    rows.append({"method": "ce", "dataset": "digits", "noise": "cifar10n:worst", "seed": 0, "reported": 10.0})
+    rows.append({"method": "ce", "dataset": "digits", "noise": "symmetric:0.8", "seed": 0, "reported": None})
+    return pd.DataFrame(rows)
+
+
+def _errorbars(ax):
+    """{label: (x, y, yerr)} of the error-bar lines of an axes."""
+    out = {}
+    for container in ax.containers:
+        line = container.lines[0]
+        segments = container.lines[2][0].get_segments()
+        out[container.get_label()] = (line.get_xdata(), line.get_ydata(),
+                                      np.array([(s[1][1] - s[0][1]) / 2 for s in segments]))
+    return out
+
+
+def test_accuracy_vs_noise_panels_lines_and_error_bars():
+    fig = plot_accuracy_vs_noise(_table())
+    assert [ax.get_title() for ax in fig.axes] == ["pairflip noise", "symmetric noise"]
+    sym = _errorbars(fig.axes[1])
+    assert set(sym) == {"ce", "dm"}
+    x, y, err = sym["ce"]  # the NaN run at 0.8 is left out; "none" sits at rate 0
+    np.testing.assert_allclose(x, [0.0, 0.2, 0.5])
+    np.testing.assert_allclose(y, [91.0, 83.0, 71.0])
+    np.testing.assert_allclose(err, np.std([0.0, 2.0], ddof=1))
+    x, y, _ = _errorbars(fig.axes[0])["dm"]
+    np.testing.assert_allclose(x, [0.0, 0.45])
+    np.testing.assert_allclose(y, [96.0, 96.0 - 18.0])
+    fig = plot_accuracy_vs_noise(_table(), metric="test_acc_last")
+    np.testing.assert_allclose(_errorbars(fig.axes[1])["dm"][1], [94.0, 94.0, 94.0])
+
+
+def test_accuracy_vs_noise_bad_input():
+    with pytest.raises(ValueError, match="empty"):
+        plot_accuracy_vs_noise(pd.DataFrame(columns=["method", "noise", "reported"]))
+    with pytest.raises(ValueError, match="lacks column"):
+        plot_accuracy_vs_noise(_table(), metric="nope")
+    with pytest.raises(ValueError, match="2 axes"):
+        _, ax = plt.subplots()
+        plot_accuracy_vs_noise(_table(), ax=ax)
+
+
+def test_selection_summary_bars_per_method_and_setting():
+    fig = plot_selection_summary(_table())
+    assert len(fig.axes) == 1  # ce selects nothing
+    ax = fig.axes[0]
+    assert ax.get_title() == "dm"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["none", "pairflip:0.45", "symmetric:0.2", "symmetric:0.5"]
+    precision, recall = (c for c in ax.containers if c.get_label() in ("precision", "recall"))
+    assert len(precision) == len(recall) == 4
+    np.testing.assert_allclose([b.get_height() for b in precision], [0.91, 0.91 - 0.225, 0.91 - 0.1, 0.91 - 0.25])
+    np.testing.assert_allclose([b.get_height() for b in recall], [0.81] * 4)
+
+
+def test_selection_summary_without_selection_is_a_note_not_an_error():
+    for table in (_table()[lambda t: t.method == "ce"], pd.DataFrame(columns=["method", "noise", "sel_precision"])):
+        fig = plot_selection_summary(table)
+        assert len(fig.axes) == 1
+        assert [t.get_text() for t in fig.axes[0].texts] == ["no method in these runs selects clean samples"]

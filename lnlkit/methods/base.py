@@ -292,7 +292,13 @@ class Method(abc.ABC):
         t0 = time.perf_counter()
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from lnlkit.widgets import widget_frontend_available
+
+            # a notebook widget bar only where a front-end renders it; a text bar in scripts and papermill output
+            if widget_frontend_available():
+                from tqdm.auto import tqdm
+            else:
+                from tqdm import tqdm
 
             bar = tqdm(total=total, initial=start_epoch, desc=f"{self.name}", unit="epoch", leave=False, mininterval=1.0)
         ctx.progress = bar

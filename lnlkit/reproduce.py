@@ -1,0 +1,512 @@
+"""Batch reproduction: execute the notebooks with papermill over a profile's grid, then aggregate the results.
+
+A *profile* fixes the size of the work: ``smoke`` (about a minute, for the tests), ``quick`` (the embedded digits on a
+2-core CPU) and ``paper`` (the papers' data sets and settings, for a GPU).  Every notebook that trains methods is
+executed once per cell of its grid (noise setting x seed) and leaves one run folder per method under
+``<out>/<profile>/<method>/<dataset>_<noise>_s<seed>/``; the other notebooks are executed once.  A grid cell whose
+run folders are complete and whose notebook ran without error is skipped, so an interrupted batch resumes where it
+stopped (and the notebooks themselves resume their runs from the last checkpoint).  Finally ``99_results.ipynb``
+writes ``results/<profile>.md``, ``.csv`` and ``.tex`` and the summary figures.
+
+Notebooks call :func:`profile_method` and :func:`run_folder` so that they name and size their runs exactly as the
+batch expects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from lnlkit.train.recorder import atomic_write_bytes, is_complete_run, results_table, write_json
+
+__all__ = ["Grid", "MethodPlan", "Profile", "NotebookSpec", "Job", "JobOutcome", "PROFILES", "NOTEBOOKS",
+           "RESULTS_NOTEBOOK", "profile_method", "run_folder", "noise_tag", "plan_jobs", "reproduce",
+           "summary_table", "write_results", "save_figure", "default_notebooks_dir"]
+
+
+# ------------------------------------------------------------------------------------------- profiles
+@dataclass(frozen=True)
+class Grid:
+    """The cells a training notebook is executed over: one data set, noise settings x seeds."""
+
+    dataset: str
+    noises: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MethodPlan:
+    """How a profile sizes one method: a preset (``None``: the method picks per data set and noise) and overrides."""
+
+    preset: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named size of the batch: its default grid and how each method is configured."""
+
+    name: str
+    description: str
+    grid: Grid
+    methods: dict[str, MethodPlan]
+    device: str = "auto"
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        "smoke", "a few epochs on digits, one noise setting and one seed: checks that every notebook runs (tests)",
+        Grid("digits", ("symmetric:0.4",), (0,)),
+        {"ce": MethodPlan("digits", {"epochs": 4})},
+        device="cpu",
+    ),
+    "quick": Profile(
+        "quick", "the embedded digits with each method's digits preset: the main job on a 2-core CPU",
+        Grid("digits", ("symmetric:0.2", "symmetric:0.5", "pairflip:0.4"), (0, 1)),
+        {"ce": MethodPlan("digits", {"epochs": 60})},
+    ),
+    "paper": Profile(
+        "paper", "the papers' data sets and settings (CIFAR-10 from ./data or $LNLKIT_DATA; needs a GPU)",
+        # DivideMix's CIFAR-10 settings; seed 123 regenerates the official noisy labels
+        Grid("cifar10", ("symmetric-inclusive:0.2", "symmetric-inclusive:0.5", "symmetric-inclusive:0.8",
+                         "asym-cifar10:0.4"), (123,)),
+        {"ce": MethodPlan(None)},
+    ),
+}
+
+
+def _profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def profile_method(method: str, profile: str, dataset: str | None = None, noise: str | None = None,
+                   **overrides: Any):
+    """The method configured as ``profile`` runs it.
+
+    Parameters
+    ----------
+    method : str
+        Method name, e.g. ``"ce"``.
+    profile : {"smoke", "quick", "paper"}
+    dataset, noise : str, optional
+        Used when the profile leaves the preset to the method (``paper``): a method class with a
+        ``preset_for(dataset, noise)`` class method chooses; otherwise the preset named after the data set.
+    **overrides
+        Hyperparameters set on top of the profile's.
+
+    Returns
+    -------
+    Method
+    """
+    from lnlkit.methods import get_method, method_class
+
+    prof = _profile(profile)
+    if method not in prof.methods:
+        raise ValueError(f"profile {profile!r} has no plan for method {method!r}; it covers {', '.join(prof.methods)}")
+    plan = prof.methods[method]
+    preset = plan.preset
+    if preset is None:
+        cls = method_class(method)
+        chooser: Callable[[str, str | None], str | None] | None = getattr(cls, "preset_for", None)
+        preset = chooser(dataset or prof.grid.dataset, noise) if chooser else None
+        if preset is None and (dataset or prof.grid.dataset) in cls.PRESETS:
+            preset = dataset or prof.grid.dataset
+    return get_method(method, preset=preset, **{**plan.overrides, **overrides})
+
+
+def noise_tag(noise: str) -> str:
+    """A folder-safe form of a noise spec: ``symmetric:0.4`` -> ``symmetric-0.4``,
+    ``openset:0.2+symmetric:0.4`` -> ``openset-0.2_symmetric-0.4``."""
+    return str(noise).replace(":", "-").replace("+", "_").replace("/", "-")
+
+
+def run_folder(runs_root: str | os.PathLike, method: str, dataset: str, noise: str, seed: int) -> Path:
+    """Where a batch (or a notebook) keeps the run of ``method`` on one grid cell.
+
+    Returns
+    -------
+    Path
+        ``<runs_root>/<method>/<dataset>_<noise tag>_s<seed>``
+    """
+    return Path(runs_root) / method / f"{dataset}_{noise_tag(noise)}_s{int(seed)}"
+
+
+# ------------------------------------------------------------------------------------------- notebooks
+@dataclass(frozen=True)
+class NotebookSpec:
+    """A notebook of the batch.
+
+    Attributes
+    ----------
+    filename : str
+        File in the notebooks folder.
+    methods : tuple of str
+        Methods whose run folders it writes for each grid cell; empty for notebooks executed once.
+    grids : dict
+        Per-profile grid replacing the profile's default (e.g. a method's own paper settings).
+    """
+
+    filename: str
+    methods: tuple[str, ...] = ()
+    grids: dict[str, Grid] = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        return Path(self.filename).stem
+
+    def grid(self, profile: Profile) -> Grid | None:
+        if not self.methods:
+            return None
+        return self.grids.get(profile.name, profile.grid)
+
+
+NOTEBOOKS: tuple[NotebookSpec, ...] = (
+    NotebookSpec("00_quickstart.ipynb", methods=("ce",)),
+    NotebookSpec("01_label_noise.ipynb"),
+)
+RESULTS_NOTEBOOK = NotebookSpec("99_results.ipynb")
+
+
+def default_notebooks_dir() -> Path:
+    """The repository's ``notebooks/`` folder (the package is installed in editable mode from the repository)."""
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One papermill execution: a notebook with its parameters, the run folders it must leave complete, and where
+    its executed copy, log and completion marker go."""
+
+    notebook: NotebookSpec
+    name: str
+    parameters: dict[str, Any]
+    runs: tuple[Path, ...]
+    executed: Path
+
+    @property
+    def log(self) -> Path:
+        return self.executed.with_suffix(".log")
+
+    @property
+    def marker(self) -> Path:
+        return self.executed.with_suffix(".done.json")
+
+    def is_complete(self) -> bool:
+        """Executed without error before and every run folder it writes is complete."""
+        return self.marker.exists() and all(is_complete_run(r) for r in self.runs)
+
+
+@dataclass
+class JobOutcome:
+    job: Job
+    status: str  # "ok" | "skipped" | "failed"
+    seconds: float = 0.0
+    error: str = ""
+
+
+def plan_jobs(profile: str, runs_root: str | os.PathLike, notebooks: Sequence[NotebookSpec] = NOTEBOOKS,
+              only: Iterable[str] | None = None, device: str | None = None) -> list[Job]:
+    """Expand the notebooks over the profile's grids into jobs (the results notebook is not among them).
+
+    Parameters
+    ----------
+    profile : str
+    runs_root : path
+        ``<out>/<profile>``; run folders, executed notebooks and logs go below it.
+    notebooks : sequence of NotebookSpec
+    only : iterable of str, optional
+        Notebook names (with or without ``.ipynb``) to keep.
+    device : str, optional
+        Passed to training notebooks (default: the profile's).
+    """
+    prof = _profile(profile)
+    runs_root = Path(runs_root).resolve()
+    wanted = None if only is None else {Path(n).stem for n in only}
+    if wanted is not None:
+        known = {nb.stem for nb in notebooks} | {RESULTS_NOTEBOOK.stem}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; the batch has {', '.join(sorted(known))}")
+    jobs: list[Job] = []
+    for nb in notebooks:
+        if wanted is not None and nb.stem not in wanted:
+            continue
+        base = {"profile": prof.name, "runs_root": str(runs_root)}
+        grid = nb.grid(prof)
+        if grid is None:
+            jobs.append(Job(nb, nb.stem, base, (), runs_root / "_notebooks" / nb.filename))
+            continue
+        for noise in grid.noises:
+            for seed in grid.seeds:
+                cell = f"{grid.dataset}_{noise_tag(noise)}_s{seed}"
+                params = {**base, "dataset": grid.dataset, "noise": noise, "seed": seed,
+                          "device": device or prof.device}
+                runs = tuple(run_folder(runs_root, m, grid.dataset, noise, seed) for m in nb.methods)
+                jobs.append(Job(nb, f"{nb.stem}/{cell}", params, runs,
+                                runs_root / "_notebooks" / f"{nb.stem}__{cell}.ipynb"))
+    return jobs
+
+
+def _declared_parameters(path: Path) -> set[str]:
+    """Names assigned in the cell tagged ``parameters`` (only these are passed, so papermill does not warn)."""
+    import re
+
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    sources = [c.source for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    return {m.group(1) for src in sources for m in re.finditer(r"^(\w+)\s*(?::[^=]*)?=", src, re.MULTILINE)}
+
+
+def _execute(job: Job, notebooks_dir: Path, env: dict[str, str], timeout: float | None) -> JobOutcome:
+    """Run one notebook in its own papermill process (a crash or hang of one job cannot take the batch down)."""
+    source = notebooks_dir / job.notebook.filename
+    start = time.perf_counter()
+    if not source.exists():
+        return JobOutcome(job, "failed", 0.0, f"notebook not found: {source}")
+    declared = _declared_parameters(source)
+    params = {k: v for k, v in job.parameters.items() if k in declared}
+    job.executed.parent.mkdir(parents=True, exist_ok=True)
+    job.marker.unlink(missing_ok=True)
+    params_file = job.executed.with_suffix(".params.json")
+    atomic_write_bytes(params_file, json.dumps(params).encode())
+    cmd = [sys.executable, "-m", "papermill", str(source), str(job.executed), "-f", str(params_file),
+           "-k", "python3", "--cwd", str(notebooks_dir), "--no-progress-bar", "--log-level", "WARNING"]
+    try:
+        with open(job.log, "wb") as log:
+            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        return JobOutcome(job, "failed", time.perf_counter() - start, f"timed out after {timeout:.0f} s")
+    seconds = time.perf_counter() - start
+    if code != 0:
+        return JobOutcome(job, "failed", seconds, _error_summary(job.log))
+    incomplete = [str(r) for r in job.runs if not is_complete_run(r)]
+    if incomplete:
+        return JobOutcome(job, "failed", seconds, f"notebook finished but left incomplete run folders: {incomplete}")
+    write_json(job.marker, {"notebook": job.notebook.filename, "parameters": params, "seconds": seconds,
+                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return JobOutcome(job, "ok", seconds)
+
+
+def _error_summary(log: Path, lines: int = 6) -> str:
+    """The end of a papermill log: the exception papermill reports for the failing cell."""
+    try:
+        text = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "papermill failed (no log)"
+    useful = [t for t in text if t.strip() and not t.startswith("Traceback")]
+    return "\n".join(useful[-lines:]) or "papermill failed"
+
+
+def _job_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    # Parallel jobs share the cores; each kernel gets its slice so they don't oversubscribe the CPU.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = str(threads)
+    env["LNLKIT_STATIC_WIDGETS"] = "1"  # batch output: widgets render as static figures
+    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    return env
+
+
+def _default_jobs(device: str) -> int:
+    try:
+        import torch
+
+        if device != "cpu" and torch.cuda.is_available():
+            return 1  # one GPU: jobs would only queue on it
+    except ImportError:
+        pass
+    return max(1, os.cpu_count() or 1)
+
+
+def reproduce(profile: str = "quick", out: str | os.PathLike = "runs", results: str | os.PathLike = "results",
+              figures: str | os.PathLike = "figures", only: Iterable[str] | None = None, jobs: int | None = None,
+              notebooks_dir: str | os.PathLike | None = None, notebooks: Sequence[NotebookSpec] = NOTEBOOKS,
+              device: str | None = None, run_results: bool = True, timeout: float | None = None,
+              echo: Callable[[str], None] = print) -> list[JobOutcome]:
+    """Execute the notebooks over the profile's grid and regenerate the results tables and figures.
+
+    Parameters
+    ----------
+    profile : {"smoke", "quick", "paper"}
+    out : path
+        Runs go to ``<out>/<profile>/``; executed notebooks and their logs to ``<out>/<profile>/_notebooks/``.
+    results, figures : path
+        Where ``99_results.ipynb`` writes ``<profile>.md/.csv/.tex`` and the summary figures.
+    only : iterable of str, optional
+        Execute only these notebooks (the results notebook still runs unless ``run_results=False``).
+    jobs : int, optional
+        Notebooks executed at once (default: the CPU count on CPU, 1 with a GPU); the cores are shared out.
+    notebooks_dir : path, optional
+        Folder of the notebooks (default: the repository's ``notebooks/``).
+    device : str, optional
+        Device for training notebooks (default: the profile's).
+    timeout : float, optional
+        Seconds allowed per notebook.
+    echo : callable
+        Receives one line per event (start, finish, skip, failure).
+
+    Returns
+    -------
+    list of JobOutcome
+        One per job, the results notebook last; a failed job does not stop the others.
+    """
+    prof = _profile(profile)
+    nb_dir = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
+    if not nb_dir.is_dir():
+        raise FileNotFoundError(f"notebooks folder not found: {nb_dir} (pass notebooks_dir / --notebooks)")
+    runs_root = (Path(out) / prof.name).resolve()
+    planned = plan_jobs(prof.name, runs_root, notebooks, only, device)
+    n_jobs = max(1, int(jobs)) if jobs is not None else _default_jobs(device or prof.device)
+    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    env = _job_env(threads)
+
+    outcomes: list[JobOutcome] = []
+    todo = []
+    for job in planned:
+        if job.is_complete():
+            outcomes.append(JobOutcome(job, "skipped"))
+            echo(f"skip  {job.name} (complete)")
+        else:
+            todo.append(job)
+    echo(f"profile {prof.name}: {len(todo)} notebook run(s) to do, {len(planned) - len(todo)} complete; "
+         f"{n_jobs} at a time, {threads} thread(s) each")
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        futures = {}
+        for job in todo:
+            echo(f"start {job.name}")
+            futures[pool.submit(_execute, job, nb_dir, env, timeout)] = job
+        for done, future in enumerate(as_completed(futures), 1):
+            outcome = future.result()
+            outcomes.append(outcome)
+            echo(f"{outcome.status:5s} {outcome.job.name} ({outcome.seconds:.0f} s) [{done}/{len(todo)}]"
+                 + (f"\n      executed copy: {outcome.job.executed}\n      "
+                    + outcome.error.replace("\n", "\n      ") if outcome.status == "failed" else ""))
+
+    if run_results:
+        results_job = Job(RESULTS_NOTEBOOK, RESULTS_NOTEBOOK.stem,
+                          {"profile": prof.name, "runs_root": str(runs_root),
+                           "results_dir": str(Path(results).resolve()), "figures_dir": str(Path(figures).resolve())},
+                          (), runs_root / "_notebooks" / RESULTS_NOTEBOOK.filename)
+        echo(f"start {results_job.name}")
+        outcome = _execute(results_job, nb_dir, env, timeout)
+        outcomes.append(outcome)
+        echo(f"{outcome.status:5s} {results_job.name} ({outcome.seconds:.0f} s)"
+             + (f"\n      executed copy: {results_job.executed}\n      " + outcome.error.replace("\n", "\n      ")
+                if outcome.status == "failed" else ""))
+    failed = [o for o in outcomes if o.status == "failed"]
+    echo(f"done: {sum(o.status == 'ok' for o in outcomes)} ran, {sum(o.status == 'skipped' for o in outcomes)} "
+         f"skipped, {len(failed)} failed")
+    for o in failed:
+        echo(f"FAILED {o.job.name}: see {o.job.executed} (log {o.job.log})")
+    return outcomes
+
+
+# ------------------------------------------------------------------------------------------- aggregation
+def summary_table(runs_root: str | os.PathLike):
+    """Mean ± std over seeds of every (method, data set, noise) found under ``runs_root``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``method``, ``dataset``, ``noise``, ``realized_rate``, ``seeds``, ``reported_as`` and the mean and
+        standard deviation of ``reported``, ``test_acc_last``, ``test_acc_best``, ``sel_precision`` and
+        ``sel_recall``, sorted by data set, noise and method.  Only complete runs count.
+    """
+    import pandas as pd
+
+    runs = results_table(runs_root)
+    runs = runs[runs["status"] == "complete"]
+    metrics = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "realized_rate"]
+    keys = ["method", "dataset", "noise", "reported_as"]
+    if runs.empty:
+        return pd.DataFrame(columns=keys + ["seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
+    runs = runs.assign(**{m: pd.to_numeric(runs[m], errors="coerce") for m in metrics})
+    grouped = runs.groupby(keys, dropna=False)
+    table = grouped[metrics].agg(["mean", "std"])
+    table.columns = [f"{m}_{s}" for m, s in table.columns]
+    table["seeds"] = grouped.size()
+    table = table.reset_index()
+    return table.sort_values(["dataset", "noise", "method"], kind="stable").reset_index(drop=True)
+
+
+def _mean_std(mean: float, std: float, digits: int = 2) -> str:
+    if mean != mean:  # NaN: the method has no such metric
+        return ""
+    return f"{mean:.{digits}f}" if std != std else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _display_table(summary):
+    """The human-readable results table: one row per (data set, noise, method), metrics as 'mean ± std'."""
+    import pandas as pd
+
+    rows = []
+    for r in summary.itertuples(index=False):
+        rows.append({
+            "dataset": r.dataset, "noise": r.noise, "method": r.method,
+            "realised rate": _mean_std(r.realized_rate_mean, float("nan"), 3), "seeds": int(r.seeds),
+            "reported": _mean_std(r.reported_mean, r.reported_std), "reported as": r.reported_as,
+            "best": _mean_std(r.test_acc_best_mean, r.test_acc_best_std),
+            "last": _mean_std(r.test_acc_last_mean, r.test_acc_last_std),
+            "sel. precision": _mean_std(r.sel_precision_mean, r.sel_precision_std, 3),
+            "sel. recall": _mean_std(r.sel_recall_mean, r.sel_recall_std, 3),
+        })
+    return pd.DataFrame(rows)
+
+
+def write_results(runs_root: str | os.PathLike, results_dir: str | os.PathLike, profile: str) -> dict[str, Path]:
+    """Write ``<profile>.md``, ``<profile>.csv`` and ``<profile>.tex`` from the run folders under ``runs_root``.
+
+    The CSV holds the numeric means and standard deviations (:func:`summary_table`); the markdown and LaTeX tables
+    show them as ``mean ± std``.  Files are written atomically.
+
+    Returns
+    -------
+    dict
+        ``{"md": path, "csv": path, "tex": path}``
+
+    Raises
+    ------
+    ValueError
+        When there is no complete run under ``runs_root``.
+    """
+    from lnlkit.cli import format_table
+
+    summary = summary_table(runs_root)
+    if summary.empty:
+        raise ValueError(f"no complete run folders under {runs_root}: nothing to tabulate")
+    shown = _display_table(summary)
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    paths = {ext: results_dir / f"{profile}.{ext}" for ext in ("md", "csv", "tex")}
+    title = (f"Results of `lnlkit reproduce --profile {profile}`: test accuracy (%) as mean ± std over seeds; "
+             "selection precision/recall against the true noise mask at the last epoch.\n\n")
+    atomic_write_bytes(paths["md"], (title + format_table(shown, "md")).encode())
+    atomic_write_bytes(paths["csv"], summary.to_csv(index=False).encode())
+    atomic_write_bytes(paths["tex"], shown.to_latex(index=False).encode())
+    return paths
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Save a matplotlib figure atomically (PNG by the file's suffix)."""
+    import io
+
+    path = Path(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _profiles_help() -> str:
+    return "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values())

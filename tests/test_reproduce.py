@@ -1,0 +1,191 @@
+"""`lnlkit reproduce`: the smoke profile end to end (every notebook through papermill), resume, failure isolation."""
+
+import os
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from lnlkit.cli import main
+from lnlkit.reproduce import (PROFILES, Grid, NotebookSpec, noise_tag, plan_jobs, profile_method, reproduce,
+                              run_folder)
+from lnlkit.train.recorder import load_run
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _errors(executed: Path) -> list[str]:
+    nb = nbformat.read(executed, as_version=4)
+    return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One smoke batch, shared by the tests below (about a minute on 2 cores)."""
+    root = tmp_path_factory.mktemp("smoke")
+    env_before = os.environ.get("LNLKIT_DATA")
+    if (SHARED_DATA / "cifar-n").is_dir():
+        os.environ["LNLKIT_DATA"] = str(SHARED_DATA)  # 01_label_noise then shows the real CIFAR-N noise
+    lines: list[str] = []
+    try:
+        outcomes = reproduce("smoke", out=root / "runs", results=root / "results", figures=root / "figures",
+                             jobs=2, echo=lines.append, timeout=600)
+    finally:
+        if env_before is None:
+            os.environ.pop("LNLKIT_DATA", None)
+        else:
+            os.environ["LNLKIT_DATA"] = env_before
+    return root, outcomes, lines
+
+
+def test_smoke_executes_every_notebook_without_error(smoke):
+    root, outcomes, lines = smoke
+    names = {o.job.name: o for o in outcomes}
+    assert set(names) == {"00_quickstart/digits_symmetric-0.4_s0", "01_label_noise", "99_results"}, lines
+    for o in outcomes:
+        assert o.status == "ok", f"{o.job.name}: {o.error}"
+        assert o.job.executed.exists() and _errors(o.job.executed) == []
+        assert o.job.marker.exists()
+
+
+def test_smoke_quickstart_run_metrics(smoke):
+    root, _, _ = smoke
+    run = load_run(run_folder(root / "runs" / "smoke", "ce", "digits", "symmetric:0.4", 0))
+    assert run.complete and len(run.history) == PROFILES["smoke"].methods["ce"].overrides["epochs"]
+    assert run.config["method"] == "ce" and run.config["preset"] == "digits" and run.config["noise"] == "symmetric:0.4"
+    assert 0.35 < run.result["realized_rate"] < 0.45
+    # four epochs of CE on 40% noisy digits already generalise far beyond chance (10%)
+    assert run.result["test_acc_best"] > 60.0
+    assert run.signals["loss"].shape == (4, 1347)
+
+
+def test_smoke_label_noise_summary(smoke):
+    root, _, _ = smoke
+    summary = pd.read_csv(root / "runs" / "smoke" / "label-noise" / "noise_summary.csv")
+    rates = dict(zip(summary["spec"], summary["realized_rate"]))
+    assert abs(rates["symmetric:0.4"] - 0.4) < 0.05
+    assert abs(rates["symmetric-inclusive:0.4"] - 0.36) < 0.05
+    if (SHARED_DATA / "cifar-n").is_dir():
+        assert abs(rates["cifar10n:worst"] - 0.4021) < 1e-3
+
+
+def test_smoke_results_table_and_figures(smoke):
+    root, _, _ = smoke
+    md = (root / "results" / "smoke.md").read_text()
+    assert "| digits | symmetric:0.4 | ce |" in md
+    csv = pd.read_csv(root / "results" / "smoke.csv")
+    assert list(csv["method"]) == ["ce"] and int(csv.loc[0, "seeds"]) == 1
+    run = load_run(run_folder(root / "runs" / "smoke", "ce", "digits", "symmetric:0.4", 0))
+    assert csv.loc[0, "reported_mean"] == pytest.approx(run.result["reported"])
+    assert "\\begin{tabular}" in (root / "results" / "smoke.tex").read_text()
+    for name in ("smoke_accuracy_vs_noise.png", "smoke_selection.png"):
+        assert (root / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rerun_skips_complete_cells_and_loses_nothing(smoke):
+    root, outcomes, _ = smoke
+    quick = next(o.job for o in outcomes if o.job.name.startswith("00_quickstart"))
+    history = quick.runs[0] / "history.jsonl"
+    stamps = {p: p.stat().st_mtime_ns for p in (quick.executed, history)}
+
+    again = reproduce("smoke", out=root / "runs", results=root / "results", figures=root / "figures", jobs=2,
+                      run_results=False, echo=lambda _: None)
+    assert {o.status for o in again} == {"skipped"}
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+    # a cell whose notebook did not finish (no marker) is executed again, but its complete run is not retrained
+    quick.marker.unlink()
+    third = reproduce("smoke", out=root / "runs", results=root / "results", figures=root / "figures", jobs=2,
+                      run_results=False, echo=lambda _: None, only=["00_quickstart"])
+    assert [(o.job.name, o.status) for o in third] == [(quick.name, "ok")]
+    assert history.stat().st_mtime_ns == stamps[history]
+
+
+_OK_CELL = "from pathlib import Path\nPath(runs_root, 'ok.txt').write_text(profile)"
+
+
+def _notebook(path: Path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('profile = "quick"\nruns_root = "."')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+
+
+def test_failing_notebook_is_reported_and_does_not_stop_the_others(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "bad.ipynb", "raise RuntimeError('deliberate failure in cell 2')")
+    _notebook(nbs / "good.ipynb", _OK_CELL)
+    lines: list[str] = []
+    outcomes = reproduce("smoke", out=tmp_path / "runs", notebooks_dir=nbs, jobs=2, run_results=False,
+                         notebooks=(NotebookSpec("bad.ipynb"), NotebookSpec("good.ipynb")), echo=lines.append)
+    status = {o.job.name: o for o in outcomes}
+    assert status["good"].status == "ok"
+    assert (tmp_path / "runs" / "smoke" / "ok.txt").read_text() == "smoke"  # parameters were injected
+    bad = status["bad"]
+    assert bad.status == "failed" and "deliberate failure in cell 2" in bad.error
+    assert bad.job.executed.exists() and not bad.job.marker.exists()
+    assert any(line.startswith("FAILED bad") and str(bad.job.executed) in line for line in lines)
+
+
+def test_missing_notebook_fails_cleanly(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    outcomes = reproduce("smoke", out=tmp_path / "runs", notebooks_dir=nbs, run_results=False,
+                         notebooks=(NotebookSpec("absent.ipynb"),), echo=lambda _: None)
+    assert outcomes[0].status == "failed" and "notebook not found" in outcomes[0].error
+
+
+def test_plan_jobs_grid_and_errors(tmp_path):
+    jobs = plan_jobs("quick", tmp_path)
+    grid = PROFILES["quick"].grid
+    quick = [j for j in jobs if j.notebook.stem == "00_quickstart"]
+    assert len(quick) == len(grid.noises) * len(grid.seeds)
+    assert {j.parameters["noise"] for j in quick} == set(grid.noises)
+    assert all(j.runs == (run_folder(tmp_path.resolve(), "ce", "digits", j.parameters["noise"],
+                                     j.parameters["seed"]),) for j in quick)
+    assert len({j.executed for j in jobs}) == len(jobs)
+    custom = NotebookSpec("x.ipynb", methods=("ce",), grids={"quick": Grid("digits", ("none",), (5,))})
+    (job,) = plan_jobs("quick", tmp_path, notebooks=(custom,))
+    assert job.parameters["seed"] == 5 and job.name == "x/digits_none_s5"
+    with pytest.raises(ValueError, match="unknown profile"):
+        plan_jobs("huge", tmp_path)
+    with pytest.raises(ValueError, match="unknown notebook"):
+        plan_jobs("quick", tmp_path, only=["02_nothing"])
+
+
+def test_noise_tag_and_profile_method():
+    assert noise_tag("openset:0.2+symmetric:0.4") == "openset-0.2_symmetric-0.4"
+    ce = profile_method("ce", "smoke")
+    assert ce.preset == "digits" and ce.config.epochs == 4
+    assert profile_method("ce", "quick", lr=0.01).config.lr == 0.01
+    assert profile_method("ce", "paper", dataset="cifar10").preset == "cifar10"
+    with pytest.raises(ValueError, match="no plan for method"):
+        profile_method("nosuch", "quick")
+
+
+def test_cli_dry_run_and_bad_jobs(tmp_path, capsys):
+    assert main(["reproduce", "--profile", "smoke", "--out", str(tmp_path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "to do     00_quickstart/digits_symmetric-0.4_s0" in out and "01_label_noise" in out
+    assert main(["reproduce", "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_committed_notebooks_have_no_outputs_and_one_parameters_cell():
+    folder = Path(__file__).resolve().parents[1] / "notebooks"
+    notebooks = sorted(folder.glob("*.ipynb"))
+    assert {p.name for p in notebooks} >= {"00_quickstart.ipynb", "01_label_noise.ipynb", "99_results.ipynb"}
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        assert nb.metadata["kernelspec"]["name"] == "python3", path.name
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.outputs == [] and c.execution_count is None for c in code), f"{path.name} carries outputs"
+        tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged parameters"
+        assert "profile" in tagged[0].source, path.name
