@@ -767,7 +767,7 @@ def _numeric(table, column: str):
     return pd.to_numeric(table[column], errors="coerce")
 
 
-def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None):
+def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None, best: str | None = "test_acc_best"):
     """Accuracy against nominal noise rate: one panel per noise kind, one line per method, mean ± std over seeds.
 
     Parameters
@@ -782,12 +782,16 @@ def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None):
         Column plotted, e.g. ``"reported"``, ``"test_acc_last"``, ``"test_acc_best"``.
     ax : matplotlib Axes or sequence of Axes, optional
         One axes per panel (panels in sorted kind order).
+    best : str or None
+        A second column drawn dashed in the method's colour (default the best-epoch test accuracy, so the gap to
+        the reported accuracy shows what memorisation cost); None or a missing column draws none.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per noise kind; one error-bar line per method (labelled ``method`` or ``method (dataset)``), x the
-        sorted nominal rates, y the mean over seeds, error bars the standard deviation (0 for a single seed).
+        One axes per noise kind, sharing the y range; one error-bar line per method (labelled ``method`` or
+        ``method (dataset)``), x the sorted nominal rates, y the mean over seeds, error bars the standard deviation
+        (0 for a single seed); plus the dashed ``best`` line per method (labelled ``... best epoch``).
 
     Raises
     ------
@@ -803,6 +807,8 @@ def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None):
         raise ValueError(f"the results table lacks column(s) {missing}; columns: {list(table.columns)}")
     frame = pd.DataFrame({"method": table["method"].astype(str), "noise": table["noise"],
                           "value": _numeric(table, metric)})
+    draw_best = best is not None and best != metric and best in table.columns
+    frame["best"] = _numeric(table, best) if draw_best else np.nan
     several_datasets = "dataset" in table.columns and table["dataset"].nunique(dropna=False) > 1
     if several_datasets:
         frame["method"] = frame["method"] + " (" + table["dataset"].astype(str) + ")"
@@ -824,20 +830,32 @@ def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None):
             raise ValueError(f"{len(kinds)} noise kinds {kinds} need {len(kinds)} axes, got {len(axes)}")
         fig = axes[0].figure
     methods = sorted(frame["method"].unique())
+    lowest, highest_rate = 100.0, 0.0
     for panel, kind in zip(axes, kinds):
         rows = pd.concat([frame[frame["kind"] == kind], clean])
         for i, method in enumerate(methods):
-            points = rows[rows["method"] == method].groupby("rate")["value"].agg(["mean", "std"]).sort_index()
+            mine = rows[rows["method"] == method].groupby("rate")
+            points = mine["value"].agg(["mean", "std"]).sort_index()
             if points.empty:
                 continue
-            panel.errorbar(points.index.to_numpy(), points["mean"].to_numpy(),
-                           yerr=points["std"].fillna(0.0).to_numpy(), marker="o", ms=4, capsize=3,
-                           color=f"C{i % 10}", label=method)
+            spread = points["std"].fillna(0.0).to_numpy()
+            panel.errorbar(points.index.to_numpy(), points["mean"].to_numpy(), yerr=spread, marker="o", ms=4,
+                           capsize=3, color=f"C{i % 10}", label=method)
+            lowest = min(lowest, float(np.min(points["mean"].to_numpy() - spread)))
+            highest_rate = max(highest_rate, float(points.index.max()))
+            tops = mine["best"].mean().sort_index().dropna()
+            if len(tops):
+                panel.plot(tops.index.to_numpy(), tops.to_numpy(), ls="--", lw=1, marker=".", alpha=0.7,
+                           color=f"C{i % 10}", label=f"{method}, best epoch")
         panel.set_title(f"{kind} noise" if kind != "none" else "no noise")
         panel.set_xlabel("nominal noise rate")
         panel.set_ylabel(metric if metric != "reported" else "reported accuracy (%)")
         panel.grid(alpha=0.3)
         panel.legend(fontsize=7)
+    # one scale for every panel, so kinds compare at a glance (a single point must not fill its panel)
+    for panel in axes:
+        panel.set_ylim(max(0.0, 10.0 * np.floor((lowest - 5.0) / 10.0)), 100.5)
+        panel.set_xlim(-0.03, max(highest_rate, 0.5) + 0.05)
     fig.tight_layout()
     return fig
 

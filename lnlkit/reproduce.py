@@ -69,7 +69,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "quick": Profile(
         "quick", "the embedded digits with each method's digits preset: the main job on a 2-core CPU",
-        Grid("digits", ("symmetric:0.2", "symmetric:0.5", "pairflip:0.4"), (0, 1)),
+        Grid("digits", ("symmetric:0.2", "symmetric:0.5", "symmetric:0.8", "pairflip:0.4"), (0, 1)),
         {"ce": MethodPlan("digits", {"epochs": 60})},
     ),
     "paper": Profile(
@@ -267,9 +267,11 @@ def _declared_parameters(path: Path) -> set[str]:
     return {m.group(1) for src in sources for m in re.finditer(r"^(\w+)\s*(?::[^=]*)?=", src, re.MULTILINE)}
 
 
-def _execute(job: Job, notebooks_dir: Path, env: dict[str, str], timeout: float | None) -> JobOutcome:
+def _execute(job: Job, notebooks_dir: Path, env: dict[str, str], timeout: float | None,
+             echo: Callable[[str], None] = lambda _: None) -> JobOutcome:
     """Run one notebook in its own papermill process (a crash or hang of one job cannot take the batch down)."""
     source = notebooks_dir / job.notebook.filename
+    echo(f"start {job.name}")
     start = time.perf_counter()
     if not source.exists():
         return JobOutcome(job, "failed", 0.0, f"notebook not found: {source}")
@@ -384,8 +386,7 @@ def reproduce(profile: str = "quick", out: str | os.PathLike = "runs", results: 
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
         futures = {}
         for job in todo:
-            echo(f"start {job.name}")
-            futures[pool.submit(_execute, job, nb_dir, env, timeout)] = job
+            futures[pool.submit(_execute, job, nb_dir, env, timeout, echo)] = job
         for done, future in enumerate(as_completed(futures), 1):
             outcome = future.result()
             outcomes.append(outcome)
@@ -398,8 +399,7 @@ def reproduce(profile: str = "quick", out: str | os.PathLike = "runs", results: 
                           {"profile": prof.name, "runs_root": str(runs_root),
                            "results_dir": str(Path(results).resolve()), "figures_dir": str(Path(figures).resolve())},
                           (), runs_root / "_notebooks" / RESULTS_NOTEBOOK.filename)
-        echo(f"start {results_job.name}")
-        outcome = _execute(results_job, nb_dir, env, timeout)
+        outcome = _execute(results_job, nb_dir, env, timeout, echo)
         outcomes.append(outcome)
         echo(f"{outcome.status:5s} {results_job.name} ({outcome.seconds:.0f} s)"
              + (f"\n      executed copy: {results_job.executed}\n      " + outcome.error.replace("\n", "\n      ")

@@ -392,6 +392,16 @@ def test_accuracy_vs_noise_panels_lines_and_error_bars():
     np.testing.assert_allclose(_errorbars(fig.axes[1])["dm"][1], [94.0, 94.0, 94.0])
 
 
+def test_accuracy_vs_noise_best_epoch_line_and_shared_scale():
+    table = _table().assign(test_acc_best=lambda t: t["reported"] + 5.0)
+    fig = plot_accuracy_vs_noise(table)
+    dashed = {line.get_label(): line for line in fig.axes[1].get_lines() if line.get_linestyle() == "--"}
+    assert set(dashed) == {"ce, best epoch", "dm, best epoch"}
+    np.testing.assert_allclose(dashed["ce, best epoch"].get_ydata(), [96.0, 88.0, 76.0])
+    assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim() and fig.axes[0].get_ylim()[1] > 100
+    assert not any(line.get_linestyle() == "--" for line in plot_accuracy_vs_noise(table, best=None).axes[1].lines)
+
+
 def test_accuracy_vs_noise_bad_input():
     with pytest.raises(ValueError, match="empty"):
         plot_accuracy_vs_noise(pd.DataFrame(columns=["method", "noise", "reported"]))
