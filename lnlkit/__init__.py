@@ -12,10 +12,11 @@ __version__ = "0.1.0"
 
 from lnlkit.data import Dataset, DatasetNotFoundError, NoisyDataset, load_dataset  # noqa: E402
 from lnlkit.methods import get_method, list_methods  # noqa: E402
-from lnlkit.noise import NoisyLabels, inject_noise  # noqa: E402
+from lnlkit.noise import NoisyLabels, inject_noise, noise_summary  # noqa: E402
 from lnlkit.train.recorder import RunResult, load_run, results_table  # noqa: E402
 
 __all__ = [
     "__version__", "Dataset", "NoisyDataset", "DatasetNotFoundError", "load_dataset", "inject_noise", "NoisyLabels",
+    "noise_summary",
     "get_method", "list_methods", "load_run", "results_table", "RunResult",
 ]

@@ -46,6 +46,16 @@ def _grid(count: int, ncols: int, width: float, height: float):
     return fig, flat[:count]
 
 
+def _epoch_axes(ax, ylabel: str, top: float, legend_loc: str, fontsize: int, title: str) -> None:
+    """The common dressing of a per-epoch curve plot: labels, y range from 0, grid, legend, title."""
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, top)
+    ax.grid(alpha=0.3)
+    ax.legend(loc=legend_loc, fontsize=fontsize)
+    ax.set_title(title)
+
+
 def plot_accuracy_curves(run: RunResult, title: str | None = None):
     """Test accuracy (and accuracy on the given training labels, when recorded) over epochs, best and last marked.
 
@@ -75,15 +85,12 @@ def plot_accuracy_curves(run: RunResult, title: str | None = None):
             ax.plot(epochs, net, ls="--", lw=1, color=color, alpha=0.9, label=f"test accuracy, network {k}")
     if np.isfinite(test).any():
         best = int(np.nanargmax(test))
-        ax.scatter([epochs[best]], [test[best]], color="C2", zorder=3, label=f"best {test[best]:.1f}% (epoch {int(epochs[best])})")
+        ax.scatter([epochs[best]], [test[best]], color="C2", zorder=3,
+                   label=f"best {test[best]:.1f}% (epoch {int(epochs[best])})")
         ax.scatter([epochs[-1]], [test[-1]], color="C3", zorder=3, label=f"last {test[-1]:.1f}%")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 101)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
     cfg = run.config
-    ax.set_title(title or f"{cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}, seed {cfg.get('seed')}")
+    _epoch_axes(ax, "accuracy (%)", 101, "lower right", 8,
+                title or f"{cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}, seed {cfg.get('seed')}")
     fig.tight_layout()
     return fig
 
@@ -257,15 +264,10 @@ def plot_selection_quality(run_or_history: RunResult | Sequence[dict], ax=None, 
         fig = ax.figure
     for values, label, color, ls in curves:
         ax.plot(epochs, values, label=label, color=color, ls=ls, lw=1.5 if ls == "-" else 1.0)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("fraction")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7)
     if title is None and isinstance(run_or_history, RunResult):
         cfg = run_or_history.config
         title = f"selection quality: {cfg.get('method')}, {cfg.get('noise')}"
-    ax.set_title(title or "selection quality")
+    _epoch_axes(ax, "fraction", 1.02, "lower right", 7, title or "selection quality")
     fig.tight_layout()
     return fig
 
@@ -598,13 +600,9 @@ def plot_memorisation(run: RunResult, ax=None, title: str | None = None):
         fig = ax.figure
     for key, label, color in _MEMORISATION_CURVES:
         ax.plot(epochs, curves[key], marker="o" if len(epochs) < 20 else None, ms=3, color=color, label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("fraction of samples")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=7)
     cfg = run.config
-    ax.set_title(title or f"memorisation: {cfg.get('method')}, {cfg.get('noise')}")
+    _epoch_axes(ax, "fraction of samples", 1.02, "best", 7,
+                title or f"memorisation: {cfg.get('method')}, {cfg.get('noise')}")
     fig.tight_layout()
     return fig
 
