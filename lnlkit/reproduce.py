@@ -89,7 +89,7 @@ def _profile(name: str) -> Profile:
 
 
 def profile_method(method: str, profile: str, dataset: str | None = None, noise: str | None = None,
-                   **overrides: Any):
+                   preset: str | None = None, **overrides: Any):
     """The method configured as ``profile`` runs it.
 
     Parameters
@@ -100,6 +100,8 @@ def profile_method(method: str, profile: str, dataset: str | None = None, noise:
     dataset, noise : str, optional
         Used when the profile leaves the preset to the method (``paper``): a method class with a
         ``preset_for(dataset, noise)`` class method chooses; otherwise the preset named after the data set.
+    preset : str, optional
+        Use this preset instead of the profile's (e.g. an ablation variant); the profile's overrides still apply.
     **overrides
         Hyperparameters set on top of the profile's.
 
@@ -113,7 +115,7 @@ def profile_method(method: str, profile: str, dataset: str | None = None, noise:
     if method not in prof.methods:
         raise ValueError(f"profile {profile!r} has no plan for method {method!r}; it covers {', '.join(prof.methods)}")
     plan = prof.methods[method]
-    preset = plan.preset
+    preset = preset or plan.preset
     if preset is None:
         cls = method_class(method)
         chooser: Callable[[str, str | None], str | None] | None = getattr(cls, "preset_for", None)
@@ -129,15 +131,22 @@ def noise_tag(noise: str) -> str:
     return str(noise).replace(":", "-").replace("+", "_").replace("/", "-")
 
 
-def run_folder(runs_root: str | os.PathLike, method: str, dataset: str, noise: str, seed: int) -> Path:
+def run_folder(runs_root: str | os.PathLike, method: str, dataset: str, noise: str, seed: int,
+               variant: str | None = None) -> Path:
     """Where a batch (or a notebook) keeps the run of ``method`` on one grid cell.
+
+    Parameters
+    ----------
+    variant : str, optional
+        Tells apart several runs of one method on the same cell (e.g. an ablation preset).
 
     Returns
     -------
     Path
-        ``<runs_root>/<method>/<dataset>_<noise tag>_s<seed>``
+        ``<runs_root>/<method>[+<variant>]/<dataset>_<noise tag>_s<seed>``
     """
-    return Path(runs_root) / method / f"{dataset}_{noise_tag(noise)}_s{int(seed)}"
+    folder = method if variant is None else f"{method}+{variant}"
+    return Path(runs_root) / folder / f"{dataset}_{noise_tag(noise)}_s{int(seed)}"
 
 
 # ------------------------------------------------------------------------------------------- notebooks
@@ -419,8 +428,8 @@ def summary_table(runs_root: str | os.PathLike):
     Returns
     -------
     pandas.DataFrame
-        Columns ``method``, ``dataset``, ``noise``, ``realized_rate``, ``seeds``, ``reported_as`` and the mean and
-        standard deviation of ``reported``, ``test_acc_last``, ``test_acc_best``, ``sel_precision`` and
+        Columns ``method``, ``preset``, ``dataset``, ``noise``, ``realized_rate``, ``seeds``, ``reported_as`` and the
+        mean and standard deviation of ``reported``, ``test_acc_last``, ``test_acc_best``, ``sel_precision`` and
         ``sel_recall``, sorted by data set, noise and method.  Only complete runs count.
     """
     import pandas as pd
@@ -428,7 +437,7 @@ def summary_table(runs_root: str | os.PathLike):
     runs = results_table(runs_root)
     runs = runs[runs["status"] == "complete"]
     metrics = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "realized_rate"]
-    keys = ["method", "dataset", "noise", "reported_as"]
+    keys = ["method", "preset", "dataset", "noise", "reported_as"]
     if runs.empty:
         return pd.DataFrame(columns=keys + ["seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
     runs = runs.assign(**{m: pd.to_numeric(runs[m], errors="coerce") for m in metrics})
@@ -453,7 +462,7 @@ def _display_table(summary):
     rows = []
     for r in summary.itertuples(index=False):
         rows.append({
-            "dataset": r.dataset, "noise": r.noise, "method": r.method,
+            "dataset": r.dataset, "noise": r.noise, "method": r.method, "preset": r.preset,
             "realised rate": _mean_std(r.realized_rate_mean, float("nan"), 3), "seeds": int(r.seeds),
             "reported": _mean_std(r.reported_mean, r.reported_std), "reported as": r.reported_as,
             "best": _mean_std(r.test_acc_best_mean, r.test_acc_best_std),

@@ -158,10 +158,14 @@ def test_plan_jobs_grid_and_errors(tmp_path):
         plan_jobs("quick", tmp_path, only=["02_nothing"])
 
 
-def test_noise_tag_and_profile_method():
+def test_noise_tag_run_folder_and_profile_method(tmp_path):
     assert noise_tag("openset:0.2+symmetric:0.4") == "openset-0.2_symmetric-0.4"
+    assert run_folder(tmp_path, "ce", "digits", "pairflip:0.4", 2) == tmp_path / "ce" / "digits_pairflip-0.4_s2"
+    assert run_folder(tmp_path, "ce", "digits", "none", 0, variant="cifar10").parent.name == "ce+cifar10"
     ce = profile_method("ce", "smoke")
     assert ce.preset == "digits" and ce.config.epochs == 4
+    other = profile_method("ce", "smoke", preset="cifar10")  # another preset, the profile's overrides kept
+    assert other.preset == "cifar10" and other.config.model == "preact_resnet18" and other.config.epochs == 4
     assert profile_method("ce", "quick", lr=0.01).config.lr == 0.01
     assert profile_method("ce", "paper", dataset="cifar10").preset == "cifar10"
     with pytest.raises(ValueError, match="no plan for method"):
