@@ -87,6 +87,23 @@ def test_existing_run_folder_is_not_overwritten(digits, tmp_path):
         _ce(epochs=1, lr=0.01).fit(data, out=tmp_path / "r", progress=False, resume=True)
 
 
+def test_a_second_fit_on_a_locked_run_folder_waits_then_resumes(digits, tmp_path):
+    import threading
+
+    from lnlkit.train.recorder import run_lock
+
+    data = digits.with_noise("symmetric:0.2", seed=0)
+    done = []
+    with run_lock(tmp_path / "r"):  # another process is training into the folder
+        worker = threading.Thread(target=lambda: done.append(
+            _ce(epochs=1).fit(data, out=tmp_path / "r", progress=False, resume=True)))
+        worker.start()
+        worker.join(timeout=3.0)
+        assert worker.is_alive() and not done  # it waits instead of writing alongside
+    worker.join(timeout=120)
+    assert done and done[0].complete
+
+
 def test_from_arrays_flat_features_get_an_mlp(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 5)).astype(np.float32)

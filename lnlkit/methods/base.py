@@ -34,7 +34,7 @@ from lnlkit.train.checkpoint import load_checkpoint, save_checkpoint
 from lnlkit.train.device import resolve_device, rng_state, seed_everything, set_rng_state
 from lnlkit.train.evaluate import evaluate_test
 from lnlkit.train.loader import DeviceData
-from lnlkit.train.recorder import RunRecorder, RunResult, load_run
+from lnlkit.train.recorder import RunRecorder, RunResult, load_run, run_lock
 
 __all__ = ["MethodConfig", "Method", "EpochOutput", "Context", "parse_overrides"]
 
@@ -250,7 +250,12 @@ class Method(abc.ABC):
             raise TypeError(f"fit() expects a NoisyDataset (dataset.with_noise(...)), got {type(data).__name__}")
         seed = int(data.seed if seed is None else seed)
         out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix=f"lnlkit-{self.name}-"))
-        dev = resolve_device(device)
+        dev = resolve_device(device)  # bad input fails before any folder is made
+        with run_lock(out):  # a second process on the same folder waits, then resumes or refuses
+            return self._fit(data, out, dev, callbacks, resume, progress, seed)
+
+    def _fit(self, data: NoisyDataset, out: Path, dev: torch.device, callbacks: Iterable[Callable[[dict], None]],
+             resume: bool, progress: bool, seed: int) -> RunResult:
         config = {
             **self.describe(), "dataset": data.name, "noise": data.noise.spec, "noise_info": data.noise.info,
             "noise_seed": data.seed, "seed": seed, "device": str(dev), "num_classes": data.num_classes,

@@ -8,6 +8,7 @@ mask into selection precision/recall/F1 *after* the method has produced it.
 
 from __future__ import annotations
 
+import contextlib
 import glob as globmod
 import io
 import json
@@ -16,14 +17,14 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from lnlkit.train.selection import selection_quality
 
-__all__ = ["RUN_FILES", "atomic_write_bytes", "write_json", "RunRecorder", "RunResult", "load_run", "results_table",
-           "is_complete_run"]
+__all__ = ["RUN_FILES", "atomic_write_bytes", "write_json", "run_lock", "RunRecorder", "RunResult", "load_run",
+           "results_table", "is_complete_run"]
 
 RUN_FILES = ("config.json", "noise.npz", "history.jsonl", "signals.npz", "result.json", "checkpoint.pt")
 
@@ -44,6 +45,29 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run folder ``out`` (created if needed) while training into it.
+
+    Two processes pointed at one folder (e.g. two notebooks of a batch that both need the same baseline run) then
+    train it one after the other instead of interleaving their writes: the second waits, and with ``resume=True``
+    finds the finished run.  On systems without ``fcntl`` (Windows) nothing is locked.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(out / ".lock", "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _jsonable(value: Any) -> Any:
