@@ -99,12 +99,24 @@ def _wait_until_idle(page, timeout_ms: int) -> None:
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_ms)
 
 
+def _accept_dialog(page, wait_ms: int) -> None:
+    """Accept JupyterLab's modal dialog if one shows up (e.g. "Select Kernel" when the kernel starts slowly)."""
+    accept = page.locator(".jp-Dialog .jp-mod-accept")
+    try:
+        accept.wait_for(state="visible", timeout=wait_ms)
+    except Exception:  # no dialog: nothing to do
+        return
+    accept.click()
+
+
 def _run_all_cells(page, url: str) -> None:
     page.goto(url)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    _accept_dialog(page, 5_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)  # kernel up
     page.click(".lm-MenuBar-itemLabel:text-is('Run')")
     page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+    _accept_dialog(page, 5_000)
     # the last cell displays the run explorer: its epoch slider must render as a live widget
     slider = page.wait_for_selector(".jp-OutputArea-output .widget-slider", timeout=180_000)
     assert slider.is_visible()
