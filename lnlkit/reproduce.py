@@ -515,7 +515,3 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
     return path
-
-
-def _profiles_help() -> str:
-    return "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values())
