@@ -26,9 +26,8 @@ DEFAULT_THREADS = torch.get_num_threads()
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """Run this module single-threaded (restored afterwards): these small-batch CPU runs are as fast on one thread,
-    and OpenMP's spinning threads slow them down many times over when the 2-core machine is busy (see
-    tests/test_models.py)."""
+    """Run this module single-threaded (restored afterwards): OpenMP's spinning threads slow these small-batch CPU
+    runs down many times over when the 2-core machine is busy (see tests/test_models.py)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
