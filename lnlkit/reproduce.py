@@ -64,20 +64,23 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke", "a few epochs on digits, one noise setting and one seed: checks that every notebook runs (tests)",
         Grid("digits", ("symmetric:0.4",), (0,)),
-        {"ce": MethodPlan("digits", {"epochs": 4})},
+        {"ce": MethodPlan("digits", {"epochs": 4}),
+         # one warm-up epoch, then SSL epochs (and, for SMR, one recalibration epoch at e = 2)
+         "dividemix": MethodPlan("digits", {"epochs": 4, "warm_up": 1}),
+         "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3})},
         device="cpu",
     ),
     "quick": Profile(
         "quick", "the embedded digits with each method's digits preset: the main job on a 2-core CPU",
-        Grid("digits", ("symmetric:0.2", "symmetric:0.5", "symmetric:0.8", "pairflip:0.4"), (0, 1)),
-        {"ce": MethodPlan("digits", {"epochs": 60})},
+        Grid("digits", ("symmetric:0.2", "symmetric:0.4", "symmetric:0.8", "pairflip:0.4"), (0, 1)),
+        {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits")},
     ),
     "paper": Profile(
         "paper", "the papers' data sets and settings (CIFAR-10 from ./data or $LNLKIT_DATA; needs a GPU)",
         # DivideMix's CIFAR-10 settings; seed 123 regenerates the official noisy labels
         Grid("cifar10", ("symmetric-inclusive:0.2", "symmetric-inclusive:0.5", "symmetric-inclusive:0.8",
                          "asym-cifar10:0.4"), (123,)),
-        {"ce": MethodPlan(None)},
+        {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None)},
     ),
 }
 
@@ -181,6 +184,9 @@ class NotebookSpec:
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("00_quickstart.ipynb", methods=("ce",)),
     NotebookSpec("01_label_noise.ipynb"),
+    # two runs plus two ablation runs per cell, about 100 s each on one core: one cell in the quick profile
+    NotebookSpec("11_dividemix_smr.ipynb", methods=("dividemix", "smr"),
+                 grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))}),
 )
 RESULTS_NOTEBOOK = NotebookSpec("99_results.ipynb")
 

@@ -14,6 +14,8 @@ __all__ = ["get_method", "list_methods", "method_class", "METHODS", "Method", "M
 # name -> "module:Class"; methods of later issues register here.
 METHODS: dict[str, str] = {
     "ce": "lnlkit.methods.ce:CE",
+    "dividemix": "lnlkit.methods.dividemix:DivideMix",
+    "smr": "lnlkit.methods.dividemix:SMR",
 }
 
 

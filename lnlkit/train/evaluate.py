@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from lnlkit.train.loader import DeviceData
 
-__all__ = ["autocast", "predict", "per_sample_pass", "accuracy", "evaluate_test", "PerSample"]
+__all__ = ["autocast", "predict", "predict_train_subset", "per_sample_pass", "accuracy", "evaluate_test", "PerSample"]
 
 
 def autocast(device: torch.device, enabled: bool = True):
@@ -46,6 +46,29 @@ def predict(model: nn.Module, data: DeviceData, split: str = "test", batch_size:
             with autocast(data.device, amp):
                 out = model(x) if forward is None else forward(model, x)
             outs.append(out.float())
+    finally:
+        model.train(was_training)
+    return torch.cat(outs) if outs else torch.empty(0, data.num_classes, device=data.device)
+
+
+@torch.no_grad()
+def predict_train_subset(model: nn.Module, data: DeviceData, indices: torch.Tensor, batch_size: int = 1024,
+                         amp: bool = True) -> torch.Tensor:
+    """Logits of ``model`` for the training samples ``indices``, un-augmented, in eval mode, in the given order.
+
+    Like :func:`predict` on the training split, for a subset (e.g. the per-epoch Clothing1M sample of DivideMix).
+
+    Returns
+    -------
+    Tensor float32, shape (len(indices), C), on the data's device
+    """
+    was_training = model.training
+    model.eval()
+    outs = []
+    try:
+        for _, x in data.iter_train_subset(indices, batch_size):
+            with autocast(data.device, amp):
+                outs.append(model(x).float())
     finally:
         model.train(was_training)
     return torch.cat(outs) if outs else torch.empty(0, data.num_classes, device=data.device)

@@ -18,7 +18,7 @@ import torch
 from lnlkit.data.dataset import NoisyDataset
 from lnlkit.train.augment import Augment
 
-__all__ = ["Batch", "DeviceData", "DeviceLoader", "stream_generator"]
+__all__ = ["Batch", "DeviceData", "DeviceLoader", "stream_generator", "stream_numpy_generator", "class_balanced_subset"]
 
 
 @dataclass
@@ -54,6 +54,49 @@ def stream_generator(device: torch.device, seed: int, epoch: int, stream: str) -
     gen = torch.Generator(device=device)
     gen.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
     return gen
+
+
+def stream_numpy_generator(seed: int, epoch: int, stream: str) -> np.random.Generator:
+    """A NumPy generator seeded by (seed, epoch, stream name), for draws torch cannot make from a generator
+    (e.g. mixup's Beta-distributed λ).  Like :func:`stream_generator` it never touches a global random state, so a
+    run resumed at an epoch boundary replays the same draws."""
+    digest = hashlib.sha256(f"{seed}/{epoch}/{stream}/numpy".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def class_balanced_subset(labels: torch.Tensor, num_samples: int, num_classes: int,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """Indices of a random subset with at most ``num_samples / C`` samples of each given label.
+
+    The recipe of DivideMix/SMR's Clothing1M loaders: visit the samples in a random order and keep a sample while
+    its class has fewer than ``num_samples / C`` kept and fewer than ``num_samples`` are kept in all
+    (vectorised here; no per-sample Python).
+
+    Parameters
+    ----------
+    labels : Tensor int64 (N,)
+        Given labels.
+    num_samples : int
+    num_classes : int
+    generator : torch.Generator, optional
+        On the labels' device.
+
+    Returns
+    -------
+    Tensor int64 (M,), M <= num_samples, in the visiting order (on the labels' device).
+    """
+    n = len(labels)
+    order = torch.randperm(n, device=labels.device, generator=generator)
+    visited = labels[order]
+    # rank of each visited sample among the earlier visited samples of its class
+    by_class = torch.argsort(visited, stable=True)
+    counts = torch.bincount(visited, minlength=num_classes)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.empty_like(by_class)
+    rank[by_class] = torch.arange(n, device=labels.device) - starts[visited[by_class]]
+    keep = rank < num_samples / num_classes
+    keep &= torch.cumsum(keep.long(), 0) <= num_samples
+    return order[keep]
 
 
 class DeviceLoader:
@@ -193,6 +236,20 @@ class DeviceData:
         for x, _, idx in make_file_loader(files, labels, batch_size, train=train, order=order,
                                           num_workers=self.num_workers, seed=seed):
             yield self._normalise(x), idx.to(self.device)
+
+    def iter_train_subset(self, indices: torch.Tensor | np.ndarray, batch_size: int
+                          ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Un-augmented (test-transform) inputs of the training samples ``indices``, in that order: yields
+        ``(index, x)``."""
+        indices = torch.as_tensor(np.asarray(indices.cpu() if torch.is_tensor(indices) else indices, dtype=np.int64),
+                                  device=self.device)
+        if not self.in_memory:
+            for x, idx in self.file_batches(indices.cpu().numpy(), batch_size, train=False, seed=0):
+                yield idx, x
+            return
+        for start in range(0, len(indices), batch_size):
+            idx = indices[start:start + batch_size]
+            yield idx, self.train_inputs(idx)
 
     def loader(self, batch_size: int, indices=None, augment=None, labels=None, shuffle: bool = True,
                drop_last: bool = False, stream: str = "train") -> DeviceLoader:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "soft_cross_entropy", "one_hot", "smooth_labels", "mixup", "logit_adjust", "symmetric_kl",
-    "negative_entropy", "uniform_prior_penalty",
+    "negative_entropy", "uniform_prior_penalty", "sharpen", "mixup_cross_entropy", "mixup_lambda",
 ]
 
 
@@ -69,3 +69,29 @@ def uniform_prior_penalty(logits: torch.Tensor) -> torch.Tensor:
     prior = torch.full((c,), 1.0 / c, device=logits.device)
     mean_pred = logits.softmax(1).mean(0)
     return (prior * torch.log(prior / mean_pred.clamp_min(1e-12))).sum()
+
+
+def sharpen(probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Temperature sharpening (MixMatch, DivideMix): ``p^(1/T)`` renormalised over classes, for ``probs`` (B, C).
+
+    ``T < 1`` makes the distribution more peaked, ``T = 1`` leaves it unchanged.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    p = probs.pow(1.0 / temperature)
+    return p / p.sum(1, keepdim=True).clamp_min(1e-12)
+
+
+def mixup_cross_entropy(logits: torch.Tensor, labels_a: torch.Tensor, labels_b: torch.Tensor,
+                        lam: float) -> torch.Tensor:
+    """Two-label mixup loss ``λ CE(z, y_a) + (1 − λ) CE(z, y_b)`` for integer labels ``y_a``, ``y_b`` (B,)."""
+    return lam * F.cross_entropy(logits, labels_a) + (1.0 - lam) * F.cross_entropy(logits, labels_b)
+
+
+def mixup_lambda(rng, alpha: float) -> float:
+    """Mixup coefficient ``λ ~ Beta(α, α)`` folded to ``λ ← max(λ, 1 − λ)`` (MixMatch/DivideMix).
+
+    So ``λ >= 0.5`` and each mixed sample stays closer to its first input.  ``rng`` is a NumPy ``Generator``.
+    """
+    lam = float(rng.beta(alpha, alpha))
+    return max(lam, 1.0 - lam)

@@ -1,0 +1,475 @@
+"""DivideMix and SMR: the pieces on tiny tensors, the official-code switches, presets, and short runs end to end."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from fakedata import write_cifar10, write_cifar100
+
+import lnlkit
+from lnlkit.methods import method_class
+from lnlkit.methods.base import Context
+from lnlkit.methods.dividemix import DivideMix, DivideMixConfig, SMR, SMRConfig
+from lnlkit.train.evaluate import predict, predict_train_subset
+from lnlkit.train.loader import DeviceData, class_balanced_subset, stream_numpy_generator
+from lnlkit.train.losses import mixup_cross_entropy, mixup_lambda, sharpen
+
+CIFAR_SETTINGS = ["cifar10-sym20", "cifar10-sym50", "cifar10-sym80", "cifar10-sym90", "cifar10-asym40",
+                  "cifar100-sym20", "cifar100-sym50", "cifar100-sym80", "cifar100-sym90"]
+PAPER_PRESETS = CIFAR_SETTINGS + ["animal10n", "clothing1m", "webvision"]
+
+
+DEFAULT_THREADS = torch.get_num_threads()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Run this module single-threaded (restored afterwards): OpenMP's spinning threads slow these small-batch CPU
+    runs down many times over when the 2-core machine is busy (see tests/test_models.py)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    """400 training / 150 test images of the embedded digits: short runs stay around a second."""
+    ds = lnlkit.load_dataset("digits")
+    return lnlkit.Dataset.from_arrays(ds.x_train[:400], ds.y_train[:400], ds.x_test[:150], ds.y_test[:150],
+                                      name="digits", num_classes=10, mean=ds.mean, std=ds.std, pixel_scale=16.0)
+
+
+def _short(method="dividemix", preset="digits", **kw):
+    """The digits preset cut to a warm-up epoch and SSL epochs (every algorithmic setting unchanged)."""
+    kw = {"epochs": 2, "warm_up": 1, "checkpoint_every": 100, **kw}
+    return lnlkit.get_method(method, preset=preset, **kw)
+
+
+def _context(method, noisy, seed=0):
+    """The Context the driver would give ``method`` (setup included), without running ``fit``."""
+    dev = torch.device("cpu")
+    torch.manual_seed(seed)
+    data = DeviceData(noisy, dev, seed)
+    ctx = Context(data=data, device=dev, seed=seed, num_classes=noisy.num_classes, n_train=len(noisy.labels),
+                  in_channels=data.input_shape[0], input_shape=data.input_shape,
+                  default_model=noisy.dataset.default_model, dataset_name=noisy.name)
+    method.setup(ctx)
+    return ctx
+
+
+def _finite_params(method):
+    return all(bool(torch.isfinite(p).all()) for net in method.networks() for p in net.parameters())
+
+
+# ---------------------------------------------------------------------------------------------- pieces
+def test_sharpen():
+    p = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+    q = sharpen(p, 0.5)
+    assert torch.allclose(q.sum(1), torch.ones(2))
+    assert torch.allclose(q, p ** 2 / (p ** 2).sum(1, keepdim=True))
+    assert torch.equal(q.argmax(1), p.argmax(1)) and bool((q.max(1).values > p.max(1).values).all())
+    assert torch.allclose(sharpen(p, 1.0), p)
+    with pytest.raises(ValueError):
+        sharpen(p, 0.0)
+
+
+def test_mixup_lambda_is_at_least_half_and_deterministic():
+    lams = [mixup_lambda(stream_numpy_generator(0, 3, "s"), 4.0)] + [
+        mixup_lambda(g, a) for a in (0.5, 4.0) for g in [np.random.default_rng(1)] for _ in range(500)]
+    assert min(lams) >= 0.5 and max(lams) <= 1.0
+    assert np.mean(lams[-500:]) < np.mean(lams[1:501])  # Beta(4, 4) concentrates at 0.5, Beta(0.5, 0.5) at 0 / 1
+    assert lams[0] == mixup_lambda(stream_numpy_generator(0, 3, "s"), 4.0)
+    assert lams[0] != mixup_lambda(stream_numpy_generator(0, 4, "s"), 4.0)
+
+
+def test_mixup_cross_entropy_is_the_two_label_loss():
+    logits = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    a, b = torch.tensor([0, 1, 2, 0, 1]), torch.tensor([2, 2, 0, 1, 1])
+    ce = torch.nn.functional.cross_entropy
+    assert torch.allclose(mixup_cross_entropy(logits, a, b, 0.7), 0.7 * ce(logits, a) + 0.3 * ce(logits, b))
+    assert torch.allclose(mixup_cross_entropy(logits, a, b, 1.0), ce(logits, a))
+
+
+def test_lambda_u_ramp():
+    m = lnlkit.get_method("smr", preset="cifar10-sym50")  # warm-up 10, λu = 25, ramp 16
+    assert m.unlabelled_weight(10.0) == 0.0 and m.unlabelled_weight(5.0) == 0.0
+    assert m.unlabelled_weight(18.0) == pytest.approx(12.5)
+    assert m.unlabelled_weight(26.0) == 25.0 and m.unlabelled_weight(200.0) == 25.0
+    m100 = lnlkit.get_method("dividemix", preset="cifar100-sym50")  # warm-up 30, λu = 150
+    assert m100.unlabelled_weight(30.0) == 0.0 and m100.unlabelled_weight(46.0) == 150.0
+
+
+def test_phases_and_recalibration_epochs():
+    smr10 = lnlkit.get_method("smr", preset="cifar10-sym50")
+    assert smr10.num_epochs() == 301  # e = 0 … 300 inclusive
+    assert smr10.recalibration_epochs() == list(range(29, 300, 30)) and len(smr10.recalibration_epochs()) == 10
+    smr100 = lnlkit.get_method("smr", preset="cifar100-sym50")
+    assert smr100.recalibration_epochs() == list(range(59, 300, 30)) and smr100.phase(29) == "warmup"
+    assert lnlkit.get_method("smr", preset="animal10n").recalibration_epochs() == list(range(44, 200, 15))
+    assert lnlkit.get_method("smr", preset="clothing1m").recalibration_epochs() == list(range(9, 81, 10))
+    assert lnlkit.get_method("smr", preset="webvision").recalibration_epochs() == list(range(14, 121, 15))
+    dm = lnlkit.get_method("dividemix", preset="cifar10-sym50")
+    assert dm.recalibration_epochs() == [] and dm.phase(9) == "warmup" and dm.phase(10) == "ssl"
+    assert [smr10.phase(e) for e in (9, 10, 28, 29, 30)] == ["warmup", "ssl", "ssl", "recal", "ssl"]
+
+
+def test_class_balanced_subset():
+    labels = torch.tensor([0] * 50 + [1] * 5 + [2] * 45)
+    idx = class_balanced_subset(labels, 30, 3, torch.Generator().manual_seed(0))
+    counts = torch.bincount(labels[idx], minlength=3).tolist()
+    assert counts == [10, 5, 10] and len(set(idx.tolist())) == len(idx)  # at most 30 / 3 per class, no repeats
+    again = class_balanced_subset(labels, 30, 3, torch.Generator().manual_seed(0))
+    assert torch.equal(idx, again)
+    assert len(class_balanced_subset(labels, 12, 3, torch.Generator().manual_seed(1))) == 12
+
+
+def test_predict_train_subset_matches_the_full_pass(small_digits):
+    data = DeviceData(small_digits.with_noise("none"), torch.device("cpu"))
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    idx = torch.tensor([5, 0, 399, 17])
+    torch.testing.assert_close(predict_train_subset(net, data, idx, batch_size=3),
+                               predict(net, data, "train")[idx])
+
+
+# ---------------------------------------------------------------------------------------------- co-divide
+def test_gmm_posterior_is_the_low_loss_component(small_digits):
+    method = _short()
+    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    losses = np.concatenate([np.random.default_rng(0).normal(0.1, 0.03, 300),
+                             np.random.default_rng(1).normal(0.8, 0.05, 100)]).astype(np.float32)
+    method.normalised_losses = lambda ctx, net, pool: losses
+    prob, gmm_input = method.clean_probability(ctx, 0, torch.arange(400))
+    assert prob[:300].min() > 0.9 and prob[300:].max() < 0.1
+    np.testing.assert_array_equal(gmm_input, losses)
+
+
+def test_loss_history_averages_the_last_five_epochs(small_digits):
+    method = _short(loss_history=5)
+    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    rng = np.random.default_rng(0)
+    vectors = [rng.random(400).astype(np.float32) for _ in range(7)]
+    for i, v in enumerate(vectors):
+        method.normalised_losses = lambda ctx, net, pool, v=v: v
+        _, gmm_input = method.clean_probability(ctx, 1, torch.arange(400))
+        np.testing.assert_allclose(gmm_input, np.mean(vectors[max(0, i - 4):i + 1], axis=0), rtol=1e-6)
+    assert len(method.loss_buffers[1]) == 5 and method.loss_buffers[0] == []
+    # without averaging nothing is kept
+    plain = _short()
+    ctx = _context(plain, small_digits.with_noise("symmetric:0.4", seed=0))
+    plain.normalised_losses = lambda ctx, net, pool: vectors[0]
+    plain.clean_probability(ctx, 0, torch.arange(400))
+    assert plain.loss_buffers == [[], []]
+
+
+def test_co_divide_trains_each_network_on_the_other_partition(small_digits):
+    method = _short()
+    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    calls = []
+    probs = {0: torch.full((400,), 0.9), 1: torch.full((400,), 0.1)}
+
+    def clean_probability(ctx, k, pool):
+        calls.append(("divide", k))
+        return probs[k], np.zeros(400, dtype=np.float32)
+
+    def train_ssl(ctx, epoch, k, pool, prob):
+        calls.append(("train", k, float(prob[0])))
+        return {"sums": {key: torch.zeros(()) for key in ("loss", "loss_x", "loss_u", "penalty")}, "steps": 1,
+                "lambda_u": 0.0}
+
+    method.clean_probability, method.train_ssl = clean_probability, train_ssl
+    record, signals = method.ssl_epoch(ctx, 1)
+    # both partitions first, then net1 on net2's (prob 0.1), then net2 on net1's (prob 0.9)
+    assert calls == [("divide", 0), ("divide", 1), ("train", 0, pytest.approx(0.1)), ("train", 1, pytest.approx(0.9))]
+    assert signals["selected"].all() and not signals["selected_net2"].any()  # "selected" = net1's partition
+    assert record["n_selected"] == 400 and record["n_selected_net2"] == 0
+
+
+# ---------------------------------------------------------------------------------------------- edge cases
+@pytest.mark.parametrize("case", ["empty_labelled", "empty_unlabelled", "class_without_labelled"])
+def test_degenerate_partitions_train_without_nan(small_digits, case):
+    noisy = small_digits.with_noise("symmetric:0.4", seed=0)
+    method = _short()
+    ctx = _context(method, noisy)
+    before = [p.detach().clone() for p in method.nets[0].parameters()]
+    pool = torch.arange(400)
+    prob = {"empty_labelled": torch.zeros(400), "empty_unlabelled": torch.ones(400),
+            "class_without_labelled": (torch.as_tensor(noisy.labels) != 0).float()}[case]
+    out = method.train_ssl(ctx, 1, k=0, pool=pool, prob=prob)
+    assert _finite_params(method)
+    sums = {k: float(v) for k, v in out["sums"].items()}
+    if case == "empty_labelled":  # nothing to learn from: the network is untouched
+        assert out["steps"] == 0
+        assert all(torch.equal(a, b) for a, b in zip(before, method.nets[0].parameters()))
+    else:
+        assert out["steps"] == math.ceil(int((prob > 0.5).sum()) / method.config.batch_size)
+        assert all(math.isfinite(v) for v in sums.values())
+    if case == "empty_unlabelled":
+        assert sums["loss_u"] == 0.0
+
+
+def test_clean_data_runs_without_nan(small_digits, tmp_path):
+    run = _short().fit(small_digits.with_noise("none"), out=tmp_path / "r", progress=False)
+    assert run.complete and [r["phase"] for r in run.history] == ["warmup", "ssl", "ssl"]
+    for r in run.history[1:]:
+        assert all(math.isfinite(r[k]) for k in ("loss", "loss_x", "loss_u", "penalty", "test_acc"))
+    assert np.isfinite(run.signals["clean_prob"][-1].astype(float)).all()
+
+
+# ---------------------------------------------------------------------------------------------- switches
+def _forward_log(net):
+    log = []
+    net.register_forward_pre_hook(lambda mod, args: log.append((torch.is_grad_enabled(), mod.training,
+                                                                 len(args[0]))))
+    return log
+
+
+@pytest.mark.parametrize("faithful", [True, False])
+def test_switch_train_mode_guess(small_digits, faithful):
+    method = _short(faithful_train_mode_guess=faithful)
+    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    log, partner_log = _forward_log(method.nets[0]), _forward_log(method.nets[1])
+    bn = next(m for m in method.nets[0].modules() if isinstance(m, torch.nn.BatchNorm2d))
+    prob = (torch.arange(400) % 2).float()  # 200 labelled, 200 unlabelled
+    method.train_ssl(ctx, 1, k=0, pool=torch.arange(400), prob=prob)
+    guesses = [mode for grad, mode, _ in log if not grad]
+    assert len(guesses) == 4 * len([1 for grad, _, _ in log if grad])  # x1, x2, u1, u2 per step
+    assert all(mode == faithful for mode in guesses)  # official: train mode (BN statistics move)
+    assert all(not mode for grad, mode, _ in partner_log) and all(not grad for grad, _, _ in partner_log)
+    assert all(mode for grad, mode, _ in log if grad)  # the mixed batch is always a train-mode forward
+    # BN running statistics see 4 no-grad forwards + 1 mixed forward per step (faithful) or only the mixed one
+    steps = math.ceil(200 / method.config.batch_size)
+    assert int(bn.num_batches_tracked) == (5 if faithful else 1) * steps
+
+
+@pytest.mark.parametrize("faithful", [True, False])
+def test_switch_lambda_u0_mixing(small_digits, faithful):
+    method = _short(lambda_u=0.0, labelled_only=True, faithful_lambda_u0_mixing=faithful)
+    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    log, partner_log = _forward_log(method.nets[0]), _forward_log(method.nets[1])
+    mixed = []
+    orig = lnlkit.methods.dividemix.mixup
+
+    def spy(x, t, lam, perm):
+        mixed.append(perm.clone())
+        return orig(x, t, lam, perm)
+
+    lnlkit.methods.dividemix.mixup = spy
+    try:
+        out = method.train_ssl(ctx, 1, k=0, pool=torch.arange(400), prob=(torch.arange(400) % 2).float())
+    finally:
+        lnlkit.methods.dividemix.mixup = orig
+    assert out["lambda_u"] == 0.0 and float(out["sums"]["loss_u"]) == 0.0
+    sizes = [n for grad, _, n in log if grad]  # the mixed forward: only the 2B labelled rows in both settings
+    assert len(sizes) == len(mixed) == out["steps"] > 0
+    if faithful:  # official: partners drawn from all rows, so unlabelled inputs (and guessed targets) leak in
+        assert all(len(p) > n for p, n in zip(mixed, sizes))
+        assert any(bool((p[:n] >= n).any()) for p, n in zip(mixed, sizes))
+        assert len(partner_log) == len(sizes)  # co-guessing still runs
+    else:  # fixed: partners among the labelled rows only, and no unlabelled batch is drawn at all
+        assert all(sorted(p.tolist()) == list(range(n)) for p, n in zip(mixed, sizes))
+        assert partner_log == [] and len([1 for grad, _, _ in log if not grad]) == 2 * len(sizes)
+
+
+def test_labelled_only_needs_lambda_u_zero_and_validation_errors():
+    with pytest.raises(ValueError, match="lambda_u=0"):
+        lnlkit.get_method("smr", labelled_only=True, lambda_u=25.0)
+    with pytest.raises(ValueError, match="warmup_loss"):
+        lnlkit.get_method("smr", warmup_loss="cutmix")
+    with pytest.raises(ValueError, match="recal_period"):
+        lnlkit.get_method("smr", recal_period=0)
+    with pytest.raises(ValueError, match="epoch_subset"):
+        lnlkit.get_method("dividemix", epoch_subset=100, loss_history=5)
+
+
+# ---------------------------------------------------------------------------------------------- presets
+def test_presets_construct_and_document_their_sources():
+    for cls in (DivideMix, SMR):
+        for name in PAPER_PRESETS + ["digits"]:
+            assert name in cls.PRESETS, (cls.name, name)
+        for name, build in cls.PRESETS.items():
+            cfg = build()
+            cfg.validate()
+            assert isinstance(cfg, SMRConfig if cls is SMR else DivideMixConfig)
+            assert build.__doc__ and len(build.__doc__) > 80, (cls.name, name)
+    smr, dm = SMR.PRESETS, DivideMix.PRESETS
+    assert "UNVERIFIED" in smr["cifar10-sym80"].__doc__ and "SMR README" in smr["cifar10-sym50"].__doc__
+    assert "VGG-19-BN" in smr["animal10n"].__doc__ and "InceptionResNetV2" in smr["webvision"].__doc__
+    c = smr["cifar10-sym50"]()
+    assert (c.batch_size, c.warmup_loss, c.recal_period, c.lambda_u, c.model) == (128, "mixup", 30, 25.0,
+                                                                                  "preact_resnet18")
+    d = dm["cifar10-sym50"]()
+    assert (d.batch_size, d.warmup_loss, d.recal_period, d.asym_penalty) == (64, "ce", None, False)
+    assert dm["cifar10-asym40"]().asym_penalty and dm["cifar10-asym40"]().lambda_u == 0.0
+    assert not smr["cifar10-asym40"]().asym_penalty
+    for p in ("cifar10-sym90", "cifar100-sym90"):
+        assert smr[p]().loss_history == 5 and smr[p]().p_threshold == 0.6
+    assert smr["cifar10-sym50"]().loss_history == 1
+    assert (smr["cifar100-sym50"]().lambda_u, smr["cifar100-sym50"]().warm_up) == (150.0, 30)
+    cl = smr["clothing1m"]()
+    assert (cl.model, cl.batch_size, cl.alpha, cl.labelled_only, cl.epoch_subset) == ("resnet50_tv", 32, 0.5, True,
+                                                                                       32000)
+    assert dm["clothing1m"]().asym_penalty  # DivideMix's Clothing1M warm-up always adds the penalty
+    assert lnlkit.get_method("smr", preset="animal10n").learning_rate(139) == 0.01
+    assert lnlkit.get_method("smr", preset="animal10n").learning_rate(140) == pytest.approx(1e-4)
+    assert lnlkit.get_method("smr", preset="webvision").learning_rate(80) == pytest.approx(1e-4)
+    assert lnlkit.get_method("dividemix", preset="webvision").num_epochs() == 81
+    # the ablation of SMR's paper is reachable from presets alone
+    assert (dm["digits-mixup-warmup"]().warmup_loss, dm["digits-mixup-warmup"]().recal_period) == ("mixup", None)
+    assert (dm["digits-recal"]().warmup_loss, dm["digits-recal"]().recal_period) == ("ce", smr["digits"]().recal_period)
+    assert (dm["digits"]().warmup_loss, dm["digits"]().recal_period) == ("ce", None)
+    assert smr["digits"]().warmup_loss == "mixup"
+    # the digits preset only changes scale: the algorithm's constants are CIFAR's
+    g = smr["digits"]()
+    assert (g.alpha, g.temperature, g.p_threshold, g.lambda_u, g.model) == (4.0, 0.5, 0.5, 25.0, "small_cnn")
+
+
+def test_preset_for():
+    for cls in (DivideMix, SMR):
+        assert cls.preset_for("cifar10", "symmetric-inclusive:0.5") == "cifar10-sym50"
+        assert cls.preset_for("CIFAR10", "symmetric-inclusive:0.90") == "cifar10-sym90"
+        assert cls.preset_for("cifar10", "asym-cifar10:0.4") == "cifar10-asym40"
+        assert cls.preset_for("cifar100", "symmetric-inclusive:0.2") == "cifar100-sym20"
+        assert cls.preset_for("cifar100", "symmetric-inclusive:0.8") == "cifar100-sym80"
+        assert cls.preset_for("clothing1m", "none") == "clothing1m" and cls.preset_for("webvision", None) == "webvision"
+        assert cls.preset_for("animal10n", "none") == "animal10n"
+        assert cls.preset_for("digits", "pairflip:0.4") == "digits"
+        for dataset, noise in (("cifar10", "symmetric-inclusive:0.4"), ("cifar10", "symmetric:0.5"),
+                               ("cifar100", "asym-cifar10:0.4"), ("cifar10", None), ("clothing1m", "symmetric:0.2"),
+                               ("mnist", "symmetric:0.2"), ("cifar10", "asym-cifar10:abc")):
+            assert cls.preset_for(dataset, noise) is None, (dataset, noise)
+    for name in CIFAR_SETTINGS:
+        spec = lnlkit.methods.dividemix._CIFAR_SETTINGS[name]
+        assert SMR.preset_for(spec["dataset"], spec["noise"]) == name
+
+
+def test_registry():
+    assert method_class("dividemix") is DivideMix and method_class("smr") is SMR
+    assert issubclass(SMR, DivideMix) and SMR.reported_as == DivideMix.reported_as == "ensemble_acc_last"
+
+
+@pytest.mark.parametrize("preset", CIFAR_SETTINGS)
+def test_cifar_presets_run_on_fake_cifar(preset, tmp_path):
+    # every CIFAR setting once (alternating the method; the two methods' presets differ only in the warm-up,
+    # recalibration and batch settings, which every run here exercises), warm-up + one SSL epoch, tiny data
+    method = "smr" if CIFAR_SETTINGS.index(preset) % 2 else "dividemix"
+    setting = lnlkit.methods.dividemix._CIFAR_SETTINGS[preset]
+    if setting["dataset"] == "cifar10":
+        write_cifar10(tmp_path / "data", per_batch=1, n_test=2)
+    else:
+        write_cifar100(tmp_path / "data", n_train=5, n_test=2)
+    data = lnlkit.load_dataset(setting["dataset"], root=tmp_path / "data").with_noise(setting["noise"], seed=0)
+    run = lnlkit.get_method(method, preset=preset, epochs=1, warm_up=1, batch_size=4, eval_batch_size=16,
+                            record_train_loss=False, checkpoint_every=100).fit(data, out=tmp_path / "r",
+                                                                               progress=False)
+    assert run.complete and [r["phase"] for r in run.history] == ["warmup", "ssl"]
+    assert run.config["hyperparameters"]["model"] == "preact_resnet18"
+    assert run.signals["clean_prob"].shape == (1, 5) and "test_acc_net2" in run.history[-1]
+    assert run.history[-1]["steps"] == 2  # one SSL step per network
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+def test_smr_run_on_digits_records_every_phase(small_digits, tmp_path):
+    run = _short("smr", epochs=4, recal_period=3).fit(small_digits.with_noise("symmetric:0.4", seed=0),
+                                                      out=tmp_path / "r", progress=False)
+    hist = run.history
+    assert [r["phase"] for r in hist] == ["warmup", "ssl", "recal", "ssl", "ssl"]
+    assert run.result["reported_as"] == "ensemble_acc_last" and run.result["reported"] == hist[-1]["test_acc"]
+    assert run.result["test_acc_best"] == max(r["test_acc"] for r in hist)
+    for r in hist:
+        assert {"lr", "loss", "test_acc", "test_acc_net1", "test_acc_net2"} <= set(r)
+    for r in (hist[1], hist[3]):
+        assert {"loss_x", "loss_u", "penalty", "lambda_u", "n_selected", "n_selected_net2", "sel_precision",
+                "sel_precision_net2"} <= set(r)
+    assert hist[1]["lambda_u"] < hist[3]["lambda_u"] <= 25.0
+    sig = run.signals
+    assert sig["epoch"].tolist() == [0, 1, 2, 3, 4]
+    for key in ("loss", "loss_net2"):  # recorded in every phase (warm-up and recalibration: for the plots)
+        assert np.isfinite(sig[key].astype(float)).all() and sig[key].shape == (5, 400)
+    assert np.isnan(sig["clean_prob"][[0, 2]].astype(float)).all()  # no GMM in warm-up / recalibration
+    assert not sig["selected"][[0, 2]].any() and sig["selected"][1].any()
+    np.testing.assert_array_equal(sig["selected"][3], sig["clean_prob"][3].astype(float) > 0.5)
+
+
+def test_dividemix_on_digits_selects_clean_samples(digits, tmp_path):
+    data = digits.with_noise("symmetric:0.4", seed=0)
+    run = lnlkit.get_method("dividemix", preset="digits", epochs=6, checkpoint_every=100).fit(
+        data, out=tmp_path / "r", progress=False)
+    assert run.result["sel_precision"] >= 0.95 and run.result["sel_recall"] >= 0.8, run.result
+    assert run.result["reported"] >= 90.0, run.result
+    res = json.loads((tmp_path / "r" / "result.json").read_text())
+    assert res["test_acc_net1_last"] == run.history[-1]["test_acc_net1"]
+
+
+def test_resume_after_interrupt_matches_uninterrupted(small_digits, tmp_path):
+    data = small_digits.with_noise("pairflip:0.3", seed=1)
+    kw = dict(epochs=4, recal_period=3, loss_history=2)
+    full = _short("smr", **kw).fit(data, out=tmp_path / "full", progress=False)
+
+    def crash(record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _short("smr", checkpoint_every=1, **kw).fit(data, out=tmp_path / "cut", progress=False, callbacks=[crash])
+    # the checkpoint after epoch 2 holds the loss history of the SSL epoch 1 (recalibration does not extend it)
+    resumed = _short("smr", checkpoint_every=1, **kw).fit(data, out=tmp_path / "cut", progress=False, resume=True)
+    assert [r["epoch"] for r in resumed.history] == list(range(5))
+    for key in ("loss", "loss_x", "loss_u", "test_acc", "test_acc_net1", "test_acc_net2", "sel_precision"):
+        assert [r.get(key) for r in resumed.history] == [r.get(key) for r in full.history], key
+    for key in ("loss", "clean_prob", "selected", "loss_net2"):
+        np.testing.assert_array_equal(resumed.signals[key], full.signals[key])
+    for key in ("test_acc_last", "test_acc_best", "reported", "sel_precision", "status"):
+        assert resumed.result[key] == full.result[key]
+
+
+def test_epoch_subset_partitions_a_class_balanced_sample_per_network(small_digits, tmp_path):
+    # the Clothing1M recipe on digits: each network divides its own class-balanced sample of 200 images per epoch
+    run = _short("smr", epochs=3, recal_period=3, epoch_subset=200).fit(
+        small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
+    assert [r["phase"] for r in run.history] == ["warmup", "ssl", "recal", "ssl"]
+    sig = run.signals
+    for row in (1, 3):
+        seen = [np.isfinite(sig[key][row].astype(float)) for key in ("clean_prob", "clean_prob_net2")]
+        assert [int(s.sum()) for s in seen] == [200, 200] and not np.array_equal(seen[0], seen[1])
+        labels = run.labels[seen[0]]
+        assert np.bincount(labels, minlength=10).max() <= 20  # at most 200 / 10 per given class
+        assert not sig["selected"][row][~seen[0]].any()
+    assert run.history[1]["steps"] > 0 and math.isfinite(run.history[2]["loss"])
+
+
+def test_train_subset_passes_on_image_files(tmp_path):
+    # the per-epoch Clothing1M sample is read with the test transform, in the given order, from image files too
+    from fakedata import write_clothing_official
+
+    write_clothing_official(tmp_path / "clothing1m")
+    ds = lnlkit.load_dataset("clothing1m", root=tmp_path / "clothing1m", resize=40, crop=32)
+    data = DeviceData(ds.with_noise("none"), torch.device("cpu"), num_workers=0)
+    net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(12, 14))
+    idx = torch.tensor([4, 1, 5])
+    torch.testing.assert_close(predict_train_subset(net, data, idx, batch_size=2), predict(net, data, "train")[idx])
+    assert [i.tolist() for i, _ in data.iter_train_subset(idx, 2)] == [[4, 1], [5]]
+
+
+# CE (``ce`` preset ``digits``, 100 epochs) on digits with symmetric:0.4, seed 0, measured on this kit's CPU runs:
+# best epoch 95.1 %, last epoch 66.9 % (see tests/test_criteria.py for the CE run itself).
+CE_SYM40_SEED0_BEST, CE_SYM40_SEED0_LAST = 95.1, 66.9
+
+
+@pytest.mark.slow
+def test_smr_digits_preset_beats_ce_at_symmetric_40(digits, tmp_path):
+    # the issue's acceptance criterion on one seed: about a minute on an idle 2-core CPU with both threads (this
+    # full-size run is faster multi-threaded; the module fixture pins the tiny runs to one thread)
+    torch.set_num_threads(DEFAULT_THREADS)
+    try:
+        run = lnlkit.get_method("smr", preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0),
+                                                             out=tmp_path / "r", progress=False)
+    finally:
+        torch.set_num_threads(1)
+    res = run.result
+    assert res["status"] == "complete" and res["epochs_done"] == 61
+    assert res["reported"] > CE_SYM40_SEED0_BEST, res
+    assert res["reported"] >= CE_SYM40_SEED0_LAST + 15.0, res
+    assert res["sel_precision"] >= 0.95, res
