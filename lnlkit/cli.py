@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="seed of the noise and of training")
     run.add_argument("--out", required=True, help="run folder to write")
     run.add_argument("--preset", default=None,
-                     help="hyperparameter preset (default: the one named after the data set, if any)")
+                     help="hyperparameter preset (default: the method's preset for this data set and noise, "
+                          "`Method.preset_for`, if it has one)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override one hyperparameter (repeatable)")
     run.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
@@ -71,12 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _default_preset(cls, dataset: str) -> str | None:
-    if dataset in cls.PRESETS:
-        return dataset
-    return None
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from lnlkit.data import load_dataset
     from lnlkit.methods import get_method, method_class, parse_overrides
@@ -85,7 +80,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(cls.Config, args.overrides)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    preset = args.preset if args.preset is not None else _default_preset(cls, args.dataset)
+    preset = args.preset if args.preset is not None else cls.preset_for(args.dataset, args.noise)
     method = get_method(args.method, preset, **overrides)  # validates before any file is written
     data = load_dataset(args.dataset, args.root).with_noise(args.noise, seed=args.seed)
     run = method.fit(data, out=args.out, device=args.device, resume=args.resume, progress=not args.quiet)

@@ -101,8 +101,8 @@ def profile_method(method: str, profile: str, dataset: str | None = None, noise:
         Method name, e.g. ``"ce"``.
     profile : {"smoke", "quick", "paper"}
     dataset, noise : str, optional
-        Used when the profile leaves the preset to the method (``paper``): a method class with a
-        ``preset_for(dataset, noise)`` class method chooses; otherwise the preset named after the data set.
+        Used when the profile leaves the preset to the method (``paper``): ``Method.preset_for(dataset, noise)``
+        chooses (by default the preset named after the data set).
     preset : str, optional
         Use this preset instead of the profile's (e.g. an ablation variant); the profile's overrides still apply.
     **overrides
@@ -120,11 +120,7 @@ def profile_method(method: str, profile: str, dataset: str | None = None, noise:
     plan = prof.methods[method]
     preset = preset or plan.preset
     if preset is None:
-        cls = method_class(method)
-        chooser: Callable[[str, str | None], str | None] | None = getattr(cls, "preset_for", None)
-        preset = chooser(dataset or prof.grid.dataset, noise) if chooser else None
-        if preset is None and (dataset or prof.grid.dataset) in cls.PRESETS:
-            preset = dataset or prof.grid.dataset
+        preset = method_class(method).preset_for(dataset or prof.grid.dataset, noise)
     return get_method(method, preset=preset, **{**plan.overrides, **overrides})
 
 

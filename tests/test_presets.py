@@ -37,3 +37,10 @@ def test_clothing1m_preset_on_image_files(tmp_path):
 
 def test_every_preset_is_covered():
     assert set(method_class("ce").PRESETS) == {"digits", "cifar10", "cifar100", "cifar-promix", "clothing1m"}
+
+
+def test_default_preset_for_is_named_after_the_data_set():
+    ce = method_class("ce")
+    assert ce.preset_for("cifar10", "symmetric:0.4") == "cifar10"
+    assert ce.preset_for("Digits", None) == "digits"
+    assert ce.preset_for("webvision", None) is None  # CE has no WebVision preset: the config's defaults apply

@@ -43,7 +43,8 @@ def smoke(tmp_path_factory):
 def test_smoke_executes_every_notebook_without_error(smoke):
     root, outcomes, lines = smoke
     names = {o.job.name: o for o in outcomes}
-    assert set(names) == {"00_quickstart/digits_symmetric-0.4_s0", "01_label_noise", "99_results"}, lines
+    assert set(names) == {"00_quickstart/digits_symmetric-0.4_s0", "01_label_noise",
+                          "11_dividemix_smr/digits_symmetric-0.4_s0", "99_results"}, lines
     for o in outcomes:
         assert o.status == "ok", f"{o.job.name}: {o.error}"
         assert o.job.executed.exists() and _errors(o.job.executed) == []
@@ -74,9 +75,14 @@ def test_smoke_label_noise_summary(smoke):
 def test_smoke_results_table_and_figures(smoke):
     root, _, _ = smoke
     md = (root / "results" / "smoke.md").read_text()
-    assert "| digits | symmetric:0.4 | ce |" in md
+    assert "| digits | symmetric:0.4 | ce | digits |" in md
     csv = pd.read_csv(root / "results" / "smoke.csv")
-    assert list(csv["method"]) == ["ce"] and int(csv.loc[0, "seeds"]) == 1
+    # notebook 11 trains DivideMix, SMR and the two single-change ablation presets of its SMR ablation
+    assert list(zip(csv["method"], csv["preset"])) == [
+        ("ce", "digits"), ("dividemix", "digits"), ("dividemix", "digits-mixup-warmup"), ("dividemix", "digits-recal"),
+        ("smr", "digits")]
+    assert set(csv["seeds"]) == {1}
+    assert set(csv["reported_as"]) == {"test_acc_last", "ensemble_acc_last"}
     run = load_run(run_folder(root / "runs" / "smoke", "ce", "digits", "symmetric:0.4", 0))
     assert csv.loc[0, "reported_mean"] == pytest.approx(run.result["reported"])
     assert "\\begin{tabular}" in (root / "results" / "smoke.tex").read_text()

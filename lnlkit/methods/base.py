@@ -207,6 +207,16 @@ class Method(abc.ABC):
     def num_epochs(self) -> int:
         return self.config.epochs
 
+    @classmethod
+    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
+        """The preset of the paper's setting ``(dataset, noise)``, or ``None`` when the method has none.
+
+        The default is the preset named after the data set (``"digits"``, ``"cifar10"``, ...); methods whose presets
+        are per noise setting (DivideMix: ``cifar10-sym50``) override this.
+        """
+        dataset = str(dataset).lower()
+        return dataset if dataset in cls.PRESETS else None
+
     def evaluate(self, ctx: Context) -> dict[str, float]:
         """Test accuracy of each network and their ensemble (override for e.g. a second-head ensemble)."""
         return evaluate_test(self.networks(), ctx.data, self.config.eval_batch_size, self.config.amp)
