@@ -76,8 +76,7 @@ def main() -> None:
     rows = []
     for method in args.methods:
         cls = method_class(method)
-        cifar_preset = getattr(cls, "preset_for", lambda d, n: None)("cifar10", "symmetric-inclusive:0.5")
-        cifar_preset = cifar_preset or ("cifar10" if "cifar10" in cls.PRESETS else None)
+        cifar_preset = cls.preset_for("cifar10", "symmetric-inclusive:0.5")
         for setting, data, preset in (("digits", digits, "digits"), (f"cifar-like {args.cifar_n}", cifar, cifar_preset)):
             if preset is None:
                 continue
