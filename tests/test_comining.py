@@ -332,7 +332,8 @@ def test_presets_construct_and_document_their_sources():
     w = CoMining.PRESETS["web-car"]()
     assert (w.web_backbone, w.optimizer, w.batch_size, w.epochs, w.w_pc, w.margin, w.sigma, w.forget_rate) == (
         "resnet18_halved_residual", "sgd", 25, 60, 0.3, 0.4, 0.5, 0.25)
-    assert "UNVERIFIED" in CoMining.PRESETS["web-car"].__doc__ and "UNVERIFIED" not in CoMining.PRESETS["web-bird"].__doc__
+    assert "UNVERIFIED" in CoMining.PRESETS["web-car"].__doc__
+    assert "UNVERIFIED" not in CoMining.PRESETS["web-bird"].__doc__
     # the general default follows the paper's intent; the digits preset only changes scale
     d, g = CoMiningConfig(), CoMining.PRESETS["digits"]()
     assert (d.relabel_slice, d.triplet_mode) == ("intended", "corrected")
@@ -464,7 +465,9 @@ def test_digits_run_reports_the_last10_mean(digits, tmp_path):
     assert run.result["test_acc_last"] >= 90.0 and run.result["sel_precision"] >= 0.9, run.result
     sig = run.signals
     assert sig["score"].shape == (12, 1347) and sig["epoch"].tolist() == list(range(12))
-    assert not sig["selected"][:3].any() and sig["selected"][3:].any(axis=1).all()
+    warm = run.config["hyperparameters"]["warmup_epochs"]
+    assert [r["phase"] for r in run.history] == ["warmup"] * warm + ["train"] * (12 - warm)
+    assert not sig["selected"][:warm].any() and sig["selected"][warm:].any(axis=1).all()
     assert run.history[-1]["beta1"] == 0.9 and run.history[-1]["loss_tri"] == 0.0
 
 
