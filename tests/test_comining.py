@@ -294,7 +294,8 @@ def test_switch_triplet_mode_in_a_run(small_digits, mode, tmp_path):
 @pytest.mark.parametrize("backbone", ["resnet18_halved_residual", "resnet50_torchvision"])
 def test_switch_web_backbone(backbone, tmp_path):
     root = _tiny_webfg(tmp_path, "web-bird")
-    data = lnlkit.load_dataset("web-bird", root=root, resize=36, crop=32)
+    with pytest.warns(UserWarning, match="expected 200"):
+        data = lnlkit.load_dataset("web-bird", root=root, resize=36, crop=32)
     method = lnlkit.get_method("comining", preset="web-bird", web_backbone=backbone)
     ctx = _context(method, data.with_noise("none"))
     if backbone == "resnet18_halved_residual":
