@@ -67,20 +67,25 @@ PROFILES: dict[str, Profile] = {
         {"ce": MethodPlan("digits", {"epochs": 4}),
          # one warm-up epoch, then SSL epochs (and, for SMR, one recalibration epoch at e = 2)
          "dividemix": MethodPlan("digits", {"epochs": 4, "warm_up": 1}),
-         "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3})},
+         "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3}),
+         # one warm-up epoch, then three epochs of the ranking / mining / relabelling loop
+         "comining": MethodPlan("digits", {"epochs": 4, "warmup_epochs": 1})},
         device="cpu",
     ),
     "quick": Profile(
         "quick", "the embedded digits with each method's digits preset: the main job on a 2-core CPU",
         Grid("digits", ("symmetric:0.2", "symmetric:0.4", "symmetric:0.8", "pairflip:0.4"), (0, 1)),
-        {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits")},
+        {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits"),
+         "comining": MethodPlan("digits")},
     ),
     "paper": Profile(
         "paper", "the papers' data sets and settings (CIFAR-10 from ./data or $LNLKIT_DATA; needs a GPU)",
         # DivideMix's CIFAR-10 settings; seed 123 regenerates the official noisy labels
         Grid("cifar10", ("symmetric-inclusive:0.2", "symmetric-inclusive:0.5", "symmetric-inclusive:0.8",
                          "asym-cifar10:0.4"), (123,)),
-        {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None)},
+        {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None),
+         # cifar10nc / cifar100nc / cifar80no by the noise spec (CoMining.preset_for)
+         "comining": MethodPlan(None)},
     ),
 }
 
@@ -183,6 +188,12 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     # two runs plus two ablation runs per cell, about 100 s each on one core: one cell in the quick profile
     NotebookSpec("11_dividemix_smr.ipynb", methods=("dividemix", "smr"),
                  grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))}),
+    # the main run, an open-set run and three switch variants (about 100 s each on one core): one cell in quick;
+    # paper: Co-mining's own CIFAR-10 settings (Table 1, its RandomState(0) noise recipe with seed 0)
+    NotebookSpec("12_comining.ipynb", methods=("comining",),
+                 grids={"quick": Grid("digits", ("symmetric:0.4",), (0,)),
+                        "paper": Grid("cifar10", ("symmetric:0.2", "symmetric:0.5", "symmetric:0.8", "pairflip:0.2",
+                                                  "pairflip:0.4"), (0,))}),
 )
 RESULTS_NOTEBOOK = NotebookSpec("99_results.ipynb")
 

@@ -16,6 +16,7 @@ METHODS: dict[str, str] = {
     "ce": "lnlkit.methods.ce:CE",
     "dividemix": "lnlkit.methods.dividemix:DivideMix",
     "smr": "lnlkit.methods.dividemix:SMR",
+    "comining": "lnlkit.methods.comining:CoMining",
 }
 
 

@@ -151,6 +151,9 @@ class Context:
     default_model: str
     dataset_name: str
     progress: Any = None  # the tqdm bar, for per-step postfixes
+    # the noise spec string the user asked for (e.g. "openset:0.2+symmetric:0.4"): the *nominal* setting, which some
+    # official codes take as an argument (Co-mining's forget rate); never the realised noise mask
+    noise_spec: str | None = None
 
     def build_model(self, name: str = "auto", **kw: Any) -> nn.Module:
         """Build a registry model sized for this data (``"auto"``: the data set's default), on the device."""
@@ -288,7 +291,7 @@ class Method(abc.ABC):
         ctx = Context(
             data=device_data, device=dev, seed=seed, num_classes=data.num_classes, n_train=len(data.labels),
             in_channels=shape[0] if len(shape) == 3 else 1, input_shape=shape,
-            default_model=data.dataset.default_model, dataset_name=data.name,
+            default_model=data.dataset.default_model, dataset_name=data.name, noise_spec=data.noise.spec,
         )
         self.setup(ctx)
         start_epoch, wall_before = 0, 0.0

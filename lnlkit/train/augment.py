@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["random_crop", "random_flip", "cutout", "Augment"]
+__all__ = ["random_crop", "random_flip", "cutout", "random_affine", "random_colour", "Augment", "StrongAugment"]
 
 
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator | None = None,
@@ -62,6 +62,75 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None = None,
     return x.masked_fill(mask[:, None], fill)
 
 
+def random_affine(x: torch.Tensor, generator: torch.Generator | None = None, magnitude: float = 1.0,
+                  p: float = 0.5, max_rotate: float = 30.0, max_shear: float = 0.3,
+                  max_translate: float = 0.3) -> torch.Tensor:
+    """Per-image random rotation, shear and translation in one resampling (RandAugment's geometric ops, batched).
+
+    Each of the three transforms is applied to an image independently with probability ``p``, with a uniform
+    strength in ``[-max, max] · magnitude`` (degrees for the rotation, shear factor, fraction of the image size for
+    the translation).  Pixels moved in from outside are zero (the mean in normalised space).
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, C, H, W)
+    magnitude : float
+        Scales every range (0 gives the identity).
+
+    Returns
+    -------
+    Tensor, shape (B, C, H, W)
+    """
+    b = x.shape[0]
+    if b == 0 or magnitude <= 0:
+        return x
+
+    def draw(limit: float) -> torch.Tensor:
+        on = torch.rand(b, device=x.device, generator=generator) < p
+        value = (torch.rand(b, device=x.device, generator=generator) * 2 - 1) * limit * magnitude
+        return torch.where(on, value, torch.zeros_like(value))
+
+    angle = draw(max_rotate) * (torch.pi / 180.0)
+    shear_x, shear_y = draw(max_shear), draw(max_shear)
+    tx, ty = draw(max_translate) * 2, draw(max_translate) * 2  # affine_grid coordinates span [-1, 1]
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # rotation @ shear, as a (B, 2, 3) matrix mapping output to input coordinates
+    a11, a12 = cos - sin * shear_y, cos * shear_x - sin
+    a21, a22 = sin + cos * shear_y, sin * shear_x + cos
+    theta = torch.stack([torch.stack([a11, a12, tx], 1), torch.stack([a21, a22, ty], 1)], 1).to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_colour(x: torch.Tensor, generator: torch.Generator | None = None, magnitude: float = 1.0,
+                  p: float = 0.5, max_factor: float = 0.9) -> torch.Tensor:
+    """Per-image random brightness and contrast (RandAugment's colour ops, batched, on normalised inputs).
+
+    Contrast scales each image around its own mean, brightness around zero (the data-set mean); each applies with
+    probability ``p`` and a factor uniform in ``[1 - max_factor·magnitude, 1 + max_factor·magnitude]``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, C, H, W)
+
+    Returns
+    -------
+    Tensor, shape (B, C, H, W)
+    """
+    b = x.shape[0]
+    if b == 0 or magnitude <= 0:
+        return x
+
+    def factor() -> torch.Tensor:
+        on = torch.rand(b, device=x.device, generator=generator) < p
+        f = 1 + (torch.rand(b, device=x.device, generator=generator) * 2 - 1) * max_factor * magnitude
+        return torch.where(on, f, torch.ones_like(f)).to(x.dtype)[:, None, None, None]
+
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * factor() + mean
+    return x * factor()
+
+
 class Augment:
     """A fixed weak augmentation: random crop with padding, then horizontal flip, then optional cutout.
 
@@ -97,3 +166,40 @@ class Augment:
     def __repr__(self) -> str:
         return (f"Augment(crop_padding={self.crop_padding}, flip={self.flip}, cutout_size={self.cutout_size}, "
                 f"order={self.order!r})")
+
+
+class StrongAugment(Augment):
+    """A strong augmentation computed on the device: the weak one, then random affine and colour ops, then cutout.
+
+    A batched stand-in for the per-image PIL policies of the official codes (AutoAugment's CIFAR-10 policy,
+    RandAugment): per image, a rotation/shear/translation and brightness/contrast changes, each with probability
+    ``p``, with strengths scaled by ``magnitude`` (see :func:`random_affine`, :func:`random_colour`).
+
+    Parameters
+    ----------
+    crop_padding, flip, order
+        The weak part (:class:`Augment`).
+    magnitude : float
+        Strength of the affine and colour ops (1.0: up to 30 degrees, shear 0.3, 30% shift, factors 0.1-1.9).
+    p : float
+        Probability of each op.
+    cutout_size : int
+        Side of the cutout square applied last (0 disables it).
+    """
+
+    def __init__(self, crop_padding: int = 4, flip: bool = True, magnitude: float = 0.5, p: float = 0.5,
+                 cutout_size: int = 0, order: str = "crop_flip"):
+        super().__init__(crop_padding, flip, 0, order)
+        if magnitude < 0 or not 0.0 <= p <= 1.0:
+            raise ValueError(f"magnitude must be >= 0 and p in [0, 1], got {magnitude}, {p}")
+        self.magnitude, self.p, self.strong_cutout = float(magnitude), float(p), int(cutout_size)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = super().__call__(x, generator)
+        x = random_affine(x, generator, self.magnitude, self.p)
+        x = random_colour(x, generator, self.magnitude, self.p)
+        return cutout(x, self.strong_cutout, generator)
+
+    def __repr__(self) -> str:
+        return (f"StrongAugment(crop_padding={self.crop_padding}, flip={self.flip}, magnitude={self.magnitude}, "
+                f"p={self.p}, cutout_size={self.strong_cutout})")

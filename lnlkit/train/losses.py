@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "soft_cross_entropy", "one_hot", "smooth_labels", "mixup", "logit_adjust", "symmetric_kl",
-    "negative_entropy", "uniform_prior_penalty", "sharpen", "mixup_cross_entropy", "mixup_lambda",
+    "soft_cross_entropy", "one_hot", "smooth_labels", "smooth_one_hot_exclusive", "mixup", "logit_adjust",
+    "symmetric_kl", "negative_entropy", "uniform_prior_penalty", "sharpen", "mixup_cross_entropy", "mixup_lambda",
 ]
 
 
@@ -30,6 +30,28 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: s
 def smooth_labels(targets: torch.Tensor, epsilon: float) -> torch.Tensor:
     """Label smoothing: ``(1 - ε) t + ε / C``."""
     return (1.0 - epsilon) * targets + epsilon / targets.shape[1]
+
+
+def smooth_one_hot_exclusive(labels: torch.Tensor, num_classes: int, epsilon: float) -> torch.Tensor:
+    """Label smoothing that spreads ``ε`` over the *other* classes: ``1 − ε`` on the label, ``ε / (C − 1)`` elsewhere
+    (Co-mining's ``--epsilon``; :func:`smooth_labels` instead adds ``ε / C`` to every class).
+
+    Parameters
+    ----------
+    labels : Tensor int64 (B,)
+    num_classes : int
+        ``C >= 2``.
+    epsilon : float
+
+    Returns
+    -------
+    Tensor float32 (B, C), rows summing to 1
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    off = epsilon / (num_classes - 1)
+    out = torch.full((len(labels), num_classes), off, device=labels.device)
+    return out.scatter_(1, labels.view(-1, 1), 1.0 - epsilon)
 
 
 def mixup(x: torch.Tensor, targets: torch.Tensor, lam: float, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

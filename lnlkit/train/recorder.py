@@ -177,9 +177,40 @@ class RunRecorder:
                     suffix = key[len("selected"):]
                     for name, v in selection_quality(np.asarray(value, dtype=bool), is_noisy).items():
                         record[name + suffix] = v
+            record.update(self._rejection_quality(signals))
             self._add_signals(int(record["epoch"]), signals)
         self.history.append(_jsonable(record))
         return record
+
+    def _rejection_quality(self, signals: dict[str, np.ndarray]) -> dict[str, float]:
+        """Quality of a method's out-of-distribution rejections (``signals['rejected']``, bool) and relabelling
+        (``signals['relabel']``, int, -1 where a sample is not relabelled), against the truth, after the fact.
+
+        ``ood_precision`` / ``ood_recall``: rejected samples that are open-set / open-set samples rejected (open-set
+        noise only); ``rej_noisy_precision``: rejected samples whose given label is wrong; ``relabel_acc``:
+        relabelled in-distribution samples whose new label is the true one (where clean labels are known).
+        """
+        out: dict[str, float] = {}
+        if "rejected" in signals:
+            rejected = np.asarray(signals["rejected"], dtype=bool)
+            out["n_rejected"] = int(rejected.sum())
+            ood = getattr(self.noise, "ood_mask", None)
+            if ood is not None:
+                ood = np.asarray(ood, dtype=bool)
+                out["ood_precision"] = float(ood[rejected].mean()) if rejected.any() else float("nan")
+                out["ood_recall"] = float(rejected[ood].mean()) if ood.any() else float("nan")
+            if self.noise.is_noisy is not None and rejected.any():
+                out["rej_noisy_precision"] = float(np.asarray(self.noise.is_noisy, dtype=bool)[rejected].mean())
+        if "relabel" in signals and self.true_labels is not None:
+            relabel = np.asarray(signals["relabel"])
+            done = relabel >= 0
+            ood = getattr(self.noise, "ood_mask", None)
+            if ood is not None:
+                done &= ~np.asarray(ood, dtype=bool)  # an open-set sample has no true class among the labels
+            out["n_relabelled"] = int((relabel >= 0).sum())
+            out["relabel_acc"] = (float((relabel[done] == np.asarray(self.true_labels)[done]).mean())
+                                  if done.any() else float("nan"))
+        return out
 
     def _add_signals(self, epoch: int, signals: dict[str, np.ndarray]) -> None:
         n_before = len(self._signal_epochs)
@@ -229,6 +260,7 @@ class RunResult:
     is_noisy: np.ndarray | None
     transition: np.ndarray | None
     true_labels: np.ndarray | None = None
+    ood_mask: np.ndarray | None = None  # open-set noise: samples whose true class is outside the label space
     _signals: dict | None = field(default=None, repr=False)
 
     @property
@@ -271,15 +303,16 @@ def load_run(path: str | os.PathLike) -> RunResult:
         raise FileNotFoundError(f"{path} is not an lnlkit run folder (no config.json)")
     config = json.loads((path / "config.json").read_text())
     result = json.loads((path / "result.json").read_text()) if (path / "result.json").exists() else {"status": "running"}
-    labels = is_noisy = transition = true_labels = None
+    labels = is_noisy = transition = true_labels = ood_mask = None
     if (path / "noise.npz").exists():
         with np.load(path / "noise.npz") as z:
             labels = z["labels"]
             is_noisy = z["is_noisy"] if z["is_noisy"].size else None
             transition = z["transition"] if z["transition"].size else None
             true_labels = z["true_labels"] if "true_labels" in z.files else None
+            ood_mask = z["ood_mask"] if "ood_mask" in z.files else None
     return RunResult(path, config, _read_jsonl(path / "history.jsonl"), result, labels, is_noisy, transition,
-                     true_labels)
+                     true_labels, ood_mask)
 
 
 def is_complete_run(path: str | os.PathLike) -> bool:

@@ -1,0 +1,516 @@
+"""Co-mining: the pieces on tiny tensors, the official-code switches, presets, and short runs end to end."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from fakedata import write_cifar10, write_cifar100, write_image
+
+import lnlkit
+from lnlkit.methods import method_class
+from lnlkit.methods.base import Context
+from lnlkit.methods.comining import (CoMining, CoMiningConfig, FeatureBank, forget_rate, forget_rate_from_noise,
+                                     kreciprocal_soft_labels, partition, relabel_gate, symmetric_kl_bits,
+                                     triplet_loss)
+from lnlkit.train.augment import StrongAugment
+from lnlkit.train.loader import DeviceData
+from lnlkit.train.losses import smooth_one_hot_exclusive
+from lnlkit.train.schedules import coteaching_beta1, coteaching_lr
+
+PAPER_PRESETS = ["cifar10nc", "cifar100nc", "cifar80no", "web-bird", "web-car", "web-aircraft"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Run this module single-threaded (restored afterwards), as tests/test_dividemix.py."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    """400 training / 150 test images of the embedded digits."""
+    ds = lnlkit.load_dataset("digits")
+    return lnlkit.Dataset.from_arrays(ds.x_train[:400], ds.y_train[:400], ds.x_test[:150], ds.y_test[:150],
+                                      name="digits", num_classes=10, mean=ds.mean, std=ds.std, pixel_scale=16.0)
+
+
+def _short(**kw):
+    """The digits preset cut to one warm-up epoch and one or two main epochs (algorithm unchanged)."""
+    kw = {"epochs": 2, "warmup_epochs": 1, "checkpoint_every": 100, "bank_size": 128, **kw}
+    return lnlkit.get_method("comining", preset="digits", **kw)
+
+
+def _context(method, noisy, seed=0):
+    dev = torch.device("cpu")
+    torch.manual_seed(seed)
+    data = DeviceData(noisy, dev, seed)
+    ctx = Context(data=data, device=dev, seed=seed, num_classes=noisy.num_classes, n_train=len(noisy.labels),
+                  in_channels=data.input_shape[0], input_shape=data.input_shape,
+                  default_model=noisy.dataset.default_model, dataset_name=noisy.name, noise_spec=noisy.noise.spec)
+    method.setup(ctx)
+    return ctx
+
+
+def _unit(*rows):
+    return F.normalize(torch.tensor(rows, dtype=torch.float32), dim=1)
+
+
+# ---------------------------------------------------------------------------------------------- pieces
+def test_forget_rate_formula_and_noise_specs():
+    assert forget_rate(0.4, 0.2) == pytest.approx(0.52)  # cifar80no, ρ_c = 0.4
+    assert forget_rate(0.4) == pytest.approx(0.4) and forget_rate(0.0, 0.0) == 0.0
+    for rho in (0.2, 0.5, 0.8):
+        assert forget_rate(rho, 0.2) == pytest.approx(0.2 + 0.8 * rho)
+    assert forget_rate_from_noise("openset:0.2+symmetric:0.4") == pytest.approx(0.52)
+    assert forget_rate_from_noise("pairflip:0.45") == pytest.approx(0.45)
+    assert forget_rate_from_noise("none") == 0.0
+    assert forget_rate_from_noise("openset:0.2+none") == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="forget_rate"):
+        forget_rate_from_noise("cifar10n:worst")
+    with pytest.raises(ValueError):
+        forget_rate(1.2)
+    m = lnlkit.get_method("comining", forget_rate=0.25)
+    assert m.forget_rate("symmetric:0.8") == 0.25  # a fixed rate (web) wins over the spec
+    assert lnlkit.get_method("comining", closeset_ratio=0.5, open_ratio=0.2).forget_rate(None) == pytest.approx(0.6)
+    assert lnlkit.get_method("comining", open_ratio=0.5).forget_rate("symmetric:0.2") == pytest.approx(0.6)
+
+
+def test_exclusive_label_smoothing():
+    t = smooth_one_hot_exclusive(torch.tensor([2, 0]), 5, 0.5)
+    torch.testing.assert_close(t.sum(1), torch.ones(2))
+    assert t[0, 2] == 0.5 and t[0, 0] == pytest.approx(0.125) and t[1, 0] == 0.5
+    assert torch.equal(smooth_one_hot_exclusive(torch.tensor([1]), 3, 0.0), torch.tensor([[0.0, 1.0, 0.0]]))
+
+
+def test_symmetric_kl_in_bits():
+    p = torch.tensor([[0.5, 0.5], [0.9, 0.1], [0.3, 0.7]])
+    q = torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.7, 0.3]])
+    expected = [(a * np.log2(a / b) + b * np.log2(b / a)).sum() for a, b in zip(p.numpy(), q.numpy())]
+    torch.testing.assert_close(symmetric_kl_bits(p, q), torch.tensor(expected, dtype=torch.float32))
+    assert symmetric_kl_bits(p, q)[0] == 0.0
+    torch.testing.assert_close(symmetric_kl_bits(p, q), symmetric_kl_bits(q, p))
+    # a probability that underflowed to 0: the official unclamped form gives NaN, the clamp keeps it finite
+    hard = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    assert not torch.isfinite(symmetric_kl_bits(*hard, clamp=None)).all()
+    assert torch.isfinite(symmetric_kl_bits(*hard, clamp=1e-8)).all()
+
+
+def test_coteaching_schedule():
+    assert coteaching_lr(1e-3, 79, 200, 80) == 1e-3
+    assert coteaching_lr(1e-3, 80, 200, 80) == pytest.approx(1e-3)
+    assert coteaching_lr(1e-3, 140, 200, 80) == pytest.approx(0.5e-3)
+    assert coteaching_lr(1e-3, 199, 200, 80) == pytest.approx(1e-3 / 120)
+    assert (coteaching_beta1(79, 80), coteaching_beta1(80, 80)) == (0.9, 0.1)
+    m = lnlkit.get_method("comining", preset="cifar10nc")
+    assert m.learning_rate(100) == pytest.approx(1e-3 * 100 / 120)
+    web = lnlkit.get_method("comining", preset="web-bird")
+    assert web.learning_rate(9) == 0.01  # constant in the warm-up
+    assert web.learning_rate(10) == pytest.approx(0.005 * (1 + math.cos(math.pi / 51)))
+    assert web.learning_rate(59) == pytest.approx(0.005 * (1 + math.cos(math.pi * 50 / 51)))
+
+
+@pytest.mark.parametrize("relabel_slice", ["faithful", "intended"])
+def test_partition_sizes_and_order(relabel_slice):
+    score = torch.tensor([0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6, 1.0])  # order: 1 5 3 7 2 8 4 6 0 9
+    clean, high, cand = partition(score, 0.3, 0.5, relabel_slice)
+    assert clean.tolist() == [1, 5, 3, 7, 2, 8, 4]  # ⌊10 · 0.7⌋ = 7 smallest
+    assert high.tolist() == [1, 5, 3]  # ⌊7 · 0.5⌋ = 3
+    if relabel_slice == "intended":  # the large-score part
+        assert cand.tolist() == [6, 0, 9]
+    else:  # official: everything but the ⌊10 · 0.3⌋ = 3 smallest (clean samples included)
+        assert cand.tolist() == [7, 2, 8, 4, 6, 0, 9]
+    # the two slices coincide at r = 0.5; r = 0 leaves no intended candidate but all samples for the official slice
+    assert torch.equal(partition(score, 0.5, 0.5, "faithful")[2], partition(score, 0.5, 0.5, "intended")[2])
+    assert len(partition(score, 0.0, 0.5, "intended")[2]) == 0 and len(partition(score, 0.0, 0.5, "faithful")[2]) == 10
+    # cifar80no's r = 0.52 on a batch of 128: 61 clean, 30 high-confidence
+    c, h, d = partition(torch.rand(128, generator=torch.Generator().manual_seed(0)), 0.52, 0.5, relabel_slice)
+    assert (len(c), len(h), len(d)) == (61, 30, 67 if relabel_slice == "intended" else 62)
+    with pytest.raises(ValueError, match="relabel_slice"):
+        partition(score, 0.3, 0.5, "middle")
+
+
+def _bank_for_triplet():
+    # anchor 0 (label 0) along e0; bank: three label-0 entries at decreasing similarity, two label-1 entries
+    anchors = _unit([1.0, 0.0, 0.0])
+    bank = _unit([1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 0.0, 1.0])
+    labels = torch.tensor([0, 0, 0, 1, 1])
+    return anchors, torch.tensor([0]), bank, labels
+
+
+def test_triplet_faithful_is_zero_at_margin_zero_and_negative_only_otherwise():
+    anchors, y, bank, labels = _bank_for_triplet()
+    assert triplet_loss(anchors, y, bank, labels, 0.0, (0, 2), (0, 2), "faithful").item() == 0.0
+    # with m = 0.4 the positive window holds the zeros of the two other-label entries: s⁺ = 0
+    sims = (anchors @ bank.T + 1)[0]
+    s_neg = sims[[3, 4]].mean()  # the two negatives (all of them)
+    expected = 0.4 * (s_neg - 0.0 + 1)
+    torch.testing.assert_close(triplet_loss(anchors, y, bank, labels, 0.4, (0, 2), (0, 2), "faithful"), expected)
+    # it does not depend on the positives at all
+    moved = bank.clone()
+    moved[2] = _unit([0.0, -1.0, 0.0])[0]
+    torch.testing.assert_close(triplet_loss(anchors, y, moved, labels, 0.4, (0, 2), (0, 2), "faithful"), expected)
+
+
+def test_triplet_corrected_uses_the_hardest_positives_and_negatives():
+    anchors, y, bank, labels = _bank_for_triplet()
+    sims = (anchors @ bank.T + 1)[0]
+    s_pos = sims[[2, 1]].mean()  # the two least similar same-label entries
+    s_neg = sims[[3, 4]].mean()
+    for m in (0.0, 0.4, 2.0):
+        expected = torch.clamp(s_neg - s_pos + m, min=0)
+        torch.testing.assert_close(triplet_loss(anchors, y, bank, labels, m, (0, 2), (0, 2), "corrected"), expected)
+    assert triplet_loss(anchors, y, bank, labels, 2.0, (0, 2), (0, 2), "corrected") > 0
+    # gradients reach the anchors
+    a = anchors.clone().requires_grad_(True)
+    triplet_loss(a, y, bank, labels, 2.0, (0, 2), (0, 2), "corrected").backward()
+    assert a.grad.abs().sum() > 0
+    # an anchor without positives in the bank (label 2) is skipped; an empty bank gives 0
+    two = torch.cat([anchors, anchors])
+    torch.testing.assert_close(triplet_loss(two, torch.tensor([0, 2]), bank, labels, 2.0, (0, 2), (0, 2), "corrected"),
+                               torch.clamp(s_neg - s_pos + 2.0, min=0))
+    assert triplet_loss(anchors, y, bank[:0], labels[:0], 0.4, mode="corrected").item() == 0.0
+    with pytest.raises(ValueError, match="triplet_mode"):
+        triplet_loss(anchors, y, bank, labels, 0.4, mode="soft")
+
+
+def test_kreciprocal_soft_labels_reciprocity_and_fallback():
+    # bank: a tight cluster of class 0 near e0, a tight cluster of class 1 near e1, one class-2 entry near e0
+    bank = _unit([1, 0.0], [1, 0.05], [1, -0.05], [0.0, 1], [0.05, 1], [-0.05, 1], [1, 0.2])
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 2])
+    queries = _unit([1, 0.1], [0.02, 1])
+    soft, recip = kreciprocal_soft_labels(queries, bank, labels, k1=3, num_classes=4)
+    assert soft.shape == (2, 4) and recip.shape == (2, 3)
+    torch.testing.assert_close(soft.sum(1), torch.ones(2))
+    # brute force: the 3 nearest entries and whether the query is among each one's 3 nearest in queries ∪ bank
+    gallery = torch.cat([queries, bank])
+    for q in range(2):
+        d = ((bank - queries[q]) ** 2).sum(1)
+        nn = d.argsort()[:3]
+        rec = []
+        for j in nn:
+            dj = ((gallery - bank[j]) ** 2).sum(1)
+            rec.append(bool(dj[q] <= dj.sort().values[2]))
+        assert recip[q].tolist() == rec
+        w = torch.tensor(rec, dtype=torch.float32) if any(rec) else torch.ones(3)
+        expected = (F.one_hot(labels[nn], 4).float() * w[:, None]).sum(0) / w.sum()
+        torch.testing.assert_close(soft[q], expected)
+    assert soft[1].argmax() == 1 and soft[1, 1] == 1.0  # inside class 1's cluster
+    # no reciprocal neighbour: a far query whose neighbours all have closer entries -> plain kNN vote
+    far = _unit([-1, -1.0])
+    soft_far, rec_far = kreciprocal_soft_labels(far, bank, labels, k1=2, num_classes=4)
+    assert not rec_far.any()
+    nn = ((bank - far[0]) ** 2).sum(1).argsort()[:2]
+    torch.testing.assert_close(soft_far[0], F.one_hot(labels[nn], 4).float().mean(0))
+    # an empty bank: zero rows, which the gate rejects
+    empty, _ = kreciprocal_soft_labels(queries, bank[:0], labels[:0], 3, 4)
+    assert empty.shape == (2, 4) and empty.sum() == 0
+
+
+def test_relabel_gate_needs_both_peaks_and_agreement():
+    a = torch.tensor([[0.6, 0.4, 0.0], [0.5, 0.5, 0.0], [0.1, 0.2, 0.7], [0.0, 0.0, 0.0]])
+    b = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.9, 0.1], [0.3, 0.0, 0.7], [0.0, 0.0, 0.0]])
+    keep, target = relabel_gate(a, b, 0.6)
+    assert keep.tolist() == [True, False, True, False]  # row 1: argmax 0 vs 1; row 3: empty soft labels
+    torch.testing.assert_close(target, (a + b) / 2)
+    assert relabel_gate(a, b, 0.65)[0].tolist() == [False, False, True, False]  # row 0's weak peak is 0.6
+    assert relabel_gate(a[:0], b[:0], 0.5)[0].shape == (0,)
+
+
+def test_feature_bank_fifo_and_wraparound():
+    bank = FeatureBank(5)
+    assert len(bank) == 0 and bank.contents()[0].shape[0] == 0
+    bank.push(torch.ones(3, 2), torch.tensor([0, 1, 2]))
+    assert len(bank) == 3 and bank.ptr == 3 and bank.contents()[1].tolist() == [0, 1, 2]
+    bank.push(2 * torch.ones(3, 2), torch.tensor([3, 4, 5]))  # 3 + 3 > 5: the last 3 slots, pointer back to 0
+    assert bank.ptr == 0 and len(bank) == 5 and bank.contents()[1].tolist() == [0, 1, 3, 4, 5]
+    bank.push(3 * torch.ones(2, 2), torch.tensor([6, 7]))
+    assert bank.ptr == 2 and bank.contents()[1].tolist() == [6, 7, 3, 4, 5]
+    bank.push(torch.zeros(7, 2), torch.arange(7))  # more than the capacity: the newest 5
+    assert bank.contents()[1].tolist() == [2, 3, 4, 5, 6]
+    again = FeatureBank(5)
+    again.load_state_dict(bank.state_dict(), torch.device("cpu"))
+    assert torch.equal(again.contents()[1], bank.contents()[1]) and again.ptr == bank.ptr
+    with pytest.raises(ValueError):
+        FeatureBank(0)
+
+
+def test_strong_augment_is_batched_and_reproducible():
+    x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    aug = StrongAugment(1, False, magnitude=0.5)
+    a = aug(x, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and torch.equal(a, aug(x, torch.Generator().manual_seed(3)))
+    assert not torch.equal(a, aug(x, torch.Generator().manual_seed(4)))
+    assert torch.equal(StrongAugment(0, False, magnitude=0.0)(x, torch.Generator()), x)
+
+
+# ---------------------------------------------------------------------------------------------- one step
+def test_step_partitions_and_banks(small_digits):
+    method = _short(relabel_slice="intended")
+    noisy = small_digits.with_noise("symmetric:0.4", seed=0)
+    ctx = _context(method, noisy)
+    x = ctx.data.train_inputs(torch.arange(32))
+    y = ctx.data.labels[:32]
+    out = method.train_step(ctx, x, x, y, warmup=True)
+    assert len(method.banks[0]) == 32 and len(method.banks[1]) == 32  # warm-up pushes everything
+    out = method.train_step(ctx, x, x, y, warmup=False)
+    assert int(out["selected"].sum()) == 19 and int(out["high_conf"].sum()) == 9 and int(out["candidate"].sum()) == 13
+    assert not (out["selected"] & out["candidate"]).any()  # intended slice: disjoint
+    assert len(method.banks[0]) == 41  # + the 9 high-confidence samples
+    assert out["keep"].shape == (13,) and out["target"].shape == (13, 10)
+    assert all(math.isfinite(float(v)) for v in out["terms"].values())
+
+
+# ---------------------------------------------------------------------------------------------- switches
+@pytest.mark.parametrize("relabel_slice", ["faithful", "intended"])
+def test_switch_relabel_slice_in_a_run(small_digits, relabel_slice, tmp_path):
+    run = _short(relabel_slice=relabel_slice, epochs=2).fit(small_digits.with_noise("symmetric:0.3", seed=0),
+                                                            out=tmp_path / "r", progress=False)
+    sig = run.signals
+    sel, cand = sig["selected"][-1], sig["candidate"][-1]
+    if relabel_slice == "intended":
+        assert not (sel & cand).any() and (sel | cand).all()
+    else:  # r = 0.3 < 0.5: the official candidates include most of the clean set
+        assert (sel & cand).sum() > 0.5 * sel.sum() and cand.sum() > sel.sum()
+    rejected, relabel = sig["rejected"][-1], sig["relabel"][-1]
+    assert not (rejected & (relabel >= 0)).any() and ((relabel >= 0) | rejected == cand).all()
+
+
+@pytest.mark.parametrize("mode", ["faithful", "corrected"])
+def test_switch_triplet_mode_in_a_run(small_digits, mode, tmp_path):
+    run = _short(triplet_mode=mode, margin=0.0).fit(small_digits.with_noise("symmetric:0.4", seed=0),
+                                                    out=tmp_path / "r", progress=False)
+    tri = [r["loss_tri"] for r in run.history if r["phase"] == "train"]
+    if mode == "faithful":  # CIFAR's m = 0: the official triplet term is inert
+        assert tri and all(t == 0.0 for t in tri)
+    else:
+        assert tri and all(t > 0.0 for t in tri)
+
+
+@pytest.mark.parametrize("backbone", ["resnet18_halved_residual", "resnet50_torchvision"])
+def test_switch_web_backbone(backbone, tmp_path):
+    root = _tiny_webfg(tmp_path, "web-bird")
+    with pytest.warns(UserWarning, match="expected 200"):
+        data = lnlkit.load_dataset("web-bird", root=root, resize=36, crop=32)
+    method = lnlkit.get_method("comining", preset="web-bird", web_backbone=backbone)
+    ctx = _context(method, data.with_noise("none"))
+    if backbone == "resnet18_halved_residual":
+        assert type(method.net).__name__ == "CifarResNet" and method.net.halved_residual
+        assert method.net.stem_type == "imagenet" and method.net.fc.in_features == 512
+    else:
+        assert type(method.net).__name__ == "TorchvisionResNet50" and method.net.fc.in_features == 2048
+    assert method.rate == 0.25 and ctx.num_classes == 3
+
+
+# ---------------------------------------------------------------------------------------------- presets
+def test_presets_construct_and_document_their_sources():
+    for name in PAPER_PRESETS + ["digits"]:
+        assert name in CoMining.PRESETS
+    for name, build in CoMining.PRESETS.items():
+        cfg = build()
+        cfg.validate()
+        assert isinstance(cfg, CoMiningConfig) and build.__doc__ and len(build.__doc__) > 100, name
+        if not name.startswith("digits-"):
+            assert (cfg.relabel_slice, cfg.triplet_mode) == ("faithful", "faithful"), name
+    # the faithful-vs-fixed variants of the digits preset differ from it only in the switches
+    base = CoMining.PRESETS["digits"]()
+    for name, switches in (("digits-intended-slice", ("intended", "faithful")),
+                           ("digits-corrected-triplet", ("faithful", "corrected")),
+                           ("digits-fixed", ("intended", "corrected"))):
+        cfg = CoMining.PRESETS[name]()
+        assert (cfg.relabel_slice, cfg.triplet_mode) == switches
+        cfg.relabel_slice, cfg.triplet_mode = base.relabel_slice, base.triplet_mode
+        assert cfg == base
+    c = CoMining.PRESETS["cifar10nc"]()
+    assert (c.model, c.epochs, c.batch_size, c.optimizer, c.lr, c.weight_decay, c.decay_start) == (
+        "cnn7", 200, 128, "adam", 1e-3, 0.0, 80)
+    assert (c.w_pc, c.w_tri, c.w_re, c.margin, c.sigma, c.k1, c.bank_size, c.epsilon, c.er) == (
+        1.0, 3.0, 0.01, 0.0, 0.15, 15, 4096, 0.5, 0.5)
+    w = CoMining.PRESETS["web-car"]()
+    assert (w.web_backbone, w.optimizer, w.batch_size, w.epochs, w.w_pc, w.margin, w.sigma, w.forget_rate) == (
+        "resnet18_halved_residual", "sgd", 25, 60, 0.3, 0.4, 0.5, 0.25)
+    assert "UNVERIFIED" in CoMining.PRESETS["web-car"].__doc__
+    assert "UNVERIFIED" not in CoMining.PRESETS["web-bird"].__doc__
+    # the general default follows the paper's intent; the digits preset only changes scale
+    d, g = CoMiningConfig(), CoMining.PRESETS["digits"]()
+    assert (d.relabel_slice, d.triplet_mode) == ("intended", "corrected")
+    assert (g.w_pc, g.w_tri, g.w_re, g.margin, g.sigma, g.k1, g.epsilon, g.er, g.lr) == (
+        c.w_pc, c.w_tri, c.w_re, c.margin, c.sigma, c.k1, c.epsilon, c.er, c.lr)
+
+
+def test_preset_for_and_registry():
+    assert CoMining.preset_for("cifar10", "symmetric:0.5") == "cifar10nc"
+    assert CoMining.preset_for("cifar100", "pairflip:0.4") == "cifar100nc"
+    assert CoMining.preset_for("cifar100", "openset:0.2+symmetric:0.4") == "cifar80no"
+    assert CoMining.preset_for("web-aircraft", "none") == "web-aircraft"
+    assert CoMining.preset_for("digits", "openset:0.2+symmetric:0.2") == "digits"
+    for dataset, noise in (("cifar10", "openset:0.2+symmetric:0.4"), ("cifar10", "asym-cifar10:0.4"),
+                           ("cifar10", None), ("web-bird", "symmetric:0.2"), ("mnist", "symmetric:0.2"),
+                           ("cifar10", "symmetric:abc")):
+        assert CoMining.preset_for(dataset, noise) is None, (dataset, noise)
+    assert method_class("comining") is CoMining and CoMining.reported_as == "mean_last10"
+
+
+def test_validation_errors():
+    for kw, match in ((dict(relabel_slice="middle"), "relabel_slice"), (dict(triplet_mode="soft"), "triplet_mode"),
+                      (dict(web_backbone="vgg"), "web_backbone"), (dict(optimizer="rmsprop"), "optimizer"),
+                      (dict(epsilon=1.0), "epsilon"), (dict(pos_window=(5, 0)), "pos_window"),
+                      (dict(open_ratio=1.0), "open_ratio"), (dict(bank_size=0), "bank_size"),
+                      (dict(sigma=1.5), "sigma"), (dict(lr_schedule="step"), "lr_schedule")):
+        with pytest.raises(ValueError, match=match):
+            lnlkit.get_method("comining", **kw)
+
+
+@pytest.mark.parametrize("preset", ["cifar10nc", "cifar100nc", "cifar80no"])
+def test_cifar_presets_run_on_fake_cifar(preset, tmp_path):
+    dataset, noise = {"cifar10nc": ("cifar10", "symmetric:0.4"), "cifar100nc": ("cifar100", "pairflip:0.4"),
+                      "cifar80no": ("cifar100", "openset:0.2+symmetric:0.4")}[preset]
+    if dataset == "cifar10":
+        write_cifar10(tmp_path / "data", per_batch=2, n_test=4)
+    else:
+        write_cifar100(tmp_path / "data", n_train=10, n_test=20)
+    data = lnlkit.load_dataset(dataset, root=tmp_path / "data").with_noise(noise, seed=0)
+    assert CoMining.preset_for(dataset, noise) == preset
+    run = lnlkit.get_method("comining", preset=preset, epochs=2, warmup_epochs=1, batch_size=5, eval_batch_size=16,
+                            checkpoint_every=100).fit(data, out=tmp_path / "r", progress=False)
+    assert run.complete and [r["phase"] for r in run.history] == ["warmup", "train"]
+    assert run.config["hyperparameters"]["model"] == "cnn7" and run.history[-1]["steps"] == 2
+    assert run.result["forget_rate"] == pytest.approx(0.52 if preset == "cifar80no" else 0.4)
+    assert run.signals["selected"].shape == (2, 10)
+
+
+def _tiny_webfg(tmp_path, subset):
+    root = tmp_path / "webfg"
+    rng = np.random.default_rng(0)
+    for c in ("a", "b", "c"):
+        for i in range(3):
+            write_image(root / subset / "train" / c / f"{i}.jpg",
+                        array=rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+        write_image(root / subset / "val" / c / "t.jpg", array=rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    return root
+
+
+@pytest.mark.parametrize("subset", ["web-bird", "web-car", "web-aircraft"])
+def test_web_presets_run_on_a_tiny_image_tree(subset, tmp_path):
+    root = _tiny_webfg(tmp_path, subset)
+    with pytest.warns(UserWarning, match="expected"):
+        data = lnlkit.load_dataset(subset, root=root, resize=36, crop=32)
+    run = lnlkit.get_method("comining", preset=subset, epochs=2, warmup_epochs=1, batch_size=5,
+                            checkpoint_every=100).fit(data.with_noise("none"), out=tmp_path / "r", progress=False)
+    assert run.complete and [r["phase"] for r in run.history] == ["warmup", "train"]
+    assert run.history[-1]["steps"] == 2 and run.result["forget_rate"] == 0.25
+    assert all(math.isfinite(run.history[-1][k]) for k in ("loss", "loss_tri", "loss_re"))
+    assert run.history[-1]["loss_tri"] > 0  # m = 0.4: the faithful term pushes the hardest negatives
+
+
+# ---------------------------------------------------------------------------------------------- robustness
+@pytest.mark.parametrize("case", ["no_clean", "no_candidates", "class_without_selected"])
+def test_degenerate_partitions_train_without_nan(small_digits, case):
+    rate = {"no_clean": 1.0, "no_candidates": 0.0, "class_without_selected": 0.4}[case]
+    method = _short(forget_rate=rate, relabel_slice="intended")
+    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    x = ctx.data.train_inputs(torch.arange(20))
+    y = ctx.data.labels[:20].clone()
+    if case == "class_without_selected":
+        y[:] = 3  # only one class present: every other class has no selected sample and no bank entry
+    method.train_step(ctx, x, x, y, warmup=True)
+    out = method.train_step(ctx, x, x, y, warmup=False)
+    assert all(math.isfinite(float(v)) for v in out["terms"].values())
+    assert all(bool(torch.isfinite(p).all()) for p in method.net.parameters())
+    if case == "no_clean":
+        assert int(out["selected"].sum()) == 0 and int(out["candidate"].sum()) == 20
+    if case == "no_candidates":
+        assert int(out["candidate"].sum()) == 0 and float(out["terms"]["loss_re"]) == 0.0
+    # a single-sample batch and an empty bank
+    method.banks = [FeatureBank(8), FeatureBank(8)]
+    out = method.train_step(ctx, x[:1], x[:1], y[:1], warmup=False)
+    assert all(math.isfinite(float(v)) for v in out["terms"].values())
+
+
+def test_clean_data_runs_without_nan(small_digits, tmp_path):
+    run = _short().fit(small_digits.with_noise("none"), out=tmp_path / "r", progress=False)
+    assert run.complete and run.result["forget_rate"] == 0.0
+    for r in run.history:
+        assert all(math.isfinite(r[k]) for k in ("loss", "loss_cls", "loss_pc", "loss_tri", "loss_re", "test_acc"))
+    assert run.signals["selected"][-1].all()  # r = 0: everything is clean
+    assert np.isfinite(run.signals["score"].astype(float)).all()
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+def test_open_set_run_records_rejections(small_digits, tmp_path):
+    data = small_digits.with_noise("openset:0.2+symmetric:0.2", seed=0)
+    run = _short(epochs=3).fit(data, out=tmp_path / "r", progress=False)
+    assert run.result["forget_rate"] == pytest.approx(0.36)
+    assert run.ood_mask is not None and run.ood_mask.sum() > 0
+    last = run.history[-1]
+    rejected = run.signals["rejected"][-1]
+    assert last["n_rejected"] == int(rejected.sum())
+    assert last["ood_precision"] == pytest.approx(run.ood_mask[rejected].mean())
+    assert last["ood_recall"] == pytest.approx(rejected[run.ood_mask].mean())
+    relabel = run.signals["relabel"][-1]
+    assert ((relabel >= -1) & (relabel < 8)).all()  # 8 known classes
+    assert run.history[0]["phase"] == "warmup" and "ood_precision" not in run.history[0]
+
+
+def test_digits_run_reports_the_last10_mean(digits, tmp_path):
+    run = lnlkit.get_method("comining", preset="digits", epochs=12, checkpoint_every=100).fit(
+        digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
+    accs = [r["test_acc"] for r in run.history]
+    assert run.result["reported_as"] == "mean_last10"
+    assert run.result["reported"] == pytest.approx(np.mean(accs[-10:]))
+    assert run.result["reported_std"] == pytest.approx(np.std(accs[-10:]))
+    assert run.result["test_acc_last"] >= 90.0 and run.result["sel_precision"] >= 0.9, run.result
+    sig = run.signals
+    assert sig["score"].shape == (12, 1347) and sig["epoch"].tolist() == list(range(12))
+    warm = run.config["hyperparameters"]["warmup_epochs"]
+    assert [r["phase"] for r in run.history] == ["warmup"] * warm + ["train"] * (12 - warm)
+    assert not sig["selected"][:warm].any() and sig["selected"][warm:].any(axis=1).all()
+    assert run.history[-1]["beta1"] == 0.9 and run.history[-1]["loss_tri"] == 0.0
+
+
+def test_resume_after_interrupt_matches_uninterrupted(small_digits, tmp_path):
+    data = small_digits.with_noise("pairflip:0.3", seed=1)
+    kw = dict(epochs=4, triplet_mode="corrected", decay_start=2)
+    full = _short(**kw).fit(data, out=tmp_path / "full", progress=False)
+
+    def crash(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _short(checkpoint_every=1, **kw).fit(data, out=tmp_path / "cut", progress=False, callbacks=[crash])
+    resumed = _short(checkpoint_every=1, **kw).fit(data, out=tmp_path / "cut", progress=False, resume=True)
+    assert [r["epoch"] for r in resumed.history] == list(range(4))
+    for key in ("loss", "loss_tri", "loss_re", "test_acc", "sel_precision", "n_rejected", "beta1"):
+        assert [r.get(key) for r in resumed.history] == [r.get(key) for r in full.history], key
+    for key in ("score", "selected", "rejected", "relabel"):
+        np.testing.assert_array_equal(resumed.signals[key], full.signals[key])
+    for key in ("reported", "reported_std", "test_acc_best", "status"):
+        assert resumed.result[key] == full.result[key]
+
+
+# CE (``ce`` preset ``digits``) on digits with symmetric:0.4, seed 0, measured on this kit's CPU runs:
+# best epoch 95.1 %, last epoch 66.9 % (see tests/test_criteria.py for the CE run itself).
+CE_SYM40_SEED0_BEST, CE_SYM40_SEED0_LAST = 95.1, 66.9
+DEFAULT_THREADS = torch.get_num_threads()
+
+
+@pytest.mark.slow
+def test_comining_digits_preset_beats_ce_at_symmetric_40(digits, tmp_path):
+    # the issue's acceptance criterion on one seed (the full digits preset, 50 epochs: about 1.5 minutes on one
+    # core of the shared 2-core machine; faster with both threads)
+    torch.set_num_threads(DEFAULT_THREADS)
+    try:
+        run = lnlkit.get_method("comining", preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0),
+                                                                  out=tmp_path / "r", progress=False)
+    finally:
+        torch.set_num_threads(1)
+    res = run.result
+    assert res["status"] == "complete" and res["epochs_done"] == 50
+    assert res["reported"] > CE_SYM40_SEED0_BEST, res
+    assert res["reported"] >= CE_SYM40_SEED0_LAST + 15.0, res
+    assert res["sel_precision"] >= 0.95, res
