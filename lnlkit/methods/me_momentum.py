@@ -47,7 +47,8 @@ Switches (official behaviour by default):
 
 Kit choices (documented deviations): predictions for extraction and validation are made in eval mode; the
 augmentation is the kit's device-side crop/flip; classes absent from the validation set are left out of the
-class-balanced mean; a fresh network of outer loop k is initialised from a generator seeded by (seed, k); all
+class-balanced mean; a final training batch of a single sample is skipped (BatchNorm cannot train on it, the
+official loader would crash); a fresh network of outer loop k is initialised from a generator seeded by (seed, k); all
 randomness comes from per-(seed, epoch, stream) generators so runs are deterministic and resume exactly.
 """
 
@@ -498,7 +499,9 @@ class MeMomentum(Method):
         return min(self.config.epochs, self.max_epochs()) if self.config.epochs else self.max_epochs()
 
     def finished(self) -> bool:
-        return self.loop.phase == "done"
+        """True once the last outer loop has ended (the driver then stops before ``num_epochs()``)."""
+        loop = getattr(self, "loop", None)
+        return loop is not None and loop.phase == "done"
 
     def learning_rate(self, state: LoopState) -> float:
         """Constant in phase A; ×``lr_gamma`` at ``round_milestones`` of each round (``noisy_val``) or of the outer
@@ -739,6 +742,8 @@ class MeMomentum(Method):
         loader = ctx.data.loader(cfg.batch_size, indices=self.train_set.cpu().numpy(), augment=self.augment,
                                  stream="train")
         for batch in loader.epoch(epoch):
+            if len(batch.y) < 2:  # a lone last sample: BatchNorm cannot train on a batch of one (kit choice)
+                continue
             with autocast(ctx.device, cfg.amp):
                 logits = self.net(batch.x).float()
             if self.class_weights is None:
