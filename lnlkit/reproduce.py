@@ -67,20 +67,25 @@ PROFILES: dict[str, Profile] = {
         {"ce": MethodPlan("digits", {"epochs": 4}),
          # one warm-up epoch, then SSL epochs (and, for SMR, one recalibration epoch at e = 2)
          "dividemix": MethodPlan("digits", {"epochs": 4, "warm_up": 1}),
-         "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3})},
+         "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3}),
+         # two outer loops of phase A (<= 2 epochs) and <= 2 rounds of 2 epochs: at most 12 epochs
+         "mememomentum": MethodPlan("digits", {"outer_loops": 2, "max_phase_a_epochs": 2, "round_epochs": 2,
+                                               "round_milestones": (1,), "max_inner_rounds": 2})},
         device="cpu",
     ),
     "quick": Profile(
         "quick", "the embedded digits with each method's digits preset: the main job on a 2-core CPU",
         Grid("digits", ("symmetric:0.2", "symmetric:0.4", "symmetric:0.8", "pairflip:0.4"), (0, 1)),
-        {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits")},
+        {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits"),
+         "mememomentum": MethodPlan("digits")},
     ),
     "paper": Profile(
         "paper", "the papers' data sets and settings (CIFAR-10 from ./data or $LNLKIT_DATA; needs a GPU)",
         # DivideMix's CIFAR-10 settings; seed 123 regenerates the official noisy labels
         Grid("cifar10", ("symmetric-inclusive:0.2", "symmetric-inclusive:0.5", "symmetric-inclusive:0.8",
                          "asym-cifar10:0.4"), (123,)),
-        {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None)},
+        {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None),
+         "mememomentum": MethodPlan(None)},
     ),
 }
 
@@ -187,6 +192,11 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     # two runs plus two ablation runs per cell, about 100 s each on one core: one cell in the quick profile
     NotebookSpec("11_dividemix_smr.ipynb", methods=("dividemix", "smr"),
                  grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))}),
+    # the paper's main setting is instance-dependent noise; two runs (official and fixed switches) per cell, about
+    # two minutes each on one core; on a GPU the CIFAR-10 settings of the official README (seed 1)
+    NotebookSpec("13_me_momentum.ipynb", methods=("mememomentum",),
+                 grids={"quick": Grid("digits", ("instance:0.4",), (0,)),
+                        "paper": Grid("cifar10", ("symmetric:0.2", "instance:0.2", "instance:0.4"), (1,))}),
 )
 RESULTS_NOTEBOOK = NotebookSpec("99_results.ipynb")
 

@@ -14,7 +14,7 @@ from lnlkit.methods import get_method, method_class
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
 from lnlkit.methods.me_momentum import (LoopState, MeMomentum, MeMomentumConfig, advance_noisy_val,
                                         advance_per_class, clothing_class_weights, confident_mask,
-                                        early_stopping_step, per_class_scores)
+                                        confident_set_rounds, early_stopping_step, per_class_scores, round_changes)
 from lnlkit.train.evaluate import class_balanced_accuracy, per_class_recall_precision, predict
 from lnlkit.train.loader import DeviceData, random_holdout
 
@@ -349,7 +349,8 @@ def test_presets_construct_and_document():
                                                                       "train", "train")
     assert MeMomentum.preset_for("cifar100", "instance:0.4") == "cifar100"
     assert MeMomentum.preset_for("clothing1m", "none") == "clothing1m"
-    assert MeMomentum.preset_for("clothing1m", "symmetric:0.2") is None and MeMomentum.preset_for("webvision", None) is None
+    assert MeMomentum.preset_for("clothing1m", "symmetric:0.2") is None
+    assert MeMomentum.preset_for("webvision", None) is None
 
 
 _SHORT = dict(max_phase_a_epochs=1, round_epochs=1, max_inner_rounds=1, outer_loops=1, batch_size=4,
@@ -499,6 +500,22 @@ def test_run_records_the_nested_loops(small_digits, tmp_path):
     first = hist.index(starts[0])
     assert sig["selected"][first].sum() == starts[0]["n_extracted"] and hist[first]["sel_precision"] > \
         hist[0]["sel_precision"]
+    # the analysis helpers of the notebook agree with the history and the true mask
+    table = confident_set_rounds(run)
+    assert len(table) == len(starts) and table["size"].tolist() == [r["n_extracted"] for r in starts]
+    assert table["added"].tolist() == [r["n_added"] for r in starts]
+    assert table["dropped"].tolist() == [r["n_dropped"] for r in starts]
+    clean = ~run.is_noisy
+    row0 = table.iloc[0]
+    assert row0["truly_clean"] == int((sig["selected"][first] & clean).sum())
+    assert row0["precision"] == pytest.approx(hist[first]["sel_precision"])
+    assert row0["recall"] == pytest.approx(row0["truly_clean"] / int((clean & ~sig["holdout"][first]).sum()))
+    ch = round_changes(run, starts[1]["outer"], starts[1]["round"])
+    second = hist.index(starts[1])
+    np.testing.assert_array_equal(ch["added"], np.flatnonzero(sig["selected"][second] & ~sig["selected"][second - 1]))
+    assert table.iloc[1]["added_clean"] == int(clean[ch["added"]].sum())
+    with pytest.raises(ValueError, match="no recorded extraction"):
+        round_changes(run, 5, 1)
 
 
 @pytest.fixture(scope="module")
