@@ -154,6 +154,22 @@ def test_round_learning_rate_restarts_every_round():
     assert get_method("mememomentum", preset="cifar10", epochs=7).num_epochs() == 7
 
 
+def test_reported_metric_is_test_at_the_last_global_best_with_a_fallback():
+    m = MeMomentum()
+    hist = [{"val_acc": 60.0, "test_acc": 70.0, "new_global_best": False},  # phase A: never a global best
+            {"val_acc": 55.0, "test_acc": 80.0, "new_global_best": True},
+            {"val_acc": 58.0, "test_acc": 85.0, "new_global_best": True},
+            {"val_acc": 57.0, "test_acc": 90.0, "new_global_best": False}]
+    assert m.reported_metric(hist) == 85.0  # not the best test (90), not phase A's higher val (60)
+    # no round ever set a global best (the official script would report 0): test at the best val of any epoch
+    for r in hist:
+        r["new_global_best"] = False
+    assert m.reported_metric(hist) == 70.0
+    hist[3]["val_acc"] = 60.0  # ties: the first epoch that reached it
+    assert m.reported_metric(hist) == 70.0
+    assert math.isnan(m.reported_metric([]))
+
+
 # ---------------------------------------------------------------------------------------------- pieces
 def test_class_balanced_accuracy_and_per_class_scores():
     labels = torch.tensor([0, 0, 0, 0, 1, 2, 2])
@@ -562,3 +578,25 @@ def test_digits_short_schedule_selects_clean_samples(digits, tmp_path):
     res = run.result
     assert res["sel_precision"] >= 0.93 and res["sel_recall"] >= 0.6, res
     assert res["reported"] >= 85.0, res
+
+
+# CE (``ce`` preset ``digits``) on digits with symmetric:0.4, seeds 0-2, measured on this kit's CPU runs: best epoch
+# 95.93 %, last epoch 67.33 % (means); seed 0 alone: best 95.1 %, last 66.9 % (tests/test_criteria.py).
+CE_SYM40_BEST_MEAN, CE_SYM40_LAST_MEAN = 95.93, 67.33
+
+
+@pytest.mark.slow
+def test_digits_preset_beats_ce_at_symmetric_40(digits, tmp_path):
+    # the acceptance criterion on one seed, the digits preset unchanged (about a minute on an idle 2-core
+    # CPU with both threads; two on a busy one)
+    torch.set_num_threads(DEFAULT_THREADS)
+    try:
+        run = get_method("mememomentum", preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0),
+                                                               out=tmp_path / "r", progress=False)
+    finally:
+        torch.set_num_threads(1)
+    res = run.result
+    assert res["status"] == "complete" and res["epochs_done"] < res["epochs_total"]  # ended by its own schedule
+    assert res["reported"] > CE_SYM40_BEST_MEAN, res
+    assert res["reported"] >= CE_SYM40_LAST_MEAN + 15.0, res
+    assert res["sel_precision"] >= 0.95, res

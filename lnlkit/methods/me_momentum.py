@@ -21,7 +21,9 @@ Spec: ``specs/me_momentum.md``.  MNIST / CIFAR (the official ``main.py``, ``vari
    round's ends the inner loop; ``best`` carries over from phase A and the previous round starts at 0, so at least
    two rounds run.
 4. **Reported**: the test accuracy at the best noisy-validation accuracy (``reported_as = "test_at_best_val"``).
-   Only inner-round epochs can set it, as in the official code.
+   Only inner-round epochs can set it, as in the official code.  Should no round epoch ever beat its phase A's
+   best (the official script then reports its initial 0), lnlkit reports the test accuracy at the best validation
+   accuracy of any epoch and marks the records ``reported_fallback`` (kit choice).
 
 Clothing1M (``Clothing.py``, ``variant="per_class"``): no hold-out and no phase A; 3 outer loops × 6 rounds × 5
 epochs on a class-weighted CE (``w_c = (mean n^train / n_c^train) · (n_c^val / mean n^val)``, recomputed whenever
@@ -620,6 +622,7 @@ class MeMomentum(Method):
             "saved_best": events.save_best, "round_ended": events.round_ended,
             "round_improved": events.round_improved, "outer_ended": events.outer_ended,
         })
+        record["reported_fallback"] = self.loop.best_val_global == 0.0 and not events.new_global_best
         if before.phase == "phase_a":
             record["margin"] = events.margin
             record["phase_a_stopped"] = events.phase_a_stopped
@@ -779,12 +782,20 @@ class MeMomentum(Method):
         return out
 
     def reported_metric(self, history: list[dict]) -> float:
-        """Test accuracy of the epoch that set the last new global-best validation accuracy (NaN if none did,
-        e.g. a run capped inside the first phase A)."""
+        """Test accuracy of the epoch that set the last new global-best validation accuracy.
+
+        Only inner-round epochs can set it (official).  If none did — no round ever beat the best validation accuracy
+        of its phase A, where the official script would print its initial 0 — lnlkit reports the test accuracy at
+        the best validation accuracy of any epoch, phase A included (kit choice; ``reported_fallback`` is then True
+        in the last record).  NaN for an empty history.
+        """
         for record in reversed(history):
             if record.get("new_global_best"):
                 return record["test_acc"]
-        return float("nan")
+        vals = [(r["val_acc"], -i) for i, r in enumerate(history) if r.get("val_acc") is not None]
+        if not vals:
+            return float("nan")
+        return history[-max(vals)[1]]["test_acc"]
 
 
 # ---------------------------------------------------------------------------------------------------- analysis
