@@ -363,6 +363,9 @@ def test_presets_construct_and_document():
     assert (d.lr, d.momentum, d.weight_decay, d.margin_step, d.margin_limit, d.outer_loops, d.max_inner_rounds,
             d.val_fraction, d.extract_transform, d.val_transform) == (0.01, 0.9, 1e-4, 0.1, 2.0, 3, 19, 0.1,
                                                                       "train", "train")
+    fixed = p["digits-fixed"]
+    assert (fixed.extract_transform, fixed.val_transform) == ("test", "test")
+    assert dataclasses.replace(fixed, extract_transform="train", val_transform="train") == d
     assert MeMomentum.preset_for("cifar100", "instance:0.4") == "cifar100"
     assert MeMomentum.preset_for("clothing1m", "none") == "clothing1m"
     assert MeMomentum.preset_for("clothing1m", "symmetric:0.2") is None

@@ -78,9 +78,14 @@ def test_smoke_results_table_and_figures(smoke):
     md = (root / "results" / "smoke.md").read_text()
     assert "| digits | symmetric:0.4 | ce |" in md
     csv = pd.read_csv(root / "results" / "smoke.csv")
-    assert list(csv["method"]) == ["ce"] and int(csv.loc[0, "seeds"]) == 1
-    run = load_run(run_folder(root / "runs" / "smoke", "ce", "digits", "symmetric:0.4", 0))
-    assert csv.loc[0, "reported_mean"] == pytest.approx(run.result["reported"])
+    # one row per (method, preset): every grid run of the smoke notebooks, each with its single seed
+    assert {"ce", "dividemix", "smr", "mememomentum"} <= set(csv["method"])
+    assert (csv["seeds"] == 1).all() and not csv.duplicated(["method", "preset"]).any()
+    assert set(csv.loc[csv["method"] == "mememomentum", "preset"]) == {"digits", "digits-fixed"}
+    for method in ("ce", "mememomentum"):
+        row = csv[(csv["method"] == method) & (csv["preset"] == "digits")].iloc[0]
+        run = load_run(run_folder(root / "runs" / "smoke", method, "digits", "symmetric:0.4", 0))
+        assert row["reported_mean"] == pytest.approx(run.result["reported"])
     assert "\\begin{tabular}" in (root / "results" / "smoke.tex").read_text()
     for name in ("smoke_accuracy_vs_noise.png", "smoke_selection.png"):
         assert (root / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
