@@ -50,7 +50,8 @@ def main() -> None:
             print(f"| {noise} | {seed} | " + " | ".join(
                 f"{v:.3f}" if i in (3, 4) else (f"{v:d}" if i == 5 else f"{v:.2f}") for i, v in enumerate(rows[-1]))
                 + f" |  <!-- {time.perf_counter() - start:.0f} s this call -->", flush=True)
-        mean = np.nanmean(np.array(rows, dtype=float), axis=0)
+        table = np.array(rows, dtype=float)
+        mean = np.array([np.nanmean(col) if np.isfinite(col).any() else np.nan for col in table.T])
         print(f"| {noise} | mean | {mean[0]:.2f} | {mean[1]:.2f} | {mean[2]:.2f} | {mean[3]:.3f} | {mean[4]:.3f} | "
               f"{mean[5]:.0f} | {mean[6]:.0f} |", flush=True)
 
