@@ -18,9 +18,6 @@ from lnlkit.methods.me_momentum import (LoopState, MeMomentum, MeMomentumConfig,
 from lnlkit.train.evaluate import class_balanced_accuracy, per_class_recall_precision, predict
 from lnlkit.train.loader import DeviceData, random_holdout
 
-DEFAULT_THREADS = torch.get_num_threads()
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """Single-threaded (restored afterwards): the 2-core machine is shared and these are small-batch CPU runs."""
@@ -590,14 +587,10 @@ CE_SYM40_BEST_MEAN, CE_SYM40_LAST_MEAN = 95.93, 67.33
 
 @pytest.mark.slow
 def test_digits_preset_beats_ce_at_symmetric_40(digits, tmp_path):
-    # the issue's acceptance criterion on one seed, the digits preset unchanged (about a minute on an idle 2-core
-    # CPU with both threads; two on a busy one)
-    torch.set_num_threads(DEFAULT_THREADS)
-    try:
-        run = get_method("mememomentum", preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0),
-                                                               out=tmp_path / "r", progress=False)
-    finally:
-        torch.set_num_threads(1)
+    # the issue's acceptance criterion on one seed, the digits preset unchanged, on the module's single thread
+    # (measured 112-119 s with the 2-core machine at load 3.5; two threads are far slower when the cores are busy)
+    run = get_method("mememomentum", preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0),
+                                                           out=tmp_path / "r", progress=False)
     res = run.result
     assert res["status"] == "complete" and res["epochs_done"] < res["epochs_total"]  # ended by its own schedule
     assert res["reported"] > CE_SYM40_BEST_MEAN, res
