@@ -29,7 +29,7 @@ from lnlkit.data import Dataset
 from lnlkit.methods import list_methods, method_class
 from lnlkit.train.device import resolve_device
 
-WARMUP_FIELDS = ("warm_up", "warmup_epochs", "warmup")
+WARMUP_FIELDS = ("warm_up", "warmup_epochs", "warmup", "max_phase_a_epochs")  # Me-Momentum: phase A
 
 
 def _short(method: str, preset: str | None, main_epochs: int, **overrides):

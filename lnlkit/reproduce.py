@@ -69,14 +69,18 @@ PROFILES: dict[str, Profile] = {
          "dividemix": MethodPlan("digits", {"epochs": 4, "warm_up": 1}),
          "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3}),
          # one warm-up epoch, then three epochs of the ranking / mining / relabelling loop
-         "comining": MethodPlan("digits", {"epochs": 4, "warmup_epochs": 1})},
+         "comining": MethodPlan("digits", {"epochs": 4, "warmup_epochs": 1}),
+         # two outer loops of phase A (<= 2 epochs) and <= 2 rounds of 2 epochs: at most 12 epochs
+         "mememomentum": MethodPlan("digits", {"outer_loops": 2, "max_phase_a_epochs": 2, "round_epochs": 2,
+                                               "round_milestones": (1,), "max_inner_rounds": 2})},
         device="cpu",
     ),
     "quick": Profile(
         "quick", "the embedded digits with each method's digits preset: the main job on a 2-core CPU",
         Grid("digits", ("symmetric:0.2", "symmetric:0.4", "symmetric:0.8", "pairflip:0.4"), (0, 1)),
         {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits"),
-         "comining": MethodPlan("digits")},
+         "comining": MethodPlan("digits"),
+         "mememomentum": MethodPlan("digits")},
     ),
     "paper": Profile(
         "paper", "the papers' data sets and settings (CIFAR-10 from ./data or $LNLKIT_DATA; needs a GPU)",
@@ -85,7 +89,8 @@ PROFILES: dict[str, Profile] = {
                          "asym-cifar10:0.4"), (123,)),
         {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None),
          # cifar10nc / cifar100nc / cifar80no by the noise spec (CoMining.preset_for)
-         "comining": MethodPlan(None)},
+         "comining": MethodPlan(None),
+         "mememomentum": MethodPlan(None)},
     ),
 }
 
@@ -194,6 +199,11 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
                  grids={"quick": Grid("digits", ("symmetric:0.4",), (0,)),
                         "paper": Grid("cifar10", ("symmetric:0.2", "symmetric:0.5", "symmetric:0.8", "pairflip:0.2",
                                                   "pairflip:0.4"), (0,))}),
+    # the paper's main setting is instance-dependent noise; two runs (official and fixed switches) per cell, about
+    # two minutes each on one core; on a GPU the CIFAR-10 settings of the official README (seed 1)
+    NotebookSpec("13_me_momentum.ipynb", methods=("mememomentum",),
+                 grids={"quick": Grid("digits", ("instance:0.4",), (0,)),
+                        "paper": Grid("cifar10", ("symmetric:0.2", "instance:0.2", "instance:0.4"), (1,))}),
 )
 RESULTS_NOTEBOOK = NotebookSpec("99_results.ipynb")
 

@@ -45,6 +45,7 @@ def test_smoke_executes_every_notebook_without_error(smoke):
     names = {o.job.name: o for o in outcomes}
     assert set(names) == {"00_quickstart/digits_symmetric-0.4_s0", "01_label_noise",
                           "11_dividemix_smr/digits_symmetric-0.4_s0", "12_comining/digits_symmetric-0.4_s0",
+                          "13_me_momentum/digits_symmetric-0.4_s0",
                           "99_results"}, lines
     for o in outcomes:
         assert o.status == "ok", f"{o.job.name}: {o.error}"
@@ -85,11 +86,13 @@ def test_smoke_results_table_and_figures(smoke):
         "dividemix": {"digits", "digits-mixup-warmup", "digits-recal"},  # notebook 11's SMR ablation
         "smr": {"digits"},
         "comining": {"digits", "digits-intended-slice", "digits-corrected-triplet", "digits-fixed"},
+        "mememomentum": {"digits", "digits-fixed"},
     }, presets
     assert (csv["seeds"] == 1).all()
-    ce = csv[(csv["method"] == "ce") & (csv["noise"] == "symmetric:0.4")].iloc[0]
-    run = load_run(run_folder(root / "runs" / "smoke", "ce", "digits", "symmetric:0.4", 0))
-    assert ce["reported_mean"] == pytest.approx(run.result["reported"])
+    for method in ("ce", "mememomentum"):
+        row = csv[(csv["method"] == method) & (csv["preset"] == "digits") & (csv["noise"] == "symmetric:0.4")].iloc[0]
+        run = load_run(run_folder(root / "runs" / "smoke", method, "digits", "symmetric:0.4", 0))
+        assert row["reported_mean"] == pytest.approx(run.result["reported"])
     comining = csv[(csv["method"] == "comining") & (csv["preset"] == "digits")]
     assert set(comining["noise"]) == {"symmetric:0.4", "openset:0.2+symmetric:0.2"}
     assert "\\begin{tabular}" in (root / "results" / "smoke.tex").read_text()

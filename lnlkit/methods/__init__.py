@@ -8,7 +8,7 @@ from typing import Any
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig, parse_overrides
 
-__all__ = ["get_method", "list_methods", "method_class", "METHODS", "Method", "MethodConfig", "EpochOutput",
+__all__ = ["get_method", "list_methods", "method_class", "METHODS", "ALIASES", "Method", "MethodConfig", "EpochOutput",
            "Context", "parse_overrides"]
 
 # name -> "module:Class"; methods of later issues register here.
@@ -17,7 +17,10 @@ METHODS: dict[str, str] = {
     "dividemix": "lnlkit.methods.dividemix:DivideMix",
     "smr": "lnlkit.methods.dividemix:SMR",
     "comining": "lnlkit.methods.comining:CoMining",
+    "mememomentum": "lnlkit.methods.me_momentum:MeMomentum",
 }
+# other spellings accepted by get_method / method_class (not listed by list_methods)
+ALIASES: dict[str, str] = {"me-momentum": "mememomentum"}
 
 
 def list_methods() -> list[str]:
@@ -27,6 +30,7 @@ def list_methods() -> list[str]:
 def method_class(name: str) -> type[Method]:
     """The class behind a method name (ValueError listing the valid names otherwise)."""
     key = str(name).lower()
+    key = ALIASES.get(key, key)
     if key not in METHODS:
         raise ValueError(f"unknown method {name!r}; available: {', '.join(list_methods())}")
     module, cls = METHODS[key].split(":")

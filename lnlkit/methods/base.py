@@ -208,6 +208,7 @@ class Method(abc.ABC):
         pass
 
     def num_epochs(self) -> int:
+        """Epochs of the run; for a method whose schedule can end early (see :meth:`finished`), an upper bound."""
         return self.config.epochs
 
     @classmethod
@@ -219,6 +220,16 @@ class Method(abc.ABC):
         """
         dataset = str(dataset).lower()
         return dataset if dataset in cls.PRESETS else None
+
+    def finished(self) -> bool:
+        """True once the method's own schedule is over before ``num_epochs()`` (e.g. an early-stopped loop).
+
+        The driver asks after every epoch (and before the first epoch of a resumed run): when True it treats the
+        epoch just done as the last one (signals recorded, checkpoint and ``result.json`` written) and stops.  The
+        answer must follow from the state the method checkpoints (``state_dict``), so a resumed run agrees.  The
+        default never finishes early.
+        """
+        return False
 
     def evaluate(self, ctx: Context) -> dict[str, float]:
         """Test accuracy of each network and their ensemble (override for e.g. a second-head ensemble)."""
@@ -323,11 +334,13 @@ class Method(abc.ABC):
         epoch = start_epoch
         try:
             for epoch in range(start_epoch, total):
+                if self.finished():  # a resumed run whose schedule had already ended
+                    break
                 t_epoch = time.perf_counter()
                 output = self.train_epoch(ctx, epoch)
                 record = {"epoch": epoch, **output.record, **self.evaluate(ctx),
                           "wall_s": time.perf_counter() - t_epoch}
-                last = epoch == total - 1
+                last = epoch == total - 1 or self.finished()
                 keep_signals = last or epoch % self.config.record_signals_every == 0
                 record = recorder.log_epoch(record, output.signals if keep_signals else None)
                 for cb in callbacks:
@@ -344,6 +357,8 @@ class Method(abc.ABC):
                         "wall_s": wall_before + time.perf_counter() - t0,
                     })
                     recorder.write_result(self._result(recorder.history, data, "interrupted", wall_before + time.perf_counter() - t0))
+                if last:
+                    break
         except KeyboardInterrupt:
             recorder.write_result(self._result(recorder.history, data, "interrupted", wall_before + time.perf_counter() - t0))
             raise

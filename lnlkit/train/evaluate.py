@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from lnlkit.train.loader import DeviceData
 
-__all__ = ["autocast", "predict", "predict_train_subset", "per_sample_pass", "accuracy", "evaluate_test", "PerSample"]
+__all__ = ["autocast", "predict", "predict_train_subset", "per_sample_pass", "accuracy", "class_balanced_accuracy",
+           "per_class_recall_precision", "evaluate_test", "PerSample"]
 
 
 def autocast(device: torch.device, enabled: bool = True):
@@ -30,7 +31,8 @@ def predict(model: nn.Module, data: DeviceData, split: str = "test", batch_size:
     ----------
     model : nn.Module
     data : DeviceData
-    split : {"train", "test"}
+    split : {"train", "test", "val"}
+        ``"val"`` only where the data set has a validation split (``data.has_val``).
     forward : callable, optional
         ``forward(model, x) -> logits``; defaults to ``model(x)`` (use it to read a second head).
 
@@ -79,6 +81,51 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     if len(targets) == 0:
         return float("nan")
     return float((logits.argmax(1) == targets).float().mean().item() * 100.0)
+
+
+def class_balanced_accuracy(pred: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """Mean over classes of the per-class accuracy (recall), in percent.
+
+    Classes without any sample in ``labels`` are left out of the mean (0.0 when ``labels`` is empty).
+
+    Parameters
+    ----------
+    pred, labels : Tensor int64 (N,)
+        Predicted and reference classes.
+    num_classes : int
+
+    Returns
+    -------
+    float
+    """
+    recall, _ = per_class_recall_precision(pred, labels, num_classes)
+    present = torch.bincount(labels.cpu(), minlength=num_classes) > 0
+    return float(recall[present].mean().item() * 100.0) if bool(present.any()) else 0.0
+
+
+def per_class_recall_precision(pred: torch.Tensor, labels: torch.Tensor,
+                               num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-class recall and precision from predictions and reference labels.
+
+    Parameters
+    ----------
+    pred, labels : Tensor int64 (N,)
+    num_classes : int
+
+    Returns
+    -------
+    recall, precision : Tensor float32 (C,), on the CPU
+        An undefined value (no sample of the class, or the class never predicted) is 0.
+    """
+    if pred.shape != labels.shape:
+        raise ValueError(f"pred and labels must have the same shape, got {tuple(pred.shape)} and {tuple(labels.shape)}")
+    pred, labels = pred.cpu().long(), labels.cpu().long()
+    hits = torch.bincount(labels[pred == labels], minlength=num_classes).float()
+    support = torch.bincount(labels, minlength=num_classes).float()
+    predicted = torch.bincount(pred, minlength=num_classes).float()
+    recall = torch.where(support > 0, hits / support.clamp_min(1.0), torch.zeros_like(hits))
+    precision = torch.where(predicted > 0, hits / predicted.clamp_min(1.0), torch.zeros_like(hits))
+    return recall, precision
 
 
 class PerSample:

@@ -18,7 +18,8 @@ import torch
 from lnlkit.data.dataset import NoisyDataset
 from lnlkit.train.augment import Augment
 
-__all__ = ["Batch", "DeviceData", "DeviceLoader", "stream_generator", "stream_numpy_generator", "class_balanced_subset"]
+__all__ = ["Batch", "DeviceData", "DeviceLoader", "stream_generator", "stream_numpy_generator", "class_balanced_subset",
+           "random_holdout"]
 
 
 @dataclass
@@ -97,6 +98,26 @@ def class_balanced_subset(labels: torch.Tensor, num_samples: int, num_classes: i
     keep = rank < num_samples / num_classes
     keep &= torch.cumsum(keep.long(), 0) <= num_samples
     return order[keep]
+
+
+def random_holdout(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``range(n)`` into a training part and a held-out validation part at random.
+
+    The recipe of Me-Momentum's ``--data_percent``: ``np.random.seed(seed)``, then ``int(n · (1 − val_fraction))``
+    training indices drawn without replacement (a legacy ``RandomState(seed)`` here, the same stream, without
+    touching NumPy's global state); the rest is held out.
+
+    Returns
+    -------
+    train, val : ndarray int64, sorted, disjoint, together ``range(n)``
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    n_train = int(n * (1.0 - val_fraction))
+    train = np.sort(np.random.RandomState(seed).choice(n, n_train, replace=False)).astype(np.int64)
+    keep = np.ones(n, dtype=bool)
+    keep[train] = False
+    return train, np.flatnonzero(keep).astype(np.int64)
 
 
 class DeviceLoader:
@@ -184,6 +205,9 @@ class DeviceData:
     labels : Tensor int64 (N,)
         The given (noisy) labels.  The true noise mask is intentionally absent.
     n_train, num_classes : int
+    has_val : bool
+        Whether the data set has a clean validation split (Clothing1M, mini-WebVision); then ``y_val`` holds its
+        labels (Tensor int64 (N_val,)) and ``iter_split("val", ...)`` its inputs; otherwise ``y_val`` is None.
     """
 
     def __init__(self, noisy: NoisyDataset, device: torch.device, seed: int = 0,
@@ -202,11 +226,15 @@ class DeviceData:
         self._std = torch.tensor(ds.std, dtype=torch.float32, device=device).reshape(shape)
         self._scale = float(ds.pixel_scale)
         self.in_memory = ds.in_memory
+        self.has_val = ds.x_val is not None
+        self.y_val = torch.as_tensor(ds.y_val, dtype=torch.long, device=device) if self.has_val else None
         if self.in_memory:
             self._x_train = self._to_device(ds.x_train)
             self._x_test = self._to_device(noisy.x_test)
+            self._x_val = self._to_device(ds.x_val) if self.has_val else None
         else:
             self._files_train, self._files_test = ds.x_train, noisy.x_test
+            self._files_val = ds.x_val
         self.input_shape = tuple(ds.input_shape) if ds.in_memory else (3, ds.x_train.crop, ds.x_train.crop)
 
     # -------------------------------------------------------------- normalisation
@@ -231,7 +259,7 @@ class DeviceData:
         """Decode image files of ``split`` in ``order`` with worker processes: yields normalised ``(x, index)``."""
         from lnlkit.data.images import make_file_loader
 
-        files = self._files_train if split == "train" else self._files_test
+        files = {"train": self._files_train, "test": self._files_test, "val": self._files_val}[split]
         labels = np.zeros(len(files), dtype=np.int64)  # labels travel on the device, not through the workers
         for x, _, idx in make_file_loader(files, labels, batch_size, train=train, order=order,
                                           num_workers=self.num_workers, seed=seed):
@@ -257,15 +285,18 @@ class DeviceData:
         return DeviceLoader(self, batch_size, indices, augment, labels, shuffle, drop_last, stream)
 
     def iter_split(self, split: str, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Un-augmented inputs of ``split`` ("train" or "test") in order: yields ``(index, x)``."""
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        n = self.n_train if split == "train" else len(self.y_test)
+        """Un-augmented inputs of ``split`` ("train", "test", or "val" where ``has_val``) in order: yields
+        ``(index, x)``."""
+        if split not in ("train", "test", "val"):
+            raise ValueError(f"split must be 'train', 'test' or 'val', got {split!r}")
+        if split == "val" and not self.has_val:
+            raise ValueError("this data set has no validation split (Dataset.x_val is None)")
+        n = {"train": self.n_train, "test": len(self.y_test), "val": len(self.y_val) if self.has_val else 0}[split]
         if not self.in_memory:
             for x, idx in self.file_batches(np.arange(n), batch_size, train=False, seed=0, split=split):
                 yield idx, x
             return
-        source = self._x_train if split == "train" else self._x_test
+        source = {"train": self._x_train, "test": self._x_test, "val": self._x_val}[split]
         for start in range(0, n, batch_size):
             idx = torch.arange(start, min(start + batch_size, n), device=self.device)
             x = source[idx].float()

@@ -1,0 +1,891 @@
+"""Me-Momentum (Bai & Liu, ICCV 2021): extract hard confident examples by alternating confident-set extraction and
+classifier refinement, with early stopping on a noisy held-out set.
+
+Spec: ``specs/me_momentum.md``.  MNIST / CIFAR (the official ``main.py``, ``variant="noisy_val"``):
+
+0. **Hold-out.**  10% of the noisy training set is held out at random (``val_fraction``; ``RandomState(seed)``, a
+   choice without replacement).  Its labels stay noisy.  The validation metric is the **class-balanced accuracy
+   against the noisy labels** (mean of the per-class accuracies, in %, rounded to 2 decimals), computed on images
+   with the *training* augmentation (quirk P-M2, switch ``val_transform``).
+1. **Outer loop** (``outer_loops = 3``, all run).  A new network (SGD lr 0.01, momentum 0.9, wd 1e-4) is trained on
+   the training set: the whole 90% in the first outer loop, the *last confident set* in the later ones.
+2. **Phase A** (up to ``max_phase_a_epochs = 100``, constant lr) with the **growing-margin early stopping** (P-M3):
+   an epoch counts when ``v > best + margin``; then ``best = v``, the model is saved as "latest" and the margin is
+   reset to 0; otherwise the margin grows by 0.1; phase A stops once ``margin > 2`` (after 20 stale epochs, with the
+   official float accumulation).
+3. **Inner rounds** (up to ``max_inner_rounds = 19``): reload "latest", re-extract the **confident set** — every
+   training sample whose predicted class equals its noisy label (predicted on augmented images in the official
+   code, P-M1, switch ``extract_transform``) — and train ``round_epochs = 100`` epochs on it with a fresh SGD whose
+   lr drops ×0.1 at epochs 40 and 80.  An epoch with ``v > best`` (no margin) saves "latest", and a new **global**
+   best validation accuracy records the test accuracy.  A round that does not raise ``best`` above the previous
+   round's ends the inner loop; ``best`` carries over from phase A and the previous round starts at 0, so at least
+   two rounds run.
+4. **Reported**: the test accuracy at the best noisy-validation accuracy (``reported_as = "test_at_best_val"``).
+   Only inner-round epochs can set it, as in the official code.  Should no round epoch ever beat its phase A's
+   best (the official script then reports its initial 0), lnlkit reports the test accuracy at the best validation
+   accuracy of any epoch and marks the records ``reported_fallback`` (kit choice).
+
+Clothing1M (``Clothing.py``, ``variant="per_class"``): no hold-out and no phase A; 3 outer loops × 6 rounds × 5
+epochs on a class-weighted CE (``w_c = (mean n^train / n_c^train) · (n_c^val / mean n^val)``, recomputed whenever
+the training set changes), lr ×0.1 at epochs 10 and 20 counted within the outer loop.  After each epoch the
+per-class score ``β·recall + (1 − β)·precision`` (β = 0.45) on the clean validation set decides, class by class,
+the best model so far in this outer loop; after each round the training set is rebuilt class by class: the
+*original* training samples with noisy label c that c's best model predicts as c.  lnlkit keeps the per-class best
+models' predictions on those samples (made when the class improves) instead of a checkpoint per epoch (P-M5).  The
+model is not reloaded between rounds; each outer loop restarts from the (pretrained) initial weights on the carried
+over training set.  Reported: test accuracy at the best clean-validation accuracy.
+
+The kit's driver is epoch-based: the nested loops run as one flat sequence of epochs whose position — outer loop,
+phase, round, epoch in the phase — and decisions live in :class:`LoopState`, advanced by the pure functions
+:func:`advance_noisy_val` / :func:`advance_per_class` and checkpointed with the method, so a run killed anywhere
+resumes in the same round.  ``epochs`` is only a cap (0: the schedule's maximum); the run ends when the schedule
+does (:meth:`MeMomentum.finished`).
+
+Switches (official behaviour by default):
+
+* ``extract_transform`` ∈ {"train" (official, P-M1), "test"}: images the confident set is predicted on;
+* ``val_transform`` ∈ {"train" (official, P-M2), "test"}: images the noisy validation accuracy is computed on;
+* ``stem_padding`` ∈ {0 (official, P-M6), 1}: padding of the CIFAR ResNet stem (ignored by models without one).
+
+Kit choices (documented deviations): predictions for extraction and validation are made in eval mode; the
+augmentation is the kit's device-side crop/flip; classes absent from the validation set are left out of the
+class-balanced mean; a final training batch of a single sample is skipped (BatchNorm cannot train on it, the
+official loader would crash); a fresh network of outer loop k is initialised from a generator seeded by (seed, k); all
+randomness comes from per-(seed, epoch, stream) generators so runs are deterministic and resume exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, replace
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
+from lnlkit.train.augment import Augment
+from lnlkit.train.evaluate import autocast, class_balanced_accuracy, per_class_recall_precision, predict
+from lnlkit.train.loader import random_holdout
+from lnlkit.train.schedules import multistep_lr, set_lr
+
+__all__ = ["MeMomentumConfig", "MeMomentum", "LoopState", "LoopEvents", "early_stopping_step", "advance_noisy_val",
+           "confident_set_rounds", "round_changes",
+           "advance_per_class", "confident_mask", "clothing_class_weights", "per_class_scores"]
+
+TRANSFORMS = ("train", "test")
+VARIANTS = ("noisy_val", "per_class")
+
+
+@dataclass
+class MeMomentumConfig(MethodConfig):
+    """Hyperparameters of Me-Momentum (defaults: the official CIFAR-10 ``main.py``).
+
+    Attributes
+    ----------
+    epochs : int
+        Cap on the total number of epochs; 0 (default) runs the schedule to its end (at most
+        ``outer_loops · (max_phase_a_epochs + max_inner_rounds · round_epochs)`` epochs, or
+        ``outer_loops · max_inner_rounds · round_epochs`` for ``variant="per_class"``).
+    variant : {"noisy_val", "per_class"}
+        ``main.py`` (MNIST/CIFAR: noisy hold-out, phase A, early-stopped rounds) or ``Clothing.py`` (clean
+        validation set, per-class model selection, fixed rounds, class-weighted CE).
+    lr, momentum, weight_decay : float
+        SGD; a fresh optimiser starts every phase A and every inner round (``noisy_val``) or every outer loop
+        (``per_class``).
+    val_fraction : float
+        Share of the noisy training set held out for validation (``noisy_val``; 1 − ``--data_percent``).
+    outer_loops : int
+        Restarts from scratch (all run).
+    max_phase_a_epochs : int
+        Length limit of phase A (``noisy_val``).
+    margin_step, margin_limit : float
+        Growing-margin early stopping of phase A: the margin grows by ``margin_step`` per stale epoch and phase A
+        stops once it exceeds ``margin_limit``.
+    max_inner_rounds : int
+        Most inner rounds per outer loop (``noisy_val``: ``--max_inner_loop − 1`` = 19; ``per_class``: exactly
+        this many, 6).
+    round_epochs : int
+        Epochs per inner round.
+    round_milestones : tuple of int
+        ×``lr_gamma`` steps: at these epochs of each round (``noisy_val``), or of the outer loop (``per_class``:
+        the schedule continues across rounds).
+    beta : float
+        Per-class score ``β·recall + (1 − β)·precision`` (``per_class``).
+    class_weighted : bool
+        Class-weighted CE (``per_class``'s loss; off for ``noisy_val``).
+    crop_padding, flip : augmentation of the training images (and of the "train" transform passes).
+    extract_transform, val_transform : {"train", "test"}
+        Official quirks P-M1 / P-M2 (module docstring).
+    stem_padding : int
+        0: the official CIFAR ResNet stem quirk (P-M6); 1: the standard stem.  Only for models with a CIFAR stem.
+    record_train_loss : bool
+        Record per-sample losses, given-label probabilities and predictions each recorded epoch (an extra
+        evaluation pass over the training set, never used for training).
+    weights_path : str or None
+        Local ImageNet weights for pretrained backbones (Clothing1M; never downloaded).
+    """
+
+    epochs: int = 0
+    batch_size: int = 128
+    model: str = "auto"
+    variant: str = "noisy_val"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.1
+    outer_loops: int = 3
+    max_phase_a_epochs: int = 100
+    margin_step: float = 0.1
+    margin_limit: float = 2.0
+    max_inner_rounds: int = 19
+    round_epochs: int = 100
+    round_milestones: tuple[int, ...] = (40, 80)
+    lr_gamma: float = 0.1
+    beta: float = 0.45
+    class_weighted: bool = False
+    crop_padding: int = 4
+    flip: bool = True
+    extract_transform: str = "train"
+    val_transform: str = "train"
+    stem_padding: int = 0
+    record_train_loss: bool = True
+    weights_path: str | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be 'noisy_val' (MNIST/CIFAR main.py) or 'per_class' (Clothing.py), "
+                             f"got {self.variant!r}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        for name in ("outer_loops", "max_phase_a_epochs", "max_inner_rounds", "round_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.margin_step <= 0 or self.margin_limit < 0:
+            raise ValueError(f"margin_step must be > 0 and margin_limit >= 0, got {self.margin_step}, "
+                             f"{self.margin_limit}")
+        if not 0.0 <= self.beta <= 1.0:
+            raise ValueError(f"beta must be in [0, 1], got {self.beta}")
+        for name in ("extract_transform", "val_transform"):
+            if getattr(self, name) not in TRANSFORMS:
+                raise ValueError(f"{name} must be 'train' (official: augmented images) or 'test', "
+                                 f"got {getattr(self, name)!r}")
+        if self.stem_padding not in (0, 1):
+            raise ValueError(f"stem_padding must be 0 (official quirk) or 1 (standard), got {self.stem_padding!r}")
+        if any(not isinstance(m, int) or m < 0 for m in self.round_milestones):
+            raise ValueError(f"round_milestones must be non-negative integers, got {self.round_milestones!r}")
+
+
+# ---------------------------------------------------------------------------------------------------- presets
+def _mnist() -> MeMomentumConfig:
+    """MNIST (``main.py --dataset mnist``): LeNet (conv 6@5×5 pad 2 → pool → conv 16@5×5 → pool → FC 400-120-84),
+    no augmentation, SGD lr 0.01 / momentum 0.9 / wd 1e-4, batch 128; 10% noisy hold-out; 3 outer loops, phase A
+    ≤ 100 epochs with the growing margin, ≤ 19 rounds of 100 epochs (lr ×0.1 at 40, 80).  lnlkit has no MNIST loader:
+    pass the 28×28 images with ``Dataset.from_arrays`` (normalisation 0.1307 / 0.3081, as the official code).
+    With no augmentation the extraction/validation transform switches have no effect."""
+    return MeMomentumConfig(model="lenet", crop_padding=0, flip=False)
+
+
+def _cifar10() -> MeMomentumConfig:
+    """CIFAR-10 (``main.py --dataset cifar10``): post-activation CIFAR ResNet-18 with the padding-0 stem (P-M6),
+    random crop 32 / pad 4 + flip, SGD lr 0.01 / momentum 0.9 / wd 1e-4, batch 128; 10% noisy hold-out (45k / 5k);
+    3 outer loops, phase A ≤ 100 epochs, ≤ 19 rounds × 100 epochs (lr ×0.1 at 40, 80); extraction and validation on
+    augmented images (P-M1, P-M2).  The paper's CIFAR numbers and noise grid could not be verified (``targets.md``
+    §5); use the official normalisation with ``load_dataset("cifar10", normalization="mememomentum")``."""
+    return MeMomentumConfig(model="resnet18")
+
+
+def _cifar100() -> MeMomentumConfig:
+    """CIFAR-100 (``main.py --dataset cifar100``): as CIFAR-10 with the CIFAR ResNet-34 ([3, 4, 6, 3], padding-0
+    stem).  Everything else inherited from the shared ``main.py`` settings (the code has no CIFAR-100-specific
+    hyperparameters)."""
+    return MeMomentumConfig(model="resnet34")
+
+
+def _clothing1m() -> MeMomentumConfig:
+    """Clothing1M (``Clothing.py``, use ``--noise none``): the per-class variant — torchvision ResNet-50 with
+    ImageNet weights from a local file (``--set weights_path=...``; without it the network starts from scratch; the
+    official ``--pretrain`` flag is store_false, so pretraining is on), fc → 14; SGD lr 0.005 / momentum 0.9 /
+    wd 1e-3, batch 32; 3 outer loops × 6 rounds × 5 epochs, lr ×0.1 at epochs 10 and 20 of each outer loop;
+    class-weighted CE; per-class score 0.45·recall + 0.55·precision on the clean validation set (14,313 images);
+    extraction and validation with the evaluation transform (as ``Clothing.py``).  Deviations: the kit's image
+    pipeline (its resize / crop, device-side flip) replaces Resize(256) → RandomCrop(256, pad 32); the per-class best
+    models are kept as their predictions, not as 90 checkpoints (P-M5).  The published ≈ 73.13% is UNVERIFIED."""
+    return MeMomentumConfig(model="resnet50_tv", variant="per_class", lr=0.005, weight_decay=1e-3, batch_size=32,
+                            outer_loops=3, max_inner_rounds=6, round_epochs=5, round_milestones=(10, 20),
+                            beta=0.45, class_weighted=True, crop_padding=0, flip=True, extract_transform="test",
+                            val_transform="test", record_train_loss=False, eval_batch_size=256)
+
+
+def _digits() -> MeMomentumConfig:
+    """Embedded digits (1,347 training images, 8×8): scale only, the algorithm is unchanged.  ``small_cnn``,
+    batch 32, SGD lr 0.01 / momentum 0.9 / wd 1e-4 as the paper; phase A ≤ 20 epochs, rounds of 10 epochs with
+    lr ×0.1 at 4 and 8 (100 → 10 and 40, 80 → 4, 8), ≤ 19 rounds, 3 outer loops; the growing margin keeps its
+    official 0.1 / 2 (so phase A stops after 20 stale epochs, i.e. never early at this length unless it stalls);
+    10% noisy hold-out (≈ 135 images); crop padding 1, no flip (digits are not mirror-symmetric); extraction and
+    validation on augmented images as the official code."""
+    return MeMomentumConfig(model="small_cnn", batch_size=32, max_phase_a_epochs=20, round_epochs=10,
+                            round_milestones=(4, 8), crop_padding=1, flip=False)
+
+
+def _digits_fixed() -> MeMomentumConfig:
+    """The ``digits`` preset with both augmentation quirks fixed: the confident set and the noisy validation
+    accuracy are predicted on clean (un-augmented) images (``extract_transform="test"``, ``val_transform="test"``).
+    A preset of its own so that its runs are tabulated apart from the official behaviour."""
+    return replace(_digits(), extract_transform="test", val_transform="test")
+
+
+PRESETS: dict[str, Callable[[], MeMomentumConfig]] = {
+    "mnist": _mnist, "cifar10": _cifar10, "cifar100": _cifar100, "clothing1m": _clothing1m, "digits": _digits,
+    "digits-fixed": _digits_fixed,
+}
+
+
+# ---------------------------------------------------------------------------------------------------- the loops
+@dataclass
+class LoopState:
+    """Where the nested loops are, and what they remember (all plain numbers, checkpointed with the method).
+
+    Attributes
+    ----------
+    outer : int
+        Outer loop, 0-based.
+    phase : {"phase_a", "round", "done"}
+    round : int
+        Inner round, 1-based (0 in phase A).
+    step : int
+        Epoch within the current phase A or round (the next epoch to run).
+    outer_epoch : int
+        Epoch within the outer loop (``per_class``'s lr schedule).
+    best_val : float
+        Best validation accuracy of this outer loop (``noisy_val``; carried from phase A into the rounds).
+    margin : float
+        Phase A's growing margin.
+    last_round : float
+        ``best_val`` at the end of the previous round (0 before the first).
+    best_val_global : float
+        Best validation accuracy of the run (the one that sets the reported test accuracy).
+    """
+
+    outer: int = 0
+    phase: str = "phase_a"
+    round: int = 0
+    step: int = 0
+    outer_epoch: int = 0
+    best_val: float = 0.0
+    margin: float = 0.0
+    last_round: float = 0.0
+    best_val_global: float = 0.0
+
+
+@dataclass
+class LoopEvents:
+    """What one epoch's validation accuracy decided.
+
+    Attributes
+    ----------
+    save_best : bool
+        Save the model as "latest" (``noisy_val``).
+    new_global_best : bool
+        A new best validation accuracy of the whole run: its test accuracy is the reported one (so far).
+    phase_a_stopped : bool
+        Phase A ended by the margin rule (not by its length limit).
+    round_ended : bool
+        An inner round ended with this epoch.
+    round_improved : bool
+        ...and it raised ``best_val`` above the previous round's (``noisy_val``).
+    outer_ended : bool
+        The outer loop ended with this epoch.
+    best_val : float
+        The outer loop's best validation accuracy after this epoch (before any reset for the next outer loop).
+    margin : float or None
+        Phase A's margin after this epoch (None outside phase A).
+    """
+
+    save_best: bool = False
+    new_global_best: bool = False
+    phase_a_stopped: bool = False
+    round_ended: bool = False
+    round_improved: bool = False
+    outer_ended: bool = False
+    best_val: float = 0.0
+    margin: float | None = None
+
+
+def early_stopping_step(val: float, best: float, margin: float, step: float = 0.1,
+                        limit: float = 2.0) -> tuple[bool, float, float, bool]:
+    """Phase A's growing-margin rule (P-M3), exactly as the official code.
+
+    An epoch counts when ``val > best + margin``: the best becomes ``val`` and the margin returns to 0; otherwise
+    the margin grows by ``step`` (float accumulation, so with 0.1 / 2 the 20th stale epoch gives
+    ``2.0000000000000004 > 2`` and stops).
+
+    Returns
+    -------
+    improved : bool
+    best, margin : float
+        Updated values.
+    stop : bool
+        ``margin > limit``.
+    """
+    if val > best + margin:
+        best, margin, improved = val, 0.0, True
+    else:
+        margin, improved = margin + step, False
+    return improved, best, margin, margin > limit
+
+
+def _end_outer(state: LoopState, outer_loops: int) -> LoopState:
+    """Move to the next outer loop (its phase A, with a fresh best and margin), or finish."""
+    if state.outer + 1 >= outer_loops:
+        return replace(state, phase="done", step=0)
+    return replace(state, outer=state.outer + 1, phase="phase_a", round=0, step=0, outer_epoch=0, best_val=0.0,
+                   margin=0.0, last_round=0.0)
+
+
+def advance_noisy_val(state: LoopState, val: float, cfg: MeMomentumConfig) -> tuple[LoopState, LoopEvents]:
+    """The ``main.py`` control flow after one epoch with validation accuracy ``val`` (a pure function).
+
+    Parameters
+    ----------
+    state : LoopState
+        Before the epoch (``state.step`` is the epoch just run).
+    val : float
+        Its class-balanced noisy validation accuracy (%, rounded to 2 decimals).
+    cfg : MeMomentumConfig
+        Uses ``margin_step``, ``margin_limit``, ``max_phase_a_epochs``, ``round_epochs``, ``max_inner_rounds``,
+        ``outer_loops``.
+
+    Returns
+    -------
+    LoopState, LoopEvents
+        The state before the next epoch and what this epoch decided.
+    """
+    if state.phase == "done":
+        raise ValueError("the schedule is over; no epoch should have run")
+    ev = LoopEvents()
+    s = replace(state, step=state.step + 1, outer_epoch=state.outer_epoch + 1)
+    if s.phase == "phase_a":
+        ev.save_best, s.best_val, s.margin, stop = early_stopping_step(val, s.best_val, s.margin, cfg.margin_step,
+                                                                      cfg.margin_limit)
+        ev.phase_a_stopped, ev.best_val, ev.margin = stop, s.best_val, s.margin
+        if stop or s.step >= cfg.max_phase_a_epochs:
+            s = replace(s, phase="round", round=1, step=0)  # last_round = 0: round 1 always "improves"
+        return s, ev
+    # an inner round: plain improvement, no margin
+    if val > s.best_val:
+        s.best_val, ev.save_best = val, True
+        if val > s.best_val_global:
+            s.best_val_global, ev.new_global_best = val, True
+    ev.best_val = s.best_val
+    if s.step >= cfg.round_epochs:
+        ev.round_ended = True
+        ev.round_improved = s.best_val > s.last_round
+        if ev.round_improved:
+            s.last_round = s.best_val
+        if ev.round_improved and s.round < cfg.max_inner_rounds:
+            s = replace(s, round=s.round + 1, step=0)
+        else:
+            ev.outer_ended = True
+            s = _end_outer(s, cfg.outer_loops)
+    return s, ev
+
+
+def advance_per_class(state: LoopState, val: float, cfg: MeMomentumConfig) -> tuple[LoopState, LoopEvents]:
+    """The ``Clothing.py`` control flow after one epoch with overall clean validation accuracy ``val``: fixed
+    ``outer_loops × max_inner_rounds × round_epochs`` epochs; a new global best records the test accuracy.
+    (The per-class model selection is not a loop decision; see :meth:`MeMomentum.per_class_epoch_end`.)"""
+    if state.phase == "done":
+        raise ValueError("the schedule is over; no epoch should have run")
+    ev = LoopEvents()
+    s = replace(state, step=state.step + 1, outer_epoch=state.outer_epoch + 1)
+    if val > s.best_val_global:
+        s.best_val_global, ev.new_global_best = val, True
+    s.best_val = max(s.best_val, val)
+    ev.best_val = s.best_val
+    if s.step >= cfg.round_epochs:
+        ev.round_ended = True
+        if s.round < cfg.max_inner_rounds:
+            s = replace(s, round=s.round + 1, step=0)
+        else:
+            ev.outer_ended = True
+            s = _end_outer(s, cfg.outer_loops)
+            if s.phase == "phase_a":  # the per-class variant has no phase A: the next outer loop starts round 1
+                s = replace(s, phase="round", round=1)
+    return s, ev
+
+
+# ---------------------------------------------------------------------------------------------------- pieces
+def confident_mask(pred: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The confident examples: prediction equals the noisy label.
+
+    Parameters
+    ----------
+    pred, labels : Tensor int64 (N,)
+
+    Returns
+    -------
+    Tensor bool (N,)
+    """
+    if pred.shape != labels.shape:
+        raise ValueError(f"pred and labels must have the same shape, got {tuple(pred.shape)} and {tuple(labels.shape)}")
+    return pred == labels
+
+
+def clothing_class_weights(train_labels: torch.Tensor, val_labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``Clothing.py``'s CE weights ``w_c = (mean_k n_k^train / n_c^train) · (n_c^val / mean_k n_k^val)``.
+
+    A class with no training sample gets weight 0 (it has no loss term anyway) instead of an infinite one.
+
+    Parameters
+    ----------
+    train_labels : Tensor int64 (N_train,)
+        Noisy labels of the current training set.
+    val_labels : Tensor int64 (N_val,)
+        Clean validation labels.
+
+    Returns
+    -------
+    Tensor float32 (C,), on ``train_labels``' device
+    """
+    n_train = torch.bincount(train_labels, minlength=num_classes).float()
+    n_val = torch.bincount(val_labels.to(train_labels.device), minlength=num_classes).float()
+    ratio_train = torch.where(n_train > 0, n_train.mean() / n_train.clamp_min(1.0), torch.zeros_like(n_train))
+    return ratio_train * n_val / n_val.mean().clamp_min(1e-12)
+
+
+def per_class_scores(pred: torch.Tensor, labels: torch.Tensor, num_classes: int, beta: float = 0.45) -> torch.Tensor:
+    """``Clothing.py``'s per-class score ``β·recall_c + (1 − β)·precision_c`` on the clean validation set.
+
+    Returns
+    -------
+    Tensor float32 (C,), in [0, 1] (an undefined recall or precision counts as 0)
+    """
+    recall, precision = per_class_recall_precision(pred, labels, num_classes)
+    return beta * recall + (1.0 - beta) * precision
+
+
+def _stream_seed(seed: int, name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little") & (2**63 - 1)
+
+
+# ---------------------------------------------------------------------------------------------------- the method
+class MeMomentum(Method):
+    """Me-Momentum: early-stopped training, confident-set extraction and retraining in nested loops (module
+    docstring)."""
+
+    name = "mememomentum"
+    Config = MeMomentumConfig
+    PRESETS = PRESETS
+    reported_as = "test_at_best_val"
+    REAL_NOISE_DATASETS = ("clothing1m",)
+
+    @classmethod
+    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
+        """The preset of a paper setting: one per data set (MNIST / CIFAR-10 / CIFAR-100 for any synthetic noise,
+        Clothing1M without injected noise); the embedded digits get ``"digits"``."""
+        dataset = str(dataset).lower()
+        if dataset in cls.REAL_NOISE_DATASETS:
+            return dataset if (noise is None or str(noise).lower() in ("none", "clean", "")) else None
+        return dataset if dataset in cls.PRESETS else None
+
+    # ------------------------------------------------------------------ schedule
+    def max_epochs(self) -> int:
+        """The longest the schedule can run."""
+        cfg = self.config
+        if cfg.variant == "per_class":
+            return cfg.outer_loops * cfg.max_inner_rounds * cfg.round_epochs
+        return cfg.outer_loops * (cfg.max_phase_a_epochs + cfg.max_inner_rounds * cfg.round_epochs)
+
+    def num_epochs(self) -> int:
+        """An upper bound: ``epochs`` when set, else :meth:`max_epochs`; the run ends earlier when the schedule
+        does (:meth:`finished`)."""
+        return min(self.config.epochs, self.max_epochs()) if self.config.epochs else self.max_epochs()
+
+    def finished(self) -> bool:
+        """True once the last outer loop has ended (the driver then stops before ``num_epochs()``)."""
+        loop = getattr(self, "loop", None)
+        return loop is not None and loop.phase == "done"
+
+    def learning_rate(self, state: LoopState) -> float:
+        """Constant in phase A; ×``lr_gamma`` at ``round_milestones`` of each round (``noisy_val``) or of the outer
+        loop (``per_class``)."""
+        cfg = self.config
+        if cfg.variant == "per_class":
+            return multistep_lr(cfg.lr, state.outer_epoch, cfg.round_milestones, cfg.lr_gamma)
+        if state.phase == "phase_a":
+            return cfg.lr
+        return multistep_lr(cfg.lr, state.step, cfg.round_milestones, cfg.lr_gamma)
+
+    # ------------------------------------------------------------------ setup and state
+    def setup(self, ctx: Context) -> None:
+        cfg = self.config
+        self.num_classes = ctx.num_classes
+        self.net = self.fresh_network(ctx, outer=0)
+        self.optimizer = self._sgd()
+        self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
+        self.loop = LoopState(phase="round", round=1) if cfg.variant == "per_class" else LoopState()
+        self.best_state: dict | None = None  # "latest": the best model of the current outer loop (noisy_val)
+        if cfg.variant == "per_class":
+            if not ctx.data.has_val:
+                raise ValueError("variant='per_class' (Clothing1M) selects models on a clean validation set, but "
+                                 f"the data set {ctx.dataset_name!r} has none (Dataset.x_val); use the "
+                                 "'noisy_val' variant")
+            self.train_pool = torch.arange(ctx.n_train, device=ctx.device)
+            self.val_idx = None
+            self.class_best = torch.full((ctx.num_classes,), -1.0)  # best per-class score in this outer loop
+            self.class_keep = torch.ones(ctx.n_train, dtype=torch.bool)  # pred == label under c's best model
+        else:
+            train_idx, val_idx = random_holdout(ctx.n_train, cfg.val_fraction, ctx.seed)
+            if len(train_idx) == 0 or len(val_idx) == 0:
+                raise ValueError(f"the noisy hold-out of {ctx.n_train} samples with val_fraction="
+                                 f"{cfg.val_fraction} leaves an empty training or validation set")
+            self.train_pool = torch.as_tensor(train_idx, device=ctx.device)
+            self.val_idx = torch.as_tensor(val_idx, device=ctx.device)
+        self.train_set = self.train_pool.clone()  # what the network trains on: all of the pool, then confident sets
+        self.class_weights = self._class_weights(ctx)
+
+    def fresh_network(self, ctx: Context, outer: int):
+        """A newly initialised network for outer loop ``outer`` (seeded by (seed, outer), so resume is exact)."""
+        cfg = self.config
+        from lnlkit.models import MODELS
+
+        name = ctx.default_model if cfg.model == "auto" else cfg.model
+        options = MODELS[name.strip().lower().replace("-", "_")].options
+        extra = {}
+        if "stem_padding" in options and name.replace("-", "_") in ("resnet18", "resnet34"):
+            extra["stem_padding"] = cfg.stem_padding
+        if cfg.weights_path:
+            extra["weights_path"] = cfg.weights_path
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_stream_seed(ctx.seed, f"network/outer{outer}"))
+            return ctx.build_model(name, **extra)
+
+    def _sgd(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        return torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+    def _class_weights(self, ctx: Context) -> torch.Tensor | None:
+        if not self.config.class_weighted:
+            return None
+        val_labels = ctx.data.y_val if ctx.data.has_val else ctx.data.labels[self.val_idx]
+        return clothing_class_weights(ctx.data.labels[self.train_set], val_labels, ctx.num_classes)
+
+    def networks(self):
+        return [self.net]
+
+    def state_dict(self) -> dict:
+        state = {"optimizer": self.optimizer.state_dict(), "loop": asdict(self.loop),
+                 "train_set": self.train_set.cpu().clone(),
+                 "best_state": None if self.best_state is None else
+                 {k: v.detach().cpu().clone() for k, v in self.best_state.items()}}
+        if self.config.variant == "per_class":
+            state.update(class_best=self.class_best.clone(), class_keep=self.class_keep.clone())
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.loop = LoopState(**state["loop"])
+        device = self.train_pool.device
+        self.train_set = state["train_set"].to(device)
+        self.best_state = None if state["best_state"] is None else {
+            k: v.to(device) for k, v in state["best_state"].items()}
+        if self.config.variant == "per_class":
+            self.class_best, self.class_keep = state["class_best"].clone(), state["class_keep"].clone()
+        self._ctx_weights_stale = True
+
+    # ------------------------------------------------------------------ one epoch
+    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
+        cfg = self.config
+        if getattr(self, "_ctx_weights_stale", False):  # after a resume: the weights follow the restored set
+            self.class_weights, self._ctx_weights_stale = self._class_weights(ctx), False
+        before = self.loop
+        record: dict = {}
+        if cfg.variant == "per_class":
+            self.per_class_epoch_start(ctx, before, record)
+        else:
+            self.noisy_val_epoch_start(ctx, epoch, before, record)
+        lr = self.learning_rate(before)
+        set_lr(self.optimizer, lr)
+        loss, steps = self.train_on_set(ctx, epoch)
+
+        if cfg.variant == "per_class":
+            val = self.per_class_epoch_end(ctx, epoch, record)
+            self.loop, events = advance_per_class(before, val, cfg)
+        else:
+            val = self.noisy_validation_accuracy(ctx, epoch)
+            self.loop, events = advance_noisy_val(before, val, cfg)
+            if events.save_best:  # "latest" = this epoch's model
+                self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        record.update({
+            "phase": before.phase, "outer": before.outer, "round": before.round, "epoch_in_phase": before.step,
+            "lr": lr, "loss": loss, "steps": steps, "n_train_set": int(len(self.train_set)), "val_acc": val,
+            "best_val": events.best_val,
+            "best_val_global": self.loop.best_val_global, "new_global_best": events.new_global_best,
+            "saved_best": events.save_best, "round_ended": events.round_ended,
+            "round_improved": events.round_improved, "outer_ended": events.outer_ended,
+        })
+        record["reported_fallback"] = self.loop.best_val_global == 0.0 and not events.new_global_best
+        if before.phase == "phase_a":
+            record["margin"] = events.margin
+            record["phase_a_stopped"] = events.phase_a_stopped
+        recorded = self.finished() or epoch == self.num_epochs() - 1 or epoch % cfg.record_signals_every == 0
+        return EpochOutput(record, self.signals(ctx) if recorded else {})
+
+    # ------------------------------------------------------------------ main.py: phase A and inner rounds
+    def noisy_val_epoch_start(self, ctx: Context, epoch: int, state: LoopState, record: dict) -> None:
+        """First epoch of a phase A: a new network and optimiser (outer loops after the first train on the last
+        confident set, which ``train_set`` still holds).  First epoch of a round: reload "latest", a new optimiser,
+        and extract the confident set over the whole training pool."""
+        if state.step != 0:
+            return
+        if state.phase == "phase_a":
+            if state.outer > 0:
+                self.net.load_state_dict(self.fresh_network(ctx, state.outer).state_dict())
+            self.optimizer = self._sgd()
+            return
+        if self.best_state is not None:  # (None only if no epoch ever improved: keep the current model)
+            self.net.load_state_dict(self.best_state)
+        self.optimizer = self._sgd()
+        previous = self.train_set
+        self.train_set = self.extract_confident_set(ctx, epoch)
+        added = ~torch.isin(self.train_set, previous)
+        record["n_extracted"] = int(len(self.train_set))
+        record["n_added"] = int(added.sum())
+        record["n_dropped"] = int((~torch.isin(previous, self.train_set)).sum())
+
+    def extract_confident_set(self, ctx: Context, epoch: int) -> torch.Tensor:
+        """Indices of the training pool whose predicted class (augmented images under the official
+        ``extract_transform="train"``) equals the noisy label.
+
+        Returns
+        -------
+        Tensor int64 (M,), sorted, on the device
+        """
+        pool = self.train_pool
+        pred = self._predict(ctx, pool, self.config.extract_transform == "train", epoch, "extract").argmax(1)
+        return pool[confident_mask(pred, ctx.data.labels[pool])]
+
+    def noisy_validation_accuracy(self, ctx: Context, epoch: int) -> float:
+        """Class-balanced accuracy (%) against the noisy labels of the hold-out, rounded to 2 decimals."""
+        pred = self._predict(ctx, self.val_idx, self.config.val_transform == "train", epoch, "val").argmax(1)
+        return round(class_balanced_accuracy(pred, ctx.data.labels[self.val_idx], ctx.num_classes), 2)
+
+    def _predict(self, ctx: Context, indices: torch.Tensor, augmented: bool, epoch: int, stream: str) -> torch.Tensor:
+        """Eval-mode logits of the training samples ``indices`` (in order), optionally on augmented images.
+
+        Returns
+        -------
+        Tensor float32 (len(indices), C)
+        """
+        cfg = self.config
+        augment = self.augment if augmented else None
+        loader = ctx.data.loader(cfg.eval_batch_size, indices=indices.cpu().numpy(), augment=augment, shuffle=False,
+                                 stream=stream)
+        was_training = self.net.training
+        self.net.eval()
+        outs = []
+        try:
+            with torch.no_grad():
+                for batch in loader.epoch(epoch):
+                    with autocast(ctx.device, cfg.amp):
+                        outs.append(self.net(batch.x).float())
+        finally:
+            self.net.train(was_training)
+        return torch.cat(outs) if outs else torch.empty(0, ctx.num_classes, device=ctx.device)
+
+    # ------------------------------------------------------------------ Clothing.py: per-class selection
+    def per_class_epoch_start(self, ctx: Context, state: LoopState, record: dict) -> None:
+        """First epoch of a round after the first: rebuild the training set class by class from the per-class
+        best models' predictions; first epoch of a later outer loop: also a fresh network and optimiser, and the
+        per-class bests start over."""
+        if state.step != 0 or (state.outer == 0 and state.round == 1):
+            return
+        previous = self.train_set
+        self.train_set = self.train_pool[self.class_keep.to(ctx.device)[self.train_pool]]
+        record["n_extracted"] = int(len(self.train_set))
+        record["n_added"] = int((~torch.isin(self.train_set, previous)).sum())
+        record["n_dropped"] = int((~torch.isin(previous, self.train_set)).sum())
+        self.class_weights = self._class_weights(ctx)
+        if state.round == 1:  # a new outer loop
+            self.net.load_state_dict(self.fresh_network(ctx, state.outer).state_dict())
+            self.optimizer = self._sgd()
+            self.class_best = torch.full((ctx.num_classes,), -1.0)
+
+    def per_class_epoch_end(self, ctx: Context, epoch: int, record: dict) -> float:
+        """Per-class scores on the clean validation set; for every class whose score improved, remember which of
+        its original training samples this model predicts as that class.  Returns the overall validation accuracy
+        (%)."""
+        cfg = self.config
+        pred = predict(self.net, ctx.data, "val", cfg.eval_batch_size, cfg.amp).argmax(1)
+        labels = ctx.data.y_val
+        scores = per_class_scores(pred, labels, ctx.num_classes, cfg.beta).cpu()
+        improved = scores > self.class_best
+        self.class_best = torch.where(improved, scores, self.class_best)
+        if bool(improved.any()):
+            given = ctx.data.labels
+            members = torch.nonzero(improved.to(given.device)[given]).flatten()
+            member_pred = self._predict(ctx, members, cfg.extract_transform == "train", epoch,
+                                        "extract").argmax(1)
+            self.class_keep[members.cpu()] = confident_mask(member_pred, given[members]).cpu()
+        record["n_class_improved"] = int(improved.sum())
+        record["val_class_score"] = float(scores.mean())
+        return round(float((pred == labels).float().mean()) * 100.0, 2) if len(labels) else 0.0
+
+    # ------------------------------------------------------------------ shared: one pass of (weighted) CE
+    def train_on_set(self, ctx: Context, epoch: int) -> tuple[float, int]:
+        """One epoch of (class-weighted) CE on ``train_set`` with the training augmentation.
+
+        Returns
+        -------
+        mean loss (NaN when the set is empty), number of steps
+        """
+        cfg = self.config
+        self.net.train()
+        total = torch.zeros((), device=ctx.device)
+        steps = 0
+        loader = ctx.data.loader(cfg.batch_size, indices=self.train_set.cpu().numpy(), augment=self.augment,
+                                 stream="train")
+        for batch in loader.epoch(epoch):
+            if len(batch.y) < 2:  # a lone last sample: BatchNorm cannot train on a batch of one (kit choice)
+                continue
+            with autocast(ctx.device, cfg.amp):
+                logits = self.net(batch.x).float()
+            if self.class_weights is None:
+                loss = F.cross_entropy(logits, batch.y)
+            else:  # CrossEntropyLoss(weight=w); a batch of zero-weight classes gives 0, not 0/0
+                w = self.class_weights[batch.y]
+                loss = (w * F.cross_entropy(logits, batch.y, reduction="none")).sum() / w.sum().clamp_min(1e-12)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.detach()
+            steps += 1
+        return (float(total.item() / steps) if steps else float("nan")), steps
+
+    # ------------------------------------------------------------------ signals and reporting
+    def signals(self, ctx: Context) -> dict:
+        """``selected``: the current training set (the confident set after the first extraction); ``holdout``:
+        the noisy validation samples; with ``record_train_loss`` also the per-sample ``loss`` (CE of the given
+        label), ``confidence`` (softmax probability of the given label) and ``pred`` of the current network
+        (un-augmented, eval mode) over all training samples."""
+        selected = np.zeros(ctx.n_train, dtype=bool)
+        selected[self.train_set.cpu().numpy()] = True
+        out = {"selected": selected}
+        if self.val_idx is not None:
+            holdout = np.zeros(ctx.n_train, dtype=bool)
+            holdout[self.val_idx.cpu().numpy()] = True
+            out["holdout"] = holdout
+        if self.config.record_train_loss:
+            logits = predict(self.net, ctx.data, "train", self.config.eval_batch_size, self.config.amp)
+            labels = ctx.data.labels
+            out["loss"] = F.cross_entropy(logits, labels, reduction="none").cpu().numpy()
+            out["confidence"] = logits.softmax(1).gather(1, labels[:, None])[:, 0].cpu().numpy()
+            out["pred"] = logits.argmax(1).cpu().numpy().astype(np.int16)
+        return out
+
+    def reported_metric(self, history: list[dict]) -> float:
+        """Test accuracy of the epoch that set the last new global-best validation accuracy.
+
+        Only inner-round epochs can set it (official).  If none did — no round ever beat the best validation accuracy
+        of its phase A, where the official script would print its initial 0 — lnlkit reports the test accuracy at
+        the best validation accuracy of any epoch, phase A included (kit choice; ``reported_fallback`` is then True
+        in the last record).  NaN for an empty history.
+        """
+        for record in reversed(history):
+            if record.get("new_global_best"):
+                return record["test_acc"]
+        vals = [(r["val_acc"], -i) for i, r in enumerate(history) if r.get("val_acc") is not None]
+        if not vals:
+            return float("nan")
+        return history[-max(vals)[1]]["test_acc"]
+
+
+# ---------------------------------------------------------------------------------------------------- analysis
+def _round_rows(run) -> list[tuple[int, int, int, int]]:
+    """(outer, round, epoch, signal row) of every recorded epoch that started an inner round with an extraction."""
+    sig_epochs = [int(e) for e in run.signals.get("epoch", [])]
+    rows = []
+    for r in run.history:
+        if r.get("phase") == "round" and r.get("epoch_in_phase") == 0 and "n_extracted" in r:
+            if int(r["epoch"]) in sig_epochs:
+                rows.append((int(r["outer"]), int(r["round"]), int(r["epoch"]), sig_epochs.index(int(r["epoch"]))))
+    return rows
+
+
+def round_changes(run, outer: int, round: int) -> dict[str, np.ndarray]:
+    """What the extraction at the start of inner round ``round`` of outer loop ``outer`` changed (analysis only:
+    uses the recorded signals and, for the caller's plots, the true noise mask of the run folder).
+
+    Parameters
+    ----------
+    run : RunResult
+        A Me-Momentum run folder with signals recorded at every epoch (``record_signals_every=1``).
+
+    Returns
+    -------
+    dict
+        ``selected`` bool (N,): the extracted set; ``before`` bool (N,): the training set just before;
+        ``added`` / ``dropped`` int64 indices; ``confidence_before`` float (N,): the probability the network of the
+        epoch before gave each sample's label (NaN if not recorded) — the "hard" samples a round adds have low
+        values.
+    """
+    rows = {(o, r): (epoch, row) for o, r, epoch, row in _round_rows(run)}
+    if (outer, round) not in rows:
+        raise ValueError(f"no recorded extraction for outer loop {outer}, round {round}; recorded: {sorted(rows)}")
+    epoch, row = rows[(outer, round)]
+    if row == 0:
+        raise ValueError("the extraction epoch is the first recorded epoch: nothing to compare with")
+    sig = run.signals
+    selected = np.asarray(sig["selected"][row], dtype=bool)
+    before = np.asarray(sig["selected"][row - 1], dtype=bool)
+    conf = (np.asarray(sig["confidence"][row - 1], dtype=np.float64) if "confidence" in sig
+            else np.full(len(selected), np.nan))
+    return {"selected": selected, "before": before, "added": np.flatnonzero(selected & ~before),
+            "dropped": np.flatnonzero(before & ~selected), "confidence_before": conf, "epoch": epoch}
+
+
+def confident_set_rounds(run):
+    """The confident set round by round: one row per recorded extraction.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``outer``, ``round``, ``epoch``, ``size``, ``truly_clean`` (members whose given label is the true one),
+        ``precision``, ``recall`` (of the clean training-pool samples), ``added``, ``added_clean``, ``dropped``,
+        ``dropped_clean``, ``median_confidence_added`` / ``median_confidence_kept`` (the previous epoch's
+        probability of the given label), ``best_val`` of the round.
+    """
+    import pandas as pd
+
+    is_noisy = None if run.is_noisy is None or len(run.is_noisy) == 0 else np.asarray(run.is_noisy, dtype=bool)
+    holdout = run.signals.get("holdout")
+    out = []
+    for outer, rnd, epoch, row in _round_rows(run):
+        if row == 0:
+            continue
+        ch = round_changes(run, outer, rnd)
+        sel = ch["selected"]
+        pool = ~np.asarray(holdout[row], dtype=bool) if holdout is not None else np.ones(len(sel), dtype=bool)
+        rec = {"outer": outer, "round": rnd, "epoch": epoch, "size": int(sel.sum()), "added": len(ch["added"]),
+               "dropped": len(ch["dropped"])}
+        if is_noisy is not None:
+            clean = ~is_noisy
+            rec.update(truly_clean=int((sel & clean).sum()),
+                       precision=float((sel & clean).sum() / max(sel.sum(), 1)),
+                       recall=float((sel & clean).sum() / max((clean & pool).sum(), 1)),
+                       added_clean=int(clean[ch["added"]].sum()), dropped_clean=int(clean[ch["dropped"]].sum()))
+        kept = sel & ch["before"]
+        conf = ch["confidence_before"]
+        rec["median_confidence_added"] = float(np.median(conf[ch["added"]])) if len(ch["added"]) else float("nan")
+        rec["median_confidence_kept"] = float(np.median(conf[kept])) if kept.any() else float("nan")
+        ends = [r for r in run.history
+                if r.get("outer") == outer and r.get("round") == rnd and r.get("phase") == "round"]
+        rec["best_val"] = ends[-1].get("best_val") if ends else None
+        out.append(rec)
+    return pd.DataFrame(out)
