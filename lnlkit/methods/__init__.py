@@ -16,6 +16,7 @@ METHODS: dict[str, str] = {
     "ce": "lnlkit.methods.ce:CE",
     "dividemix": "lnlkit.methods.dividemix:DivideMix",
     "smr": "lnlkit.methods.dividemix:SMR",
+    "promix": "lnlkit.methods.promix:ProMix",
 }
 
 
