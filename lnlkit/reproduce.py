@@ -67,20 +67,23 @@ PROFILES: dict[str, Profile] = {
         {"ce": MethodPlan("digits", {"epochs": 4}),
          # one warm-up epoch, then SSL epochs (and, for SMR, one recalibration epoch at e = 2)
          "dividemix": MethodPlan("digits", {"epochs": 4, "warm_up": 1}),
-         "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3})},
+         "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3}),
+         # one warm-up epoch, then SSL epochs with LGA from e = 3 so every selection step shows
+         "promix": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "lga_start": 2})},
         device="cpu",
     ),
     "quick": Profile(
         "quick", "the embedded digits with each method's digits preset: the main job on a 2-core CPU",
         Grid("digits", ("symmetric:0.2", "symmetric:0.4", "symmetric:0.8", "pairflip:0.4"), (0, 1)),
-        {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits")},
+        {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits"),
+         "promix": MethodPlan("digits")},
     ),
     "paper": Profile(
         "paper", "the papers' data sets and settings (CIFAR-10 from ./data or $LNLKIT_DATA; needs a GPU)",
         # DivideMix's CIFAR-10 settings; seed 123 regenerates the official noisy labels
         Grid("cifar10", ("symmetric-inclusive:0.2", "symmetric-inclusive:0.5", "symmetric-inclusive:0.8",
                          "asym-cifar10:0.4"), (123,)),
-        {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None)},
+        {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None), "promix": MethodPlan(None)},
     ),
 }
 
@@ -184,6 +187,8 @@ class NotebookSpec:
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("00_quickstart.ipynb", methods=("ce",)),
     NotebookSpec("01_label_noise.ipynb"),
+    # one run plus two switch variants per cell, about 140 s each on one core: one cell in the quick profile
+    NotebookSpec("10_promix.ipynb", methods=("promix",), grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))}),
     # two runs plus two ablation runs per cell, about 100 s each on one core: one cell in the quick profile
     NotebookSpec("11_dividemix_smr.ipynb", methods=("dividemix", "smr"),
                  grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))}),
