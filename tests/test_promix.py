@@ -1,5 +1,6 @@
 """ProMix: the pieces on tiny tensors, the official-code switches, presets, robustness and short runs end to end."""
 
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -422,6 +423,10 @@ def test_presets_follow_the_spec_table():
                 "fix_negentropy_clamp"):
         assert getattr(d, key) == getattr(c, key), key
     assert d.lga_start / d.epochs == pytest.approx(c.lga_start / c.epochs, abs=0.01)
+    # the notebook's switch comparison: digits plus the warm-up penalty, intended and as officially coded
+    fixed, faithful = ProMix.PRESETS["digits-penalty"](), ProMix.PRESETS["digits-penalty-faithful"]()
+    assert fixed.asym_penalty and faithful.asym_penalty and fixed.fix_negentropy_clamp and not faithful.fix_negentropy_clamp
+    assert dataclasses.replace(fixed, asym_penalty=False) == d
     assert d.pseudo_head_unlabeled_off_after_epoch / d.epochs == pytest.approx(1 / 6)
 
 

@@ -59,6 +59,7 @@ RandomAugment runs on normalised device tensors (mapped back to pixel values for
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable, ClassVar
@@ -397,9 +398,25 @@ def _digits() -> ProMixConfig:
                         pseudo_head_unlabeled_off_after_epoch=10, crop_padding=1, flip=False)
 
 
+def _digits_penalty(fixed: bool) -> Callable[[], ProMixConfig]:
+    def build() -> ProMixConfig:
+        return dataclasses.replace(_digits(), asym_penalty=True, fix_negentropy_clamp=fixed)
+
+    build.__doc__ = (
+        "The ``digits`` preset with the warm-up's negative-entropy penalty of ProMix's asymmetric-noise runs switched "
+        "on, " + ("as intended (``fix_negentropy_clamp=True``, the kit's default)" if fixed else
+                  "as the official code computes it (logits clamped at 1e-12 before the softmax, "
+                  "``fix_negentropy_clamp=False``)")
+        + ": the faithful-vs-fixed comparison of notebook 10 (its own preset, so results tables never pool it with "
+        "the main runs).")
+    return build
+
+
 def _presets() -> dict[str, Callable[[], ProMixConfig]]:
     presets = {name: _cifar_preset(name) for name in _SETTINGS}
     presets["digits"] = _digits
+    presets["digits-penalty"] = _digits_penalty(True)
+    presets["digits-penalty-faithful"] = _digits_penalty(False)
     return presets
 
 
