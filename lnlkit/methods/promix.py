@@ -730,7 +730,7 @@ class ProMix(Method):
             net, sel = self.nets[k], selected[k]
             idx_l = torch.nonzero(sel).squeeze(1)
             idx_u = torch.nonzero(~sel).squeeze(1)
-            log_pi = cfg.debias_output
+            alpha = cfg.debias_output
             l_h = self._labelled_losses(ctx, net, "primary", x_w, z_w[k], z_s[k], targets[k], idx_l, self.prior[k],
                                         w, rng, gen)
             l_ap = self._labelled_losses(ctx, net, "pseudo", x_w, a_w[k], a_s[k], targets[k], idx_l, self.prior[k],
@@ -738,8 +738,8 @@ class ProMix(Method):
             # the pseudo head's unlabelled term: sharpened, debiased pseudo-labels of the unselected samples
             if len(idx_u):
                 r = sharpen(q_uns[k][idx_u], cfg.temperature)
-                l_u = (soft_cross_entropy(logit_adjust(a_w[k][idx_u], self.prior_u[k], log_pi), r)
-                       + w * soft_cross_entropy(logit_adjust(a_s[k][idx_u], self.prior_u[k], log_pi), r))
+                l_u = (soft_cross_entropy(logit_adjust(a_w[k][idx_u], self.prior_u[k], alpha), r)
+                       + w * soft_cross_entropy(logit_adjust(a_s[k][idx_u], self.prior_u[k], alpha), r))
             else:
                 l_u = torch.zeros((), device=ctx.device)
             total = total + l_h["total"] + l_ap["total"] + beta * l_u
