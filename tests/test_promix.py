@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from fakedata import write_cifar10, write_cifar100
 from PIL import Image, ImageOps
 
@@ -19,7 +18,7 @@ from lnlkit.methods.promix import (ProMix, ProMixConfig, class_wise_small_loss_s
                                    label_guessing_by_agreement, matched_high_confidence, negative_entropy_clamped)
 from lnlkit.train.augment import RANDOM_AUGMENT_OPS, RandomAugment, _apply_op, cutout_random_size
 from lnlkit.train.evaluate import accuracy, predict
-from lnlkit.train.loader import Batch, DeviceData, stream_numpy_generator
+from lnlkit.train.loader import DeviceData, stream_numpy_generator
 from lnlkit.train.losses import ema_prior, fmix_mask, logit_adjust, negative_entropy
 
 CIFAR_SYNTH = ["cifar10-sym20", "cifar10-sym50", "cifar10-sym80", "cifar10-sym90", "cifar10-asym40",
