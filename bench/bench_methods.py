@@ -1,13 +1,13 @@
 """Epoch cost of each method as a ratio to one CE epoch on the same model (prints tables; asserts nothing).
 
-    python bench/bench_methods.py [--methods dividemix smr] [--device auto|cpu|cuda] [--cifar-n 2048]
+    python bench/bench_methods.py [--methods dividemix smr promix] [--device auto|cpu|cuda] [--cifar-n 2048]
 
 Two settings per method:
 
 * the embedded digits with the method's ``digits`` preset (small CNN);
 * CIFAR-shaped synthetic tensors (``--cifar-n`` images of 3 × 32 × 32, 10 classes, 40% symmetric noise) with the
-  backbone of the method's CIFAR-10 preset (PreAct ResNet-18 for DivideMix/SMR, the 7-layer CNN for Co-mining),
-  batch size as in the preset.
+  backbone of the method's CIFAR-10 preset (PreAct ResNet-18 for DivideMix/SMR, the 7-layer CNN for Co-mining,
+  plain ResNet-18 with a second head for ProMix), batch size as in the preset.
 
 For each, the method runs a short schedule (one warm-up epoch where the method has a warm-up, then a few epochs of
 its main phase) and the table gives the median wall seconds of an epoch per phase, including the per-sample and test

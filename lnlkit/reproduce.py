@@ -72,7 +72,9 @@ PROFILES: dict[str, Profile] = {
          "comining": MethodPlan("digits", {"epochs": 4, "warmup_epochs": 1}),
          # two outer loops of phase A (<= 2 epochs) and <= 2 rounds of 2 epochs: at most 12 epochs
          "mememomentum": MethodPlan("digits", {"outer_loops": 2, "max_phase_a_epochs": 2, "round_epochs": 2,
-                                               "round_milestones": (1,), "max_inner_rounds": 2})},
+                                               "round_milestones": (1,), "max_inner_rounds": 2}),
+         # one warm-up epoch, then SSL epochs with LGA from e = 3 so every selection step shows
+         "promix": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "lga_start": 2})},
         device="cpu",
     ),
     "quick": Profile(
@@ -80,7 +82,8 @@ PROFILES: dict[str, Profile] = {
         Grid("digits", ("symmetric:0.2", "symmetric:0.4", "symmetric:0.8", "pairflip:0.4"), (0, 1)),
         {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits"),
          "comining": MethodPlan("digits"),
-         "mememomentum": MethodPlan("digits")},
+         "mememomentum": MethodPlan("digits"),
+         "promix": MethodPlan("digits")},
     ),
     "paper": Profile(
         "paper", "the papers' data sets and settings (CIFAR-10 from ./data or $LNLKIT_DATA; needs a GPU)",
@@ -90,7 +93,8 @@ PROFILES: dict[str, Profile] = {
         {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None),
          # cifar10nc / cifar100nc / cifar80no by the noise spec (CoMining.preset_for)
          "comining": MethodPlan(None),
-         "mememomentum": MethodPlan(None)},
+         "mememomentum": MethodPlan(None),
+         "promix": MethodPlan(None)},
     ),
 }
 
@@ -190,6 +194,8 @@ class NotebookSpec:
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("00_quickstart.ipynb", methods=("ce",)),
     NotebookSpec("01_label_noise.ipynb"),
+    # one run plus two switch variants per cell, about 140 s each on one core: one cell in the quick profile
+    NotebookSpec("10_promix.ipynb", methods=("promix",), grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))}),
     # two runs plus two ablation runs per cell, about 100 s each on one core: one cell in the quick profile
     NotebookSpec("11_dividemix_smr.ipynb", methods=("dividemix", "smr"),
                  grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))}),

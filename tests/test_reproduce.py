@@ -44,8 +44,8 @@ def test_smoke_executes_every_notebook_without_error(smoke):
     root, outcomes, lines = smoke
     names = {o.job.name: o for o in outcomes}
     assert set(names) == {"00_quickstart/digits_symmetric-0.4_s0", "01_label_noise",
-                          "11_dividemix_smr/digits_symmetric-0.4_s0", "12_comining/digits_symmetric-0.4_s0",
-                          "13_me_momentum/digits_symmetric-0.4_s0",
+                          "10_promix/digits_symmetric-0.4_s0", "11_dividemix_smr/digits_symmetric-0.4_s0",
+                          "12_comining/digits_symmetric-0.4_s0", "13_me_momentum/digits_symmetric-0.4_s0",
                           "99_results"}, lines
     for o in outcomes:
         assert o.status == "ok", f"{o.job.name}: {o.error}"
@@ -62,6 +62,21 @@ def test_smoke_quickstart_run_metrics(smoke):
     # four epochs of CE on 40% noisy digits already generalise far beyond chance (10%)
     assert run.result["test_acc_best"] > 60.0
     assert run.signals["loss"].shape == (4, 1347)
+
+
+def test_smoke_promix_run_records_its_selections(smoke):
+    root, _, _ = smoke
+    run = load_run(run_folder(root / "runs" / "smoke", "promix", "digits", "symmetric:0.4", 0))
+    plan = PROFILES["smoke"].methods["promix"].overrides
+    assert run.complete and len(run.history) == plan["epochs"] + 1  # the official loop is inclusive
+    assert run.config["preset"] == "digits" and run.result["reported_as"] == "ensemble_acc_last"
+    assert [r["phase"] for r in run.history] == ["warmup"] + ["ssl"] * plan["epochs"]
+    assert run.history[-1]["lga_active"] and run.history[-1]["sel_precision"] > 0.9
+    for key in ("selected", "selected_css", "selected_mhcs", "guessed_lga", "relabel"):
+        assert run.signals[key].shape == (plan["epochs"] + 1, 1347), key
+    for variant in ("digits-penalty-faithful", "digits-penalty"):  # the notebook's switch comparison
+        assert load_run(run_folder(root / "runs" / "smoke", "promix", "digits", "symmetric:0.4", 0,
+                                   variant=variant)).complete
 
 
 def test_smoke_label_noise_summary(smoke):
@@ -87,6 +102,7 @@ def test_smoke_results_table_and_figures(smoke):
         "smr": {"digits"},
         "comining": {"digits", "digits-intended-slice", "digits-corrected-triplet", "digits-fixed"},
         "mememomentum": {"digits", "digits-fixed"},
+        "promix": {"digits", "digits-penalty", "digits-penalty-faithful"},  # notebook 10's warm-up penalty switch
     }, presets
     assert (csv["seeds"] == 1).all()
     for method in ("ce", "mememomentum"):

@@ -18,6 +18,7 @@ METHODS: dict[str, str] = {
     "smr": "lnlkit.methods.dividemix:SMR",
     "comining": "lnlkit.methods.comining:CoMining",
     "mememomentum": "lnlkit.methods.me_momentum:MeMomentum",
+    "promix": "lnlkit.methods.promix:ProMix",
 }
 # other spellings accepted by get_method / method_class (not listed by list_methods)
 ALIASES: dict[str, str] = {"me-momentum": "mememomentum"}

@@ -248,6 +248,16 @@ class DeviceData:
             out[start:start + 8192] = self._normalise(torch.as_tensor(x[start:start + 8192])).to(self.storage_dtype)
         return out
 
+    @property
+    def mean(self) -> torch.Tensor:
+        """Per-channel (or per-feature) normalisation mean, shape (C,), on the device."""
+        return self._mean.reshape(-1)
+
+    @property
+    def std(self) -> torch.Tensor:
+        """Per-channel (or per-feature) normalisation std, shape (C,), on the device."""
+        return self._std.reshape(-1)
+
     # -------------------------------------------------------------- access
     def train_inputs(self, index: torch.Tensor) -> torch.Tensor:
         """Normalised, un-augmented in-memory training inputs of the given samples, float32 ``(B, ...)``."""

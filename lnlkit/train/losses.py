@@ -3,12 +3,15 @@ confidence penalties.  All return scalars averaged over the batch unless ``reduc
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 __all__ = [
     "soft_cross_entropy", "one_hot", "smooth_labels", "smooth_one_hot_exclusive", "mixup", "logit_adjust",
     "symmetric_kl", "negative_entropy", "uniform_prior_penalty", "sharpen", "mixup_cross_entropy", "mixup_lambda",
+    "fmix_mask", "ema_prior",
 ]
 
 
@@ -117,3 +120,70 @@ def mixup_lambda(rng, alpha: float) -> float:
     """
     lam = float(rng.beta(alpha, alpha))
     return max(lam, 1.0 - lam)
+
+
+def fmix_mask(lam: float, shape: tuple[int, int], decay_power: float = 3.0,
+              generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A hard FMix mask (Harris et al. 2020): low-frequency Fourier noise thresholded so that a fraction ``lam`` of
+    the pixels is 1.
+
+    A complex Gaussian spectrum is scaled by ``1 / f^decay_power`` (frequencies below ``1 / max(H, W)`` count as
+    that), transformed back to the image plane, and the ``round(lam · H · W)`` largest values become 1 (a hard mask:
+    FMix's ``max_soft = 0``).  Mix two images with ``m · x + (1 − m) · x[perm]``.
+
+    Parameters
+    ----------
+    lam : float
+        Fraction of ones, in [0, 1] (FMix draws it from Beta(α, α); ProMix uses α = 1).
+    shape : (int, int)
+        ``(H, W)``.
+    decay_power : float
+        Spectral decay (3 in ProMix); larger values give smoother, blobbier masks.
+    generator : torch.Generator, optional
+        On ``device``.
+
+    Returns
+    -------
+    Tensor float32, shape (H, W), values in {0, 1}
+    """
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be in [0, 1], got {lam}")
+    h, w = int(shape[0]), int(shape[1])
+    fy = torch.fft.fftfreq(h, device=device)[:, None]
+    fx = torch.fft.rfftfreq(w, device=device)[None, :]
+    freq = torch.sqrt(fx ** 2 + fy ** 2).clamp_min(1.0 / max(h, w))
+    scale = 1.0 / freq ** decay_power
+    re = torch.randn(freq.shape, device=device, generator=generator)
+    im = torch.randn(freq.shape, device=device, generator=generator)
+    grey = torch.fft.irfft2(torch.complex(re * scale, im * scale), s=(h, w))
+    n_ones = int(round(lam * h * w))
+    mask = torch.zeros(h * w, device=device)
+    if n_ones:
+        mask[torch.argsort(grey.reshape(-1), descending=True, stable=True)[:n_ones]] = 1.0
+    return mask.reshape(h, w)
+
+
+def ema_prior(prior: torch.Tensor, probs: torch.Tensor, momentum: float) -> torch.Tensor:
+    """Exponential moving average of a class prior: ``m · π + (1 − m) · mean_i p_i``.
+
+    ProMix's debiasing keeps one per network and subset (``promix.md`` §7.10).  An empty ``probs`` leaves the prior
+    unchanged (the official code would average over nothing and poison the prior with NaN).
+
+    Parameters
+    ----------
+    prior : Tensor (C,)
+        Current prior (on the simplex).
+    probs : Tensor (n, C)
+        Predicted class distributions of the samples of this step (n may be 0).
+    momentum : float
+        ``m`` in [0, 1] (0.9999 in ProMix).
+
+    Returns
+    -------
+    Tensor (C,), still on the simplex
+    """
+    if not 0.0 <= momentum <= 1.0 or math.isnan(momentum):
+        raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+    if len(probs) == 0:
+        return prior
+    return momentum * prior + (1.0 - momentum) * probs.detach().float().mean(0)
