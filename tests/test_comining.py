@@ -7,36 +7,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fakedata import write_cifar10, write_cifar100, write_image
+from methodtest import CE_SYM40_SEED0_BEST, CE_SYM40_SEED0_LAST, DEFAULT_THREADS, method_context
 
 import lnlkit
 from lnlkit.methods import method_class
-from lnlkit.methods.base import Context
 from lnlkit.methods.comining import (CoMining, CoMiningConfig, FeatureBank, forget_rate, forget_rate_from_noise,
                                      kreciprocal_soft_labels, partition, relabel_gate, symmetric_kl_bits,
                                      triplet_loss)
 from lnlkit.train.augment import StrongAugment
-from lnlkit.train.loader import DeviceData
 from lnlkit.train.losses import smooth_one_hot_exclusive
 from lnlkit.train.schedules import coteaching_beta1, coteaching_lr
 
 PAPER_PRESETS = ["cifar10nc", "cifar100nc", "cifar80no", "web-bird", "web-car", "web-aircraft"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Run this module single-threaded (restored afterwards), as tests/test_dividemix.py."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def small_digits():
-    """400 training / 150 test images of the embedded digits."""
-    ds = lnlkit.load_dataset("digits")
-    return lnlkit.Dataset.from_arrays(ds.x_train[:400], ds.y_train[:400], ds.x_test[:150], ds.y_test[:150],
-                                      name="digits", num_classes=10, mean=ds.mean, std=ds.std, pixel_scale=16.0)
 
 
 def _short(**kw):
@@ -45,15 +32,6 @@ def _short(**kw):
     return lnlkit.get_method("comining", preset="digits", **kw)
 
 
-def _context(method, noisy, seed=0):
-    dev = torch.device("cpu")
-    torch.manual_seed(seed)
-    data = DeviceData(noisy, dev, seed)
-    ctx = Context(data=data, device=dev, seed=seed, num_classes=noisy.num_classes, n_train=len(noisy.labels),
-                  in_channels=data.input_shape[0], input_shape=data.input_shape,
-                  default_model=noisy.dataset.default_model, dataset_name=noisy.name, noise_spec=noisy.noise.spec)
-    method.setup(ctx)
-    return ctx
 
 
 def _unit(*rows):
@@ -252,7 +230,7 @@ def test_strong_augment_is_batched_and_reproducible():
 def test_step_partitions_and_banks(small_digits):
     method = _short(relabel_slice="intended")
     noisy = small_digits.with_noise("symmetric:0.4", seed=0)
-    ctx = _context(method, noisy)
+    ctx = method_context(method, noisy)
     x = ctx.data.train_inputs(torch.arange(32))
     y = ctx.data.labels[:32]
     out = method.train_step(ctx, x, x, y, warmup=True)
@@ -297,7 +275,7 @@ def test_switch_web_backbone(backbone, tmp_path):
     with pytest.warns(UserWarning, match="expected 200"):
         data = lnlkit.load_dataset("web-bird", root=root, resize=36, crop=32)
     method = lnlkit.get_method("comining", preset="web-bird", web_backbone=backbone)
-    ctx = _context(method, data.with_noise("none"))
+    ctx = method_context(method, data.with_noise("none"))
     if backbone == "resnet18_halved_residual":
         assert type(method.net).__name__ == "CifarResNet" and method.net.halved_residual
         assert method.net.stem_type == "imagenet" and method.net.fc.in_features == 512
@@ -412,7 +390,7 @@ def test_web_presets_run_on_a_tiny_image_tree(subset, tmp_path):
 def test_degenerate_partitions_train_without_nan(small_digits, case):
     rate = {"no_clean": 1.0, "no_candidates": 0.0, "class_without_selected": 0.4}[case]
     method = _short(forget_rate=rate, relabel_slice="intended")
-    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     x = ctx.data.train_inputs(torch.arange(20))
     y = ctx.data.labels[:20].clone()
     if case == "class_without_selected":
@@ -493,10 +471,6 @@ def test_resume_after_interrupt_matches_uninterrupted(small_digits, tmp_path):
         assert resumed.result[key] == full.result[key]
 
 
-# CE (``ce`` preset ``digits``) on digits with symmetric:0.4, seed 0, measured on this kit's CPU runs:
-# best epoch 95.1 %, last epoch 66.9 % (see tests/test_criteria.py for the CE run itself).
-CE_SYM40_SEED0_BEST, CE_SYM40_SEED0_LAST = 95.1, 66.9
-DEFAULT_THREADS = torch.get_num_threads()
 
 
 @pytest.mark.slow

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 from fakedata import write_cifar10, write_cifar100
+from methodtest import CE_SYM40_SEED0_BEST, CE_SYM40_SEED0_LAST, DEFAULT_THREADS, method_context
 
 import lnlkit
 from lnlkit.methods import method_class
-from lnlkit.methods.base import Context
 from lnlkit.methods.dividemix import DivideMix, DivideMixConfig, SMR, SMRConfig
 from lnlkit.train.evaluate import predict, predict_train_subset
 from lnlkit.train.loader import DeviceData, class_balanced_subset, stream_numpy_generator
@@ -21,25 +21,11 @@ CIFAR_SETTINGS = ["cifar10-sym20", "cifar10-sym50", "cifar10-sym80", "cifar10-sy
 PAPER_PRESETS = CIFAR_SETTINGS + ["animal10n", "clothing1m", "webvision"]
 
 
-DEFAULT_THREADS = torch.get_num_threads()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Run this module single-threaded (restored afterwards): OpenMP's spinning threads slow these small-batch CPU
-    runs down many times over when the 2-core machine is busy (see tests/test_models.py)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def small_digits():
-    """400 training / 150 test images of the embedded digits: short runs stay around a second."""
-    ds = lnlkit.load_dataset("digits")
-    return lnlkit.Dataset.from_arrays(ds.x_train[:400], ds.y_train[:400], ds.x_test[:150], ds.y_test[:150],
-                                      name="digits", num_classes=10, mean=ds.mean, std=ds.std, pixel_scale=16.0)
 
 
 def _short(method="dividemix", preset="digits", **kw):
@@ -48,16 +34,6 @@ def _short(method="dividemix", preset="digits", **kw):
     return lnlkit.get_method(method, preset=preset, **kw)
 
 
-def _context(method, noisy, seed=0):
-    """The Context the driver would give ``method`` (setup included), without running ``fit``."""
-    dev = torch.device("cpu")
-    torch.manual_seed(seed)
-    data = DeviceData(noisy, dev, seed)
-    ctx = Context(data=data, device=dev, seed=seed, num_classes=noisy.num_classes, n_train=len(noisy.labels),
-                  in_channels=data.input_shape[0], input_shape=data.input_shape,
-                  default_model=noisy.dataset.default_model, dataset_name=noisy.name)
-    method.setup(ctx)
-    return ctx
 
 
 def _finite_params(method):
@@ -137,7 +113,7 @@ def test_predict_train_subset_matches_the_full_pass(small_digits):
 # ---------------------------------------------------------------------------------------------- co-divide
 def test_gmm_posterior_is_the_low_loss_component(small_digits):
     method = _short()
-    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     losses = np.concatenate([np.random.default_rng(0).normal(0.1, 0.03, 300),
                              np.random.default_rng(1).normal(0.8, 0.05, 100)]).astype(np.float32)
     method.normalised_losses = lambda ctx, net, pool: losses
@@ -148,7 +124,7 @@ def test_gmm_posterior_is_the_low_loss_component(small_digits):
 
 def test_loss_history_averages_the_last_five_epochs(small_digits):
     method = _short(loss_history=5)
-    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     rng = np.random.default_rng(0)
     vectors = [rng.random(400).astype(np.float32) for _ in range(7)]
     for i, v in enumerate(vectors):
@@ -158,7 +134,7 @@ def test_loss_history_averages_the_last_five_epochs(small_digits):
     assert len(method.loss_buffers[1]) == 5 and method.loss_buffers[0] == []
     # without averaging nothing is kept
     plain = _short()
-    ctx = _context(plain, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(plain, small_digits.with_noise("symmetric:0.4", seed=0))
     plain.normalised_losses = lambda ctx, net, pool: vectors[0]
     plain.clean_probability(ctx, 0, torch.arange(400))
     assert plain.loss_buffers == [[], []]
@@ -166,7 +142,7 @@ def test_loss_history_averages_the_last_five_epochs(small_digits):
 
 def test_co_divide_trains_each_network_on_the_other_partition(small_digits):
     method = _short()
-    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     calls = []
     probs = {0: torch.full((400,), 0.9), 1: torch.full((400,), 0.1)}
 
@@ -192,7 +168,7 @@ def test_co_divide_trains_each_network_on_the_other_partition(small_digits):
 def test_degenerate_partitions_train_without_nan(small_digits, case):
     noisy = small_digits.with_noise("symmetric:0.4", seed=0)
     method = _short()
-    ctx = _context(method, noisy)
+    ctx = method_context(method, noisy)
     before = [p.detach().clone() for p in method.nets[0].parameters()]
     pool = torch.arange(400)
     prob = {"empty_labelled": torch.zeros(400), "empty_unlabelled": torch.ones(400),
@@ -229,7 +205,7 @@ def _forward_log(net):
 @pytest.mark.parametrize("faithful", [True, False])
 def test_switch_train_mode_guess(small_digits, faithful):
     method = _short(faithful_train_mode_guess=faithful)
-    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     log, partner_log = _forward_log(method.nets[0]), _forward_log(method.nets[1])
     bn = next(m for m in method.nets[0].modules() if isinstance(m, torch.nn.BatchNorm2d))
     prob = (torch.arange(400) % 2).float()  # 200 labelled, 200 unlabelled
@@ -247,7 +223,7 @@ def test_switch_train_mode_guess(small_digits, faithful):
 @pytest.mark.parametrize("faithful", [True, False])
 def test_switch_lambda_u0_mixing(small_digits, faithful):
     method = _short(lambda_u=0.0, labelled_only=True, faithful_lambda_u0_mixing=faithful)
-    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     log, partner_log = _forward_log(method.nets[0]), _forward_log(method.nets[1])
     mixed = []
     orig = lnlkit.methods.dividemix.mixup
@@ -453,9 +429,6 @@ def test_train_subset_passes_on_image_files(tmp_path):
     assert [i.tolist() for i, _ in data.iter_train_subset(idx, 2)] == [[4, 1], [5]]
 
 
-# CE (``ce`` preset ``digits``, 100 epochs) on digits with symmetric:0.4, seed 0, measured on this kit's CPU runs:
-# best epoch 95.1 %, last epoch 66.9 % (see tests/test_criteria.py for the CE run itself).
-CE_SYM40_SEED0_BEST, CE_SYM40_SEED0_LAST = 95.1, 66.9
 
 
 @pytest.mark.slow

@@ -8,31 +8,20 @@ import numpy as np
 import pytest
 import torch
 from fakedata import write_cifar10, write_cifar100, write_clothing_official
+from methodtest import method_context
 
 import lnlkit
 from lnlkit.methods import get_method, method_class
-from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
+from lnlkit.methods.base import EpochOutput, Method, MethodConfig
 from lnlkit.methods.me_momentum import (LoopState, MeMomentum, MeMomentumConfig, advance_noisy_val,
                                         advance_per_class, clothing_class_weights, confident_mask,
                                         confident_set_rounds, early_stopping_step, per_class_scores, round_changes)
 from lnlkit.train.evaluate import class_balanced_accuracy, per_class_recall_precision, predict
-from lnlkit.train.loader import DeviceData, random_holdout
+from lnlkit.train.loader import random_holdout
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Single-threaded (restored afterwards): the 2-core machine is shared and these are small-batch CPU runs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def small_digits():
-    """400 training / 150 test images of the embedded digits."""
-    ds = lnlkit.load_dataset("digits")
-    return lnlkit.Dataset.from_arrays(ds.x_train[:400], ds.y_train[:400], ds.x_test[:150], ds.y_test[:150],
-                                      name="digits", num_classes=10, mean=ds.mean, std=ds.std, pixel_scale=16.0)
 
 
 def _tiny(**kw):
@@ -42,15 +31,6 @@ def _tiny(**kw):
     return get_method("mememomentum", preset="digits", **kw)
 
 
-def _context(method, noisy, seed=0):
-    dev = torch.device("cpu")
-    torch.manual_seed(seed)
-    data = DeviceData(noisy, dev, seed)
-    ctx = Context(data=data, device=dev, seed=seed, num_classes=noisy.num_classes, n_train=len(noisy.labels),
-                  in_channels=data.input_shape[0], input_shape=data.input_shape,
-                  default_model=noisy.dataset.default_model, dataset_name=noisy.name)
-    method.setup(ctx)
-    return ctx
 
 
 def _finite(method):
@@ -259,7 +239,7 @@ def _loader_spy(ctx):
 def test_switch_extract_transform(small_digits, transform):
     method = _tiny(extract_transform=transform, lr=0.05)
     noisy = small_digits.with_noise("symmetric:0.4", seed=0)
-    ctx = _context(method, noisy)
+    ctx = method_context(method, noisy)
     for e in range(3):  # a network that predicts more than one class
         method.train_on_set(ctx, e)
     calls = _loader_spy(ctx)
@@ -281,7 +261,7 @@ def test_switch_extract_transform(small_digits, transform):
 @pytest.mark.parametrize("transform", ["train", "test"])
 def test_switch_val_transform(small_digits, transform):
     method = _tiny(val_transform=transform, lr=0.05)
-    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     for e in range(3):
         method.train_on_set(ctx, e)
     calls = _loader_spy(ctx)
@@ -303,7 +283,7 @@ def test_switch_stem_padding(padding):
     y = np.arange(20) % 10
     ds = lnlkit.Dataset.from_arrays(x, y, x[:4], y[:4], name="cifar-like")
     method = get_method("mememomentum", preset="cifar10", stem_padding=padding, batch_size=8)
-    ctx = _context(method, ds.with_noise("none"))
+    ctx = method_context(method, ds.with_noise("none"))
     shapes = []
     method.net.conv1.register_forward_hook(lambda mod, inp, out: shapes.append(tuple(out.shape[-2:])))
     method.net.eval()
@@ -332,7 +312,7 @@ def test_config_validation_and_registry():
 def test_per_class_variant_needs_a_validation_set(small_digits):
     method = get_method("mememomentum", preset="digits", variant="per_class")
     with pytest.raises(ValueError, match="clean validation set"):
-        _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+        method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
 
 
 # ---------------------------------------------------------------------------------------------- presets
@@ -427,7 +407,7 @@ def _with_val(ds, n_val=100):
 def test_per_class_rebuild_uses_each_class_best_model(small_digits):
     method = get_method("mememomentum", preset="digits", variant="per_class", round_epochs=1, max_inner_rounds=2,
                         outer_loops=2, class_weighted=True, extract_transform="test", val_transform="test")
-    ctx = _context(method, _with_val(small_digits).with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, _with_val(small_digits).with_noise("symmetric:0.4", seed=0))
     labels = ctx.data.labels
     out0 = method.train_epoch(ctx, 0)
     assert out0.record["n_class_improved"] == 10  # the first epoch of an outer loop improves every class
@@ -447,7 +427,7 @@ def test_per_class_rebuild_uses_each_class_best_model(small_digits):
 # ---------------------------------------------------------------------------------------------- robustness
 def test_empty_confident_set_and_class_without_selected_sample(small_digits):
     method = _tiny()
-    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     method.train_epoch(ctx, 0)
     labels = ctx.data.labels
     # nothing confident: the round trains zero steps, no NaN anywhere
@@ -487,7 +467,7 @@ def test_class_weighted_loss_with_zero_weight_classes(small_digits):
     ds = dataclasses.replace(ds, x_val=ds.x_val[keep], y_val=ds.y_val[keep])
     method = get_method("mememomentum", preset="digits", variant="per_class", class_weighted=True,
                         round_epochs=1, max_inner_rounds=1, outer_loops=1, batch_size=2)
-    ctx = _context(method, ds.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, ds.with_noise("symmetric:0.4", seed=0))
     assert (method.class_weights[5:] == 0).all()
     out = method.train_epoch(ctx, 0)
     assert math.isfinite(out.record["loss"]) and _finite(method)

@@ -28,17 +28,7 @@ CASES = {
 NUM_CLASSES = 7
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Run this module's tiny forwards single-threaded and restore the setting afterwards.
-
-    Results do not depend on the thread count; on a busy 2-core machine OpenMP's spinning threads made batch-2
-    ResNet forwards up to ~50x slower than one thread, so one thread keeps this module fast and predictable.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

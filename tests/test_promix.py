@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 from fakedata import write_cifar10, write_cifar100
+from methodtest import method_context
 from PIL import Image, ImageOps
 
 import lnlkit
 from lnlkit.methods import method_class
-from lnlkit.methods.base import Context
 from lnlkit.methods.promix import (ProMix, ProMixConfig, class_wise_small_loss_selection, debiased_probs,
                                    label_guessing_by_agreement, matched_high_confidence, negative_entropy_clamped)
 from lnlkit.train.augment import RANDOM_AUGMENT_OPS, RandomAugment, _apply_op, cutout_random_size
 from lnlkit.train.evaluate import accuracy, predict
-from lnlkit.train.loader import DeviceData, stream_numpy_generator
+from lnlkit.train.loader import stream_numpy_generator
 from lnlkit.train.losses import ema_prior, fmix_mask, logit_adjust, negative_entropy
 
 CIFAR_SYNTH = ["cifar10-sym20", "cifar10-sym50", "cifar10-sym80", "cifar10-sym90", "cifar10-asym40",
@@ -28,22 +28,9 @@ CIFAR_N = ["cifar10n-aggre", "cifar10n-rand1", "cifar10n-rand2", "cifar10n-rand3
 PAPER_PRESETS = CIFAR_SYNTH + CIFAR_N
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Single-threaded module (restored afterwards): the small CPU runs are many times slower with spinning OpenMP
-    threads on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def small_digits():
-    """400 training / 150 test images of the embedded digits."""
-    ds = lnlkit.load_dataset("digits")
-    return lnlkit.Dataset.from_arrays(ds.x_train[:400], ds.y_train[:400], ds.x_test[:150], ds.y_test[:150],
-                                      name="digits", num_classes=10, mean=ds.mean, std=ds.std, pixel_scale=16.0)
 
 
 def _short(**kw):
@@ -52,15 +39,6 @@ def _short(**kw):
     return lnlkit.get_method("promix", preset="digits", **kw)
 
 
-def _context(method, noisy, seed=0):
-    dev = torch.device("cpu")
-    torch.manual_seed(seed)
-    data = DeviceData(noisy, dev, seed)
-    ctx = Context(data=data, device=dev, seed=seed, num_classes=noisy.num_classes, n_train=len(noisy.labels),
-                  in_channels=data.input_shape[0], input_shape=data.input_shape,
-                  default_model=noisy.dataset.default_model, dataset_name=noisy.name)
-    method.setup(ctx)
-    return ctx
 
 
 def _step(method, ctx, css, epoch=20, n=64, lga_on=False, w=1.0, beta=0.1):
@@ -275,7 +253,7 @@ def test_switch_negentropy_clamp(small_digits, fixed):
     assert not torch.isclose(negative_entropy(z), negative_entropy_clamped(z))
     # the warm-up adds the chosen penalty under asymmetric noise
     method = _short(asym_penalty=True, fix_negentropy_clamp=fixed)
-    ctx = _context(method, small_digits.with_noise("pairflip:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("pairflip:0.4", seed=0))
     calls = []
     import lnlkit.methods.promix as pm
 
@@ -295,7 +273,7 @@ def test_switch_negentropy_clamp(small_digits, fixed):
 def test_switch_css_quota(small_digits, quota):
     method = _short(css_quota=quota)
     noisy = small_digits.with_noise("symmetric:0.4", seed=0)
-    ctx = _context(method, noisy)
+    ctx = method_context(method, noisy)
     mask, loss, score = method.css(ctx, 5, 0)
     counts = np.bincount(noisy.labels[mask], minlength=10)
     sizes = np.bincount(noisy.labels, minlength=10)
@@ -308,7 +286,7 @@ def test_switch_css_quota(small_digits, quota):
 def test_switch_css_partition_from_predictions(small_digits, after):
     method = _short(css_partition_from_predictions_after_epoch=after)
     noisy = small_digits.with_noise("symmetric:0.4", seed=0)
-    ctx = _context(method, noisy)
+    ctx = method_context(method, noisy)
     pred = torch.as_tensor((noisy.labels + 1) % 10)  # predictions that disagree with every given label
     losses = np.random.default_rng(0).random(400).astype(np.float32)
     method.per_sample_losses = lambda ctx, net: (losses, np.zeros(400, np.float32), pred)
@@ -322,7 +300,7 @@ def test_switch_css_partition_from_predictions(small_digits, after):
 # ---------------------------------------------------------------------------------------------- one SSL step
 def test_ssl_step_selection_targets_and_priors(small_digits):
     method = _short(tau=0.0, lga_threshold=0.9)  # tau 0: every sample passes MHCS
-    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     prior_u = method.prior_u.clone()
     batch, out = _step(method, ctx, lambda b: torch.zeros(2, len(b.y), dtype=torch.bool))
     assert out["mhcs"].all() and not out["lga"].any()
@@ -334,7 +312,7 @@ def test_ssl_step_selection_targets_and_priors(small_digits):
 
 def test_lga_targets_are_the_networks_debiased_prediction(small_digits):
     method = _short(tau=0.0)  # tau 0: every unselected sample is an LGA candidate when the networks agree
-    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     import lnlkit.methods.promix as pm
 
     real = pm.matched_high_confidence
@@ -361,7 +339,7 @@ def test_lga_targets_are_the_networks_debiased_prediction(small_digits):
 def test_degenerate_selections_train_without_nan(small_digits, case):
     noisy = small_digits.with_noise("symmetric:0.4", seed=0)
     method = _short(tau=1.0)  # no MHCS: the CSS flags decide
-    ctx = _context(method, noisy)
+    ctx = method_context(method, noisy)
     prior, prior_u = method.prior.clone(), method.prior_u.clone()
 
     def css(b):
@@ -534,7 +512,7 @@ def test_run_records_the_three_selections_and_acc_mean(small_digits, tmp_path):
 
 def test_acc_mean_is_the_mean_of_the_primary_heads(small_digits):
     method = _short()
-    ctx = _context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     record = method.evaluate(ctx)
     z = [predict(net, ctx.data, "test") for net in method.nets]
     a = [predict(net, ctx.data, "test", forward=lambda m, x: m.forward_heads(x)[1]) for net in method.nets]
