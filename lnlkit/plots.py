@@ -765,6 +765,17 @@ def _numeric(table, column: str):
     return pd.to_numeric(table[column], errors="coerce")
 
 
+def _method_labels(table: pd.DataFrame) -> pd.Series:
+    """``method``, or ``method (preset)`` for a method whose runs use several presets (ablation or switch variants),
+    so that different configurations are never pooled into one line or bar."""
+    methods = table["method"].astype(str)
+    if "preset" not in table.columns:
+        return methods
+    presets = table["preset"].astype(str)
+    several = presets.groupby(methods).transform("nunique") > 1
+    return methods.where(~several, methods + " (" + presets + ")")
+
+
 def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None, best: str | None = "test_acc_best"):
     """Accuracy against nominal noise rate: one panel per noise kind, one line per method, mean ± std over seeds.
 
@@ -803,7 +814,7 @@ def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None, best: 
     missing = [c for c in ("method", "noise", metric) if c not in table.columns]
     if missing:
         raise ValueError(f"the results table lacks column(s) {missing}; columns: {list(table.columns)}")
-    frame = pd.DataFrame({"method": table["method"].astype(str), "noise": table["noise"],
+    frame = pd.DataFrame({"method": _method_labels(table), "noise": table["noise"],
                           "value": _numeric(table, metric)})
     draw_best = best is not None and best != metric and best in table.columns
     frame["best"] = _numeric(table, best) if draw_best else np.nan
@@ -882,7 +893,7 @@ def plot_selection_summary(table: Any):
                          f"columns: {list(table.columns)}")
     frame = pd.DataFrame()
     if table is not None and len(table):
-        frame = pd.DataFrame({"method": table["method"].astype(str),
+        frame = pd.DataFrame({"method": _method_labels(table),
                               "setting": table["noise"].astype(str),
                               "precision": _numeric(table, "sel_precision"),
                               "recall": _numeric(table, "sel_recall") if "sel_recall" in table.columns else np.nan})

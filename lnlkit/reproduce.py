@@ -28,7 +28,7 @@ from lnlkit.train.recorder import atomic_write_bytes, is_complete_run, results_t
 
 __all__ = ["Grid", "MethodPlan", "Profile", "NotebookSpec", "Job", "JobOutcome", "PROFILES", "NOTEBOOKS",
            "RESULTS_NOTEBOOK", "profile_method", "run_folder", "noise_tag", "plan_jobs", "reproduce",
-           "summary_table", "write_results", "save_figure", "default_notebooks_dir"]
+           "summary_table", "main_preset_runs", "write_results", "save_figure", "default_notebooks_dir"]
 
 
 # ------------------------------------------------------------------------------------------- profiles
@@ -500,6 +500,29 @@ def _display_table(summary):
             "sel. recall": _mean_std(r.sel_recall_mean, r.sel_recall_std, 3),
         })
     return pd.DataFrame(rows)
+
+
+def main_preset_runs(table, profile: str):
+    """The rows of a runs table that use each method's main preset in ``profile`` (the preset its ``MethodPlan``
+    names), dropping the ablation and switch variants the notebooks add; methods whose plan leaves the preset to
+    the setting (``paper``) or that the profile does not plan keep every row, as does a profile name lnlkit does not
+    know.  Used for the summary figures, where
+    variants would crowd out the comparison between methods (the tables keep them).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per run with ``method`` and ``preset`` columns (:func:`lnlkit.results_table`).
+    profile : str
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    plans = PROFILES[profile].methods if profile in PROFILES else {}  # a profile of the user's own: keep every row
+    main = [plans[m].preset if m in plans else None for m in table["method"]]
+    keep = [p is None or preset == p for p, preset in zip(main, table["preset"])]
+    return table[keep]
 
 
 def write_results(runs_root: str | os.PathLike, results_dir: str | os.PathLike, profile: str) -> dict[str, Path]:

@@ -429,3 +429,15 @@ def test_selection_summary_without_selection_is_a_note_not_an_error():
         fig = plot_selection_summary(table)
         assert len(fig.axes) == 1
         assert [t.get_text() for t in fig.axes[0].texts] == ["no method in these runs selects clean samples"]
+
+
+def test_preset_variants_are_never_pooled():
+    # an ablation variant of "dm" must get its own line and bars, not count as extra seeds of the main preset
+    table = _table().assign(preset="digits")
+    variant = table[table.method == "dm"].assign(preset="digits-fixed", reported=lambda t: t["reported"] - 10.0)
+    table = pd.concat([table, variant], ignore_index=True)
+    sym = _errorbars(plot_accuracy_vs_noise(table, best=None).axes[1])
+    assert set(sym) == {"ce", "dm (digits)", "dm (digits-fixed)"}
+    np.testing.assert_allclose(sym["dm (digits)"][1] - sym["dm (digits-fixed)"][1], 10.0)
+    np.testing.assert_allclose(sym["dm (digits)"][2], np.std([0.0, 2.0], ddof=1))  # two seeds, not four runs
+    assert [ax.get_title() for ax in plot_selection_summary(table).axes] == ["dm (digits)", "dm (digits-fixed)"]

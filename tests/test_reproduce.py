@@ -225,3 +225,15 @@ def test_committed_notebooks_have_no_outputs_and_one_parameters_cell():
         tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged parameters"
         assert "profile" in tagged[0].source, path.name
+
+
+def test_main_preset_runs_drops_variants_for_the_figures():
+    from lnlkit.reproduce import main_preset_runs
+
+    table = pd.DataFrame({"method": ["ce", "dividemix", "dividemix", "smr", "mine"],
+                          "preset": ["digits", "digits", "digits-recal", "digits", "whatever"]})
+    kept = main_preset_runs(table, "quick")
+    assert list(zip(kept["method"], kept["preset"])) == [("ce", "digits"), ("dividemix", "digits"),
+                                                         ("smr", "digits"), ("mine", "whatever")]
+    assert len(main_preset_runs(table, "paper")) == 5  # the paper profile picks presets per setting
+    assert len(main_preset_runs(table, "my-own-profile")) == 5
