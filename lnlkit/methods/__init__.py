@@ -16,6 +16,14 @@ METHODS: dict[str, str] = {
     "ce": "lnlkit.methods.ce:CE",
     "dividemix": "lnlkit.methods.dividemix:DivideMix",
     "smr": "lnlkit.methods.dividemix:SMR",
+    "sop": "lnlkit.methods.sop:SOP",
+    "prune4rel": "lnlkit.methods.prune4rel:Prune4ReL",
+    "prune:uniform": "lnlkit.methods.prune4rel:PruneUniform",
+    "prune:smallloss": "lnlkit.methods.prune4rel:PruneSmallLoss",
+    "prune:uncertainty": "lnlkit.methods.prune4rel:PruneUncertainty",
+    "prune:forgetting": "lnlkit.methods.prune4rel:PruneForgetting",
+    "prune:grand": "lnlkit.methods.prune4rel:PruneGraNd",
+    "prune:moderate": "lnlkit.methods.prune4rel:PruneModerate",
 }
 
 
