@@ -37,9 +37,9 @@ fresh networks) and ``faithful_net2_milestone`` (the Clothing1M script's net2 ne
 
 Scalability: the greedy never forms an n×n matrix.  Picks are taken with a *lazy* priority queue per class (gains
 only decrease as ``NC`` grows, so a stale upper bound that is still on top is the exact argmax), and the similarity
-rows of a *batch* of speculative next picks are computed with one blocked matrix product against the embeddings;
-a speculative pick is accepted as long as no earlier pick of the batch is its neighbour (then its gain and the
-argmax are unchanged), so the result is exactly the one-pick-at-a-time greedy.
+rows of the picks are computed a *batch* at a time with one blocked matrix product against the embeddings; until a
+batch is flushed into ``NC``, the contribution of its pending picks to a candidate is computed on the fly (k dot
+products), so every pick is exactly the one of the one-pick-at-a-time greedy.  Time O(B·n·d), memory O(n·d).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class GreedyResult:
     balance_off_at : int or None
         Step at which class balance was switched off (``None``: never).
     similarity_rows : int
-        Similarity rows computed (``≥ B``; the extra ones are rejected speculative picks).
+        Full similarity rows computed (``B`` for the self gain).
     """
 
     order: np.ndarray
@@ -207,7 +207,7 @@ class _BalanceState:
 def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confidence: torch.Tensor | np.ndarray,
                                    labels: torch.Tensor | np.ndarray | None, budget: int, tau: float = 0.975,
                                    eta: float = 1.0, metric: str = "cossim", balance: bool = True,
-                                   gain: str = "self", block: int = 65536, batch: int = 64,
+                                   gain: str = "self", block: int = 65536, batch: int = 256,
                                    num_classes: int | None = None) -> GreedyResult:
     """Prune4ReL's greedy neighbourhood-confidence selection (spec §3), without an n×n matrix.
 
@@ -233,7 +233,8 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
     block : int
         Columns per block of the similarity products (memory ``batch × block`` floats).
     batch : int
-        Initial number of speculative picks checked together (adapts; the result does not depend on it).
+        Picks whose similarity rows are computed together (one blocked product); until then their effect on a
+        candidate's ``NC`` is computed on the fly from the pending picks (the result does not depend on it).
 
     Returns
     -------
@@ -260,16 +261,46 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
     C = int(num_classes or (int(lab.max()) + 1 if n else 1))
     hood = _Neighbourhoods(emb, metric, tau, block)
     nc = np.zeros(n)
-    selected = np.zeros(n, dtype=bool)  # includes the provisional (speculative) picks
     remaining = np.bincount(lab, minlength=C).astype(np.int64)  # unselected candidates per class
+    selected = np.zeros(n, dtype=bool)
+
+    # picks whose similarity rows are not yet in `nc` (flushed together: one blocked product per `batch` picks)
+    pending: list[int] = []
+    pending_emb = hood.emb.new_empty((max(1, int(batch)), hood.emb.shape[1]))
+    pending_conf = torch.zeros(max(1, int(batch)), dtype=torch.float64)
+
+    def flush() -> None:
+        for (cols, w), i in zip(hood.rows_of(np.asarray(pending, dtype=np.int64)), pending):
+            nc[cols] += w * conf[i]
+        pending.clear()
 
     def gains_of(idx: np.ndarray) -> np.ndarray:
+        """Current gains of ``idx`` (``nc`` must be flushed for the exact gain)."""
         if gain == "self":
             return _self_gain(nc[idx], conf[idx], eta)
         out = np.empty(len(idx))
         for j, (cols, w) in enumerate(hood.rows_of(np.asarray(idx, dtype=np.int64))):
             out[j] = np.sum(_self_gain(nc[cols], w * conf[idx[j]], eta))
         return out
+
+    on_cpu = hood.emb.device.type == "cpu"
+    emb_np = hood.emb.numpy() if on_cpu else None
+    pending_np = np.empty((len(pending_emb), hood.emb.shape[1]), dtype=np.float32) if on_cpu else None
+
+    def pending_extra(i: int) -> float:
+        """What the pending (not yet flushed) picks add to candidate ``i``'s ``NC``: k dot products (NumPy on the
+        CPU, where a torch call's overhead would dominate such a small product)."""
+        k = len(pending)
+        if not on_cpu:
+            w = similarity_weights(pending_emb[:k], hood.emb[i:i + 1], metric, tau, normalised=True)[:, 0]
+            return float((w.double().cpu() * pending_conf[:k]).sum())
+        if metric == "cossim":
+            s = 0.5 + 0.5 * (pending_np[:k] @ emb_np[i])
+            w = s * (s > tau)
+        else:
+            d = np.sqrt(((pending_np[:k] - emb_np[i]) ** 2).sum(1))
+            w = np.clip(1.0 / (d + 0.1) - 0.1, 0.0, 10.0)
+        return float(w @ pending_conf[:k].numpy())
 
     def valid_top(h: list) -> tuple[int, float] | None:
         """Pop the exact argmax of a lazy heap of (−upper bound, index): a top whose recomputed gain still beats
@@ -278,7 +309,13 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
             neg, i = heapq.heappop(h)
             if selected[i]:
                 continue
-            g = float(gains_of(np.array([i]))[0])
+            if gain == "neighborhood":
+                g = float(gains_of(np.array([i]))[0])
+            else:
+                # the flushed NC alone gives an upper bound: most stale tops fail already there, without products
+                g = float(_self_gain(nc[i], conf[i], eta))
+                if pending and (not h or (-g, i) <= h[0]):
+                    g = float(_self_gain(nc[i] + pending_extra(i), conf[i], eta))
             if not h or (-g, i) <= h[0]:
                 return i, g
             heapq.heappush(h, (-g, i))
@@ -314,55 +351,34 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
 
     order: list[int] = []
     gains_made: list[float] = []
-    k = max(1, int(batch))
     while len(order) < budget:
-        # 1. speculate the next picks from the current NC, running the round-robin on a copy of its state
-        st = state.copy()
-        plan: list[tuple[int, float, int, _BalanceState]] = []  # (index, gain, heap it came from, state after)
-        for _ in range(min(k, budget - len(order))):
-            was_balanced = st.balanced
-            c = next_target(st)
-            if c == -1 and global_heap is None:  # balance just switched off: one heap of every candidate left
-                global_heap = [(-float(g), int(i)) for i, g in zip(*(lambda idx: (idx, gains_of(idx)))(
-                    np.flatnonzero(~selected)))]
-                heapq.heapify(global_heap)
-            top = valid_top(global_heap if c == -1 else heaps[c])
-            if top is None:
-                break
-            i, g = top
-            if was_balanced and not st.balanced and st.off_at is None:
-                st.off_at = len(order) + len(plan)
-            st.picks[lab[i]] += 1
-            st.t += 1
-            selected[i] = True
-            remaining[lab[i]] -= 1
-            plan.append((i, g, c, st.copy()))
-            if gain == "neighborhood":
-                break  # the exact gain of the next pick depends on this pick's whole neighbourhood
-        if not plan:
+        was_balanced = state.balanced
+        c = next_target(state)
+        if c == -1 and global_heap is None:  # balance just switched off: one heap of every candidate left
+            flush()
+            left = np.flatnonzero(~selected)
+            global_heap = [(-float(g), int(i)) for i, g in zip(left, gains_of(left))]
+            heapq.heapify(global_heap)
+        top = valid_top(global_heap if c == -1 else heaps[c])
+        if top is None:
             break
-        idx = np.array([p[0] for p in plan], dtype=np.int64)
-        # 2. accept the longest prefix in which no pick is a neighbour of an earlier one: the NC, hence the gain,
-        #    of every accepted pick is what it was at speculation time, and no other gain can have grown
-        accept = len(idx)
-        if len(idx) > 1:
-            pair = hood.pairwise(idx)
-            for j in range(1, len(idx)):
-                if np.any(pair[:j, j] > 0):
-                    accept = j
-                    break
-        for i, g, c, _ in plan[accept:]:  # hand the rejected picks back, their gains still upper bounds
-            selected[i] = False
-            remaining[lab[i]] += 1
-            heapq.heappush(heaps[lab[i]], (-g, i))
-            if global_heap is not None:
-                heapq.heappush(global_heap, (-g, i))
-        for (cols, w), (i, g, _, _) in zip(hood.rows_of(idx[:accept]), plan[:accept]):
-            nc[cols] += w * conf[i]
-            order.append(int(i))
-            gains_made.append(g)
-        state = plan[accept - 1][3]
-        k = min(1024, 2 * k) if accept == len(idx) else max(1, 2 * accept)
+        i, g = top
+        if was_balanced and not state.balanced:
+            state.off_at = len(order)
+        state.picks[lab[i]] += 1
+        state.t += 1
+        selected[i] = True
+        remaining[lab[i]] -= 1
+        order.append(int(i))
+        gains_made.append(g)
+        pending_emb[len(pending)] = hood.emb[i]
+        if on_cpu:
+            pending_np[len(pending)] = emb_np[i]
+        pending_conf[len(pending)] = conf[i]
+        pending.append(int(i))
+        if len(pending) == len(pending_emb) or gain == "neighborhood":
+            flush()
+    flush()
     return GreedyResult(np.asarray(order, dtype=np.int64), nc, np.asarray(gains_made), state.min_balance,
                         state.off_at, hood.rows)
 
@@ -522,7 +538,7 @@ class Prune4ReLConfig(MethodConfig):
     balance: bool = True
     gain: str = "self"
     score_view: str = "strong"
-    selection_batch: int = 64
+    selection_batch: int = 256
     selection_block: int = 65536
     crop_padding: int = 4
     flip: bool = True
