@@ -751,31 +751,30 @@ class Prune4ReL(Method):
         return multistep_lr(cfg.lr, epoch, milestones, cfg.lr_gamma)
 
     # ------------------------------------------------------------------ learners
-    def _make_learner(self, ctx: Context, stage: str) -> Method:
-        """A learner for ``stage`` ("warmup": on all data; "subset": fresh, for S), networks from a stage seed."""
+    def _make_learner_config(self, stage: str) -> SOPConfig | DivideMixConfig:
+        """The learner's config for ``stage`` ("warmup": on all data; "subset": fresh, for S)."""
         cfg = self.config
-        torch.manual_seed(ctx.seed * 1000 + (0 if stage == "warmup" else 1))
+        common = dict(batch_size=cfg.batch_size, model=cfg.model, lr=cfg.lr, momentum=cfg.momentum,
+                      weight_decay=cfg.weight_decay, crop_padding=cfg.crop_padding, flip=cfg.flip,
+                      record_train_loss=cfg.record_train_loss, eval_batch_size=cfg.eval_batch_size, amp=cfg.amp,
+                      weights_path=cfg.weights_path)
         if cfg.learner == "sop":
-            lc = SOPConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, model=cfg.model, lr=cfg.lr,
-                           momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov,
-                           lr_schedule=cfg.lr_schedule, lr_min=cfg.lr_min, lr_period=cfg.epochs,
-                           lr_milestones=cfg.lr_milestones, lr_gamma=cfg.lr_gamma, lr_u=cfg.lr_u, lr_v=cfg.lr_v,
-                           rc=cfg.rc, rb=cfg.rb, crop_padding=cfg.crop_padding, flip=cfg.flip,
-                           strong_cutout=cfg.strong_cutout, record_train_loss=cfg.record_train_loss,
-                           eval_batch_size=cfg.eval_batch_size, amp=cfg.amp, weights_path=cfg.weights_path)
-            learner: Method = SOP(lc)
-        else:
-            warm = cfg.warmup_epochs if stage == "warmup" else (0 if cfg.faithful_subset_no_warmup else cfg.subset_warm_up)
-            lc = DivideMixConfig(epochs=self.num_epochs(), batch_size=cfg.batch_size, model=cfg.model, lr=cfg.lr,
-                                 momentum=cfg.momentum, weight_decay=cfg.weight_decay, warm_up=warm,
-                                 alpha=cfg.alpha, lambda_u=cfg.lambda_u, rampup_length=0.0,
-                                 p_threshold=cfg.p_threshold, temperature=cfg.temperature,
-                                 crop_padding=cfg.crop_padding, flip=cfg.flip,
-                                 record_train_loss=cfg.record_train_loss, eval_batch_size=cfg.eval_batch_size,
-                                 amp=cfg.amp, weights_path=cfg.weights_path)
-            learner = _SubsetDivideMix(lc, self)
+            return SOPConfig(epochs=cfg.epochs, nesterov=cfg.nesterov, lr_schedule=cfg.lr_schedule,
+                             lr_min=cfg.lr_min, lr_period=cfg.epochs, lr_milestones=cfg.lr_milestones,
+                             lr_gamma=cfg.lr_gamma, lr_u=cfg.lr_u, lr_v=cfg.lr_v, rc=cfg.rc, rb=cfg.rb,
+                             strong_cutout=cfg.strong_cutout, **common)
+        warm = cfg.warmup_epochs if stage == "warmup" else (0 if cfg.faithful_subset_no_warmup else cfg.subset_warm_up)
+        # λu constant (rampup_length 0): Prune4ReL's DivideMix has no ramp; its schedule is set by this method
+        return DivideMixConfig(epochs=self.num_epochs(), warm_up=warm, alpha=cfg.alpha, lambda_u=cfg.lambda_u,
+                               rampup_length=0.0, p_threshold=cfg.p_threshold, temperature=cfg.temperature, **common)
+
+    def _make_learner(self, ctx: Context, stage: str) -> Method:
+        """A learner for ``stage``; its networks are drawn from a per-stage seed, so a resume rebuilds them."""
+        torch.manual_seed(ctx.seed * 1000 + (0 if stage == "warmup" else 1))
+        lc = self._make_learner_config(stage)
+        learner: Method = SOP(lc) if isinstance(lc, SOPConfig) else _SubsetDivideMix(lc, self)
         learner.setup(ctx)
-        learner.epoch_offset = 0 if stage == "warmup" else cfg.warmup_epochs
+        learner.epoch_offset = 0 if stage == "warmup" else self.config.warmup_epochs
         return learner
 
     def setup(self, ctx: Context) -> None:
@@ -907,6 +906,9 @@ class Prune4ReL(Method):
         signals: dict = {}
         if sel == "prune4rel":
             logits, emb = self.score_pass(ctx, epoch, cfg.score_view)
+            if not (torch.isfinite(logits).all() and torch.isfinite(emb).all()):
+                raise FloatingPointError("the warm-up model gives non-finite scores or embeddings (diverged warm-up); "
+                                         "lower lr or check the data")
             conf = confidence_scores(logits.softmax(1), cfg.uncertainty)
             result = greedy_neighborhood_confidence(emb, conf, labels, budget, cfg.tau, cfg.eta, cfg.metric,
                                                     cfg.balance, cfg.gain, cfg.selection_block,
