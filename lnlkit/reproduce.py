@@ -60,6 +60,10 @@ class Profile:
     device: str = "auto"
 
 
+# Prune4ReL and the pruning baselines of its paper (methods/prune4rel.py)
+_PRUNERS = ("prune4rel", "prune:uniform", "prune:smallloss", "prune:uncertainty", "prune:forgetting", "prune:grand",
+            "prune:moderate")
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke", "a few epochs on digits, one noise setting and one seed: checks that every notebook runs (tests)",
@@ -67,20 +71,26 @@ PROFILES: dict[str, Profile] = {
         {"ce": MethodPlan("digits", {"epochs": 4}),
          # one warm-up epoch, then SSL epochs (and, for SMR, one recalibration epoch at e = 2)
          "dividemix": MethodPlan("digits", {"epochs": 4, "warm_up": 1}),
-         "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3})},
+         "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3}),
+         # SOP+ on all data, and one warm-up epoch + two epochs on the subset for Prune4ReL and its baselines
+         "sop": MethodPlan("digits", {"epochs": 3}),
+         **{m: MethodPlan("digits", {"epochs": 2, "warmup_epochs": 1}) for m in _PRUNERS}},
         device="cpu",
     ),
     "quick": Profile(
         "quick", "the embedded digits with each method's digits preset: the main job on a 2-core CPU",
         Grid("digits", ("symmetric:0.2", "symmetric:0.4", "symmetric:0.8", "pairflip:0.4"), (0, 1)),
-        {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits")},
+        {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits"),
+         "sop": MethodPlan("digits"), **{m: MethodPlan("digits") for m in _PRUNERS}},
     ),
     "paper": Profile(
         "paper", "the papers' data sets and settings (CIFAR-10 from ./data or $LNLKIT_DATA; needs a GPU)",
         # DivideMix's CIFAR-10 settings; seed 123 regenerates the official noisy labels
         Grid("cifar10", ("symmetric-inclusive:0.2", "symmetric-inclusive:0.5", "symmetric-inclusive:0.8",
                          "asym-cifar10:0.4"), (123,)),
-        {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None)},
+        {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None),
+         # SOP+/Prune4ReL's settings are CIFAR-N ones (notebook 14's paper grid uses cifar10n:worst)
+         "sop": MethodPlan("cifar10n"), **{m: MethodPlan("cifar10n-sop") for m in _PRUNERS}},
     ),
 }
 
@@ -187,6 +197,11 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     # two runs plus two ablation runs per cell, about 100 s each on one core: one cell in the quick profile
     NotebookSpec("11_dividemix_smr.ipynb", methods=("dividemix", "smr"),
                  grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))}),
+    # SOP+ on all data, Prune4ReL and Uniform at two ratios (+ the other baselines in quick), about 15 runs of
+    # ≈ 1 min each on one core in the quick profile: one cell
+    NotebookSpec("14_prune4rel.ipynb", methods=("sop", "prune4rel"),
+                 grids={"quick": Grid("digits", ("symmetric:0.4",), (0,)),
+                        "paper": Grid("cifar10", ("cifar10n:worst",), (0,))}),
 )
 RESULTS_NOTEBOOK = NotebookSpec("99_results.ipynb")
 

@@ -43,7 +43,9 @@ def smoke(tmp_path_factory):
 def test_smoke_executes_every_notebook_without_error(smoke):
     root, outcomes, lines = smoke
     names = {o.job.name: o for o in outcomes}
-    assert set(names) == {"00_quickstart/digits_symmetric-0.4_s0", "01_label_noise", "99_results"}, lines
+    assert set(names) == {"00_quickstart/digits_symmetric-0.4_s0", "01_label_noise",
+                          "11_dividemix_smr/digits_symmetric-0.4_s0", "14_prune4rel/digits_symmetric-0.4_s0",
+                          "99_results"}, lines
     for o in outcomes:
         assert o.status == "ok", f"{o.job.name}: {o.error}"
         assert o.job.executed.exists() and _errors(o.job.executed) == []
