@@ -1,6 +1,5 @@
 """SOP/SOP+ and Prune4ReL: the pieces on tiny tensors, the switches, presets on fake data, robustness and resume."""
 
-import json
 import math
 
 import numpy as np
@@ -567,8 +566,10 @@ CE_SYM40_BEST, CE_SYM40_LAST = 95.93, 67.33
 
 @pytest.mark.slow
 def test_sop_plus_digits_beats_ce_at_symmetric_40(digits, tmp_path):
-    run = lnlkit.get_method("sop", preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0),
-                                                        out=tmp_path / "r", progress=False)
+    # the digits preset on a third of its schedule (the full 60 epochs take 2.5-5 min on the shared CPU; the
+    # full grid is bench/prune4rel_digits.py): SOP+ already clears CE's best epoch by then
+    run = lnlkit.get_method("sop", preset="digits", epochs=20, record_signals_every=5).fit(
+        digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
     res = run.result
-    assert res["status"] == "complete" and res["epochs_done"] == 60
+    assert res["status"] == "complete" and res["epochs_done"] == 20
     assert res["reported"] > CE_SYM40_BEST and res["reported"] >= CE_SYM40_LAST + 15.0, res

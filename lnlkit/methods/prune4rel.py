@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
@@ -182,11 +181,6 @@ class _Neighbourhoods:
         self.rows += len(idx)
         return [(np.concatenate(c), np.concatenate(v)) for c, v in zip(cols, vals)]
 
-    def pairwise(self, idx: np.ndarray) -> np.ndarray:
-        """Weights among the given samples, (k, k)."""
-        q = self.emb[torch.as_tensor(idx, device=self.emb.device)]
-        return similarity_weights(q, q, self.metric, self.tau, normalised=True).cpu().numpy()
-
 
 @dataclass
 class _BalanceState:
@@ -198,10 +192,6 @@ class _BalanceState:
     t: int = 0
     min_balance: int | None = None
     off_at: int | None = None
-
-    def copy(self) -> "_BalanceState":
-        return _BalanceState(list(self.available), self.picks.copy(), self.balanced, self.t, self.min_balance,
-                             self.off_at)
 
 
 def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confidence: torch.Tensor | np.ndarray,
@@ -760,7 +750,7 @@ class Prune4ReL(Method):
         common = dict(batch_size=cfg.batch_size, model=cfg.model, lr=cfg.lr, momentum=cfg.momentum,
                       weight_decay=cfg.weight_decay, crop_padding=cfg.crop_padding, flip=cfg.flip,
                       record_train_loss=cfg.record_train_loss, eval_batch_size=cfg.eval_batch_size, amp=cfg.amp,
-                      weights_path=cfg.weights_path)
+                      weights_path=cfg.weights_path, record_signals_every=cfg.record_signals_every)
         if cfg.learner == "sop":
             return SOPConfig(epochs=cfg.epochs, nesterov=cfg.nesterov, lr_schedule=cfg.lr_schedule,
                              lr_min=cfg.lr_min, lr_period=cfg.epochs, lr_milestones=cfg.lr_milestones,

@@ -330,7 +330,9 @@ class SOP(Method):
             steps += 1
         record = {"phase": "train", "lr": lr, **{k: float(v.item() / steps) if steps else float("nan")
                                                   for k, v in sums.items()}, "steps": steps}
-        return EpochOutput(record, self.signals(ctx) if cfg.record_train_loss else {})
+        # the per-sample pass only on epochs the driver records (every k-th and the last)
+        recorded = epoch % cfg.record_signals_every == 0 or epoch == self.epoch_offset + cfg.epochs - 1
+        return EpochOutput(record, self.signals(ctx) if cfg.record_train_loss and recorded else {})
 
     @torch.no_grad()
     def noise_estimate(self, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
