@@ -27,12 +27,15 @@ def main() -> None:
     parser.add_argument("--out", default="runs/issue8")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", nargs="+", default=None)
+    parser.add_argument("--ratios", type=float, nargs="+", default=None, help="only these selection ratios")
     args = parser.parse_args()
     torch.set_num_threads(1)
     digits = lnlkit.load_dataset("digits")
     rows = []
     for method, noise, ratio in GRID:
         if args.only and method not in args.only:
+            continue
+        if args.ratios and ratio is not None and ratio not in args.ratios:
             continue
         for seed in args.seeds:
             overrides = {} if ratio is None else {"ratio": ratio}

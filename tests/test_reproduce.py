@@ -76,9 +76,17 @@ def test_smoke_label_noise_summary(smoke):
 def test_smoke_results_table_and_figures(smoke):
     root, _, _ = smoke
     md = (root / "results" / "smoke.md").read_text()
-    assert "| digits | symmetric:0.4 | ce |" in md
+    assert "| digits | symmetric:0.4 | ce | digits |" in md
     csv = pd.read_csv(root / "results" / "smoke.csv")
-    assert list(csv["method"]) == ["ce"] and int(csv.loc[0, "seeds"]) == 1
+    # notebook 11 trains DivideMix, SMR and the two single-change ablation presets of its SMR ablation; notebook 14
+    # SOP+ on all data and Prune4ReL and two baselines at the first selection ratio (its other ratios and switch
+    # variants go to a sibling folder, so each row here is one setting)
+    assert list(zip(csv["method"], csv["preset"])) == [
+        ("ce", "digits"), ("dividemix", "digits"), ("dividemix", "digits-mixup-warmup"), ("dividemix", "digits-recal"),
+        ("prune4rel", "digits"), ("prune:smallloss", "digits"), ("prune:uniform", "digits"), ("smr", "digits"),
+        ("sop", "digits")]
+    assert set(csv["seeds"]) == {1}
+    assert set(csv["reported_as"]) == {"test_acc_last", "ensemble_acc_last"}
     run = load_run(run_folder(root / "runs" / "smoke", "ce", "digits", "symmetric:0.4", 0))
     assert csv.loc[0, "reported_mean"] == pytest.approx(run.result["reported"])
     assert "\\begin{tabular}" in (root / "results" / "smoke.tex").read_text()
