@@ -7,7 +7,9 @@ Two settings per method:
 * the embedded digits with the method's ``digits`` preset (small CNN);
 * CIFAR-shaped synthetic tensors (``--cifar-n`` images of 3 × 32 × 32, 10 classes, 40% symmetric noise) with the
   backbone of the method's CIFAR-10 preset (PreAct ResNet-18 for DivideMix/SMR, the 7-layer CNN for Co-mining,
-  plain ResNet-18 with a second head for ProMix), batch size as in the preset.
+  plain ResNet-18 with a second head for ProMix, and for SOP+/Prune4ReL their CIFAR-10N preset), batch size as in the
+  preset.  Prune4ReL's "train" epoch runs on the subset (20%) and includes the selection in its first epoch; the
+  median over the main-phase epochs leaves that one-off out when there are more than one.
 
 For each, the method runs a short schedule (one warm-up epoch where the method has a warm-up, then a few epochs of
 its main phase) and the table gives the median wall seconds of an epoch per phase, including the per-sample and test
@@ -30,6 +32,9 @@ from lnlkit.methods import list_methods, method_class
 from lnlkit.train.device import resolve_device
 
 WARMUP_FIELDS = ("warm_up", "warmup_epochs", "warmup", "max_phase_a_epochs")  # Me-Momentum: phase A
+# methods whose CIFAR presets are CIFAR-N settings (``preset_for`` does not match synthetic noise): the CIFAR-10 one
+CIFAR_PRESETS = {"sop": "cifar10n", "prune4rel": "cifar10n-sop", **{f"prune:{b}": "cifar10n-sop" for b in (
+    "uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate")}}
 
 
 def _short(method: str, preset: str | None, main_epochs: int, **overrides):
@@ -78,8 +83,10 @@ def main() -> None:
     for method in args.methods:
         cls = method_class(method)
         cifar_preset = cls.preset_for("cifar10", "symmetric-inclusive:0.5")
-        # methods whose CIFAR-10 preset is not named after DivideMix's settings (Co-mining: ``cifar10nc``)
-        cifar_preset = cifar_preset or next((p for p in ("cifar10", "cifar10nc") if p in cls.PRESETS), None)
+        # methods whose CIFAR-10 preset is not named after DivideMix's settings (Co-mining: ``cifar10nc``; SOP+ and
+        # Prune4ReL: CIFAR-10N presets)
+        cifar_preset = (cifar_preset or CIFAR_PRESETS.get(method)
+                        or next((p for p in ("cifar10", "cifar10nc") if p in cls.PRESETS), None))
         for setting, data, preset in (("digits", digits, "digits"), (f"cifar-like {args.cifar_n}", cifar, cifar_preset)):
             if preset is None:
                 continue

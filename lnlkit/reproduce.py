@@ -60,6 +60,10 @@ class Profile:
     device: str = "auto"
 
 
+# Prune4ReL and the pruning baselines of its paper (methods/prune4rel.py)
+_PRUNERS = ("prune4rel", "prune:uniform", "prune:smallloss", "prune:uncertainty", "prune:forgetting", "prune:grand",
+            "prune:moderate")
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke", "a few epochs on digits, one noise setting and one seed: checks that every notebook runs (tests)",
@@ -74,7 +78,10 @@ PROFILES: dict[str, Profile] = {
          "mememomentum": MethodPlan("digits", {"outer_loops": 2, "max_phase_a_epochs": 2, "round_epochs": 2,
                                                "round_milestones": (1,), "max_inner_rounds": 2}),
          # one warm-up epoch, then SSL epochs with LGA from e = 3 so every selection step shows
-         "promix": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "lga_start": 2})},
+         "promix": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "lga_start": 2}),
+         # SOP+ on all data, and one warm-up epoch + two epochs on the subset for Prune4ReL and its baselines
+         "sop": MethodPlan("digits", {"epochs": 3}),
+         **{m: MethodPlan("digits", {"epochs": 2, "warmup_epochs": 1}) for m in _PRUNERS}},
         device="cpu",
     ),
     "quick": Profile(
@@ -83,7 +90,8 @@ PROFILES: dict[str, Profile] = {
         {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits"),
          "comining": MethodPlan("digits"),
          "mememomentum": MethodPlan("digits"),
-         "promix": MethodPlan("digits")},
+         "promix": MethodPlan("digits"),
+         "sop": MethodPlan("digits"), **{m: MethodPlan("digits") for m in _PRUNERS}},
     ),
     "paper": Profile(
         "paper", "the papers' data sets and settings (CIFAR-10 from ./data or $LNLKIT_DATA; needs a GPU)",
@@ -94,7 +102,9 @@ PROFILES: dict[str, Profile] = {
          # cifar10nc / cifar100nc / cifar80no by the noise spec (CoMining.preset_for)
          "comining": MethodPlan(None),
          "mememomentum": MethodPlan(None),
-         "promix": MethodPlan(None)},
+         "promix": MethodPlan(None),
+         # SOP+/Prune4ReL's settings are CIFAR-N ones (notebook 14's paper grid uses cifar10n:worst)
+         "sop": MethodPlan("cifar10n"), **{m: MethodPlan("cifar10n-sop") for m in _PRUNERS}},
     ),
 }
 
@@ -210,6 +220,11 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("13_me_momentum.ipynb", methods=("mememomentum",),
                  grids={"quick": Grid("digits", ("instance:0.4",), (0,)),
                         "paper": Grid("cifar10", ("symmetric:0.2", "instance:0.2", "instance:0.4"), (1,))}),
+    # SOP+ on all data, Prune4ReL and Uniform at two ratios (+ the other baselines in quick), about 15 runs of
+    # ≈ 1 min each on one core in the quick profile: one cell
+    NotebookSpec("14_prune4rel.ipynb", methods=("sop", "prune4rel"),
+                 grids={"quick": Grid("digits", ("symmetric:0.4",), (0,)),
+                        "paper": Grid("cifar10", ("cifar10n:worst",), (0,))}),
 )
 RESULTS_NOTEBOOK = NotebookSpec("99_results.ipynb")
 

@@ -46,6 +46,7 @@ def test_smoke_executes_every_notebook_without_error(smoke):
     assert set(names) == {"00_quickstart/digits_symmetric-0.4_s0", "01_label_noise",
                           "10_promix/digits_symmetric-0.4_s0", "11_dividemix_smr/digits_symmetric-0.4_s0",
                           "12_comining/digits_symmetric-0.4_s0", "13_me_momentum/digits_symmetric-0.4_s0",
+                          "14_prune4rel/digits_symmetric-0.4_s0",
                           "99_results"}, lines
     for o in outcomes:
         assert o.status == "ok", f"{o.job.name}: {o.error}"
@@ -103,6 +104,9 @@ def test_smoke_results_table_and_figures(smoke):
         "comining": {"digits", "digits-intended-slice", "digits-corrected-triplet", "digits-fixed"},
         "mememomentum": {"digits", "digits-fixed"},
         "promix": {"digits", "digits-penalty", "digits-penalty-faithful"},  # notebook 10's warm-up penalty switch
+        # notebook 14: SOP+ on all data, Prune4ReL and two baselines at the first selection ratio (its other ratios
+        # and switch variants go to a sibling folder, so each row here is one setting)
+        "sop": {"digits"}, "prune4rel": {"digits"}, "prune:uniform": {"digits"}, "prune:smallloss": {"digits"},
     }, presets
     assert (csv["seeds"] == 1).all()
     for method in ("ce", "mememomentum"):

@@ -19,6 +19,14 @@ METHODS: dict[str, str] = {
     "comining": "lnlkit.methods.comining:CoMining",
     "mememomentum": "lnlkit.methods.me_momentum:MeMomentum",
     "promix": "lnlkit.methods.promix:ProMix",
+    "sop": "lnlkit.methods.sop:SOP",
+    "prune4rel": "lnlkit.methods.prune4rel:Prune4ReL",
+    "prune:uniform": "lnlkit.methods.prune4rel:PruneUniform",
+    "prune:smallloss": "lnlkit.methods.prune4rel:PruneSmallLoss",
+    "prune:uncertainty": "lnlkit.methods.prune4rel:PruneUncertainty",
+    "prune:forgetting": "lnlkit.methods.prune4rel:PruneForgetting",
+    "prune:grand": "lnlkit.methods.prune4rel:PruneGraNd",
+    "prune:moderate": "lnlkit.methods.prune4rel:PruneModerate",
 }
 # other spellings accepted by get_method / method_class (not listed by list_methods)
 ALIASES: dict[str, str] = {"me-momentum": "mememomentum"}

@@ -1,0 +1,575 @@
+"""SOP/SOP+ and Prune4ReL: the pieces on tiny tensors, the switches, presets on fake data, robustness and resume."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from fakedata import write_cifar10, write_cifar100
+
+import lnlkit
+from lnlkit.methods import method_class
+from lnlkit.methods.prune4rel import (PRESETS, Prune4ReL, confidence_scores, forgetting_selection,
+                                      grand_scores, greedy_neighborhood_confidence, moderate_selection,
+                                      similarity_weights, small_loss_selection, uncertainty_selection,
+                                      uniform_selection)
+from lnlkit.methods.sop import SOP, class_balance_loss, consistency_loss, sop_losses
+
+BASELINES = ["uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Single-threaded (restored afterwards): the 2-core machine is shared (see tests/test_dividemix.py)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    """300 training / 100 test images of the embedded digits."""
+    ds = lnlkit.load_dataset("digits")
+    return lnlkit.Dataset.from_arrays(ds.x_train[:300], ds.y_train[:300], ds.x_test[:100], ds.y_test[:100],
+                                      name="digits", num_classes=10, mean=ds.mean, std=ds.std, pixel_scale=16.0)
+
+
+def _short(method="prune4rel", preset="digits", **kw):
+    defaults = {"epochs": 2, "checkpoint_every": 100}
+    if method != "sop":
+        defaults["warmup_epochs"] = 1
+    return lnlkit.get_method(method, preset=preset, **{**defaults, **kw})
+
+
+# ---------------------------------------------------------------------------------------------- reference greedy
+def _dense_greedy(emb, conf, labels, budget, tau, eta, balance, gain="self"):
+    """The spec's pseudo-code (§3) with a dense n×n matrix: the reference the scalable version must reproduce."""
+    e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    s = 0.5 + 0.5 * e @ e.T
+    w = s * (s > tau)
+    n, C = len(conf), int(labels.max()) + 1
+    nc, sel, order = np.zeros(n), np.zeros(n, bool), []
+    available, picks, balanced, min_balance, t = list(range(C)), np.zeros(C, int), balance, None, 0
+    for _ in range(budget):
+        if gain == "self":
+            g = np.tanh((nc + conf) / eta) - np.tanh(nc / eta)
+        else:
+            g = np.array([np.sum(np.tanh((nc + w[:, i] * conf[i]) / eta) - np.tanh(nc / eta)) for i in range(n)])
+        g[sel] = -1
+        target = None
+        while balanced and available:
+            c = available[t % len(available)]
+            if not np.any((labels == c) & ~sel):
+                available.remove(c)
+                min_balance = picks[c] if min_balance is None else min_balance
+                continue
+            if min_balance is not None and picks[c] > 1.5 * min_balance:
+                balanced = False
+                break
+            target = c
+            break
+        if balanced and target is not None:
+            g = np.where(labels == target, g, -2)
+        p = int(np.argmax(g))
+        sel[p] = True
+        order.append(p)
+        picks[labels[p]] += 1
+        t += 1
+        nc += w[:, p] * conf[p]
+    return np.array(order, dtype=np.int64), nc
+
+
+# ---------------------------------------------------------------------------------------------- similarity, confidence
+def test_cossim_is_rescaled_with_a_strict_threshold():
+    a = torch.tensor([[1.0, 0.0]])
+    cos = torch.tensor([1.0, 0.95, 0.9, 0.0, -1.0])
+    b = torch.stack([cos, torch.sqrt(1 - cos ** 2)], 1)
+    w = similarity_weights(a, b, "cossim", tau=0.975)[0]
+    # 0.5 + 0.5·cos; τ = 0.975 keeps cos > 0.95 only (strict), and the weight is the similarity itself
+    torch.testing.assert_close(w, torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0]))
+    w = similarity_weights(a, b, "cossim", tau=0.95)[0]
+    torch.testing.assert_close(w, torch.tensor([1.0, 0.975, 0.0, 0.0, 0.0]))
+    w = similarity_weights(a, b, "cossim", tau=0.0)[0]
+    torch.testing.assert_close(w, torch.tensor([1.0, 0.975, 0.95, 0.5, 0.0]))
+
+
+def test_euclidean_weights():
+    a, b = torch.zeros(1, 2), torch.tensor([[0.0, 0.0], [0.9, 0.0], [20.0, 0.0]])
+    w = similarity_weights(a, b, "euclidean")[0]
+    torch.testing.assert_close(w, torch.tensor([9.9, 1.0 - 0.1, 0.0]))
+    with pytest.raises(ValueError, match="metric"):
+        similarity_weights(a, b, "manhattan")
+
+
+def test_confidence_scores():
+    p = torch.tensor([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2]])
+    torch.testing.assert_close(confidence_scores(p, "LeastConfidence"), torch.tensor([0.7, 0.4]))
+    torch.testing.assert_close(confidence_scores(p, "Margin"), torch.tensor([0.5, 0.0]))
+    ent = -(p * p.log()).sum(1)
+    torch.testing.assert_close(confidence_scores(p, "Entropy"), ent)
+    with pytest.raises(ValueError):
+        confidence_scores(p, "Variance")
+
+
+# ---------------------------------------------------------------------------------------------- the greedy
+def _toy():
+    """Two tight 2-D clusters per class direction; class 0 along +x, class 1 along +y."""
+    emb = np.array([[1, 0], [1, 0.01], [1, -0.01], [1, 0.2], [0, 1], [0.01, 1], [0.3, 1], [-0.3, 1]], float)
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    conf = np.array([0.5, 0.9, 0.8, 0.6, 0.7, 0.95, 0.3, 0.4])
+    return emb, conf, labels
+
+
+def test_first_pick_is_the_most_confident_and_budget_is_exact():
+    emb, conf, labels = _toy()
+    r = greedy_neighborhood_confidence(emb, conf, labels, 5, balance=False)
+    assert r.order[0] == int(np.argmax(conf)) and r.gains[0] == pytest.approx(np.tanh(conf.max()))
+    assert len(r.order) == 5 and len(set(r.order.tolist())) == 5
+    assert len(greedy_neighborhood_confidence(emb, conf, labels, 100, balance=False).order) == 8  # clipped to N
+    assert len(greedy_neighborhood_confidence(emb, conf, labels, 0).order) == 0
+
+
+def test_neighbourhood_coverage_spreads_the_picks():
+    emb, conf, labels = _toy()
+    # η small: a covered neighbourhood saturates tanh, so the next pick of class 0 leaves the 3-point cluster
+    r = greedy_neighborhood_confidence(emb, conf, labels, 4, tau=0.975, eta=0.1, balance=True)
+    assert r.order.tolist()[:2] == [1, 5]  # round-robin from class 0: best of class 0, then best of class 1
+    assert r.order[2] == 3  # 0 and 2 are neighbours of 1 (cos > 0.95): their gain collapsed, 3 is not
+    # NC of the neighbours of the first pick grew by w·c
+    e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    assert r.nc[0] >= (0.5 + 0.5 * e[0] @ e[1]) * conf[1] - 1e-6
+    # τ = 1: no neighbours at all, the greedy is a confidence ranking within the round-robin
+    r = greedy_neighborhood_confidence(emb, conf, labels, 4, tau=1.0, eta=0.1, balance=True)
+    assert r.order.tolist() == [1, 5, 2, 4]
+
+
+@pytest.mark.parametrize("balance", [True, False])
+@pytest.mark.parametrize("gain", ["self", "neighborhood"])
+def test_matches_the_dense_reference(balance, gain):
+    rng = np.random.default_rng(3)
+    for trial in range(6):
+        n, C = int(rng.integers(20, 60)), int(rng.integers(2, 4))
+        labels = np.minimum(rng.integers(0, C, n), rng.integers(0, C, n)) if trial % 2 else rng.integers(0, C, n)
+        emb = rng.normal(size=(C, 3))[labels] + rng.normal(size=(n, 3)) * 0.4
+        conf = rng.uniform(0, 1, n).round(1)  # ties on purpose
+        budget = int(rng.integers(1, n))
+        ref, ref_nc = _dense_greedy(emb, conf, labels, budget, 0.9, 0.5, balance, gain)
+        got = greedy_neighborhood_confidence(torch.tensor(emb), conf, labels, budget, 0.9, 0.5, "cossim", balance,
+                                             gain, block=7, batch=int(rng.integers(1, 9)), num_classes=C)
+        np.testing.assert_array_equal(got.order, ref)
+        np.testing.assert_allclose(got.nc, ref_nc, atol=1e-5)
+
+
+def test_balance_switches_off_after_a_class_runs_out():
+    # class 0 has 2 samples, class 1 has 10: after class 0 runs out (min_balance 2), class 1 may take
+    # 1.5·2 = 3 picks under balance; the next turn finds it above that and switches balance off
+    labels = np.array([0, 0] + [1] * 10)
+    emb = np.eye(12)  # no neighbours
+    conf = np.linspace(0.2, 0.9, 12)
+    r = greedy_neighborhood_confidence(emb, conf, labels, 8, tau=0.99, balance=True)
+    assert r.min_balance == 2 and r.balance_off_at is not None
+    assert sorted(r.order.tolist()) == [0, 1] + list(range(6, 12))
+    np.testing.assert_array_equal(r.order, _dense_greedy(emb, conf, labels, 8, 0.99, 1.0, True)[0])
+
+
+def test_self_and_neighborhood_gain_agree_without_neighbours_and_differ_with_them():
+    _, conf, labels = _toy()
+    emb = np.eye(8)  # orthogonal: every point is only its own neighbour (0.5 + 0.5·0 = 0.5 < τ)
+    a = greedy_neighborhood_confidence(emb, conf, labels, 6, tau=0.975, gain="self", balance=False)
+    b = greedy_neighborhood_confidence(emb, conf, labels, 6, tau=0.975, gain="neighborhood", balance=False)
+    np.testing.assert_array_equal(a.order, b.order)
+    np.testing.assert_array_equal(a.order, np.argsort(-conf, kind="stable")[:6])
+    # a point with many moderately confident neighbours wins the exact gain but not the self gain
+    emb2 = np.array([[1, 0], [1, 0.01], [1, -0.01], [1, 0.02], [0, 1]], float)
+    conf2 = np.array([0.6, 0.6, 0.6, 0.6, 0.7])
+    s = greedy_neighborhood_confidence(emb2, conf2, None, 1, tau=0.975, gain="self", balance=False)
+    x = greedy_neighborhood_confidence(emb2, conf2, None, 1, tau=0.975, gain="neighborhood", balance=False)
+    assert s.order[0] == 4 and x.order[0] in (0, 1, 2, 3)
+
+
+def test_greedy_blocks_do_not_change_the_result_and_validate_inputs():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(500, 8)).astype(np.float32)
+    emb[250:] = emb[:250] + 0.05 * rng.normal(size=(250, 8))  # near-duplicates: many neighbours
+    conf, labels = rng.uniform(size=500), rng.integers(0, 5, 500)
+    a = greedy_neighborhood_confidence(emb, conf, labels, 120, tau=0.95, block=64, batch=1)
+    b = greedy_neighborhood_confidence(emb, conf, labels, 120, tau=0.95, block=100000, batch=256)
+    np.testing.assert_array_equal(a.order, b.order)
+    assert a.similarity_rows == 120 == b.similarity_rows  # one row per pick: no n×n matrix
+    with pytest.raises(ValueError, match="confidence"):
+        greedy_neighborhood_confidence(emb, -conf, labels, 10)
+    with pytest.raises(ValueError, match="labels"):
+        greedy_neighborhood_confidence(emb, conf, None, 10, balance=True)
+
+
+# ---------------------------------------------------------------------------------------------- SOP losses
+def test_sop_gradients_reach_the_right_parameters():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 3)
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    u = torch.full((6, 1), 0.3, requires_grad=True)
+    v = torch.full((6, 3), 0.2, requires_grad=True)
+    ce, mse, _ = sop_losses(net(x), y, u, v, 3)
+    # L_CE: θ and u, never v (V is detached there)
+    g_theta, g_u, g_v = torch.autograd.grad(ce, [net.weight, u, v], allow_unused=True, retain_graph=True)
+    assert g_theta.abs().sum() > 0 and g_u.abs().sum() > 0 and (g_v is None or g_v.abs().sum() == 0)
+    # L_MSE: u and v, never θ (the network term is a one-hot of the argmax)
+    g_theta, g_u, g_v = torch.autograd.grad(mse, [net.weight, u, v], allow_unused=True)
+    assert (g_theta is None or g_theta.abs().sum() == 0) and g_u.abs().sum() > 0 and g_v.abs().sum() > 0
+    # the values: with u = v = 0 the corrected prediction is the softmax and L_MSE counts the misfits
+    z = net(x).detach()
+    ce0, mse0, p = sop_losses(z, y, torch.zeros(6, 1), torch.zeros(6, 3), 3)
+    torch.testing.assert_close(ce0, F.cross_entropy(z, y), atol=1e-3, rtol=1e-3)
+    assert mse0.item() == pytest.approx(2.0 * (z.argmax(1) != y).float().mean().item())
+
+
+def test_sop_u_absorbs_a_wrong_label():
+    # a confident prediction of class 1 for a sample labelled 0: U (on the label) and V (on class 1) grow
+    logits = torch.tensor([[-5.0, 5.0, -5.0]])
+    u = torch.full((1, 1), 1e-3, requires_grad=True)
+    v = torch.full((1, 3), 1e-3, requires_grad=True)
+    opt = torch.optim.SGD([u, v], lr=1.0)
+    for _ in range(200):
+        ce, mse, _ = sop_losses(logits, torch.tensor([0]), u, v, 3)
+        opt.zero_grad()
+        (ce + mse).backward()
+        opt.step()
+    assert u.item() ** 2 > 0.5 and v[0, 1].item() ** 2 > 0.5 and v[0, 2].item() ** 2 < 0.1
+
+
+def test_consistency_uses_a_detached_weak_target_and_balance_the_batch_mean():
+    zw = torch.randn(4, 3, requires_grad=True)
+    zs = torch.randn(4, 3, requires_grad=True)
+    loss = consistency_loss(zw, zs)
+    gw, gs = torch.autograd.grad(loss, [zw, zs], allow_unused=True)
+    assert gw is None and gs.abs().sum() > 0
+    ref = F.kl_div(F.log_softmax(zs, 1), F.softmax(zw, 1), reduction="batchmean")
+    torch.testing.assert_close(loss, ref)
+    assert consistency_loss(zw, zw).item() == pytest.approx(0.0, abs=1e-6)
+    p = torch.tensor([[0.9, 0.1], [0.1, 0.9]])
+    assert class_balance_loss(p).item() == pytest.approx(-math.log(0.5))
+    q = torch.tensor([[0.9, 0.1], [0.9, 0.1]])
+    assert class_balance_loss(q).item() > class_balance_loss(p).item()  # an unbalanced batch mean costs more
+    assert class_balance_loss(p[:0]).item() == 0.0
+
+
+# ---------------------------------------------------------------------------------------------- baselines
+def test_baseline_selections():
+    rng = np.random.default_rng(0)
+    assert np.array_equal(uniform_selection(10, 4, np.random.default_rng(1)), uniform_selection(10, 4, np.random.default_rng(1)))
+    assert len(set(uniform_selection(10, 4, rng).tolist())) == 4
+    assert small_loss_selection(np.array([0.5, 0.1, 0.3, 0.1]), 2).tolist() == [1, 3]
+    logits = np.array([[5.0, 0.0], [1.0, 0.5], [0.2, 0.1], [3.0, 2.9]])
+    assert uncertainty_selection(logits, 2).tolist() == [1, 2]  # lowest max-logit
+    assert uncertainty_selection(logits, 2, "Margin").tolist() == [2, 3]
+    lab = np.array([0, 0, 1, 1])
+    assert uncertainty_selection(logits, 2, labels=lab, balance=True).tolist() == [1, 2]
+    counts = np.array([3, 0, 1, 5, 2, 2])
+    assert forgetting_selection(counts, np.array([0, 0, 0, 1, 1, 1]), 2).tolist() == [0, 3]
+
+
+def test_grand_is_the_last_layer_gradient_norm():
+    torch.manual_seed(0)
+    fc = torch.nn.Linear(5, 3)
+    h, y = torch.randn(4, 5), torch.tensor([0, 2, 1, 1])
+    ours = grand_scores(fc(h), h, y)
+    for i in range(4):
+        gw, gb = torch.autograd.grad(F.cross_entropy(fc(h[i:i + 1]), y[i:i + 1]), [fc.weight, fc.bias])
+        assert ours[i].item() == pytest.approx(torch.sqrt(gw.pow(2).sum() + gb.pow(2).sum()).item(), rel=1e-5)
+
+
+def test_moderate_keeps_the_band_around_the_median_distance_per_class():
+    feats = np.concatenate([np.arange(10.0), 100 + np.arange(10.0) * 3])[:, None]
+    labels = np.array([0] * 10 + [1] * 10)
+    kept = moderate_selection(feats, labels, 0.4)
+    # per class: 10 samples, quantile ranks [0.3, 0.7) of the distances to the class median (4.5 / 113.5)
+    for c in (0, 1):
+        idx = np.flatnonzero(labels == c)
+        dist = np.abs(feats[idx, 0] - np.median(feats[idx, 0]))
+        expect = idx[np.argsort(dist, kind="stable")[3:7]]
+        assert sorted(set(kept) & set(idx)) == sorted(expect)
+    assert len(kept) == 8
+
+
+# ---------------------------------------------------------------------------------------------- config, presets, registry
+def test_registry_presets_and_validation():
+    for name in ["sop", "prune4rel"] + [f"prune:{b}" for b in BASELINES]:
+        cls = method_class(name)
+        assert cls.name == name and "digits" in cls.PRESETS
+        for preset, build in cls.PRESETS.items():
+            assert build.__doc__ and len(build.__doc__) > 40, (name, preset)
+            cls(build(), preset=preset)
+    assert lnlkit.get_method("prune:grand").config.selector == "grand"
+    with pytest.raises(ValueError, match="prune:<selector>"):
+        lnlkit.get_method("prune4rel", selector="uniform")
+    for bad in ({"ratio": 0.0}, {"tau": 1.5}, {"gain": "exact"}, {"score_view": "test"}, {"learner": "ce"},
+                {"metric": "l1"}, {"eta": 0.0}, {"uncertainty": "x"}):
+        with pytest.raises(ValueError):
+            lnlkit.get_method("prune4rel", **bad)
+    for bad in ({"rc": -1.0}, {"lr_schedule": "step"}, {"lr_u": -1.0}):
+        with pytest.raises(ValueError):
+            lnlkit.get_method("sop", **bad)
+    assert Prune4ReL.preset_for("digits", "symmetric:0.4") == "digits"
+    assert Prune4ReL.preset_for("cifar100", "cifar100n:noisy") == "cifar100n-sop"
+    assert SOP.preset_for("cifar10", "cifar10n:worst") == "cifar10n"
+    assert PRESETS["cifar10n-dividemix"]().eta == 100.0 and PRESETS["cifar100n-sop"]().tau == 0.95
+
+
+def test_schedule_and_net2_milestone_switch():
+    m = lnlkit.get_method("prune4rel", preset="cifar10n-sop")
+    assert m.num_epochs() == 310 and m.learning_rate(0) == 0.02
+    assert m.learning_rate(10) == pytest.approx(0.0001 + 0.5 * (0.02 - 0.0001) * (1 + math.cos(math.pi * 10 / 300)))
+    faithful = lnlkit.get_method("prune4rel", preset="clothing1m-dividemix")
+    assert faithful.learning_rate(6) == pytest.approx(0.0002) and faithful.learning_rate(6, net2=True) == 0.002
+    fixed = lnlkit.get_method("prune4rel", preset="clothing1m-dividemix", faithful_net2_milestone=False)
+    assert fixed.learning_rate(6, net2=True) == pytest.approx(0.0002)
+
+
+# ---------------------------------------------------------------------------------------------- the pipeline
+def test_prune4rel_pipeline_on_digits_records_every_stage(small_digits, tmp_path):
+    noisy = small_digits.with_noise("symmetric:0.4", seed=0)
+    run = _short(ratio=0.3).fit(noisy, out=tmp_path / "r", progress=False)
+    assert [r["phase"] for r in run.history] == ["warmup", "train", "train"]
+    n_sel = round(0.3 * 300)
+    assert all(r["n_selected"] == n_sel for r in run.history[1:])
+    sel = run.signals["selected"]
+    assert not sel[0].any() and sel[1].sum() == n_sel and np.array_equal(sel[1], sel[2])
+    assert np.isfinite(run.signals["score"][1].astype(float)).all()  # confidence of the selection epoch
+    # the noise ratio inside S is what the recorder reports as 1 − selection precision
+    is_noisy = np.load(tmp_path / "r" / "noise.npz")["is_noisy"]
+    assert run.result["sel_precision"] == pytest.approx(1 - is_noisy[sel[2]].mean())
+    assert run.result["reported_as"] == "test_acc_last" and run.result["reported"] == run.history[-1]["test_acc"]
+    # the learner on S is fresh: the first subset epoch does not continue the warm-up network
+    assert "class_counts_min" in run.history[1] and run.history[1]["class_counts_max"] - run.history[1]["class_counts_min"] <= 1
+
+
+def test_sop_trains_only_on_the_subset_and_keeps_full_size_tables(small_digits):
+    from lnlkit.methods.base import Context
+    from lnlkit.train.loader import DeviceData
+
+    noisy = small_digits.with_noise("symmetric:0.4", seed=0)
+    m = _short("sop")
+    data = DeviceData(noisy, torch.device("cpu"), 0)
+    ctx = Context(data=data, device=torch.device("cpu"), seed=0, num_classes=10, n_train=300,
+                  in_channels=1, input_shape=data.input_shape, default_model="small_cnn", dataset_name="digits")
+    m.setup(ctx)
+    m.train_indices = np.arange(0, 300, 3)
+    u0, v0 = m.u.detach().clone(), m.v.detach().clone()
+    out = m.train_epoch(ctx, 0)
+    moved = (m.u.detach() != u0).any(1) | (m.v.detach() != v0).any(1)
+    assert m.u.shape == (300, 1) and m.v.shape == (300, 10)
+    assert set(np.flatnonzero(moved.numpy())) <= set(range(0, 300, 3)) and moved.sum() > 50
+    assert out.record["steps"] == math.ceil(100 / m.config.batch_size)
+
+
+@pytest.mark.parametrize("selector", BASELINES)
+def test_baseline_methods_run(small_digits, tmp_path, selector):
+    run = _short(f"prune:{selector}", epochs=1, ratio=0.25).fit(small_digits.with_noise("symmetric:0.4", seed=1),
+                                                              out=tmp_path / "r", progress=False)
+    sel = run.signals["selected"][-1]
+    assert run.complete and abs(int(sel.sum()) - 75) <= 10 and math.isfinite(run.result["reported"])
+
+
+@pytest.mark.parametrize("view", ["strong", "weak", "clean"])
+def test_switch_score_view(small_digits, view):
+    m = _short(score_view=view)
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    a = m.score_pass(ctx, 1, view)[1]
+    b = m.score_pass(ctx, 2, view)[1]
+    clean = m.score_pass(ctx, 1, "clean")[1]
+    if view == "clean":  # the test transform: no randomness
+        torch.testing.assert_close(a, b)
+    else:  # one random augmentation per image, drawn per epoch (the official strong view makes selection stochastic)
+        assert not torch.allclose(a, b) and not torch.allclose(a, clean)
+
+
+def _ctx(method, noisy, seed=0):
+    from lnlkit.methods.base import Context
+    from lnlkit.train.loader import DeviceData
+
+    torch.manual_seed(seed)
+    data = DeviceData(noisy, torch.device("cpu"), seed)
+    ctx = Context(data=data, device=torch.device("cpu"), seed=seed, num_classes=noisy.num_classes,
+                  n_train=len(noisy.labels), in_channels=data.input_shape[0], input_shape=data.input_shape,
+                  default_model=noisy.dataset.default_model, dataset_name=noisy.name)
+    method.setup(ctx)
+    return ctx
+
+
+@pytest.mark.parametrize("gain", ["self", "neighborhood"])
+def test_switch_gain_in_the_pipeline(small_digits, tmp_path, gain):
+    run = _short(gain=gain, epochs=1, tau=0.9).fit(small_digits.with_noise("symmetric:0.4", seed=0),
+                                                   out=tmp_path / "r", progress=False)
+    assert run.signals["selected"][-1].sum() == 60 and run.config["hyperparameters"]["gain"] == gain
+
+
+@pytest.mark.parametrize("faithful", [True, False])
+def test_switch_dividemix_subset_warmup(small_digits, tmp_path, faithful):
+    run = _short(preset="digits-dividemix", epochs=2, ratio=0.5, faithful_subset_no_warmup=faithful,
+                 subset_warm_up=1).fit(small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r",
+                                       progress=False)
+    assert [r["stage"] for r in run.history] == ["warmup", "subset", "subset"]
+    gmm = run.signals["clean_prob"]  # DivideMix's GMM posterior, only inside S
+    sel = run.signals["selected"][-1]
+    if faithful:  # official: the very first subset epoch fits a GMM on the fresh networks' losses
+        assert "loss_x" in run.history[1] and np.isfinite(gmm[1][sel].astype(float)).all()
+        assert np.isnan(gmm[1][~sel].astype(float)).all()
+    else:  # fixed: one CE warm-up epoch on S first, then SSL
+        assert "loss_x" not in run.history[1] and "loss_x" in run.history[2]
+    assert all(math.isfinite(r["test_acc"]) for r in run.history)
+
+
+# ---------------------------------------------------------------------------------------------- robustness
+def test_clean_data_and_tiny_subsets_run_without_nan(small_digits, tmp_path):
+    run = _short(ratio=0.01).fit(small_digits.with_noise("none"), out=tmp_path / "clean", progress=False)
+    assert run.complete and run.signals["selected"][-1].sum() == 3  # fewer samples than classes
+    assert all(math.isfinite(r["loss"]) and math.isfinite(r["test_acc"]) for r in run.history)
+    run = _short("sop", epochs=1).fit(small_digits.with_noise("none"), out=tmp_path / "sop", progress=False)
+    assert all(math.isfinite(v) for k, v in run.history[-1].items() if k.startswith("loss"))
+
+
+def test_a_class_without_samples_and_degenerate_embeddings():
+    # class 2 has no sample (balance skips it), and identical embeddings make everyone everyone's neighbour
+    labels = np.array([0, 0, 1, 1, 3, 3])
+    r = greedy_neighborhood_confidence(np.ones((6, 4)), np.full(6, 0.5), labels, 4, num_classes=4)
+    assert len(set(r.order.tolist())) == 4 and np.isfinite(r.nc).all() and r.min_balance == 0
+    z = greedy_neighborhood_confidence(np.zeros((5, 3)), np.zeros(5), None, 3, balance=False)  # zero vectors
+    assert len(z.order) == 3 and np.isfinite(z.nc).all()
+
+
+def test_sop_with_an_empty_batch_list(small_digits):
+    m = _short("sop")
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    m.train_indices = np.zeros(0, dtype=np.int64)  # nothing selected
+    out = m.train_epoch(ctx, 0)
+    assert out.record["steps"] == 0 and all(torch.isfinite(p).all() for p in m.net.parameters())
+
+
+# ---------------------------------------------------------------------------------------------- resume
+def test_resume_across_the_selection_matches_an_uninterrupted_run(small_digits, tmp_path):
+    noisy = small_digits.with_noise("symmetric:0.4", seed=0)
+    kw = dict(epochs=3, warmup_epochs=2, ratio=0.3, checkpoint_every=1)
+    full = _short(**kw).fit(noisy, out=tmp_path / "full", progress=False)
+    # stop after the warm-up (before the selection), then after the first subset epoch
+    for stop in (2, 3):
+        cut = tmp_path / f"cut{stop}"
+        with pytest.raises(KeyboardInterrupt):
+            _short(**kw).fit(noisy, out=cut, progress=False, callbacks=[_stop_at(stop)])
+        resumed = _short(**kw).fit(noisy, out=cut, progress=False, resume=True)
+        assert [r["epoch"] for r in resumed.history] == list(range(5))
+        for key in ("test_acc", "loss", "n_selected", "sel_precision"):
+            assert [r.get(key) for r in resumed.history] == [r.get(key) for r in full.history], (stop, key)
+        np.testing.assert_array_equal(resumed.signals["selected"], full.signals["selected"])
+        assert resumed.result["test_acc_last"] == full.result["test_acc_last"]
+
+
+def _stop_at(epoch):
+    def callback(record):
+        if record["epoch"] == epoch - 1:
+            raise KeyboardInterrupt
+
+    return callback
+
+
+def test_sop_resume_matches(small_digits, tmp_path):
+    noisy = small_digits.with_noise("pairflip:0.4", seed=0)
+    full = _short("sop", epochs=3, checkpoint_every=1).fit(noisy, out=tmp_path / "full", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        _short("sop", epochs=3, checkpoint_every=1).fit(noisy, out=tmp_path / "cut", progress=False,
+                                                         callbacks=[_stop_at(2)])
+    resumed = _short("sop", epochs=3, checkpoint_every=1).fit(noisy, out=tmp_path / "cut", progress=False,
+                                                               resume=True)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
+    np.testing.assert_array_equal(resumed.signals["clean_prob"], full.signals["clean_prob"])
+
+
+# ---------------------------------------------------------------------------------------------- presets on fake data
+def _write_cifarn(path, clean, c100=False):
+    rng = np.random.default_rng(0)
+    noisy = lambda: np.where(rng.random(len(clean)) < 0.3, rng.integers(0, 100 if c100 else 10, len(clean)), clean)
+    obj = {"clean_label": np.asarray(clean)}
+    if c100:
+        obj["noisy_label"] = noisy()
+    else:
+        obj.update({k: noisy() for k in ("aggre_label", "worse_label", "random_label1", "random_label2",
+                                          "random_label3")})
+    torch.save(obj, path)
+    return path
+
+
+PAPER_PRESETS = ["cifar10n-sop", "cifar100n-sop", "cifar10n-dividemix", "cifar100n-dividemix", "webvision-sop",
+                 "clothing1m-dividemix", "imagenet-sop"]
+# cifar10n / cifar100n are the learner of the Prune4ReL presets above (checked equal below), so they run there
+SOP_PRESETS = ["cifar100-sop-sym50", "cifar100-sop-asym40", "webvision"]
+
+
+def _fake_data(kind, tmp_path):
+    if kind in ("cifar10", "cifar100"):
+        if kind == "cifar10":
+            write_cifar10(tmp_path / "data", per_batch=2, n_test=2)
+        else:
+            write_cifar100(tmp_path / "data", n_train=10, n_test=2)
+        ds = lnlkit.load_dataset(kind, root=tmp_path / "data")
+        f = _write_cifarn(tmp_path / "cifarn.pt", ds.y_train, c100=kind == "cifar100")
+        return ds.with_noise("cifar10n:worst" if kind == "cifar10" else "cifar100n:noisy", seed=0, cifarn_file=f)
+    # WebVision / Clothing1M / ImageNet shaped: random RGB images of the user's own data set (the image-file
+    # loaders themselves are tested with DivideMix; the fake Clothing1M images are constant colours, on which a
+    # freshly warmed-up ResNet-50's eval-mode BatchNorm gives NaN features)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (12, 3, 32, 32), dtype=np.uint8)
+    y = np.arange(12) % 5
+    noise = "none" if kind == "clothing1m" else "symmetric:0.2"
+    return lnlkit.Dataset.from_arrays(x, y, x[:4], y[:4], name=kind, num_classes=5).with_noise(noise, seed=0)
+
+
+_KIND = {"cifar10n-sop": "cifar10", "cifar100n-sop": "cifar100", "cifar10n-dividemix": "cifar10",
+         "cifar100n-dividemix": "cifar100", "webvision-sop": "webvision", "clothing1m-dividemix": "clothing1m",
+         "imagenet-sop": "imagenet", "cifar10n": "cifar10", "cifar100n": "cifar100",
+         "cifar100-sop-sym50": "cifar100", "cifar100-sop-asym40": "cifar100", "webvision": "webvision"}
+
+
+@pytest.mark.parametrize("preset", PAPER_PRESETS)
+def test_prune4rel_presets_run_on_fake_data(preset, tmp_path):
+    data = _fake_data(_KIND[preset], tmp_path)
+    method = lnlkit.get_method("prune4rel", preset=preset, epochs=1, warmup_epochs=1, ratio=0.5,
+                               eval_batch_size=16, batch_size=4)
+    run = method.fit(data, out=tmp_path / "r", progress=False, device="cpu")
+    assert run.complete and math.isfinite(run.result["reported"]) and run.signals["selected"][-1].sum() > 0
+
+
+def test_prune4rel_presets_train_the_sop_presets():
+    from lnlkit.methods.sop import PRESETS as SOP_PRESET_BUILDERS
+
+    for p4r, sop in (("cifar10n-sop", "cifar10n"), ("cifar100n-sop", "cifar100n")):
+        method = lnlkit.get_method("prune4rel", preset=p4r)
+        learner = method._make_learner_config("subset")
+        expected = SOP_PRESET_BUILDERS[sop]()
+        for key in ("lr", "momentum", "weight_decay", "nesterov", "lr_min", "lr_u", "lr_v", "rc", "rb", "model",
+                    "batch_size", "epochs", "strong_cutout", "crop_padding", "flip"):
+            assert getattr(learner, key) == getattr(expected, key), (p4r, key)
+
+
+@pytest.mark.parametrize("preset", SOP_PRESETS)
+def test_sop_presets_run_on_fake_data(preset, tmp_path):
+    data = _fake_data(_KIND[preset], tmp_path)
+    run = lnlkit.get_method("sop", preset=preset, epochs=1, eval_batch_size=16, batch_size=4).fit(
+        data, out=tmp_path / "r", progress=False, device="cpu")
+    assert run.complete and math.isfinite(run.history[-1]["loss"])
+
+
+# ---------------------------------------------------------------------------------------------- digits criterion
+# CE (``ce`` preset ``digits``) at symmetric:0.4 over seeds 0-2: best epoch 95.93 %, last 67.33 % (issue numbers).
+CE_SYM40_BEST, CE_SYM40_LAST = 95.93, 67.33
+
+
+@pytest.mark.slow
+def test_sop_plus_digits_beats_ce_at_symmetric_40(digits, tmp_path):
+    # the digits preset on a third of its schedule (the full 60 epochs take 2.5-5 min on the shared CPU; the
+    # full grid is bench/prune4rel_digits.py): SOP+ already clears CE's best epoch by then
+    run = lnlkit.get_method("sop", preset="digits", epochs=20, record_signals_every=5).fit(
+        digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
+    res = run.result
+    assert res["status"] == "complete" and res["epochs_done"] == 20
+    assert res["reported"] > CE_SYM40_BEST and res["reported"] >= CE_SYM40_LAST + 15.0, res
