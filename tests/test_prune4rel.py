@@ -19,18 +19,12 @@ from lnlkit.methods.sop import SOP, class_balance_loss, consistency_loss, sop_lo
 BASELINES = ["uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Single-threaded (restored afterwards): the 2-core machine is shared (see tests/test_dividemix.py)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def small_digits():
-    """300 training / 100 test images of the embedded digits."""
+    """300 training / 100 test images of the embedded digits (smaller than conftest's, which this overrides)."""
     ds = lnlkit.load_dataset("digits")
     return lnlkit.Dataset.from_arrays(ds.x_train[:300], ds.y_train[:300], ds.x_test[:100], ds.y_test[:100],
                                       name="digits", num_classes=10, mean=ds.mean, std=ds.std, pixel_scale=16.0)
