@@ -21,6 +21,6 @@ def method_context(method, noisy, seed: int = 0) -> Context:
     data = DeviceData(noisy, dev, seed)
     ctx = Context(data=data, device=dev, seed=seed, num_classes=noisy.num_classes, n_train=len(noisy.labels),
                   in_channels=data.input_shape[0], input_shape=data.input_shape,
-                  default_model=noisy.dataset.default_model, dataset_name=noisy.name)
+                  default_model=noisy.dataset.default_model, dataset_name=noisy.name, noise_spec=noisy.noise.spec)
     method.setup(ctx)
     return ctx
