@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from fakedata import write_cifar10, write_cifar100, write_clothing_official
-from methodtest import method_context
+from methodtest import interrupt_then_resume, method_context
 
 import lnlkit
 from lnlkit.methods import get_method, method_class
@@ -533,13 +533,7 @@ def test_resume_inside_the_nested_loops(uninterrupted, tmp_path, where):
     }[where]
     crash_at = next(r["epoch"] for r in hist if pick(r))
 
-    def crash(record):
-        if record["epoch"] == crash_at:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _tiny(checkpoint_every=1).fit(data, out=tmp_path / "cut", progress=False, callbacks=[crash])
-    resumed = _tiny(checkpoint_every=1).fit(data, out=tmp_path / "cut", progress=False, resume=True)
+    resumed = interrupt_then_resume(_tiny, data, tmp_path / "cut", crash_after_epoch=crash_at)
     for key in ("phase", "outer", "round", "epoch_in_phase", "loss", "val_acc", "test_acc", "n_train_set",
                 "sel_precision", "new_global_best"):
         assert [r.get(key) for r in resumed.history] == [r.get(key) for r in hist], key

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from fakedata import write_cifar10, write_cifar100
-from methodtest import method_context
+from methodtest import interrupt_then_resume, method_context
 from PIL import Image, ImageOps
 
 import lnlkit
@@ -533,13 +533,7 @@ def test_resume_after_interrupt_matches_uninterrupted(small_digits, tmp_path):
     kw = dict(epochs=3, lga_start=1)
     full = _short(**kw).fit(data, out=tmp_path / "full", progress=False)
 
-    def crash(record):
-        if record["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _short(checkpoint_every=1, **kw).fit(data, out=tmp_path / "cut", progress=False, callbacks=[crash])
-    resumed = _short(checkpoint_every=1, **kw).fit(data, out=tmp_path / "cut", progress=False, resume=True)
+    resumed = interrupt_then_resume(lambda **more: _short(**kw, **more), data, tmp_path / "cut", crash_after_epoch=2)
     assert [r["epoch"] for r in resumed.history] == list(range(4))
     for key in ("loss", "loss_u", "loss_fmix", "test_acc", "test_acc_ap_net2", "sel_precision", "n_lga"):
         assert [r.get(key) for r in resumed.history] == [r.get(key) for r in full.history], key
