@@ -36,10 +36,13 @@ Switches (default = the official behaviour): ``gain`` ("self" / "neighborhood"),
 fresh networks) and ``faithful_net2_milestone`` (the Clothing1M script's net2 never decays).
 
 Scalability: the greedy never forms an n×n matrix.  Picks are taken with a *lazy* priority queue per class (gains
-only decrease as ``NC`` grows, so a stale upper bound that is still on top is the exact argmax), and the similarity
-rows of the picks are computed a *batch* at a time with one blocked matrix product against the embeddings; until a
-batch is flushed into ``NC``, the contribution of its pending picks to a candidate is computed on the fly (k dot
-products), so every pick is exactly the one of the one-pick-at-a-time greedy.  Time O(B·n·d), memory O(n·d).
+only decrease as ``NC`` grows, so a stale upper bound that is still on top is the exact argmax), and the
+neighbourhoods of the picks are found a *batch* at a time by :class:`lnlkit.train.neighbours.Neighbourhoods`:
+blocked products against all embeddings (``selection_index="dense"``, O(B·n·d), the GPU choice) or an exact cell
+index that skips the spherical-k-means cells too far in angle to hold a neighbour (``"cells"``, the CPU choice
+from 20,000 samples on).  Until a batch is flushed into ``NC``, the contribution of its pending picks to a
+candidate is computed on the fly (k dot products), so every pick is exactly the one of the one-pick-at-a-time
+greedy.  Memory O(n·d).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from lnlkit.methods.sop import SOP, SOPConfig
 from lnlkit.train.augment import Augment
 from lnlkit.train.evaluate import autocast
 from lnlkit.train.loader import stream_generator
+from lnlkit.train.neighbours import INDEXES, Neighbourhoods, similarity_weights
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
 
 __all__ = ["Prune4ReLConfig", "Prune4ReL", "GreedyResult", "greedy_neighborhood_confidence", "similarity_weights",
@@ -70,38 +74,7 @@ __all__ = ["Prune4ReLConfig", "Prune4ReL", "GreedyResult", "greedy_neighborhood_
 SELECTORS = ("prune4rel", "uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate")
 
 
-# ================================================================================== similarity and confidence
-def similarity_weights(a: torch.Tensor, b: torch.Tensor, metric: str = "cossim", tau: float = 0.975,
-                       normalised: bool = False) -> torch.Tensor:
-    """Neighbourhood weights ``w(a_i, b_j)`` (the official ``--metric``), zero outside the neighbourhood.
-
-    Parameters
-    ----------
-    a : Tensor (k, d)
-    b : Tensor (m, d)
-    metric : {"cossim", "euclidean"}
-        ``cossim``: ``s = 0.5 + 0.5·cos`` in [0, 1], kept where ``s > tau`` (strict), weight ``s``.
-        ``euclidean``: ``clamp(1/(dist + 0.1) − 0.1, 0, 10)``, no τ.
-    tau : float
-        Threshold on the *rescaled* similarity: τ = 0.975 means raw cosine > 0.95.
-    normalised : bool
-        ``a`` and ``b`` rows already have unit norm (cossim only; saves the normalisation).
-
-    Returns
-    -------
-    Tensor float32 (k, m)
-    """
-    if metric == "cossim":
-        if not normalised:
-            a, b = F.normalize(a.float(), dim=1), F.normalize(b.float(), dim=1)
-        s = 0.5 + 0.5 * (a @ b.T).float()
-        return s * (s > tau)
-    if metric == "euclidean":
-        d = torch.cdist(a.float(), b.float())
-        return torch.clamp(1.0 / (d + 0.1) - 0.1, 0.0, 10.0)
-    raise ValueError(f"metric must be 'cossim' or 'euclidean', got {metric!r}")
-
-
+# ================================================================================== confidence
 def confidence_scores(probs: torch.Tensor, kind: str = "LeastConfidence") -> torch.Tensor:
     """Per-sample confidence ``c_i`` of the greedy (``--uncertainty``), from softmax probabilities (N, C) -> (N,).
 
@@ -136,7 +109,9 @@ class GreedyResult:
     balance_off_at : int or None
         Step at which class balance was switched off (``None``: never).
     similarity_rows : int
-        Full similarity rows computed (``B`` for the self gain).
+        Neighbourhood queries answered (``B`` for the self gain).
+    pairs_compared : int
+        Similarities computed (``similarity_rows · N`` with the dense index, far fewer with the cell index).
     """
 
     order: np.ndarray
@@ -145,6 +120,7 @@ class GreedyResult:
     min_balance: int | None = None
     balance_off_at: int | None = None
     similarity_rows: int = 0
+    pairs_compared: int = 0
 
     def mask(self, n: int) -> np.ndarray:
         m = np.zeros(n, dtype=bool)
@@ -154,32 +130,6 @@ class GreedyResult:
 
 def _self_gain(nc: np.ndarray | float, c: np.ndarray | float, eta: float):
     return np.tanh((nc + c) / eta) - np.tanh(nc / eta)
-
-
-class _Neighbourhoods:
-    """Similarity rows of chosen samples against all embeddings, in column blocks (never an n×n matrix)."""
-
-    def __init__(self, emb: torch.Tensor, metric: str, tau: float, block: int):
-        self.metric, self.tau, self.block = metric, tau, int(block)
-        self.emb = F.normalize(emb.float(), dim=1) if metric == "cossim" else emb.float()
-        self.rows = 0
-
-    def rows_of(self, idx: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """For each index, the (columns, weights) with a non-zero weight."""
-        q = self.emb[torch.as_tensor(idx, device=self.emb.device)]
-        cols: list[list[np.ndarray]] = [[] for _ in idx]
-        vals: list[list[np.ndarray]] = [[] for _ in idx]
-        for start in range(0, len(self.emb), self.block):
-            w = similarity_weights(q, self.emb[start:start + self.block], self.metric, self.tau, normalised=True)
-            r, c = torch.nonzero(w, as_tuple=True)
-            v = w[r, c]
-            r, c, v = r.cpu().numpy(), c.cpu().numpy() + start, v.double().cpu().numpy()
-            bounds = np.searchsorted(r, np.arange(len(idx) + 1))  # nonzero() is row-major: rows are contiguous
-            for i in range(len(idx)):
-                cols[i].append(c[bounds[i]:bounds[i + 1]])
-                vals[i].append(v[bounds[i]:bounds[i + 1]])
-        self.rows += len(idx)
-        return [(np.concatenate(c), np.concatenate(v)) for c, v in zip(cols, vals)]
 
 
 @dataclass
@@ -198,7 +148,8 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
                                    labels: torch.Tensor | np.ndarray | None, budget: int, tau: float = 0.975,
                                    eta: float = 1.0, metric: str = "cossim", balance: bool = True,
                                    gain: str = "self", block: int = 65536, batch: int = 256,
-                                   num_classes: int | None = None) -> GreedyResult:
+                                   num_classes: int | None = None, index: str = "auto",
+                                   leaf_size: int = 256) -> GreedyResult:
     """Prune4ReL's greedy neighbourhood-confidence selection (spec §3), without an n×n matrix.
 
     Parameters
@@ -225,6 +176,12 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
     batch : int
         Picks whose similarity rows are computed together (one blocked product); until then their effect on a
         candidate's ``NC`` is computed on the fly from the pending picks (the result does not depend on it).
+    index : {"auto", "dense", "cells"}
+        How the neighbourhoods are found (:class:`lnlkit.train.neighbours.Neighbourhoods`): ``dense`` compares a
+        pick with every sample; ``cells`` skips the k-means cells that cannot hold a neighbour (exact; cosine
+        only); ``auto``: cells on the CPU from 20,000 samples on.  The result does not depend on it.
+    leaf_size : int
+        Samples per cell of the cell index.
 
     Returns
     -------
@@ -249,15 +206,14 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
     budget = int(min(max(int(budget), 0), n))
     lab = np.zeros(n, dtype=np.int64) if labels is None else np.asarray(torch.as_tensor(labels).cpu().numpy(), np.int64)
     C = int(num_classes or (int(lab.max()) + 1 if n else 1))
-    hood = _Neighbourhoods(emb, metric, tau, block)
+    hood = Neighbourhoods(emb, metric, tau, index=index, block=block, leaf_size=leaf_size)
     nc = np.zeros(n)
     remaining = np.bincount(lab, minlength=C).astype(np.int64)  # unselected candidates per class
     selected = np.zeros(n, dtype=bool)
 
     # picks whose similarity rows are not yet in `nc` (flushed together: one blocked product per `batch` picks)
     pending: list[int] = []
-    pending_emb = hood.emb.new_empty((max(1, int(batch)), hood.emb.shape[1]))
-    pending_conf = torch.zeros(max(1, int(batch)), dtype=torch.float64)
+    pending_conf = np.zeros(max(1, int(batch)))
 
     def flush() -> None:
         for (cols, w), i in zip(hood.rows_of(np.asarray(pending, dtype=np.int64)), pending):
@@ -269,28 +225,21 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
         if gain == "self":
             return _self_gain(nc[idx], conf[idx], eta)
         out = np.empty(len(idx))
-        for j, (cols, w) in enumerate(hood.rows_of(np.asarray(idx, dtype=np.int64))):
-            out[j] = np.sum(_self_gain(nc[cols], w * conf[idx[j]], eta))
+        for start in range(0, len(idx), 4096):  # a chunk's neighbourhoods at a time, never all of them
+            part = idx[start:start + 4096]
+            for j, (cols, w) in enumerate(hood.rows_of(part)):
+                out[start + j] = np.sum(_self_gain(nc[cols], w * conf[part[j]], eta))
         return out
 
-    on_cpu = hood.emb.device.type == "cpu"
-    emb_np = hood.emb.numpy() if on_cpu else None
-    pending_np = np.empty((len(pending_emb), hood.emb.shape[1]), dtype=np.float32) if on_cpu else None
+    # the pending picks' stored vectors (NumPy or, for the dense index on a GPU, a tensor on that device)
+    one = hood.vectors(np.zeros(min(n, 1), dtype=np.int64))
+    pending_vectors = (np.empty((len(pending_conf), one.shape[1]), one.dtype) if isinstance(one, np.ndarray)
+                       else one.new_empty((len(pending_conf), one.shape[1])))
 
     def pending_extra(i: int) -> float:
-        """What the pending (not yet flushed) picks add to candidate ``i``'s ``NC``: k dot products (NumPy on the
-        CPU, where a torch call's overhead would dominate such a small product)."""
+        """What the pending (not yet flushed) picks add to candidate ``i``'s ``NC``: k weights."""
         k = len(pending)
-        if not on_cpu:
-            w = similarity_weights(pending_emb[:k], hood.emb[i:i + 1], metric, tau, normalised=True)[:, 0]
-            return float((w.double().cpu() * pending_conf[:k]).sum())
-        if metric == "cossim":
-            s = 0.5 + 0.5 * (pending_np[:k] @ emb_np[i])
-            w = s * (s > tau)
-        else:
-            d = np.sqrt(((pending_np[:k] - emb_np[i]) ** 2).sum(1))
-            w = np.clip(1.0 / (d + 0.1) - 0.1, 0.0, 10.0)
-        return float(w @ pending_conf[:k].numpy())
+        return hood.weights_to(pending_vectors[:k], pending_conf[:k], i)
 
     def valid_top(h: list) -> tuple[int, float] | None:
         """Pop the exact argmax of a lazy heap of (−upper bound, index): a top whose recomputed gain still beats
@@ -361,16 +310,14 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
         remaining[lab[i]] -= 1
         order.append(int(i))
         gains_made.append(g)
-        pending_emb[len(pending)] = hood.emb[i]
-        if on_cpu:
-            pending_np[len(pending)] = emb_np[i]
         pending_conf[len(pending)] = conf[i]
+        pending_vectors[len(pending)] = hood.vectors(np.array([i]))[0]
         pending.append(int(i))
-        if len(pending) == len(pending_emb) or gain == "neighborhood":
+        if len(pending) == len(pending_conf) or gain == "neighborhood":
             flush()
     flush()
     return GreedyResult(np.asarray(order, dtype=np.int64), nc, np.asarray(gains_made), state.min_balance,
-                        state.off_at, hood.rows)
+                        state.off_at, hood.rows, hood.compared)
 
 
 # ================================================================================== the baselines' selections
@@ -484,8 +431,9 @@ class Prune4ReLConfig(MethodConfig):
     tau, eta, metric, uncertainty, balance, gain : the greedy (module docstring).
     score_view : {"strong", "weak", "clean"}
         View of the scoring pass (official: one random strong augmentation, P-P3).
-    selection_batch, selection_block : int
-        Speed/memory knobs of the greedy (results do not depend on them).
+    selection_batch, selection_block, selection_index, selection_leaf : int, int, str, int
+        Speed/memory knobs of the greedy (results do not depend on them; see
+        :func:`greedy_neighborhood_confidence`).
     faithful_subset_no_warmup : bool
         DivideMix on ``S`` starts SSL at once (official); ``False``: ``subset_warm_up`` CE epochs on ``S`` first.
     faithful_net2_milestone : bool
@@ -530,6 +478,8 @@ class Prune4ReLConfig(MethodConfig):
     score_view: str = "strong"
     selection_batch: int = 256
     selection_block: int = 65536
+    selection_index: str = "auto"
+    selection_leaf: int = 256
     crop_padding: int = 4
     flip: bool = True
     faithful_subset_no_warmup: bool = True
@@ -570,8 +520,12 @@ class Prune4ReLConfig(MethodConfig):
                              "lambda_u >= 0)")
         if not isinstance(self.subset_warm_up, int) or self.subset_warm_up < 0:
             raise ValueError(f"subset_warm_up must be a non-negative integer, got {self.subset_warm_up!r}")
-        if self.selection_batch < 1 or self.selection_block < 1:
-            raise ValueError("selection_batch and selection_block must be >= 1")
+        if self.selection_batch < 1 or self.selection_block < 1 or self.selection_leaf < 1:
+            raise ValueError("selection_batch, selection_block and selection_leaf must be >= 1")
+        if self.selection_index not in INDEXES:
+            raise ValueError(f"selection_index must be one of {INDEXES}, got {self.selection_index!r}")
+        if self.selection_index == "cells" and self.metric != "cossim":
+            raise ValueError("selection_index='cells' prunes by angle and needs metric='cossim'")
 
 
 _CIFAR10N_DOC = ("PreAct ResNet-18, {epochs} epochs on S after a {se}-epoch warm-up on all data, batch 128, SGD "
@@ -905,7 +859,8 @@ class Prune4ReL(Method):
             conf = confidence_scores(logits.softmax(1), cfg.uncertainty)
             result = greedy_neighborhood_confidence(emb, conf, labels, budget, cfg.tau, cfg.eta, cfg.metric,
                                                     cfg.balance, cfg.gain, cfg.selection_block,
-                                                    cfg.selection_batch, ctx.num_classes)
+                                                    cfg.selection_batch, ctx.num_classes, cfg.selection_index,
+                                                    cfg.selection_leaf)
             subset = np.sort(result.order)
             signals = {"score": conf.cpu().numpy(), "neighborhood_confidence": result.nc.astype(np.float32)}
             self.selection_info.update(min_balance=result.min_balance, balance_off_at=result.balance_off_at)

@@ -216,7 +216,12 @@ class RunRecorder:
         n_before = len(self._signal_epochs)
         for key, value in signals.items():
             arr = np.asarray(value)
-            arr = arr.astype(np.float16) if np.issubdtype(arr.dtype, np.floating) else arr
+            if np.issubdtype(arr.dtype, np.floating):
+                # float16 halves the run folder; values beyond its range (±65504) keep float32 instead of
+                # silently becoming ±inf
+                finite = arr[np.isfinite(arr)]
+                fits = finite.size == 0 or float(np.abs(finite).max()) <= float(np.finfo(np.float16).max)
+                arr = arr.astype(np.float16 if fits else np.float32)
             if key not in self._signals:  # a signal that appears late: pad earlier epochs
                 self._signals[key] = [np.full_like(arr, _fill_value(arr.dtype)) for _ in range(n_before)]
             self._signals[key].append(arr)
