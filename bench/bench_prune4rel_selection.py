@@ -12,7 +12,7 @@ size's own (``ru_maxrss``), next to the memory an n×n float32 similarity matrix
 that matrix: ``dense`` computes the similarity rows of the picks in column blocks (O(B·n·d)); ``cells`` (the CPU
 default from 20k samples on) compares a pick only with the cells that can hold a neighbour.  "pairs compared" is
 the fraction of the B·n similarities the dense index computes.
-""""""
+"""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ with the weight ``w(j, p)``.  :class:`Neighbourhoods` answers such *range querie
 * ``"dense"``: the query rows against every embedding, in column blocks (time O(k·n·d) for k queries; the right
   choice on a GPU, where the products are cheap).
 * ``"cells"`` (cosine only): the unit embeddings are split once into small cells by bisecting spherical k-means,
-  until a cell has at most ``leaf_size`` samples and an angular radius of at most ``max_radius`` degrees (or is
-  tiny); each cell keeps its mean direction ``m`` and its radius ``r`` (the largest angle between a member and
+  until a cell has at most ``leaf_size`` samples and an angular radius of at most ``max_radius`` degrees (or a
+  single distinct point); each cell keeps its mean direction ``m`` and its radius ``r`` (the largest angle between a member and
   ``m``).  Angles obey the triangle inequality, so a member ``x`` of cell ``b`` lies at least
   ``angle(q, m_b) − r_b`` from a query ``q`` of cell ``a``, and at least ``angle(m_a, m_b) − r_a − r_b`` from any
   member of ``a``.  Cells farther than the threshold angle ``arccos(2τ − 1)`` (plus a small margin against
@@ -33,8 +33,6 @@ INDEXES = ("auto", "dense", "cells")
 # cells are skipped only when they clear the threshold angle by this much (radians): arccos is ill-conditioned near
 # cos = 1, where float32 products can move an angle by ~1e-3, and a bound adds up to three such angles
 _ANGLE_MARGIN = 0.01
-# cells smaller than this are never split further, whatever their radius
-_MIN_CELL = 8
 # "auto" uses cells on the CPU from this many samples on (below it the dense products are already cheap)
 AUTO_CELLS_MIN_N = 20_000
 
@@ -123,8 +121,8 @@ def _cell_radius(x: np.ndarray) -> tuple[np.ndarray, float]:
 def bisecting_cells(x: np.ndarray, leaf_size: int, max_radius: float, rng: np.random.Generator) -> np.ndarray:
     """Split unit rows into cells by bisecting spherical k-means.
 
-    A cell is split in two while it has more than ``leaf_size`` rows, or an angular radius above ``max_radius``
-    (radians) and more than a handful of rows; a split that leaves one side empty (duplicates) ends that cell.
+    A cell is split in two while it has more than ``leaf_size`` rows or an angular radius above ``max_radius``
+    (radians); a split that leaves one side empty (duplicates) ends that cell.
 
     Parameters
     ----------
@@ -146,7 +144,7 @@ def bisecting_cells(x: np.ndarray, leaf_size: int, max_radius: float, rng: np.ra
         members = todo.pop()
         size = len(members)
         split = size > leaf_size
-        if not split and size > _MIN_CELL:
+        if not split and size > 1:
             split = _cell_radius(x[members])[1] > max_radius
         if split:
             fit = members if size <= 4096 else np.sort(rng.choice(members, size=4096, replace=False))
@@ -180,7 +178,7 @@ class Neighbourhoods:
     leaf_size : int
         Largest cell of the cell index.
     max_radius : float
-        Largest angular radius of a cell (degrees) unless it is tiny: small cells prune well.
+        Largest angular radius of a cell (degrees): narrow cells prune well.
     seed : int
         Seed of the k-means (the neighbour sets do not depend on it, only the speed).
 
