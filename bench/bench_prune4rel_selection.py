@@ -90,7 +90,7 @@ def main() -> None:
             print(f"| {n} | failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode} |")
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"| {n:,} | {r['picked']:,} | {r['seconds']:.1f} | {r['pairs_fraction']:.2%} | {r['peak_rss_mb']:.0f} | "
+        print(f"| {n:,} | {r['picked']:,} | {r['seconds']:.1f} | {100 * r['pairs_fraction']:.3f}% | {r['peak_rss_mb']:.0f} | "
               f"{r['rss_before_mb']:.0f} | "
               f"{r['embeddings_mb']:.0f} | {r['dense_nxn_mb']:,.0f} |"
               + (f" {r['peak_gpu_mb']:.0f} |" if "peak_gpu_mb" in r else ""), flush=True)
