@@ -184,12 +184,14 @@ def init_conv_kaiming(model: nn.Module) -> None:
 
 
 def init_linear_he(layer: nn.Linear) -> None:
-    """He (Kaiming-normal, fan_in, ReLU gain) weights for a linear head; the bias keeps its default init.
+    """He (Kaiming-normal, fan_in, gain sqrt(2)) weights and a zero bias for a linear head.
 
-    Co-mining's web ResNet-18 He-initialises its FC layer (``comining.md`` §3); the spec does not say what happens
-    to the bias, so it is left at PyTorch's default.
+    This is how Co-mining's web ResNet-18 initialises its FC layer (``init_weights(..., init_method='He')`` in the
+    official ``model/resnet.py``: ``kaiming_normal_`` on the weight, bias set to 0).
     """
     nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:

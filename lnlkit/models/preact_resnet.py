@@ -1,8 +1,8 @@
 """PreAct ResNet-18, DivideMix flavour (DivideMix, SMR and Prune4ReL/SOP+ on CIFAR).
 
-Follows the architecture of DivideMix's official code (``LiJunnan1992/DivideMix``, ``PreResNet.py``), which SMR
-uses unchanged; the facts are in ``specs/dividemix_smr.md`` §6 and ``specs/prune4rel_sop.md`` (PreAct ResNet-18,
-512-d penultimate embeddings).
+Follows the ``ResNet18`` of DivideMix's official ``PreResNet.py`` (``LiJunnan1992/DivideMix``), which SMR uses
+unchanged and SOP copies as ``PreActResNet18`` (512-d penultimate embeddings). Checkpoints written by those codes
+load with :func:`lnlkit.models.load_official_state_dict` (source ``"dividemix"``).
 
 Architecture (for a 32×32 input)::
 
@@ -14,13 +14,14 @@ Architecture (for a 32×32 input)::
     pool     average over the whole map -> flatten                                      (B, 512)  = embed(x)
     fc       linear 512 -> C                                                            (B, C)
 
-A PreAct block computes ``a = ReLU(BN1(x))``, ``out = conv2(ReLU(BN2(conv1(a))))`` and returns ``out + s`` where
-``s = x`` when the shape is unchanged and ``s = conv1x1(a)`` (a strided 1×1 conv *without* BN, applied to the
-pre-activated input ``a``) when it changes.
+A PreAct block computes ``a = ReLU(BN1(x))`` and returns ``conv2(ReLU(BN2(conv1(a)))) + shortcut(a)``: *both*
+kinds of shortcut take the pre-activated input ``a``, never the raw ``x``. ``shortcut(a) = a`` when the shape is
+unchanged (the official empty ``nn.Sequential()``), and a strided 1×1 conv *without* BN when it changes.
 
 Quirks kept from the official code:
 
 * the stem is conv -> BN -> ReLU (not a bare conv as in He et al.'s PreAct ResNet);
+* the identity shortcut carries ``ReLU(BN1(x))``, not ``x`` (He et al.'s PreAct block adds ``x``);
 * there is **no final BN -> ReLU** after ``layer4``: the pooled feature is taken from the raw residual sum;
 * PyTorch default initialisation.
 
@@ -60,7 +61,9 @@ class PreActBlock(nn.Module):
 
     Notes
     -----
-    Input ``(B, in_planes, H, W)`` -> output ``(B, planes, ceil(H / stride), ceil(W / stride))``.
+    Input ``(B, in_planes, H, W)`` -> output ``(B, planes, ceil(H / stride), ceil(W / stride))``. With
+    ``a = ReLU(BN1(x))`` the output is ``conv2(ReLU(BN2(conv1(a)))) + shortcut(a)``, where ``shortcut`` is the
+    identity (``self.shortcut is None``) or the 1×1 projection; as in the official block, both act on ``a``.
     """
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
@@ -78,7 +81,8 @@ class PreActBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         pre = F.relu(self.bn1(x))
-        skip = x if self.shortcut is None else self.shortcut(pre)
+        # The official identity shortcut is an empty nn.Sequential applied to the pre-activated input.
+        skip = pre if self.shortcut is None else self.shortcut(pre)
         out = self.conv1(pre)
         out = self.conv2(F.relu(self.bn2(out)))
         return out + skip

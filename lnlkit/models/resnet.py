@@ -14,10 +14,10 @@ Sources (facts only; see the specs):
   reproduces this quirk (faithful); ``stem_padding=1`` (default) is the standard stem.
 * **Co-mining, web fine-grained** (``comining.md`` §3, P3): a ResNet-18 whose BasicBlock outputs
   ``ReLU(0.5·branch + 0.5·shortcut)`` instead of ``ReLU(branch + shortcut)`` (``halved_residual=True``), ImageNet
-  weights loaded for all shape-matching tensors (``weights_path=...``), FC He-initialised (``fc_init="he"``).
-  Its images are 448×448, so it uses the ImageNet stem (``stem="imagenet"``: 7×7 conv stride 2 padding 3 -> BN ->
-  ReLU -> 3×3 max-pool stride 2). Because ReLU is positively homogeneous, halving before or after the final ReLU
-  gives the same output.
+  weights loaded for all shape-matching tensors (``weights_path=...``), FC He-initialised with a zero bias
+  (``fc_init="he"``). Its images are 448×448, so it uses the ImageNet stem (``stem="imagenet"``: 7×7 conv
+  stride 2 padding 3 -> BN -> ReLU -> 3×3 max-pool stride 2). Because ReLU is positively homogeneous, halving
+  before or after the final ReLU gives the same output.
 
 Parameter names follow torchvision's ResNet (``conv1``, ``bn1``, ``layerK.M.conv1/bn1/conv2/bn2/downsample.0/1``,
 ``fc``), so torchvision ImageNet state dicts load by name.
@@ -110,7 +110,7 @@ class CifarResNet(LNLModel):
         ``"default"``: PyTorch's default initialisation. ``"kaiming"``: Kaiming-normal (fan_out, ReLU) convs and
         BN weight 1 / bias 0, as in ProMix's official code; linear layers keep PyTorch's default.
     fc_init : {"default", "he"}, default "default"
-        ``"he"``: He-normal (fan_in) weights for the head(s), as in Co-mining's web code.
+        ``"he"``: He-normal (fan_in) weights and zero biases for the head(s), as in Co-mining's web code.
     weights_path : str or PathLike or None, default None
         Local state-dict file (e.g. torchvision's ImageNet ResNet-18 checkpoint) loaded **by name for every tensor
         whose shape matches** (Co-mining's web recipe); the heads are never loaded. What was loaded or skipped is
