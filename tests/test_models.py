@@ -163,7 +163,9 @@ def test_preact_structure_quirks():
     assert torch.allclose(feats, F.avg_pool2d(seen["l4"], 4).flatten(1), atol=1e-6)
     # No final BN-ReLU: the pooled raw residual sum takes negative values.
     assert (feats < 0).any()
-    # The projection shortcut sees the pre-activated input ReLU(BN1(x)), the identity shortcut the raw x.
+    # Both kinds of shortcut take the pre-activated input a = ReLU(BN1(x)) (official PreResNet.py: the identity
+    # shortcut is an empty nn.Sequential applied to a): the projection sees a, and an identity block returns
+    # conv2(ReLU(BN2(conv1(a)))) + a, not ... + x.
     block = model.layer2[0]
     captured = {}
     block.register_forward_hook(lambda mod, inp, out: captured.__setitem__("x", inp[0]))
@@ -171,9 +173,11 @@ def test_preact_structure_quirks():
     with torch.no_grad():
         model.embed(x)
         assert torch.allclose(captured["sc"], F.relu(block.bn1(captured["x"])))
-        b = model.layer1[1]
-        xin = torch.randn(2, 64, 8, 8)
-        assert torch.allclose(b(xin) - xin, b.conv2(F.relu(b.bn2(b.conv1(F.relu(b.bn1(xin)))))), atol=1e-5)
+        for b in (model.layer1[0], model.layer1[1], model.layer2[1], model.layer3[1], model.layer4[1]):
+            assert b.shortcut is None  # the five identity blocks
+            xin = torch.randn(2, b.bn1.num_features, 8, 8)
+            a = F.relu(b.bn1(xin))
+            assert torch.allclose(b(xin), b.conv2(F.relu(b.bn2(b.conv1(a)))) + a, atol=1e-5)
     # Other sizes work thanks to the adaptive pool.
     with torch.no_grad():
         assert model.embed(torch.randn(2, 3, 20, 20)).shape == (2, 512)
@@ -275,6 +279,52 @@ def test_cnn7_structure_and_other_sizes():
             small(torch.randn(2, 1, 32, 32))
     with pytest.raises(ValueError):
         build_model("cnn7", 10, image_size=6)
+
+
+def test_cnn7_conv_biases_as_official():
+    # Official model/cnn.py: nn.Conv2d(..., padding=1) with PyTorch's default bias=True, each followed by BN.
+    model = build_model("cnn7", 10)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert all(c.bias is not None and c.bias.requires_grad for c in convs)
+    widths = (3, 64, 64, 128, 128, 196, 16)
+    expected = sum(9 * cin * cout + cout + 2 * cout for cin, cout in zip(widths, widths[1:])) + 256 * 10 + 10
+    assert count_parameters(model) == expected
+
+
+def test_cnn7_old_bias_free_checkpoints_still_load():
+    """A state dict written before the convs had a bias loads with zero biases: the same function as before."""
+    torch.manual_seed(0)
+    current = build_model("cnn7", 10).eval()
+    with torch.no_grad():
+        for m in current.modules():
+            if isinstance(m, nn.Conv2d):
+                m.bias.zero_()  # what a bias-free conv computes
+            elif isinstance(m, nn.BatchNorm2d):
+                m.running_mean.normal_()
+    conv_biases = {f"features.{n}.bias" for n, m in current.features.named_children() if isinstance(m, nn.Conv2d)}
+    assert len(conv_biases) == 6
+    old = {k: v.clone() for k, v in current.state_dict().items() if k not in conv_biases}
+    loaded = build_model("cnn7", 10)
+    loaded.load_state_dict(old)  # strict: the missing biases are supplied as zeros
+    loaded.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), current(x), atol=1e-6)
+    assert all(torch.count_nonzero(m.bias) == 0 for m in loaded.modules() if isinstance(m, nn.Conv2d))
+    # A current-layout state dict (version 2 metadata) that lost a bias is still an error naming it.
+    truncated = current.state_dict()
+    del truncated["features.7.bias"]
+    with pytest.raises(RuntimeError, match=r"features\.7\.bias"):
+        build_model("cnn7", 10).load_state_dict(truncated)
+
+
+def test_he_head_has_zero_bias():
+    # Co-mining's web code (official model/resnet.py init_weights 'He'): kaiming_normal_ weight, bias 0.
+    torch.manual_seed(0)
+    model = build_model("resnet18", 200, stem="imagenet", halved_residual=True, fc_init="he", second_head=True)
+    for head in model.heads():
+        assert torch.count_nonzero(head.bias) == 0
+    assert torch.count_nonzero(build_model("resnet18", 200).fc.bias) > 0  # default init keeps its random bias
 
 
 def test_lenet_sizes_and_parameter_count():

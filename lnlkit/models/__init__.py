@@ -9,7 +9,8 @@
 Every model has the interface of :class:`~lnlkit.models.base.LNLModel`: ``forward(x) -> (B, C)`` logits,
 ``embed(x) -> (B, feature_dim)`` penultimate features, ``classify(features) -> logits`` (``forward == classify ∘
 embed``), ``forward_heads(x) -> (logits, pseudo_logits or None, features)``, and ``second_head=True`` adds
-``model.pseudo_head`` (every model supports it).
+``model.pseudo_head`` (every model supports it). :func:`load_official_state_dict` loads checkpoints written by the
+methods' official code (DivideMix/SMR/SOP, ProMix, Co-mining, Me-Momentum, torchvision ResNet-50).
 
 ===================  ==========================================================================================
 name                 model
@@ -38,6 +39,7 @@ from torch import nn
 from lnlkit.models.base import LNLModel, pair, read_state_dict
 from lnlkit.models.cnn7 import CNN7
 from lnlkit.models.lenet import LeNet
+from lnlkit.models.official import OFFICIAL_SOURCES, load_official_state_dict
 from lnlkit.models.preact_resnet import PreActResNet18
 from lnlkit.models.resnet import CifarResNet
 from lnlkit.models.small import MLP, SmallCNN, mlp_in_features
@@ -58,6 +60,8 @@ __all__ = [
     "TorchvisionResNet50",
     "count_parameters",
     "read_state_dict",
+    "load_official_state_dict",
+    "OFFICIAL_SOURCES",
 ]
 
 
