@@ -10,26 +10,19 @@ checks that every tensor of the lnlkit model is present with the right shape and
 and copies them in. With the same weights the lnlkit model then computes the official network's outputs, in
 evaluation and in training mode (the tests compare both against the official definitions written out).
 
-==========================  ===========================================  ===========================================
-source (aliases)            official network                             lnlkit model to build
-==========================  ===========================================  ===========================================
-``dividemix``               ``ResNet18`` of DivideMix's ``PreResNet.py``  ``build_model("preact_resnet18", C)``
-(``smr``, ``sop``,          (SMR's copy is the same; SOP's
-``preresnet18``)            ``PreActResNet18`` in ``model/PreResNet.py``
-                            too)
-``promix``                  ``ResNet18`` of ProMix's ``model.py``         ``build_model("resnet18", C,
-                            (primary head ``linear``, pseudo head         second_head=True)``
-                            ``pseudo_linear``; the projection MLP
-                            ``head`` feeds no loss and is ignored)
-``comining``                ``CNN`` of Co-mining's ``model/cnn.py``       ``build_model("cnn7", C)``
-(``comining_cnn``,          (7-layer CNN, ``c1``-``c6``, ``bn1``-``bn6``,
-``co_mining``)              ``fc``)
-``me_momentum``             ``ResNet18`` / ``ResNet34`` of Me-Momentum's  ``build_model("resnet18", C,
-(``memomentum``)            ``networks/Resnet.py`` (stem padding 0)       stem_padding=0)`` (``resnet34`` for 34)
-``torchvision_resnet50``    ``torchvision.models.resnet50`` with its fc   ``build_model("resnet50_tv", C)``
-(``resnet50``,              replaced for C classes (the Clothing1M
-``resnet50_tv``)            networks of DivideMix, SMR, SOP, ...)
-==========================  ===========================================  ===========================================
+Sources (aliases in brackets) and the lnlkit model to build for each:
+
+* ``"dividemix"`` [``smr``, ``sop``, ``preresnet18``]: ``ResNet18`` of DivideMix's ``PreResNet.py`` (SMR's copy is
+  the same, and so is SOP's ``PreActResNet18`` in ``model/PreResNet.py``) -> ``build_model("preact_resnet18", C)``.
+* ``"promix"``: ``ResNet18`` of ProMix's ``model.py`` with its primary head ``linear`` and pseudo head
+  ``pseudo_linear`` (the projection MLP ``head`` feeds no loss and is ignored) ->
+  ``build_model("resnet18", C, second_head=True)``.
+* ``"comining"`` [``comining_cnn``, ``co_mining``]: ``CNN`` of Co-mining's ``model/cnn.py`` (the 7-layer CNN) ->
+  ``build_model("cnn7", C)``.
+* ``"me_momentum"`` [``memomentum``]: ``ResNet18`` / ``ResNet34`` of Me-Momentum's ``networks/Resnet.py`` (stem
+  padding 0) -> ``build_model("resnet18", C, stem_padding=0)`` (``"resnet34"`` for the 34-layer one).
+* ``"torchvision_resnet50"`` [``resnet50``, ``resnet50_tv``]: ``torchvision.models.resnet50`` with its fc replaced
+  for C classes (the Clothing1M networks of DivideMix, SMR, SOP, ...) -> ``build_model("resnet50_tv", C)``.
 """
 
 from __future__ import annotations
