@@ -320,7 +320,9 @@ class Method(abc.ABC):
         true_labels = data.dataset.y_train if data.dataset.clean_train_known else None
         recorder = RunRecorder(out, data.noise, true_labels)
         seed_everything(seed)
-        device_data = DeviceData(data, dev, seed, channels_last=self.config.channels_last)
+        # fp32 runs keep the inputs in float32 (on CUDA the default storage is float16, which rounds them)
+        storage = torch.float32 if self.config.precision == "fp32" else None
+        device_data = DeviceData(data, dev, seed, storage_dtype=storage, channels_last=self.config.channels_last)
         shape = device_data.input_shape  # (C, H, W) for images, (D,) for flat features
         ctx = Context(
             data=device_data, device=dev, seed=seed, num_classes=data.num_classes, n_train=len(data.labels),
