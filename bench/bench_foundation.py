@@ -62,7 +62,7 @@ def cifar_steps(ds: Dataset, device: torch.device, batches: int, amp: bool) -> f
             t0, seen = time.perf_counter(), 0
         if step >= batches + 3:
             break
-        with autocast(device, amp):
+        with autocast(device, "bf16" if amp else "fp32"):
             loss = F.cross_entropy(net(batch.x).float(), batch.y)
         opt.zero_grad(set_to_none=True)
         loss.backward()

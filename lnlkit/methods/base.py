@@ -31,7 +31,7 @@ import torch.nn as nn
 import lnlkit
 from lnlkit.data.dataset import Dataset, NoisyDataset
 from lnlkit.train.checkpoint import load_checkpoint, save_checkpoint
-from lnlkit.train.device import resolve_device, rng_state, seed_everything, set_rng_state
+from lnlkit.train.device import check_precision, grad_scaler, resolve_device, rng_state, seed_everything, set_rng_state
 from lnlkit.train.evaluate import evaluate_test
 from lnlkit.train.loader import DeviceData
 from lnlkit.train.recorder import RunRecorder, RunResult, load_run, run_lock
@@ -47,13 +47,30 @@ class MethodConfig:
     batch_size: int = 128
     model: str = "auto"
     eval_batch_size: int = 1024
-    amp: bool = True  # bfloat16 autocast on CUDA only; CPU runs stay float32
+    # numeric precision of the training forward passes: "fp32" (the official codes), "bf16" (bfloat16 autocast, CUDA
+    # and CPU) or "fp16" (float16 autocast with loss scaling, CUDA; SMR's WebVision script)
+    precision: str = "fp32"
+    # precision of the evaluation passes (test accuracy, per-sample losses for selection); None: same as precision
+    eval_precision: str | None = None
+    amp: bool | None = None  # deprecated (lnlkit < 0.9): True meant bf16 autocast on CUDA; read into precision
     channels_last: bool = True  # on CUDA only
     record_signals_every: int = 1  # per-sample signals every k epochs (and always the last)
     checkpoint_every: int = 1
 
+    def __post_init__(self) -> None:
+        if self.amp is not None:  # an old config or call: amp=True/False
+            self.precision = check_precision(bool(self.amp))
+            self.amp = None
+
+    @property
+    def evaluation_precision(self) -> str:
+        """The precision of evaluation passes: ``eval_precision``, else ``precision``."""
+        return self.precision if self.eval_precision is None else self.eval_precision
+
     def validate(self) -> None:
         """Raise ValueError for values outside their domain (subclasses extend)."""
+        check_precision(self.precision)
+        check_precision(self.eval_precision)
         for name in ("epochs", "batch_size", "eval_batch_size", "record_signals_every", "checkpoint_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "epochs" else 1):
@@ -156,15 +173,13 @@ class Context:
     noise_spec: str | None = None
 
     def build_model(self, name: str = "auto", **kw: Any) -> nn.Module:
-        """Build a registry model sized for this data (``"auto"``: the data set's default), on the device."""
-        from lnlkit.models import build_model
+        """Build a registry model sized for this data (``"auto"``: the data set's default), on the device; flat
+        features get an MLP in place of an image network (:func:`lnlkit.models.build_model_for_input`)."""
+        from lnlkit.models import build_model_for_input
 
+        # flat features get an MLP whatever image network the preset names (see build_model_for_input)
         name = self.default_model if name == "auto" else name
-        if len(self.input_shape) == 3:
-            kw = {"in_channels": self.in_channels, "image_size": self.input_shape[-1], **kw}
-        else:
-            kw = {"in_features": self.input_shape[0], **kw}
-        net = build_model(name, self.num_classes, **kw).to(self.device)
+        net = build_model_for_input(name, self.num_classes, self.input_shape, **kw).to(self.device)
         return net.to(memory_format=torch.channels_last) if self.data.channels_last else net
 
     def generator(self, epoch: int, stream: str) -> torch.Generator:
@@ -181,11 +196,17 @@ class Method(abc.ABC):
     Config: ClassVar[type] = MethodConfig
     PRESETS: ClassVar[dict[str, Callable[[], MethodConfig]]] = {}
     reported_as: ClassVar[str] = "test_acc_last"
+    # whether the training steps go through ``self.grad_scaler`` (needed for precision "fp16")
+    supports_fp16: ClassVar[bool] = False
 
     def __init__(self, config: MethodConfig | None = None, preset: str | None = None):
         self.config = config if config is not None else self.Config()
         self.preset = preset
         self.config.validate()
+        if "fp16" in (self.config.precision, self.config.eval_precision) and not self.supports_fp16:
+            raise ValueError(f"{self.name} does not implement fp16 loss scaling; use precision 'bf16' or 'fp32'")
+        # loss scaler of the training steps (active for fp16 on CUDA only); made again for the device in fit()
+        self.grad_scaler = grad_scaler(torch.device("cpu"), "fp32")
 
     # ------------------------------------------------------------------ hooks
     @abc.abstractmethod
@@ -233,7 +254,7 @@ class Method(abc.ABC):
 
     def evaluate(self, ctx: Context) -> dict[str, float]:
         """Test accuracy of each network and their ensemble (override for e.g. a second-head ensemble)."""
-        return evaluate_test(self.networks(), ctx.data, self.config.eval_batch_size, self.config.amp)
+        return evaluate_test(self.networks(), ctx.data, self.config.eval_batch_size, self.config.evaluation_precision)
 
     def reported_metric(self, history: list[dict]) -> float:
         """The paper's headline number from the history (default: last epoch's test accuracy)."""
@@ -275,6 +296,8 @@ class Method(abc.ABC):
         seed = int(data.seed if seed is None else seed)
         out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix=f"lnlkit-{self.name}-"))
         dev = resolve_device(device)  # bad input fails before any folder is made
+        if dev.type != "cuda" and "fp16" in (self.config.precision, self.config.eval_precision):
+            raise ValueError("precision 'fp16' needs a CUDA device; use 'bf16' or 'fp32' on the CPU")
         with run_lock(out):  # a second process on the same folder waits, then resumes or refuses
             return self._fit(data, out, dev, callbacks, resume, progress, seed)
 
@@ -297,13 +320,16 @@ class Method(abc.ABC):
         true_labels = data.dataset.y_train if data.dataset.clean_train_known else None
         recorder = RunRecorder(out, data.noise, true_labels)
         seed_everything(seed)
-        device_data = DeviceData(data, dev, seed, channels_last=self.config.channels_last)
+        # fp32 runs keep the inputs in float32 (on CUDA the default storage is float16, which rounds them)
+        storage = torch.float32 if self.config.precision == "fp32" else None
+        device_data = DeviceData(data, dev, seed, storage_dtype=storage, channels_last=self.config.channels_last)
         shape = device_data.input_shape  # (C, H, W) for images, (D,) for flat features
         ctx = Context(
             data=device_data, device=dev, seed=seed, num_classes=data.num_classes, n_train=len(data.labels),
             in_channels=shape[0] if len(shape) == 3 else 1, input_shape=shape,
             default_model=data.dataset.default_model, dataset_name=data.name, noise_spec=data.noise.spec,
         )
+        self.grad_scaler = grad_scaler(dev, self.config.precision)
         self.setup(ctx)
         start_epoch, wall_before = 0, 0.0
         if resume and checkpoint.exists():
@@ -311,6 +337,8 @@ class Method(abc.ABC):
             for net, sd in zip(self.networks(), state["networks"]):
                 net.load_state_dict(sd)
             self.load_state_dict(state["method"])
+            if state.get("grad_scaler"):
+                self.grad_scaler.load_state_dict(state["grad_scaler"])
             set_rng_state(state["rng"])
             start_epoch, wall_before = state["next_epoch"], state["wall_s"]
             recorder.resume(start_epoch)
@@ -353,7 +381,7 @@ class Method(abc.ABC):
                     recorder.flush()
                     save_checkpoint(checkpoint, {
                         "next_epoch": epoch + 1, "networks": [n.state_dict() for n in self.networks()],
-                        "method": self.state_dict(), "rng": rng_state(),
+                        "method": self.state_dict(), "rng": rng_state(), "grad_scaler": self.grad_scaler.state_dict(),
                         "wall_s": wall_before + time.perf_counter() - t0,
                     })
                     recorder.write_result(self._result(recorder.history, data, "interrupted", wall_before + time.perf_counter() - t0))

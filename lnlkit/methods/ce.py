@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
 from lnlkit.train.augment import Augment
+from lnlkit.train.device import backward_step
 from lnlkit.train.evaluate import autocast, per_sample_pass
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
 
@@ -86,6 +87,7 @@ class CE(Method):
     PRESETS = {"digits": _digits, "cifar10": _cifar10, "cifar100": _cifar100, "cifar-promix": _cifar_promix,
                "clothing1m": _clothing1m}
     reported_as = "test_acc_last"
+    supports_fp16 = True
 
     def setup(self, ctx: Context) -> None:
         cfg = self.config
@@ -121,18 +123,17 @@ class CE(Method):
         total = torch.zeros((), device=ctx.device)
         seen = 0
         for batch in self.loader.epoch(epoch):
-            with autocast(ctx.device, cfg.amp):
+            with autocast(ctx.device, cfg.precision):
                 logits = self.net(batch.x)
                 loss = F.cross_entropy(logits.float(), batch.y, label_smoothing=cfg.label_smoothing)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            backward_step(loss, self.optimizer, self.grad_scaler)
             total += loss.detach() * len(batch.y)
             seen += len(batch.y)
         record = {"phase": "train", "lr": lr, "loss": float(total.item() / max(seen, 1))}
         signals = {}
         if cfg.record_train_loss:
-            ps = per_sample_pass(self.net, ctx.data, batch_size=cfg.eval_batch_size, amp=cfg.amp)
+            ps = per_sample_pass(self.net, ctx.data, batch_size=cfg.eval_batch_size, precision=cfg.evaluation_precision)
             record["train_acc_given"] = float((ps.pred == ctx.data.labels).float().mean().item() * 100)
             signals = {"loss": ps.loss.cpu().numpy(), "pred": ps.pred.cpu().numpy().astype("int16")}
         return EpochOutput(record, signals)

@@ -759,7 +759,7 @@ class CoMining(Method):
         """
         cfg = self.config
         C = ctx.num_classes
-        with autocast(ctx.device, cfg.amp):
+        with autocast(ctx.device, cfg.precision):
             feat1, feat2 = self.net.embed(x_weak), self.net.embed(x_strong)  # separate passes: per-view BN stats
             logits1, logits2 = self.net.classify(feat1).float(), self.net.classify(feat2).float()
         h1, h2 = F.normalize(feat1.float(), dim=1), F.normalize(feat2.float(), dim=1)

@@ -59,6 +59,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
 from lnlkit.train.augment import Augment
+from lnlkit.train.device import backward_step
 from lnlkit.train.evaluate import autocast, predict_train_subset
 from lnlkit.train.loader import Batch, class_balanced_subset, stream_numpy_generator
 from lnlkit.train.losses import (mixup, mixup_cross_entropy, mixup_lambda, negative_entropy, one_hot, sharpen,
@@ -293,14 +294,18 @@ def _webvision(smr: bool) -> Callable[[], DivideMixConfig]:
         return cls(model="resnet50_tv", epochs=120 if smr else 80, batch_size=32, lr=0.01,
                    lr_milestones=(40, 80) if smr else (40,), weight_decay=5e-4, warm_up=1,
                    warmup_loss="mixup" if smr else "ce", recal_period=15 if smr else None, alpha=0.5, lambda_u=0.0,
-                   labelled_only=True, p_threshold=0.5, crop_padding=0, flip=True, amp=True, eval_batch_size=256)
+                   labelled_only=True, p_threshold=0.5, crop_padding=0, flip=True, precision="fp16" if smr else "fp32",
+                   eval_precision="fp32" if smr else None, eval_batch_size=256)
 
     build.__doc__ = (
         ("SMR" if smr else "DivideMix") + ", mini-WebVision (50 classes, ``--noise none``): "
         + ("120 epochs, lr 0.01 ×0.1 at 40 and ×0.01 at 80, mixup warm-up (1 epoch), recalibration every 15 epochs "
            "(14, 29, …, 119), " if smr else "80 epochs, lr 0.01 ×0.1 at 40, CE warm-up (1 epoch, no penalty), ")
-        + "SGD wd 5e-4, batch 32 (warm-up 64), α = 0.5, λu = 0 (labelled-only step), p_threshold 0.5, AMP on CUDA. "
-        "Model deviation: the official backbone is InceptionResNetV2 trained from scratch, which lnlkit does not "
+        + "SGD wd 5e-4, batch 32 (warm-up 64), α = 0.5, λu = 0 (labelled-only step), p_threshold 0.5, "
+        + ("float16 autocast with loss scaling in the training steps, float32 evaluation (``precision='fp16'``, "
+           "``eval_precision='fp32'``, as the official ``Train_webvision.py``; there the mixup warm-up and the "
+           "co-guessing forwards stay float32, here they run in float16 too). " if smr else "float32. ")
+        + "Model deviation: the official backbone is InceptionResNetV2 trained from scratch, which lnlkit does not "
         "provide; this preset uses torchvision ResNet-50 from scratch (``resnet50_tv`` without weights). Only "
         "WebVision-val top-1 of the ensemble is recorded (not top-5, not ILSVRC12-val). The two training views "
         "differ by device-side flips only (see the Clothing1M preset).")
@@ -355,6 +360,7 @@ class DivideMix(Method):
     Config = DivideMixConfig
     PRESETS = _presets(smr=False)
     reported_as = "ensemble_acc_last"
+    supports_fp16 = True
     REAL_NOISE_DATASETS: ClassVar[tuple[str, ...]] = ("animal10n", "clothing1m", "webvision")
 
     # ------------------------------------------------------------------ presets by setting
@@ -497,7 +503,7 @@ class DivideMix(Method):
         steps = 0
         for batch in batches:
             x, y = batch.x, batch.y
-            with autocast(ctx.device, cfg.amp):
+            with autocast(ctx.device, cfg.precision):
                 if loss_kind == "mixup":
                     lam = mixup_lambda(rng, cfg.alpha)
                     perm = torch.randperm(len(y), device=ctx.device, generator=gen)
@@ -511,8 +517,7 @@ class DivideMix(Method):
                         pen_sum += penalty.detach()
                         loss = loss + penalty
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            backward_step(loss, opt, self.grad_scaler)
             loss_sum += loss.detach()
             steps += 1
         out = {"loss": loss_sum, "steps": steps}
@@ -573,7 +578,7 @@ class DivideMix(Method):
 
     def normalised_losses(self, ctx: Context, net, pool: torch.Tensor) -> np.ndarray:
         """Per-sample CE of the given labels (eval mode, no augmentation), min-max normalised over ``pool``."""
-        logits = predict_train_subset(net, ctx.data, pool, self.config.eval_batch_size, self.config.amp)
+        logits = predict_train_subset(net, ctx.data, pool, self.config.eval_batch_size, self.config.evaluation_precision)
         loss = F.cross_entropy(logits, ctx.data.labels[pool], reduction="none")
         return min_max_normalise(loss.cpu().numpy()).astype(np.float32)
 
@@ -629,7 +634,7 @@ class DivideMix(Method):
             w = w_of[batch.index].unsqueeze(1)
             u1, u2 = next(unlabelled_batches).views if unlabelled_batches is not None else (x1[:0], x2[:0])
 
-            with torch.no_grad(), autocast(ctx.device, cfg.amp):
+            with torch.no_grad(), autocast(ctx.device, cfg.precision):
                 if not cfg.faithful_train_mode_guess:
                     net.eval()
                 # co-refinement: blend the given label with the network's own prediction, by the clean probability
@@ -657,7 +662,7 @@ class DivideMix(Method):
             if cfg.labelled_only:  # λu = 0 scripts: keep the labelled rows (their partners may be unlabelled)
                 mixed_inputs, mixed_targets = mixed_inputs[:n_x], mixed_targets[:n_x]
 
-            with autocast(ctx.device, cfg.amp):
+            with autocast(ctx.device, cfg.precision):
                 logits = net(mixed_inputs).float()
             loss_x = soft_cross_entropy(logits[:n_x], mixed_targets[:n_x])
             if cfg.labelled_only or len(logits) == n_x:
@@ -669,8 +674,7 @@ class DivideMix(Method):
             loss = loss_x + lambda_u * loss_u + penalty
 
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            backward_step(loss, opt, self.grad_scaler)
             for key, value in (("loss", loss), ("loss_x", loss_x), ("loss_u", loss_u), ("penalty", penalty)):
                 sums[key] += value.detach()
             steps += 1

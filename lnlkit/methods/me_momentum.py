@@ -693,7 +693,7 @@ class MeMomentum(Method):
         try:
             with torch.no_grad():
                 for batch in loader.epoch(epoch):
-                    with autocast(ctx.device, cfg.amp):
+                    with autocast(ctx.device, cfg.evaluation_precision):
                         outs.append(self.net(batch.x).float())
         finally:
             self.net.train(was_training)
@@ -722,7 +722,7 @@ class MeMomentum(Method):
         its original training samples this model predicts as that class.  Returns the overall validation accuracy
         (%)."""
         cfg = self.config
-        pred = predict(self.net, ctx.data, "val", cfg.eval_batch_size, cfg.amp).argmax(1)
+        pred = predict(self.net, ctx.data, "val", cfg.eval_batch_size, cfg.evaluation_precision).argmax(1)
         labels = ctx.data.y_val
         scores = per_class_scores(pred, labels, ctx.num_classes, cfg.beta).cpu()
         improved = scores > self.class_best
@@ -754,7 +754,7 @@ class MeMomentum(Method):
         for batch in loader.epoch(epoch):
             if len(batch.y) < 2:  # a lone last sample: BatchNorm cannot train on a batch of one (kit choice)
                 continue
-            with autocast(ctx.device, cfg.amp):
+            with autocast(ctx.device, cfg.precision):
                 logits = self.net(batch.x).float()
             if self.class_weights is None:
                 loss = F.cross_entropy(logits, batch.y)
@@ -782,7 +782,7 @@ class MeMomentum(Method):
             holdout[self.val_idx.cpu().numpy()] = True
             out["holdout"] = holdout
         if self.config.record_train_loss:
-            logits = predict(self.net, ctx.data, "train", self.config.eval_batch_size, self.config.amp)
+            logits = predict(self.net, ctx.data, "train", self.config.eval_batch_size, self.config.evaluation_precision)
             labels = ctx.data.labels
             out["loss"] = F.cross_entropy(logits, labels, reduction="none").cpu().numpy()
             out["confidence"] = logits.softmax(1).gather(1, labels[:, None])[:, 0].cpu().numpy()

@@ -536,7 +536,7 @@ class ProMix(Method):
             logits, pseudo, _ = net.forward_heads(x)
             return torch.cat([logits, pseudo], 1)
 
-        outs = [predict(net, ctx.data, "test", self.config.eval_batch_size, self.config.amp, forward=both_heads)
+        outs = [predict(net, ctx.data, "test", self.config.eval_batch_size, self.config.evaluation_precision, forward=both_heads)
                 for net in self.nets]
         y = ctx.data.y_test
         record = {}
@@ -573,7 +573,7 @@ class ProMix(Method):
         steps = 0
         for batch in loader.epoch(epoch):
             loss = torch.zeros((), device=ctx.device)
-            with autocast(ctx.device, cfg.amp):
+            with autocast(ctx.device, cfg.precision):
                 for net in self.nets:
                     logits = net(batch.x).float()
                     loss = loss + F.cross_entropy(logits, batch.y)
@@ -609,7 +609,7 @@ class ProMix(Method):
         pred : Tensor int64 (N,)
             Predicted labels (the IDN variant's class subsets).
         """
-        logits = predict(net, ctx.data, "train", self.config.eval_batch_size, self.config.amp)
+        logits = predict(net, ctx.data, "train", self.config.eval_batch_size, self.config.evaluation_precision)
         loss = F.cross_entropy(logits, ctx.data.labels, reduction="none")
         score = logits.softmax(1).gather(1, ctx.data.labels[:, None]).squeeze(1)
         return (min_max_normalise(loss.cpu().numpy()).astype(np.float32), score.cpu().numpy().astype(np.float32),
@@ -700,7 +700,7 @@ class ProMix(Method):
         x_w, x_s = batch.views
         y = batch.y
         c = ctx.num_classes
-        with autocast(ctx.device, cfg.amp):
+        with autocast(ctx.device, cfg.precision):
             heads_w = [net.forward_heads(x_w)[:2] for net in self.nets]
             heads_s = [net.forward_heads(x_s)[:2] for net in self.nets]
         z_w = [h[0].float() for h in heads_w]
@@ -775,7 +775,7 @@ class ProMix(Method):
         cr = soft_cross_entropy(logit_adjust(logits_s[idx], prior, alpha), t)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
-            with autocast(ctx.device, cfg.amp):
+            with autocast(ctx.device, cfg.precision):
                 logits, pseudo, _ = net.forward_heads(x)
             return (logits if head == "primary" else pseudo).float()
 

@@ -703,7 +703,8 @@ class Prune4ReL(Method):
         cfg = self.config
         common = dict(batch_size=cfg.batch_size, model=cfg.model, lr=cfg.lr, momentum=cfg.momentum,
                       weight_decay=cfg.weight_decay, crop_padding=cfg.crop_padding, flip=cfg.flip,
-                      record_train_loss=cfg.record_train_loss, eval_batch_size=cfg.eval_batch_size, amp=cfg.amp,
+                      record_train_loss=cfg.record_train_loss, eval_batch_size=cfg.eval_batch_size, precision=cfg.precision,
+                      eval_precision=cfg.eval_precision,
                       weights_path=cfg.weights_path, record_signals_every=cfg.record_signals_every)
         if cfg.learner == "sop":
             return SOPConfig(epochs=cfg.epochs, nesterov=cfg.nesterov, lr_schedule=cfg.lr_schedule,
@@ -806,7 +807,7 @@ class Prune4ReL(Method):
             learner_net = self.learner.networks()[0]
             from lnlkit.train.evaluate import predict
 
-            pred = predict(learner_net, ctx.data, "train", self.config.eval_batch_size, self.config.amp).argmax(1).cpu().numpy()
+            pred = predict(learner_net, ctx.data, "train", self.config.eval_batch_size, self.config.evaluation_precision).argmax(1).cpu().numpy()
         correct = np.asarray(pred) == ctx.data.labels.cpu().numpy()
         if self.prev_correct is not None:
             self.forgetting += (self.prev_correct & ~correct)
@@ -834,7 +835,7 @@ class Prune4ReL(Method):
         try:
             for _, x in ctx.data.iter_split("train", cfg.eval_batch_size):
                 x = aug(x, gen) if aug is not None else x
-                with autocast(ctx.device, cfg.amp):
+                with autocast(ctx.device, cfg.evaluation_precision):
                     h = net.embed(x)
                     z = net.classify(h)
                 logits.append(z.float())

@@ -308,7 +308,7 @@ class SOP(Method):
         steps = 0
         for batch in loader.epoch(epoch):
             idx = batch.index
-            with autocast(ctx.device, cfg.amp):
+            with autocast(ctx.device, cfg.precision):
                 if cfg.rc > 0:  # one forward of [weak; strong], so BatchNorm sees both halves
                     logits = self.net(torch.cat(batch.views[:2])).float()
                     logits_w, logits_s = logits[:len(idx)], logits[len(idx):]
@@ -353,7 +353,7 @@ class SOP(Method):
     def signals(self, ctx: Context) -> dict:
         """Per-sample signals: eval-pass CE of the given label, prediction, ``u²`` (as ``1 − clean_prob``) and
         SOP's implied label."""
-        ps = per_sample_pass(self.net, ctx.data, batch_size=self.config.eval_batch_size, amp=self.config.amp)
+        ps = per_sample_pass(self.net, ctx.data, batch_size=self.config.eval_batch_size, precision=self.config.evaluation_precision)
         u2, relabel = self.noise_estimate(ctx.data.labels)
         return {"loss": ps.loss.cpu().numpy(), "pred": ps.pred.cpu().numpy().astype("int16"),
                 "clean_prob": 1.0 - u2, "relabel": relabel.astype("int16")}

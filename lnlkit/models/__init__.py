@@ -47,6 +47,7 @@ from lnlkit.models.torchvision_resnet import TorchvisionResNet50
 
 __all__ = [
     "build_model",
+    "build_model_for_input",
     "list_models",
     "MODELS",
     "ModelEntry",
@@ -238,3 +239,56 @@ def build_model(
             f"it accepts: {', '.join(allowed) if allowed else '(no options)'}"
         )
     return entry(num_classes, in_channels, size, **kw)
+
+
+# Options that shape an image network's layers and mean nothing to an MLP (dropped when an image model is replaced
+# by an MLP for flat features).
+_IMAGE_ONLY_OPTIONS = ("width", "stem_padding", "halved_residual", "stem", "init", "fc_init")
+
+
+def build_model_for_input(name: str, num_classes: int, input_shape: Sequence[int], **kw) -> LNLModel:
+    """Build the network ``name`` for inputs of ``input_shape``: the model follows the data.
+
+    Images ``(C, H, W)`` get ``name`` itself.  Flat features ``(D,)`` get an ``mlp`` of ``D`` inputs (hidden widths
+    256-256, BatchNorm, about 0.09M parameters for D = 64, comparable with ``small_cnn``'s 0.14M) whatever image
+    network ``name`` is, so a preset written for images (``small_cnn`` on digits, a ResNet on CIFAR) runs on the
+    user's own feature vectors: the options the MLP shares (``second_head``, ``dropout``) carry over, the image-only
+    layer options (``width``, ``stem_padding``, ``halved_residual``, ``stem``, ``init``, ``fc_init``) are dropped.
+    The MLP's ``embed`` is its last hidden layer, so methods that need penultimate features (Co-mining, Prune4ReL,
+    the second head of ProMix) have them.
+
+    Parameters
+    ----------
+    name : str
+        A registry name (see :func:`list_models`).
+    num_classes : int
+    input_shape : sequence of int
+        ``(C, H, W)`` for images or ``(D,)`` for flat features (no batch dimension).
+    **kw
+        Model options (see :func:`build_model`).
+
+    Returns
+    -------
+    LNLModel
+        On the CPU, in training mode.
+
+    Raises
+    ------
+    ValueError
+        ``input_shape`` of another rank, or ``weights_path`` for flat features (pretrained image weights cannot load
+        into an MLP; train from scratch or pass image-shaped arrays).
+    """
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) == 3:
+        return build_model(name, num_classes, in_channels=shape[0], image_size=shape[1:], **kw)
+    if len(shape) != 1:
+        raise ValueError(f"input_shape must be (C, H, W) for images or (D,) for flat features, got {shape}")
+    if kw.get("weights_path"):
+        raise ValueError(
+            f"weights_path={kw['weights_path']!r} holds image-network weights, but the data are flat feature vectors "
+            f"of {shape[0]} values, which train an MLP; drop weights_path (e.g. --set weights_path=none) or pass "
+            "image-shaped arrays (N, C, H, W) to Dataset.from_arrays")
+    kw = {k: v for k, v in kw.items() if k not in _IMAGE_ONLY_OPTIONS and k != "weights_path"}
+    if isinstance(name, str) and name.strip().lower().replace("-", "_") not in MODELS:
+        build_model(name, num_classes)  # raises the registry's unknown-name error
+    return build_model("mlp", num_classes, in_channels=1, image_size=1, in_features=shape[0], **kw)

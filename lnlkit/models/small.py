@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lnlkit.models.base import LNLModel, pair
@@ -104,6 +105,17 @@ class SmallCNN(LNLModel):
         return self.fc(dropped), pseudo, features
 
 
+class _BatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d that accepts a training batch of one sample: it is normalised with the running statistics (which
+    it leaves unchanged), as in eval mode, since one sample has no batch variance.  (A data loader folds a lone
+    trailing sample into the previous batch; this covers sets of a single sample, e.g. a one-sample selection.)"""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.shape[0] == 1 and self.running_mean is not None:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
+
+
 class MLP(LNLModel):
     """Multi-layer perceptron for flat features: ``[Linear -> BN -> ReLU -> Dropout] × len(hidden)`` then a head.
 
@@ -123,7 +135,7 @@ class MLP(LNLModel):
     Notes
     -----
     ``embed``: ``(B, in_features)`` or ``(B, C, H, W)`` -> ``(B, hidden[-1])``; ``forward``: ``-> (B, C)``.
-    BatchNorm needs batches of at least 2 samples in training mode.
+    A training batch of one sample is normalised with the running statistics (BatchNorm has no batch variance then).
     """
 
     def __init__(
@@ -148,7 +160,7 @@ class MLP(LNLModel):
         layers: list[nn.Module] = []
         d = in_features
         for h in self.hidden:
-            layers += [nn.Linear(d, h, bias=False), nn.BatchNorm1d(h), nn.ReLU(inplace=True)]
+            layers += [nn.Linear(d, h, bias=False), _BatchNorm1d(h), nn.ReLU(inplace=True)]
             if p > 0:
                 layers.append(nn.Dropout(p))
             d = h

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lnlkit.train.device import autocast
 from lnlkit.train.loader import DeviceData
 
 __all__ = ["autocast", "predict", "predict_train_subset", "per_sample_pass", "accuracy", "class_balanced_accuracy",
            "per_class_recall_precision", "evaluate_test", "PerSample"]
 
 
-def autocast(device: torch.device, enabled: bool = True):
-    """bfloat16 autocast on CUDA when ``enabled``; a no-op elsewhere (CPU runs stay float32 and deterministic)."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.no_grad()
-def predict(model: nn.Module, data: DeviceData, split: str = "test", batch_size: int = 1024, amp: bool = True,
+def predict(model: nn.Module, data: DeviceData, split: str = "test", batch_size: int = 1024, precision: str = "fp32",
             forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Logits of ``model`` over a whole split, in order, in eval mode (the model's mode is restored).
 
@@ -33,6 +26,8 @@ def predict(model: nn.Module, data: DeviceData, split: str = "test", batch_size:
     data : DeviceData
     split : {"train", "test", "val"}
         ``"val"`` only where the data set has a validation split (``data.has_val``).
+    precision : {"fp32", "bf16", "fp16"}
+        Autocast of the forward passes (see :func:`lnlkit.train.device.autocast`).
     forward : callable, optional
         ``forward(model, x) -> logits``; defaults to ``model(x)`` (use it to read a second head).
 
@@ -45,7 +40,7 @@ def predict(model: nn.Module, data: DeviceData, split: str = "test", batch_size:
     outs = []
     try:
         for _, x in data.iter_split(split, batch_size):
-            with autocast(data.device, amp):
+            with autocast(data.device, precision):
                 out = model(x) if forward is None else forward(model, x)
             outs.append(out.float())
     finally:
@@ -55,7 +50,7 @@ def predict(model: nn.Module, data: DeviceData, split: str = "test", batch_size:
 
 @torch.no_grad()
 def predict_train_subset(model: nn.Module, data: DeviceData, indices: torch.Tensor, batch_size: int = 1024,
-                         amp: bool = True) -> torch.Tensor:
+                         precision: str = "fp32") -> torch.Tensor:
     """Logits of ``model`` for the training samples ``indices``, un-augmented, in eval mode, in the given order.
 
     Like :func:`predict` on the training split, for a subset (e.g. the per-epoch Clothing1M sample of DivideMix).
@@ -69,7 +64,7 @@ def predict_train_subset(model: nn.Module, data: DeviceData, indices: torch.Tens
     outs = []
     try:
         for _, x in data.iter_train_subset(indices, batch_size):
-            with autocast(data.device, amp):
+            with autocast(data.device, precision):
                 outs.append(model(x).float())
     finally:
         model.train(was_training)
@@ -142,7 +137,7 @@ class PerSample:
 
 
 def per_sample_pass(model: nn.Module, data: DeviceData, labels: torch.Tensor | None = None, batch_size: int = 1024,
-                    amp: bool = True) -> PerSample:
+                    precision: str = "fp32") -> PerSample:
     """Per-sample cross-entropy of every training sample against its given label (eval mode, no augmentation).
 
     This is the pass the sample-selection methods fit their GMMs on, and what the recorder stores as the loss
@@ -152,12 +147,12 @@ def per_sample_pass(model: nn.Module, data: DeviceData, labels: torch.Tensor | N
     -------
     PerSample with ``loss`` of shape (N_train,)
     """
-    logits = predict(model, data, "train", batch_size, amp)
+    logits = predict(model, data, "train", batch_size, precision)
     return PerSample(logits, data.labels if labels is None else labels)
 
 
-def evaluate_test(models: Sequence[nn.Module] | nn.Module, data: DeviceData, batch_size: int = 1024, amp: bool = True,
-                  ensemble: str = "logits") -> dict[str, float]:
+def evaluate_test(models: Sequence[nn.Module] | nn.Module, data: DeviceData, batch_size: int = 1024,
+                  precision: str = "fp32", ensemble: str = "logits") -> dict[str, float]:
     """Test accuracy of each network and of their ensemble.
 
     Parameters
@@ -174,7 +169,7 @@ def evaluate_test(models: Sequence[nn.Module] | nn.Module, data: DeviceData, bat
     """
     if isinstance(models, nn.Module):
         models = [models]
-    logits = [predict(m, data, "test", batch_size, amp) for m in models]
+    logits = [predict(m, data, "test", batch_size, precision) for m in models]
     if len(logits) == 1:
         return {"test_acc": accuracy(logits[0], data.y_test)}
     out = {f"test_acc_net{i + 1}": accuracy(lg, data.y_test) for i, lg in enumerate(logits)}

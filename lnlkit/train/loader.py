@@ -137,6 +137,8 @@ class DeviceLoader:
     labels : Tensor, optional
         Labels to return instead of the data's given labels (e.g. relabelled targets), shape (N,).
     shuffle, drop_last : bool
+        Without ``drop_last``, a last batch that would hold a single sample (``len(indices) % batch_size == 1``) is
+        folded into the batch before it (``batch_size + 1`` samples): BatchNorm cannot train on one sample.
     stream : str
         Name of the random stream, so two loaders in one epoch draw independently.
     """
@@ -158,7 +160,22 @@ class DeviceLoader:
 
     def __len__(self) -> int:
         n = len(self.indices)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        if self.drop_last or self._folds_lone_sample():
+            return n // self.batch_size
+        return -(-n // self.batch_size)
+
+    def _folds_lone_sample(self) -> bool:
+        # A trailing batch of one sample would crash BatchNorm in training mode ("Expected more than 1 value per
+        # channel"): it joins the batch before it instead, so that batch has batch_size + 1 samples.
+        n = len(self.indices)
+        return not self.drop_last and self.batch_size > 1 and n > 1 and n % self.batch_size == 1
+
+    def _bounds(self, k: int) -> tuple[int, int]:
+        """Start and end of batch ``k`` in the epoch's order (the last batch absorbs a lone trailing sample)."""
+        start, end = k * self.batch_size, (k + 1) * self.batch_size
+        if k == len(self) - 1 and self._folds_lone_sample():
+            end += 1
+        return start, end
 
     def epoch(self, epoch: int) -> Iterator[Batch]:
         gen = stream_generator(self.data.device, self.data.seed, epoch, self.stream)
@@ -168,8 +185,9 @@ class DeviceLoader:
         if not self.data.in_memory:
             yield from self._file_epoch(order, gen)
             return
-        for start in range(len(self)):
-            idx = order[start * self.batch_size:(start + 1) * self.batch_size]
+        for k in range(len(self)):
+            start, end = self._bounds(k)
+            idx = order[start:end]
             yield self._batch(idx, self.data.train_inputs(idx), gen)
 
     def _batch(self, idx: torch.Tensor, x: torch.Tensor, gen: torch.Generator) -> Batch:
@@ -179,9 +197,15 @@ class DeviceLoader:
     def _file_epoch(self, order: torch.Tensor, gen: torch.Generator) -> Iterator[Batch]:
         # Image files: workers decode, resize and random-crop; the device normalises and applies the rest.
         worker_seed = int(torch.randint(0, 2**31 - 1, (1,), device=order.device, generator=gen))
+        held = None  # with a lone trailing sample, the second-to-last batch waits to absorb it
         for n, (x, idx) in enumerate(self.data.file_batches(order.cpu().numpy(), self.batch_size, True, worker_seed)):
             if self.drop_last and n >= len(self):
                 break
+            if self._folds_lone_sample() and n >= len(self) - 1:
+                if held is None:
+                    held = (x, idx)
+                    continue
+                x, idx = torch.cat([held[0], x]), torch.cat([held[1], idx])
             yield self._batch(idx, x, gen)
 
 
