@@ -596,6 +596,8 @@ class CoMining(Method):
     Config = CoMiningConfig
     PRESETS = PRESETS
     reported_as = "mean_last10"
+    data_pipeline = "comining"  # ImageNet statistics (official builder.py)
+    PRETRAINED_PRESETS = frozenset({"web-bird", "web-car", "web-aircraft"})  # official model/resnet.py loads them
     WEB_DATASETS: ClassVar[tuple[str, ...]] = ("web-bird", "web-car", "web-aircraft")
 
     @classmethod
