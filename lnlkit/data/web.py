@@ -215,7 +215,7 @@ def load_clothing1m(
     ----------
     root : pathlib.Path
     resize, crop : int
-        Decoding size (square resize) and crop side (SMR: Resize 256 → RandomCrop 224).
+        Shorter side after decoding (aspect ratio kept) and crop side (SMR: Resize 256 → RandomCrop 224).
     test_split : {"test", "val"}
         Which clean split becomes ``x_test``/``y_test`` (recorded in ``extras["test_split"]``); the other one, when
         present, becomes ``x_val``/``y_val``.
@@ -545,7 +545,7 @@ def load_webfg(root: Path, subset: str, resize: int = 512, crop: int = 448) -> D
     root : pathlib.Path
     subset : {"web-bird", "web-car", "web-aircraft"}
     resize, crop : int
-        Co-mining: Resize 512 → crop 448 (lnlkit resizes to a square, see :class:`ImageFiles`).
+        Co-mining: Resize 512 (shorter side, aspect kept) → crop 448.
 
     Returns
     -------

@@ -282,8 +282,7 @@ def _clothing1m(smr: bool) -> Callable[[], DivideMixConfig]:
            "unshuffled)." if smr else "CE warm-up + confidence penalty (DivideMix's Clothing1M script).")
         + " Deviations: the official number is the ensemble of each network's best-validation checkpoint; lnlkit "
         "reports the last epoch's ensemble test accuracy (no validation pass in the kit's driver).  The two "
-        "training views are one decoded random crop per image plus independent device-side flips (the official "
-        "views are two independent 224 crops).")
+        "training views are two independent random 224 crops, as the official loader's.")
     return build
 
 
