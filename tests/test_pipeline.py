@@ -199,10 +199,11 @@ def test_eval_and_train_crops_of_an_aspect_kept_image(tmp_path):
     lefts = set()
     for _ in range(40):
         img = train[0][0].numpy().transpose(1, 2, 0)
-        hits = [(t, l) for cand in (resized, resized[:, ::-1]) for t in range(3) for l in range(13)
-                if np.array_equal(img, cand[t:t + 8, l:l + 8])]
+        # left offsets in the unflipped image: a flipped crop at offset l of the mirror starts at 12 - l
+        hits = [12 - left if flip else left for flip, cand in ((False, resized), (True, resized[:, ::-1]))
+                for t in range(3) for left in range(13) if np.array_equal(img, cand[t:t + 8, left:left + 8])]
         assert hits  # a crop of the aspect-kept image (or its mirror)
-        lefts.update(l for _, l in hits)
+        lefts.update(hits)
     assert max(lefts) > 2  # offsets reach across the long side (a 10x10 square allows only 0..2)
 
 
