@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="hyperparameter preset (default: the method's preset for this data set and noise, "
                           "`Method.preset_for`, if it has one)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one hyperparameter (repeatable)")
+                     help="override one hyperparameter (repeatable), e.g. weights_path=FILE, pretrained=false, "
+                          "normalization=dataset")
     run.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
     run.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -82,7 +83,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides["epochs"] = args.epochs
     preset = args.preset if args.preset is not None else cls.preset_for(args.dataset, args.noise)
     method = get_method(args.method, preset, **overrides)  # validates before any file is written
-    data = load_dataset(args.dataset, args.root).with_noise(args.noise, seed=args.seed)
+    method.pretrained_record()  # a preset that starts from ImageNet weights needs weights_path (or pretrained=false)
+    # the preset's data pipeline (its official normalisation), recorded in config.json by fit
+    data = load_dataset(args.dataset, args.root, method=method).with_noise(args.noise, seed=args.seed)
     run = method.fit(data, out=args.out, device=args.device, resume=args.resume, progress=not args.quiet)
     res = run.result
     rate = "unknown" if res.get("realized_rate") is None else f"{res['realized_rate']:.3f}"

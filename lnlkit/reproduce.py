@@ -472,7 +472,8 @@ def summary_table(runs_root: str | os.PathLike):
     Returns
     -------
     pandas.DataFrame
-        Columns ``method``, ``preset``, ``dataset``, ``noise``, ``realized_rate``, ``seeds``, ``reported_as`` and the
+        Columns ``method``, ``preset``, ``from_scratch`` (the paper starts from ImageNet weights, these runs did not),
+        ``dataset``, ``noise``, ``realized_rate``, ``seeds``, ``reported_as`` and the
         mean and standard deviation of ``reported``, ``test_acc_last``, ``test_acc_best``, ``sel_precision`` and
         ``sel_recall``, sorted by data set, noise and method.  Only complete runs count.
     """
@@ -481,7 +482,7 @@ def summary_table(runs_root: str | os.PathLike):
     runs = results_table(runs_root)
     runs = runs[runs["status"] == "complete"]
     metrics = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "realized_rate"]
-    keys = ["method", "preset", "dataset", "noise", "reported_as"]
+    keys = ["method", "preset", "from_scratch", "dataset", "noise", "reported_as"]
     if runs.empty:
         return pd.DataFrame(columns=keys + ["seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
     runs = runs.assign(**{m: pd.to_numeric(runs[m], errors="coerce") for m in metrics})
@@ -506,7 +507,8 @@ def _display_table(summary):
     rows = []
     for r in summary.itertuples(index=False):
         rows.append({
-            "dataset": r.dataset, "noise": r.noise, "method": r.method, "preset": r.preset,
+            "dataset": r.dataset, "noise": r.noise, "method": r.method,
+            "preset": f"{r.preset} (from scratch)" if r.from_scratch else r.preset,
             "realised rate": _mean_std(r.realized_rate_mean, float("nan"), 3), "seeds": int(r.seeds),
             "reported": _mean_std(r.reported_mean, r.reported_std), "reported as": r.reported_as,
             "best": _mean_std(r.test_acc_best_mean, r.test_acc_best_std),
@@ -567,6 +569,9 @@ def write_results(runs_root: str | os.PathLike, results_dir: str | os.PathLike, 
     paths = {ext: results_dir / f"{profile}.{ext}" for ext in ("md", "csv", "tex")}
     title = (f"Results of `lnlkit reproduce --profile {profile}`: test accuracy (%) as mean ± std over seeds; "
              "selection precision/recall against the true noise mask at the last epoch.\n\n")
+    if summary["from_scratch"].astype(bool).any():
+        title += ("\"(from scratch)\": the paper starts from ImageNet weights; these runs did not "
+                  "(`--set pretrained=false`), so they are not comparable with its numbers.\n\n")
     atomic_write_bytes(paths["md"], (title + format_table(shown, "md")).encode())
     atomic_write_bytes(paths["csv"], summary.to_csv(index=False).encode())
     atomic_write_bytes(paths["tex"], shown.to_latex(index=False).encode())

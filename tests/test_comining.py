@@ -378,7 +378,7 @@ def test_web_presets_run_on_a_tiny_image_tree(subset, tmp_path):
     with pytest.warns(UserWarning, match="expected"):
         data = lnlkit.load_dataset(subset, root=root, resize=36, crop=32)
     run = lnlkit.get_method("comining", preset=subset, epochs=2, warmup_epochs=1, batch_size=5,
-                            checkpoint_every=100).fit(data.with_noise("none"), out=tmp_path / "r", progress=False)
+                            checkpoint_every=100, pretrained=False).fit(data.with_noise("none"), out=tmp_path / "r", progress=False)
     assert run.complete and [r["phase"] for r in run.history] == ["warmup", "train"]
     assert run.history[-1]["steps"] == 2 and run.result["forget_rate"] == 0.25
     assert all(math.isfinite(run.history[-1][k]) for k in ("loss", "loss_tri", "loss_re"))

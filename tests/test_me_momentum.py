@@ -389,7 +389,7 @@ def test_clothing1m_preset_runs_on_a_fake_image_tree(tmp_path):
     write_clothing_official(tmp_path / "clothing1m")
     ds = lnlkit.load_dataset("clothing1m", root=tmp_path / "clothing1m", resize=40, crop=32)
     run = get_method("mememomentum", preset="clothing1m", round_epochs=1, max_inner_rounds=2, outer_loops=1,
-                     batch_size=4, eval_batch_size=8, checkpoint_every=100).fit(
+                     batch_size=4, eval_batch_size=8, checkpoint_every=100, pretrained=False).fit(
         ds.with_noise("none"), out=tmp_path / "r", progress=False)
     assert run.complete and [(r["outer"], r["round"]) for r in run.history] == [(0, 1), (0, 2)]
     assert run.history[0]["n_class_improved"] > 0 and "n_extracted" in run.history[1]

@@ -15,7 +15,8 @@ def _fit(preset, data, tmp_path, **kw):
 @pytest.mark.parametrize("preset", ["cifar10", "cifar-promix"])
 def test_cifar10_presets(preset, tmp_path):
     write_cifar10(tmp_path / "data", per_batch=6, n_test=8)
-    data = lnlkit.load_dataset("cifar10", root=tmp_path / "data").with_noise("asym-cifar10:0.4", seed=0)
+    data = lnlkit.load_dataset("cifar10", root=tmp_path / "data", method=lnlkit.get_method("ce", preset=preset))
+    data = data.with_noise("asym-cifar10:0.4", seed=0)
     run = _fit(preset, data, tmp_path)
     assert run.complete and run.signals["loss"].shape == (1, 30)
 
@@ -30,7 +31,7 @@ def test_clothing1m_preset_on_image_files(tmp_path):
     write_clothing_official(tmp_path / "clothing1m")
     ds = lnlkit.load_dataset("clothing1m", root=tmp_path / "clothing1m", resize=40, crop=32)
     assert not ds.clean_train_known
-    run = _fit("clothing1m", ds.with_noise("none"), tmp_path)
+    run = _fit("clothing1m", ds.with_noise("none"), tmp_path, pretrained=False)  # no ImageNet file in the tests
     assert run.complete and run.is_noisy is None and run.result["realized_rate"] is None
     assert run.signals["loss"].shape == (1, 6)
 

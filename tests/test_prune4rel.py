@@ -528,7 +528,7 @@ _KIND = {"cifar10n-sop": "cifar10", "cifar100n-sop": "cifar100", "cifar10n-divid
 def test_prune4rel_presets_run_on_fake_data(preset, tmp_path):
     data = _fake_data(_KIND[preset], tmp_path)
     method = lnlkit.get_method("prune4rel", preset=preset, epochs=1, warmup_epochs=1, ratio=0.5,
-                               eval_batch_size=16, batch_size=4)
+                               eval_batch_size=16, batch_size=4, pretrained=False)  # no ImageNet file in the tests
     run = method.fit(data, out=tmp_path / "r", progress=False, device="cpu")
     assert run.complete and math.isfinite(run.result["reported"]) and run.signals["selected"][-1].sum() > 0
 

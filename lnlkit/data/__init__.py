@@ -51,8 +51,14 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
-def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, **kw: Any) -> Dataset:
+def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, method: Any = None,
+                 **kw: Any) -> Dataset:
     """Load a data set by name from a local folder (nothing is downloaded).
+
+    Pass ``method=`` (a configured method, e.g. ``get_method("promix", preset=...)``, or a method name) to get the
+    data set with that method's data pipeline (its official normalisation, or the config's ``normalization``):
+    this is how ``lnlkit run``, the notebooks and ``lnlkit reproduce`` load data.  ``Method.fit`` applies the same
+    pipeline to a data set loaded without it (with a warning when the statistics change).
 
     Parameters
     ----------
@@ -61,8 +67,10 @@ def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, **
         ``webvision``, ``animal10n``, ``web-bird``, ``web-car``, ``web-aircraft``.
     root : path, optional
         Folder holding the data set (see each loader for the layout).  Defaults to ``$LNLKIT_DATA`` or ``./data``.
+    method : Method or str, optional
+        Apply this method's data pipeline (see :mod:`lnlkit.data.pipeline`).
     **kw
-        Loader options.
+        Loader options (with ``method=``, ``normalization=`` is not accepted: the method decides).
 
     Returns
     -------
@@ -79,4 +87,17 @@ def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, **
     key = str(name).lower()
     if key not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} or use Dataset.from_arrays")
-    return DATASETS[key](Path(root) if root is not None else None, **kw)
+    if method is not None and "normalization" in kw:
+        raise TypeError("load_dataset: pass either method= (its pipeline decides the normalisation) or "
+                        "normalization=, not both; set the method's config field normalization instead")
+    data = DATASETS[key](Path(root) if root is not None else None, **kw)
+    if method is None:
+        return data
+    from lnlkit.data.pipeline import apply_normalization
+
+    if isinstance(method, str):
+        from lnlkit.methods import method_class
+
+        return apply_normalization(data, method_class(method).data_pipeline, strict=False)
+    requested, strict = method.normalization_request()
+    return apply_normalization(data, requested, strict=strict)

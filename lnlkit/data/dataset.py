@@ -37,8 +37,8 @@ class ImageFiles:
     paths : sequence of str
         One path per sample, in data set order.
     resize : int
-        Images are resized to ``resize × resize`` pixels when decoded (the official codes resize to 256 or 512
-        before cropping).
+        When decoded, an image's shorter side is resized to ``resize`` pixels, the aspect ratio kept (the official
+        codes' ``Resize(256)`` / ``Resize(512)``, before cropping).
     crop : int
         Side of the square crop the network sees (random crop in training, centre crop in evaluation).
     """

@@ -1,9 +1,13 @@
 """A worker-based loader for data sets stored as image files (Clothing1M, WebVision, Web-*).
 
-The workers only decode and crop: each sample is read with PIL, converted to RGB, resized to
-``files.resize × files.resize``, cropped to ``files.crop × files.crop`` (a random crop plus a random horizontal flip
-for training, the centre crop for evaluation) and returned as a uint8 tensor ``(3, crop, crop)``.  Normalisation and
-any further augmentation happen on the training device on whole batches (the device loader), as for in-memory data.
+The workers only decode and crop, as the official Clothing1M, WebVision and web fine-grained loaders do
+(``Resize(s)`` then ``RandomCrop(c)`` / ``CenterCrop(c)``): each sample is read with PIL, converted to RGB, resized
+so that its *shorter* side is ``files.resize`` with the aspect ratio kept (the longer side ``int(resize · long /
+short)``, bilinear), cropped to ``files.crop × files.crop`` (a random crop plus a random horizontal flip for
+training, the centre crop for evaluation) and returned as a uint8 tensor ``(3, crop, crop)``.  With ``views=k`` a
+training sample is decoded once and cropped ``k`` times independently (the official loaders call the transform once
+per view).  Normalisation and any further augmentation happen on the training device on whole batches (the device
+loader), as for in-memory data.
 
 Randomness: the crop offset and the flip are drawn with ``torch``'s RNG inside the worker.  PyTorch seeds each
 worker from the loader's generator, so ``make_file_loader(..., seed=s)`` gives the same order and the same crops
@@ -20,25 +24,61 @@ import torch
 
 from lnlkit.data.dataset import ImageFiles
 
-__all__ = ["ImageFileDataset", "make_file_loader", "decode_image"]
+__all__ = ["ImageFileDataset", "make_file_loader", "decode_image", "crop_image", "resized_size"]
+
+
+def resized_size(width: int, height: int, resize: int) -> tuple[int, int]:
+    """``(width, height)`` after resizing the shorter side to ``resize`` with the aspect ratio kept (the longer side
+    truncated, as torchvision's ``Resize(int)``)."""
+    if width <= height:
+        return resize, int(resize * height / width)
+    return int(resize * width / height), resize
 
 
 def decode_image(path: str, resize: int) -> np.ndarray:
-    """Decode one image file to RGB, resized to ``resize × resize``; uint8 array ``(resize, resize, 3)``."""
+    """Decode one image file to RGB with its shorter side resized to ``resize`` (aspect ratio kept).
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (H, W, 3)
+        ``min(H, W) == resize``.
+    """
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
-            if im.size != (resize, resize):
-                im = im.resize((resize, resize), Image.BILINEAR)
+            size = resized_size(im.size[0], im.size[1], resize)
+            if im.size != size:
+                im = im.resize(size, Image.BILINEAR)
             return np.asarray(im, dtype=np.uint8)
     except OSError as exc:  # FileNotFoundError included
         raise OSError(f"cannot read image {path}: {exc}") from exc
 
 
+def crop_image(img: np.ndarray, crop: int, train: bool) -> np.ndarray:
+    """One ``crop × crop`` crop of a decoded ``(H, W, 3)`` image, as a CHW uint8 array.
+
+    Training: a uniform random offset and a horizontal flip with probability 1/2 (torch's RNG); evaluation: the
+    centre crop (offsets ``round((H − crop) / 2)``, ``round((W − crop) / 2)``, as ``CenterCrop``).
+    """
+    h, w = img.shape[:2]
+    if train:
+        top = int(torch.randint(0, h - crop + 1, ()))
+        left = int(torch.randint(0, w - crop + 1, ()))
+        flip = bool(torch.rand(()) < 0.5)
+    else:
+        top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))
+        flip = False
+    out = img[top:top + crop, left:left + crop]
+    if flip:
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
 class ImageFileDataset(torch.utils.data.Dataset):
-    """Samples of an :class:`ImageFiles` list as ``(uint8 tensor (3, crop, crop), label, index)``.
+    """Samples of an :class:`ImageFiles` list as ``(uint8 tensor (3, crop, crop), label, index)``, or with
+    ``views=k > 1`` ``(uint8 tensor (k, 3, crop, crop), label, index)`` holding k independent crops.
 
     Parameters
     ----------
@@ -47,9 +87,11 @@ class ImageFileDataset(torch.utils.data.Dataset):
         Label returned with each image (e.g. the noisy training labels).
     train : bool
         Random crop (no padding) and random horizontal flip when True; centre crop when False.
+    views : int
+        Crops per sample (each with its own random offset and flip).
     """
 
-    def __init__(self, files: ImageFiles, labels: Any, train: bool) -> None:
+    def __init__(self, files: ImageFiles, labels: Any, train: bool, views: int = 1) -> None:
         if not isinstance(files, ImageFiles):
             raise TypeError(f"files must be an ImageFiles list, got {type(files).__name__}")
         self.labels = np.asarray(labels, dtype=np.int64).reshape(-1)
@@ -57,8 +99,11 @@ class ImageFileDataset(torch.utils.data.Dataset):
             raise ValueError(f"{len(files)} image files but {len(self.labels)} labels; they must match")
         if not 0 < files.crop <= files.resize:
             raise ValueError(f"crop ({files.crop}) must be positive and at most resize ({files.resize})")
+        if not isinstance(views, (int, np.integer)) or views < 1:
+            raise ValueError(f"views must be a positive integer, got {views!r}")
         self.files = files
         self.train = bool(train)
+        self.views = int(views)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -66,23 +111,14 @@ class ImageFileDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         index = int(index)
         img = decode_image(self.files.paths[index], self.files.resize)
-        size, crop = self.files.resize, self.files.crop
-        if self.train:
-            top, left = (int(v) for v in torch.randint(0, size - crop + 1, (2,)))
-            flip = bool(torch.rand(()) < 0.5)
-        else:
-            top = left = (size - crop) // 2
-            flip = False
-        img = img[top:top + crop, left:left + crop]
-        if flip:
-            img = img[:, ::-1]
-        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        crops = [crop_image(img, self.files.crop, self.train) for _ in range(self.views)]
+        x = torch.from_numpy(crops[0] if self.views == 1 else np.stack(crops))
         return x, int(self.labels[index]), index
 
 
 def make_file_loader(
     files: ImageFiles, labels: Any, batch_size: int, train: bool, num_workers: int | None = None, seed: int = 0,
-    order: Any = None,
+    order: Any = None, views: int = 1,
 ) -> torch.utils.data.DataLoader:
     """A :class:`torch.utils.data.DataLoader` over image files.
 
@@ -101,6 +137,8 @@ def make_file_loader(
     order : array-like of int, optional
         Visit exactly these samples in this order (no shuffling): the device loader passes each epoch's
         permutation, or a selected subset.  Workers are then not persistent, since the loader lives one epoch.
+    views : int
+        Independent crops per sample (two-view methods); images then come as ``(B, views, 3, crop, crop)``.
 
     Returns
     -------
@@ -118,7 +156,7 @@ def make_file_loader(
     generator.manual_seed(int(seed))
     sampler = None if order is None else [int(i) for i in np.asarray(order).reshape(-1)]
     return torch.utils.data.DataLoader(
-        ImageFileDataset(files, labels, train), batch_size=int(batch_size), shuffle=bool(train) and sampler is None,
+        ImageFileDataset(files, labels, train, views), batch_size=int(batch_size), shuffle=bool(train) and sampler is None,
         sampler=sampler, num_workers=int(num_workers), persistent_workers=num_workers > 0 and sampler is None,
         pin_memory=torch.cuda.is_available(), generator=generator, drop_last=False,
     )

@@ -215,7 +215,7 @@ def load_clothing1m(
     ----------
     root : pathlib.Path
     resize, crop : int
-        Decoding size (square resize) and crop side (SMR: Resize 256 → RandomCrop 224).
+        Shorter side after decoding (aspect ratio kept) and crop side (SMR: Resize 256 → RandomCrop 224).
     test_split : {"test", "val"}
         Which clean split becomes ``x_test``/``y_test`` (recorded in ``extras["test_split"]``); the other one, when
         present, becomes ``x_val``/``y_val``.
@@ -297,7 +297,7 @@ def load_clothing1m(
         y_test=splits[test_split][1], num_classes=C, class_names=list(CLOTHING1M_CLASSES), mean=CLOTHING1M_MEAN,
         std=CLOTHING1M_STD, pixel_scale=255.0, clean_train_known=False, root=base,
         x_val=files_of(val_split) if has_val else None, y_val=splits[val_split][1] if has_val else None,
-        extras={"layout": layout, "test_split": test_split, "val_split": val_split if has_val else None,
+        extras={"normalization": "smr", "layout": layout, "test_split": test_split, "val_split": val_split if has_val else None,
                 "list_files": files},
     )
 
@@ -385,8 +385,9 @@ def load_webvision(
         class_names = [s for s, _ in synsets[:num_classes]]
 
     x_val = y_val = None
-    extras: dict[str, Any] = {"val_name": None, "list_files": {"train": str(info / "train_filelist_google.txt"),
-                                                              "test": str(info / "val_filelist.txt")}}
+    extras: dict[str, Any] = {"normalization": "imagenet", "val_name": None,
+                              "list_files": {"train": str(info / "train_filelist_google.txt"),
+                                             "test": str(info / "val_filelist.txt")}}
     if imagenet_root is not None:
         ir = Path(imagenet_root).expanduser()
         if not synsets:
@@ -544,7 +545,7 @@ def load_webfg(root: Path, subset: str, resize: int = 512, crop: int = 448) -> D
     root : pathlib.Path
     subset : {"web-bird", "web-car", "web-aircraft"}
     resize, crop : int
-        Co-mining: Resize 512 → crop 448 (lnlkit resizes to a square, see :class:`ImageFiles`).
+        Co-mining: Resize 512 (shorter side, aspect kept) → crop 448.
 
     Returns
     -------
@@ -591,5 +592,5 @@ def load_webfg(root: Path, subset: str, resize: int = 512, crop: int = 448) -> D
     return Dataset(
         name=subset, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te, num_classes=len(classes),
         class_names=classes, mean=IMAGENET_MEAN, std=IMAGENET_STD, pixel_scale=255.0, clean_train_known=False,
-        root=base, extras={"test_folder": str(val_dir)},
+        root=base, extras={"normalization": "imagenet", "test_folder": str(val_dir)},
     )

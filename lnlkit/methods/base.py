@@ -30,6 +30,7 @@ import torch.nn as nn
 
 import lnlkit
 from lnlkit.data.dataset import Dataset, NoisyDataset
+from lnlkit.data.pipeline import apply_normalization, pipeline_record
 from lnlkit.train.checkpoint import load_checkpoint, save_checkpoint
 from lnlkit.train.device import check_precision, grad_scaler, resolve_device, rng_state, seed_everything, set_rng_state
 from lnlkit.train.evaluate import evaluate_test
@@ -56,6 +57,12 @@ class MethodConfig:
     channels_last: bool = True  # on CUDA only
     record_signals_every: int = 1  # per-sample signals every k epochs (and always the last)
     checkpoint_every: int = 1
+    # data pipeline: input normalisation (None: the method's official one for the data set, see
+    # lnlkit.data.pipeline; "dataset": the statistics the data set was loaded with; or a name such as "promix")
+    normalization: str | None = None
+    # start from ImageNet weights read from weights_path: None follows the preset's paper (an error when the paper
+    # starts from them and weights_path is unset); False trains from scratch on purpose
+    pretrained: bool | None = None
 
     def __post_init__(self) -> None:
         if self.amp is not None:  # an old config or call: amp=True/False
@@ -198,6 +205,10 @@ class Method(abc.ABC):
     reported_as: ClassVar[str] = "test_acc_last"
     # whether the training steps go through ``self.grad_scaler`` (needed for precision "fp16")
     supports_fp16: ClassVar[bool] = False
+    # whose official data pipeline (normalisation) the method follows; None: each data set's default
+    data_pipeline: ClassVar[str | None] = None
+    # presets whose paper starts from ImageNet weights: fit() refuses to train them from scratch silently
+    PRETRAINED_PRESETS: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: MethodConfig | None = None, preset: str | None = None):
         self.config = config if config is not None else self.Config()
@@ -260,6 +271,44 @@ class Method(abc.ABC):
         """The paper's headline number from the history (default: last epoch's test accuracy)."""
         return history[-1]["test_acc"] if history else float("nan")
 
+    # ------------------------------------------------------------------ data pipeline and initial weights
+    def normalization_request(self) -> tuple[str | None, bool]:
+        """The normalisation this run asks for and whether the user named it (``config.normalization``) or it is
+        the method's own pipeline (``data_pipeline``); see :func:`lnlkit.data.pipeline.resolve_normalization`."""
+        if self.config.normalization is not None:
+            return self.config.normalization, True
+        return self.data_pipeline, False
+
+    def pretrained_record(self) -> dict[str, Any]:
+        """Which initial weights the run uses, for ``config.json``.
+
+        Returns
+        -------
+        dict
+            ``pretrained``: ``"imagenet:<file>"`` or False; ``from_scratch``: True when the preset's paper starts
+            from ImageNet weights and this run does not (``pretrained=false``).
+
+        Raises
+        ------
+        ValueError
+            Before any training, when the preset's paper starts from ImageNet weights (or ``pretrained=True``) and
+            no ``weights_path`` is set.
+        """
+        weights = getattr(self.config, "weights_path", None)
+        paper = self.preset in self.PRETRAINED_PRESETS
+        want = paper if self.config.pretrained is None else bool(self.config.pretrained)
+        if weights:
+            return {"pretrained": f"imagenet:{weights}", "from_scratch": False}
+        if want:
+            why = (f"the {self.name} preset {self.preset!r} starts from ImageNet weights, as its paper does"
+                   if self.config.pretrained is None else "pretrained=true asks for ImageNet weights")
+            raise ValueError(
+                f"{why}, but no weights file is given (lnlkit never downloads weights). Pass --set weights_path=FILE "
+                "(e.g. torchvision's resnet50-0676ba61.pth; in Python: weights_path=...) or train from scratch on "
+                "purpose with --set pretrained=false"
+            )
+        return {"pretrained": False, "from_scratch": paper}
+
     # ------------------------------------------------------------------ driver
     def describe(self) -> dict:
         return {"method": self.name, "preset": self.preset, "hyperparameters": dataclasses.asdict(self.config)}
@@ -298,6 +347,10 @@ class Method(abc.ABC):
         dev = resolve_device(device)  # bad input fails before any folder is made
         if dev.type != "cuda" and "fp16" in (self.config.precision, self.config.eval_precision):
             raise ValueError("precision 'fp16' needs a CUDA device; use 'bf16' or 'fp32' on the CPU")
+        self.pretrained_record()  # a paper that starts from ImageNet weights: no silent from-scratch run
+        requested, strict = self.normalization_request()  # the preset's data pipeline, whoever loaded the data
+        data = apply_normalization(data, requested, strict=strict, warn=True,
+                                   who=f"{self.name}" + (f" (preset {self.preset!r})" if self.preset else ""))
         with run_lock(out):  # a second process on the same folder waits, then resumes or refuses
             return self._fit(data, out, dev, callbacks, resume, progress, seed)
 
@@ -307,7 +360,8 @@ class Method(abc.ABC):
             **self.describe(), "dataset": data.name, "noise": data.noise.spec, "noise_info": data.noise.info,
             "noise_seed": data.seed, "seed": seed, "device": str(dev), "num_classes": data.num_classes,
             "n_train": len(data.labels), "lnlkit_version": lnlkit.__version__, "torch_version": torch.__version__,
-            "python_version": platform.python_version(),
+            "python_version": platform.python_version(), **self.pretrained_record(),
+            "data": pipeline_record(data.dataset),
         }
         checkpoint = out / "checkpoint.pt"
         if resume and (out / "config.json").exists():

@@ -68,8 +68,10 @@ def _cifar100() -> CEConfig:
 
 
 def _cifar_promix() -> CEConfig:
-    """The plain ResNet-18 of ProMix with a cosine schedule over 600 epochs (ProMix's backbone and length)."""
-    return CEConfig(epochs=600, batch_size=256, model="resnet18", lr=0.05, lr_schedule="cosine", lr_milestones=())
+    """The plain ResNet-18 of ProMix with a cosine schedule over 600 epochs (ProMix's backbone, length and CIFAR
+    normalisation)."""
+    return CEConfig(epochs=600, batch_size=256, model="resnet18", lr=0.05, lr_schedule="cosine", lr_milestones=(),
+                    normalization="promix")
 
 
 def _clothing1m() -> CEConfig:
@@ -88,6 +90,7 @@ class CE(Method):
                "clothing1m": _clothing1m}
     reported_as = "test_acc_last"
     supports_fp16 = True
+    PRETRAINED_PRESETS = frozenset({"clothing1m"})  # ImageNet-initialised ResNet-50, as SMR/DivideMix
 
     def setup(self, ctx: Context) -> None:
         cfg = self.config

@@ -536,8 +536,8 @@ def _web(subset: str, classes: int) -> Callable[[], CoMiningConfig]:
         "(P3). "
         + ("The values are the README's web-bird command. " if subset == "web-bird" else
            "The README gives only the web-bird command; these values are assumed the same (UNVERIFIED). ")
-        + "The strong view is lnlkit's StrongAugment instead of RandAugment (P8), and both views share one decoded "
-        "crop (the device adds the flips and strong ops).")
+        + "The strong view is lnlkit's StrongAugment instead of RandAugment (P8); each view is its own decoded "
+        "crop, as the official loader's (the device adds the strong ops).")
     return build
 
 
@@ -596,6 +596,8 @@ class CoMining(Method):
     Config = CoMiningConfig
     PRESETS = PRESETS
     reported_as = "mean_last10"
+    data_pipeline = "comining"  # ImageNet statistics (official builder.py)
+    PRETRAINED_PRESETS = frozenset({"web-bird", "web-car", "web-aircraft"})  # official model/resnet.py loads them
     WEB_DATASETS: ClassVar[tuple[str, ...]] = ("web-bird", "web-car", "web-aircraft")
 
     @classmethod

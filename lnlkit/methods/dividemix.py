@@ -283,8 +283,7 @@ def _clothing1m(smr: bool) -> Callable[[], DivideMixConfig]:
            "unshuffled)." if smr else "CE warm-up + confidence penalty (DivideMix's Clothing1M script).")
         + " Deviations: the official number is the ensemble of each network's best-validation checkpoint; lnlkit "
         "reports the last epoch's ensemble test accuracy (no validation pass in the kit's driver).  The two "
-        "training views are one decoded random crop per image plus independent device-side flips (the official "
-        "views are two independent 224 crops).")
+        "training views are two independent random 224 crops, as the official loader's.")
     return build
 
 
@@ -361,6 +360,8 @@ class DivideMix(Method):
     PRESETS = _presets(smr=False)
     reported_as = "ensemble_acc_last"
     supports_fp16 = True
+    data_pipeline = "dividemix"
+    PRETRAINED_PRESETS = frozenset({"clothing1m"})  # official Train_clothing1M.py: resnet50(pretrained=True)
     REAL_NOISE_DATASETS: ClassVar[tuple[str, ...]] = ("animal10n", "clothing1m", "webvision")
 
     # ------------------------------------------------------------------ presets by setting
@@ -476,7 +477,8 @@ class DivideMix(Method):
     # ------------------------------------------------------------------ 2. recalibration (SMR)
     def recalibrate(self, ctx: Context, epoch: int) -> tuple[dict, dict]:
         """SMR's recalibration epoch: plain CE (no mixup, no penalty) over the whole noisy set for both networks,
-        batch 2B; no per-sample evaluation or GMM this epoch."""
+        batch 2B (Clothing1M: B, the batch of the official evaluation loader it trains on); no per-sample
+        evaluation or GMM this epoch."""
         cfg = self.config
         stats = []
         if cfg.epoch_subset:  # SMR's Clothing1M script: an epoch sample, test transform, unshuffled
@@ -484,7 +486,7 @@ class DivideMix(Method):
                                          ctx.generator(epoch, "recal/subset"))
             for net, opt in zip(self.nets, self.optimizers):
                 batches = (Batch(idx, (x,), ctx.data.labels[idx])
-                           for idx, x in ctx.data.iter_train_subset(pool, 2 * cfg.batch_size))
+                           for idx, x in ctx.data.iter_train_subset(pool, cfg.batch_size))
                 stats.append(self._supervised_epoch(ctx, net, opt, batches, "plain", None, None))
         else:
             for k, (net, opt) in enumerate(zip(self.nets, self.optimizers)):

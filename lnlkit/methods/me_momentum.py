@@ -483,6 +483,8 @@ class MeMomentum(Method):
     Config = MeMomentumConfig
     PRESETS = PRESETS
     reported_as = "test_at_best_val"
+    data_pipeline = "mememomentum"  # CIFAR: DivideMix's statistics; Clothing1M: ImageNet's (official Clothing.py)
+    PRETRAINED_PRESETS = frozenset({"clothing1m"})  # official Clothing.py: resnet50(pretrained=True)
     REAL_NOISE_DATASETS = ("clothing1m",)
 
     @classmethod

@@ -428,6 +428,7 @@ class ProMix(Method):
     Config = ProMixConfig
     PRESETS = _presets()
     reported_as = "ensemble_acc_last"
+    data_pipeline = "promix"  # official dataloader_cifarn.py: CIFAR-10 std (0.247, 0.243, 0.261)
     SETTINGS: ClassVar[dict[str, dict]] = _SETTINGS
 
     @classmethod

@@ -662,6 +662,8 @@ class Prune4ReL(Method):
     name = "prune4rel"
     Config = Prune4ReLConfig
     PRESETS = PRESETS
+    data_pipeline = "prune4rel"
+    PRETRAINED_PRESETS = frozenset({"clothing1m-dividemix"})  # ImageNet-initialised ResNet-50
     SELECTOR: ClassVar[str] = "prune4rel"
     reported_as = "test_acc_last"
 

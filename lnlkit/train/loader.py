@@ -190,22 +190,31 @@ class DeviceLoader:
             idx = order[start:end]
             yield self._batch(idx, self.data.train_inputs(idx), gen)
 
-    def _batch(self, idx: torch.Tensor, x: torch.Tensor, gen: torch.Generator) -> Batch:
-        views = tuple(aug(x, gen) if aug is not None else x for aug in self.augments)
+    def _batch(self, idx: torch.Tensor, x: torch.Tensor | tuple[torch.Tensor, ...], gen: torch.Generator) -> Batch:
+        # x: one batch shared by every view (in memory), or one independently cropped batch per view (image files)
+        xs = x if isinstance(x, tuple) else (x,) * len(self.augments)
+        views = tuple(aug(xv, gen) if aug is not None else xv for aug, xv in zip(self.augments, xs))
         return Batch(index=idx, views=views, y=self.labels[idx])
 
     def _file_epoch(self, order: torch.Tensor, gen: torch.Generator) -> Iterator[Batch]:
-        # Image files: workers decode, resize and random-crop; the device normalises and applies the rest.
+        # Image files: workers decode, resize and random-crop, one independent crop per view (as the official loaders
+        # call their transform once per view); the device normalises and applies the rest.
         worker_seed = int(torch.randint(0, 2**31 - 1, (1,), device=order.device, generator=gen))
         held = None  # with a lone trailing sample, the second-to-last batch waits to absorb it
-        for n, (x, idx) in enumerate(self.data.file_batches(order.cpu().numpy(), self.batch_size, True, worker_seed)):
+        views = len(self.augments)
+        for n, (x, idx) in enumerate(self.data.file_batches(order.cpu().numpy(), self.batch_size, True, worker_seed,
+                                                            views=views)):
             if self.drop_last and n >= len(self):
                 break
             if self._folds_lone_sample() and n >= len(self) - 1:
                 if held is None:
                     held = (x, idx)
                     continue
-                x, idx = torch.cat([held[0], x]), torch.cat([held[1], idx])
+                if isinstance(x, tuple):  # one crop per view
+                    x = tuple(torch.cat([a, b]) for a, b in zip(held[0], x))
+                else:
+                    x = torch.cat([held[0], x])
+                idx = torch.cat([held[1], idx])
             yield self._batch(idx, x, gen)
 
 
@@ -289,15 +298,20 @@ class DeviceData:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def file_batches(self, order: np.ndarray, batch_size: int, train: bool, seed: int,
-                     split: str = "train") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Decode image files of ``split`` in ``order`` with worker processes: yields normalised ``(x, index)``."""
+                     split: str = "train", views: int = 1
+                     ) -> Iterator[tuple[torch.Tensor | tuple[torch.Tensor, ...], torch.Tensor]]:
+        """Decode image files of ``split`` in ``order`` with worker processes: yields normalised ``(x, index)``;
+        with ``views > 1``, ``x`` is a tuple of ``views`` batches ``(B, 3, crop, crop)``, independently cropped."""
         from lnlkit.data.images import make_file_loader
 
         files = {"train": self._files_train, "test": self._files_test, "val": self._files_val}[split]
         labels = np.zeros(len(files), dtype=np.int64)  # labels travel on the device, not through the workers
         for x, _, idx in make_file_loader(files, labels, batch_size, train=train, order=order,
-                                          num_workers=self.num_workers, seed=seed):
-            yield self._normalise(x), idx.to(self.device)
+                                          num_workers=self.num_workers, seed=seed, views=views):
+            if views == 1:
+                yield self._normalise(x), idx.to(self.device)
+            else:
+                yield tuple(self._normalise(x[:, v]) for v in range(views)), idx.to(self.device)
 
     def iter_train_subset(self, indices: torch.Tensor | np.ndarray, batch_size: int
                           ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -342,8 +342,8 @@ def _expand(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]) -> l
     return sorted(set(found))
 
 
-TABLE_COLUMNS = ["method", "preset", "dataset", "noise", "seed", "realized_rate", "reported", "reported_as",
-                 "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "epochs", "wall_s", "status", "path"]
+TABLE_COLUMNS = ["method", "preset", "from_scratch", "dataset", "noise", "seed", "realized_rate", "reported",
+                 "reported_as", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "epochs", "wall_s", "status", "path"]
 
 
 def results_table(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike], aggregate: bool = False):
@@ -360,6 +360,8 @@ def results_table(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]
     Returns
     -------
     pandas.DataFrame
+        ``from_scratch`` marks runs of a preset whose paper starts from ImageNet weights that trained from scratch
+        (``pretrained=false``).
     """
     import pandas as pd
 
@@ -368,7 +370,9 @@ def results_table(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]
         run = load_run(p)
         cfg, res = run.config, run.result
         rows.append({
-            "method": cfg.get("method"), "preset": cfg.get("preset"), "dataset": cfg.get("dataset"),
+            "method": cfg.get("method"), "preset": cfg.get("preset"),
+            # the preset's paper starts from ImageNet weights but this run did not (pretrained=false)
+            "from_scratch": bool(cfg.get("from_scratch", False)), "dataset": cfg.get("dataset"),
             "noise": cfg.get("noise"), "seed": cfg.get("seed"), "realized_rate": res.get("realized_rate"),
             "reported": res.get("reported"), "reported_as": res.get("reported_as"),
             "test_acc_last": res.get("test_acc_last"), "test_acc_best": res.get("test_acc_best"),
@@ -378,7 +382,7 @@ def results_table(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     if not aggregate or frame.empty:
         return frame
-    keys = ["method", "preset", "dataset", "noise", "reported_as"]
+    keys = ["method", "preset", "from_scratch", "dataset", "noise", "reported_as"]
     numeric = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "realized_rate"]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     grouped = frame.groupby(keys, dropna=False)
