@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from fakedata import write_cifar10, write_cifar100
-from methodtest import interrupt_then_resume, method_context
+from methodtest import CE_SYM40_SEED0_LAST, interrupt_then_resume, method_context
 from PIL import Image, ImageOps
 
 import lnlkit
@@ -567,7 +567,9 @@ def test_presets_follow_the_spec_table():
         build = ProMix.PRESETS[name]
         cfg = build()
         cfg.validate()
-        assert isinstance(cfg, ProMixConfig) and build.__doc__ and len(build.__doc__) > 80, name
+        assert isinstance(cfg, ProMixConfig), name
+        if name != "digits":  # the docstring states the preset's own values
+            assert f"rho {cfg.rho:g}" in build.__doc__ and f"tau {cfg.tau:g}" in build.__doc__, name
     table = {  # setting: (rho, tau, warm-up, α, β_pl)
         "cifar10-sym20": (0.7, 0.99, 10, 0.8, 0.8), "cifar10-sym50": (0.5, 0.99, 10, 0.8, 0.8),
         "cifar10-asym40": (0.5, 0.99, 10, 0.8, 0.8), "cifar100-sym20": (0.7, 0.95, 30, 0.5, 0.5),
@@ -719,11 +721,24 @@ def test_acc_mean_is_the_mean_of_the_primary_heads(small_digits):
     assert record["test_acc_ap_net1"] == accuracy(a[0], ctx.data.y_test)
 
 
+def _auroc(score, positive):
+    """Mann-Whitney AUROC of ``score`` for the ``positive`` samples (ties count one half)."""
+    pos, neg = score[positive], score[~positive]
+    return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum())
+                 / (len(pos) * len(neg)))
+
+
 def test_promix_on_digits_selects_clean_samples(digits, tmp_path):
+    # 6 epochs, seed 0 measured on this kit's CPU runs: precision 0.999, recall 0.82, clean_score AUROC 0.993 / 0.997
+    # (seeds 0-2: Acc Mean 94.2 / 96.2 / 97.3).  The bars sit well clear of these, so any processor passes: the
+    # selection bars, and the accuracy bar of the acceptance criterion (15 points over CE's last epoch)
     run = lnlkit.get_method("promix", preset="digits", epochs=6, checkpoint_every=100).fit(
         digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
     assert run.result["sel_precision"] >= 0.95 and run.result["sel_recall"] >= 0.7, run.result
-    assert run.result["reported"] >= 90.0, run.result
+    assert run.result["reported"] >= CE_SYM40_SEED0_LAST + 15.0, run.result
+    clean = ~run.is_noisy  # reporting only
+    for key in ("clean_score", "clean_score_net2"):
+        assert _auroc(run.signals[key][-1].astype(float), clean) >= 0.95, key
 
 
 def test_resume_after_interrupt_matches_uninterrupted(small_digits, tmp_path):
