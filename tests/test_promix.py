@@ -526,6 +526,30 @@ def test_ssl_step_terms_match_the_official_formulas():
         torch.testing.assert_close(new.detach(), old.detach() - 0.1 * (old.grad + 5e-4 * old.detach()))
 
 
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_ssl_epoch_feeds_each_step_the_schedules_and_its_networks_css(small_digits, epoch):
+    method = _short(epochs=3, start_expand=2)  # digits: w ramp 5 epochs, so β ramps over 10; LGA for e > 1
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    css = np.stack([method.css(ctx, epoch, k)[0] for k in range(2)])  # what each network's CSS picks this epoch
+    assert (css[0] != css[1]).any()  # the networks differ, so a swap would show
+    seen = []
+    real = method.ssl_step
+
+    def spy(ctx, batch, css_batch, w, beta, lga_on, rng, gen):
+        seen.append((batch.index.clone(), css_batch.clone(), w, beta, lga_on))
+        return real(ctx, batch, css_batch, w, beta, lga_on, rng, gen)
+
+    method.ssl_step = spy
+    record, signals = method.ssl_epoch(ctx, epoch)
+    assert len(seen) == record["steps"] == 400 // 128
+    for index, css_batch, w, beta, lga_on in seen:
+        assert torch.equal(css_batch, torch.as_tensor(css[:, index.numpy()]))
+        assert w == pytest.approx(min(epoch / 5, 1.0)) and lga_on == (epoch > 1)
+        assert beta == pytest.approx(_official_beta(epoch, 5.0, 0.8))
+    np.testing.assert_array_equal(signals["selected_css"], css[0])
+    np.testing.assert_array_equal(signals["selected_css_net2"], css[1])
+
+
 @pytest.mark.parametrize("case", ["empty_selected", "empty_unselected", "class_without_selected"])
 def test_degenerate_selections_train_without_nan(small_digits, case):
     noisy = small_digits.with_noise("symmetric:0.4", seed=0)

@@ -19,9 +19,9 @@ primary head ``h`` and an auxiliary pseudo head ``h_AP`` on the same feature.
       * *MHCS, matched high-confidence selection* (:func:`matched_high_confidence`): a sample joins the clean set
         ``L_k`` when its network's plain softmax on the weak view gives its label a probability above ``τ``;
       * *LGA, label guessing by agreement* (:func:`label_guessing_by_agreement`, the last ``start_expand`` epochs:
-        ``e > E − start_expand``): when
-        ``|L_k| < 0.9·B``, unselected samples on which both networks agree with confidence above ``τ`` join ``L_k``
-        (at most ``⌊0.9·B⌋ − |L_k|``, most confident first) with the network's own *debiased* prediction as target;
+        ``e > E − start_expand``): when ``|L_k| < 0.9·B``, unselected samples on which both networks agree with
+        confidence above ``τ`` join ``L_k`` (at most ``⌊0.9·B⌋ − |L_k|``, most confident first) with the network's
+        own *debiased* prediction as target;
       * *primary head* on ``L_k``: ``CE(weak) + w(e)·[CE(strong) + mixup + FMix]``, every logit shifted by
         ``α·log π_k`` (logit adjustment with the EMA prior ``π_k`` of the selected set, :func:`ema_prior`); mixup
         with ``λ ~ Beta(4, 4)``, ``λ ← max(λ, 1 − λ)`` inside ``L_k``; FMix with one hard Fourier mask per batch;
@@ -394,11 +394,11 @@ def _digits() -> ProMixConfig:
     CIFAR-10 sym 50% command's (rho 0.5, tau 0.99, α = β_pl = 0.8, T 0.5, LGA threshold 0.9, mixup Beta(4, 4),
     FMix Beta(1, 1), lr 0.05 cosine to 5e-5, wd 5e-4): ``small_cnn`` of width 16, batch 128 (10 SSL steps per
     epoch), 60 epochs (61 passes; CIFAR's 600 / 10) and every length in epochs divided by 10 — w ramp 5 (so β ramps
-    over 10 and is off from 10), LGA in the last 25 epochs (e > 35).  The warm-up is 3 epochs (CIFAR's 10 / 10 = 1 epoch of 11 steps leaves the
-    networks too weak for the first CSS) and the prior momentum 0.98 keeps the EMA's time constant (~50 steps ≈ 5
-    epochs) in proportion to CIFAR's (~10k steps ≈ 51 of 600 epochs).  Crop padding 1, no flip (digits are not
-    mirror-symmetric).  Tuned for time (width 32 / batch 64 took ~6 min per run on one CPU thread) on
-    symmetric:0.4 and pairflip:0.4, seeds 0-2."""
+    over 10 and is off from 10), LGA in the last 25 epochs (e > 35).  The warm-up is 3 epochs (CIFAR's 10 / 10 =
+    1 epoch of 11 steps leaves the networks too weak for the first CSS) and the prior momentum 0.98 keeps the EMA's
+    time constant (~50 steps ≈ 5 epochs) in proportion to CIFAR's (~10k steps ≈ 51 of 600 epochs).  Crop padding 1,
+    no flip (digits are not mirror-symmetric).  Tuned for time (width 32 / batch 64 took ~6 min per run on one CPU
+    thread) on symmetric:0.4 and pairflip:0.4, seeds 0-2."""
     return ProMixConfig(model="small_cnn", model_width=16, epochs=60, batch_size=128, lr=0.05, min_lr_factor=1e-3,
                         weight_decay=5e-4, warm_up=3, rampup_length=5.0, rho=0.5, tau=0.99, debias_output=0.8,
                         debias_pl=0.8, bias_m=0.98, start_expand=25, crop_padding=1, flip=False)
@@ -786,7 +786,7 @@ class ProMix(Method):
 
     def _labelled_losses(self, ctx: Context, net, head: str, x_w: torch.Tensor, logits_w: torch.Tensor,
                          logits_s: torch.Tensor, targets: torch.Tensor, idx: torch.Tensor, prior: torch.Tensor,
-                         w: float, rng: np.random.Generator, gen: torch.Generator) -> dict[str, torch.Tensor]:
+                         w: float, rng: np.random.Generator, gen: torch.Generator) -> dict:
         """``CE(weak) + w·[CE(strong) + mixup + FMix]`` of one head on the clean set ``idx``, logit-adjusted with
         ``prior``; zeros (and no extra forward) when the set is empty.  ``draws`` holds the mixup and FMix draws
         (``lam``, ``perm``; ``lam_fmix``, ``mask``, ``perm_fmix``)."""
