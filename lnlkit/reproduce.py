@@ -78,7 +78,7 @@ PROFILES: dict[str, Profile] = {
          "mememomentum": MethodPlan("digits", {"outer_loops": 2, "max_phase_a_epochs": 2, "round_epochs": 2,
                                                "round_milestones": (1,), "max_inner_rounds": 2}),
          # one warm-up epoch, then SSL epochs with LGA from e = 3 so every selection step shows
-         "promix": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "lga_start": 2}),
+         "promix": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "start_expand": 2}),
          # SOP+ on all data, and one warm-up epoch + two epochs on the subset for Prune4ReL and its baselines
          "sop": MethodPlan("digits", {"epochs": 3}),
          **{m: MethodPlan("digits", {"epochs": 2, "warmup_epochs": 1}) for m in _PRUNERS}},

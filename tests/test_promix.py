@@ -1,15 +1,17 @@
 """ProMix: the pieces on tiny tensors, the official-code switches, presets, robustness and short runs end to end."""
 
+import copy
 import dataclasses
 import math
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from fakedata import write_cifar10, write_cifar100
-from methodtest import interrupt_then_resume, method_context
+from methodtest import CE_SYM40_SEED0_LAST, interrupt_then_resume, method_context
 from PIL import Image, ImageOps
 
 import lnlkit
@@ -223,24 +225,47 @@ def test_schedules_of_the_official_code():
     assert m.selection_ratio(0) == m.selection_ratio(600) == 0.5  # rho_start = rho_end
     ramped = lnlkit.get_method("promix", rho=0.8, rho_end=0.4)
     assert ramped.selection_ratio(25) == pytest.approx(0.6)
-    assert lnlkit.get_method("promix", debias_pl=0.0, pseudo_head_unlabeled_off_after_epoch=None) \
-        .unlabelled_weight(5) == 1.0  # the official β = 1 branch
+
+
+def _official_beta(epoch, warmup_ep, debias_pl):
+    """``Train_promix.py``'s λ_u, written out: ``0.1·linear_rampup2(e, 2·warmup_ep)`` if ``debias_pl`` else 1, then
+    zeroed from ``e >= 2·warmup_ep`` while it is below 1."""
+    beta = 0.1 * min(epoch / (2 * warmup_ep), 1.0) if debias_pl else 1.0
+    return 0.0 if (epoch >= 2 * warmup_ep and beta < 1) else beta
+
+
+def test_beta_is_one_for_the_whole_run_without_pseudo_label_debiasing():
+    m = lnlkit.get_method("promix", preset="cifar10-sym50", debias_pl=0.0)
+    assert [m.unlabelled_weight(e) for e in (0, 5, 99, 100, 300, 600)] == [1.0] * 6
+
+
+@pytest.mark.parametrize("epochs, rampup, debias_pl", [(600, 50.0, 0.8), (300, 50.0, 0.5), (300, 20.0, 0.8),
+                                                       (120, 7.0, 0.8), (300, 20.0, 0.0)])
+def test_lga_window_and_beta_follow_the_run_length(epochs, rampup, debias_pl):
+    m = lnlkit.get_method("promix", preset="cifar10-sym50", epochs=epochs, rampup_length=rampup, debias_pl=debias_pl)
+    for e in range(epochs + 1):
+        assert m.unlabelled_weight(e) == pytest.approx(_official_beta(e, rampup, debias_pl), abs=1e-12), e
+        assert m.lga_active(e) == (e > epochs - 250), e  # the official start_expand = 250: the last 250 epochs
+    assert m.lga_active(epochs)  # e.g. --epochs 300 still runs LGA (from epoch 51 on)
 
 
 # ---------------------------------------------------------------------------------------------- switches
-@pytest.mark.parametrize("off_after", [100, None])
-def test_switch_pseudo_head_unlabelled_off(off_after):
-    m = lnlkit.get_method("promix", pseudo_head_unlabeled_off_after_epoch=off_after)
+@pytest.mark.parametrize("off", [True, False])
+def test_switch_pseudo_head_unlabelled_off(off):
+    m = lnlkit.get_method("promix", pseudo_head_unlabeled_off=off)
     assert m.unlabelled_weight(99) == pytest.approx(0.099)
-    assert m.unlabelled_weight(100) == (0.0 if off_after == 100 else pytest.approx(0.1))
-    assert m.unlabelled_weight(500) == (0.0 if off_after == 100 else pytest.approx(0.1))
+    assert m.unlabelled_weight(100) == (0.0 if off else pytest.approx(0.1))
+    assert m.unlabelled_weight(500) == (0.0 if off else pytest.approx(0.1))
+    custom = lnlkit.get_method("promix", pseudo_head_unlabeled_off=off, pl_rampup=30.0)
+    assert custom.unlabelled_weight(15) == pytest.approx(0.05)
+    assert custom.unlabelled_weight(30) == (0.0 if off else pytest.approx(0.1))
 
 
-@pytest.mark.parametrize("lga_start", [350, None])
-def test_switch_lga_start(lga_start):
-    m = lnlkit.get_method("promix", lga_start=lga_start)
-    assert [m.lga_active(e) for e in (0, 350, 351, 600)] == ([False, False, True, True] if lga_start is not None
-                                                             else [False] * 4)
+@pytest.mark.parametrize("start_expand", [250, 100, None])
+def test_switch_start_expand(start_expand):
+    m = lnlkit.get_method("promix", start_expand=start_expand)
+    first = None if start_expand is None else 600 - start_expand + 1
+    assert [m.lga_active(e) for e in range(601)] == [first is not None and e >= first for e in range(601)]
 
 
 @pytest.mark.parametrize("fixed", [True, False])
@@ -327,12 +352,202 @@ def test_lga_targets_are_the_networks_debiased_prediction(small_digits):
     cap = math.floor(0.9 * 64) - 16
     for k in range(2):
         assert 0 < int(out["lga"][k].sum()) <= cap and not out["lga"][k, :16].any()
-    # targets: the given label for the selected samples, a class index (the network's debiased guess) for the ones
-    # LGA added, -1 for the rest
+    # targets: the given label for the selected samples, -1 outside the clean set and LGA (the LGA targets
+    # themselves are pinned by test_ssl_step_terms_match_the_official_formulas)
     t = out["target"][0]
     assert torch.equal(t[:16], batch.y[:16])
-    assert bool((t[out["lga"][0]] >= 0).all()) and bool((t[~(out["lga"][0] | (torch.arange(64) < 16))] == -1).all())
+    assert bool((t[~(out["lga"][0] | (torch.arange(64) < 16))] == -1).all())
     assert not torch.equal(method.prior, prior)
+
+
+# ---------------------------------------------------------------------------------------------- the step, term by term
+class _TwoHeadLinear(torch.nn.Module):
+    """A linear network with ProMix's two heads on the flattened image: the step's terms can be written out."""
+
+    def __init__(self, d, c, gen):
+        super().__init__()
+        self.fc = torch.nn.Linear(d, c)
+        self.pseudo_head = torch.nn.Linear(d, c)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+
+    def forward_heads(self, x):
+        f = x.flatten(1)
+        return self.fc(f), self.pseudo_head(f), f
+
+
+# plain primary-head logits on the weak view, per sample: (net 1, net 2), C = 4.  "sure c" gives class c
+# p = e^8 / (e^8 + 3) = 0.999 > τ, "unsure c" p = e^3 / (e^3 + 3) = 0.87 < τ (τ = 0.99)
+def _sure(c, v=8.0):
+    z = [0.0] * 4
+    z[c] = v
+    return z
+
+
+def _unsure(c):
+    return _sure(c, 3.0)
+
+
+_CASES = [  # (given label, net-1 logits, net-2 logits)
+    (0, _sure(0), _sure(0)), (1, _sure(1), _sure(1)), (2, _sure(2), _sure(2)), (3, _sure(3), _sure(3)),  # MHCS both
+    (1, _sure(1), _unsure(1)),  # 4: MHCS of net 1 only
+    (2, _unsure(2), _sure(2)),  # 5: MHCS of net 2 only
+    (0, _sure(1, 8.0), _sure(1, 8.5)), (1, _sure(2, 9.0), _sure(2, 9.5)),  # 6, 7: noisy, both sure of another class
+    (2, _sure(3, 10.0), _sure(3, 10.0)), (3, _sure(0, 7.0), _sure(0, 7.5)),  # 8, 9: LGA candidates, ranked
+    # 10: noisy (given 2), both sure of class 0 (p = 0.9933) with class 1 second; net 1's skewed prior π_1 turns its
+    # debiased guess to class 1: LGA target 1, plain argmax 0, given label 2 all differ
+    (2, [8.0, 3.0, -4.0, -4.0], [8.0, 3.0, -4.0, -4.0]),
+    (0, _sure(1), _sure(2)),  # 11: noisy, the networks disagree: never LGA
+    (3, _unsure(0), _unsure(1)), (0, _unsure(2), _unsure(3)), (1, _unsure(3), _unsure(0)), (2, _unsure(1), _unsure(1)),
+]
+_CSS = [[0, 1, 12], [2, 3, 11, 12, 13, 14, 15]]  # each network's CSS picks (12-15: noisy samples CSS let through)
+
+
+def _ce_soft(z, t):
+    return -(t * z.log_softmax(1)).sum(1).mean()
+
+
+def _expected_step(nets, x_w, x_s, y, css, prior, prior_u, draws, cfg, w, beta):
+    """ProMix's SSL iteration written out from the paper and the official ``Train_promix.py`` (own arithmetic, no
+    lnlkit helper): selections, targets, every loss term, the total and the updated priors."""
+    b, c = len(y), prior.shape[1]
+    given = torch.nn.functional.one_hot(y, c).float()
+    heads_w = [net.forward_heads(x_w) for net in nets]
+    heads_s = [net.forward_heads(x_s) for net in nets]
+    p = [h[0].detach().softmax(1) for h in heads_w]
+    conf = [pk.max(1).values for pk in p]
+    agree = p[0].argmax(1) == p[1].argmax(1)
+    exp = {"mhcs": [], "lga": [], "target": [], "terms": [], "prior": [], "prior_u": []}
+    total = 0.0
+    for k in range(2):
+        mhcs = p[k][torch.arange(b), y] > cfg.tau
+        base = css[k] | mhcs
+        lga = torch.zeros(b, dtype=torch.bool)
+        if base.sum() / b < cfg.lga_threshold:
+            cand = [i for i in range(b) if not base[i] and conf[0][i] > cfg.tau and conf[1][i] > cfg.tau and agree[i]]
+            cand.sort(key=lambda i: -float(conf[0][i] + conf[1][i]) / 2)
+            lga[cand[:int(cfg.lga_threshold * b) - int(base.sum())]] = True
+        sel = base | lga
+        guess = (heads_w[k][0].detach() - cfg.debias_pl * prior[k].log()).softmax(1).argmax(1)
+        target = torch.where(base[:, None], given, torch.nn.functional.one_hot(guess, c).float())
+        t = target[sel]
+        la = lambda z, pi: z + cfg.debias_output * pi.log()  # noqa: E731  logit adjustment
+        terms = {}
+        for h, head in ((0, "primary"), (1, "pseudo")):
+            d = draws[k][head]
+            ce = _ce_soft(la(heads_w[k][h][sel], prior[k]), t)
+            cr = _ce_soft(la(heads_s[k][h][sel], prior[k]), t)  # the strong view
+            xl = x_w[sel]
+            lam, perm = d["lam"], d["perm"]
+            mixed = nets[k].forward_heads(lam * xl + (1 - lam) * xl[perm])[h]
+            mix = _ce_soft(la(mixed, prior[k]), lam * t + (1 - lam) * t[perm])
+            lf, m, pf = d["lam_fmix"], d["mask"], d["perm_fmix"]
+            zf = la(nets[k].forward_heads(m * xl + (1 - m) * xl[pf])[h], prior[k])
+            yt = t.argmax(1)
+            fmix = lf * _ce_soft(zf, given_of(yt, c)) + (1 - lf) * _ce_soft(zf, given_of(yt[pf], c))
+            terms[head] = {"ce": ce, "cr": cr, "mix": mix, "fmix": fmix}
+            total = total + ce + w * (cr + mix + fmix)
+        u = ~sel
+        q = (heads_w[k][0].detach() - cfg.debias_pl * prior_u[k].log()).softmax(1)[u]  # debiased with π_k,u
+        r = q ** (1 / cfg.temperature)
+        r = r / r.sum(1, keepdim=True)
+        l_u = (_ce_soft(heads_w[k][1][u] + cfg.debias_output * prior_u[k].log(), r)
+               + w * _ce_soft(heads_s[k][1][u] + cfg.debias_output * prior_u[k].log(), r))
+        terms["unlabelled"] = l_u
+        total = total + beta * l_u
+        for key, val in (("mhcs", mhcs), ("lga", lga), ("target", torch.where(sel, target.argmax(1), -1)),
+                         ("terms", terms), ("prior", cfg.bias_m * prior[k] + (1 - cfg.bias_m) * p[k][sel].mean(0)),
+                         ("prior_u", cfg.bias_m * prior_u[k] + (1 - cfg.bias_m) * p[k][u].mean(0))):
+            exp[key].append(val)
+    exp["total"] = total
+    return exp
+
+
+def given_of(labels, c):
+    return torch.nn.functional.one_hot(labels, c).float()
+
+
+def test_ssl_step_terms_match_the_official_formulas():
+    c, b, w, beta = 4, len(_CASES), 0.6, 0.07
+    method = lnlkit.get_method("promix", preset="digits", tau=0.99, bias_m=0.9)
+    cfg = method.config
+    gen = torch.Generator().manual_seed(0)
+    nets = [_TwoHeadLinear(16, c, gen) for _ in range(2)]
+    # inputs that give each network exactly the designed weak-view logits (the two heads see the same 16 pixels)
+    y = torch.tensor([case[0] for case in _CASES])
+    z = torch.tensor([case[1] + case[2] for case in _CASES], dtype=torch.float64)  # (B, 2C)
+    wcat = torch.cat([nets[0].fc.weight, nets[1].fc.weight]).double()
+    bcat = torch.cat([nets[0].fc.bias, nets[1].fc.bias]).double()
+    x_w = (torch.linalg.pinv(wcat) @ (z - bcat).T).T.float().reshape(b, 1, 4, 4).detach()
+    x_s = x_w + torch.randn(x_w.shape, generator=gen)  # a different (strong) view
+    css = torch.zeros(2, b, dtype=torch.bool)
+    for k in range(2):
+        css[k, _CSS[k]] = True
+    prior = torch.tensor([[0.997, 0.001, 0.001, 0.001], [0.4, 0.3, 0.2, 0.1]])
+    prior_u = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.25, 0.05, 0.6, 0.1]])
+    method.nets = nets
+    method.optimizer = torch.optim.SGD([p for n in nets for p in n.parameters()], lr=0.1, momentum=0.9,
+                                       weight_decay=5e-4)
+    method.prior, method.prior_u = prior.clone(), prior_u.clone()
+    before = [copy.deepcopy(n) for n in nets]
+    ctx = SimpleNamespace(num_classes=c, device=torch.device("cpu"))
+    batch = SimpleNamespace(views=(x_w, x_s), y=y, index=torch.arange(b))
+    out = method.ssl_step(ctx, batch, css, w, beta, True, np.random.default_rng(0), torch.Generator().manual_seed(1))
+
+    draws = [{head: out["terms"][k][head]["draws"] for head in ("primary", "pseudo")} for k in range(2)]
+    for k in range(2):
+        for head in ("primary", "pseudo"):
+            d = draws[k][head]
+            n_sel = len(d["perm"])
+            assert d["lam"] >= 0.5 and sorted(d["perm"].tolist()) == list(range(n_sel))  # folded λ, a permutation
+            assert int(d["mask"].sum()) == round(d["lam_fmix"] * 16) and set(d["mask"].unique().tolist()) <= {0., 1.}
+    exp = _expected_step(before, x_w, x_s, y, css, prior, prior_u, draws, cfg, w, beta)
+
+    # the designed selections came out (the premises of the comparisons below)
+    assert exp["mhcs"][0][4] and not exp["mhcs"][1][4] and exp["mhcs"][1][5] and not exp["mhcs"][0][5]
+    assert exp["lga"][0][[6, 7, 8, 9, 10]].all() and int(exp["lga"][1].sum()) == 14 - 10  # net 2: capped at 4
+    assert exp["target"][0][10] == 1 and exp["target"][0][6] == 1 and not exp["lga"][1][10]
+    for k in range(2):
+        assert torch.equal(out["mhcs"][k], exp["mhcs"][k]), k
+        assert torch.equal(out["lga"][k], exp["lga"][k]), k
+        assert torch.equal(out["target"][k], exp["target"][k]), k
+        for head in ("primary", "pseudo"):
+            for term in ("ce", "cr", "mix", "fmix"):
+                torch.testing.assert_close(out["terms"][k][head][term], exp["terms"][k][head][term].detach(),
+                                           msg=f"net {k + 1} {head} {term}")
+        torch.testing.assert_close(out["terms"][k]["unlabelled"], exp["terms"][k]["unlabelled"].detach())
+        torch.testing.assert_close(method.prior[k], exp["prior"][k])
+        torch.testing.assert_close(method.prior_u[k], exp["prior_u"][k])
+    torch.testing.assert_close(out["losses"]["loss"], exp["total"].detach())
+    # one SGD step on the gradient of that total (first step: the momentum buffer is the gradient + weight decay)
+    exp["total"].backward()
+    for new, old in zip((p for n in nets for p in n.parameters()), (p for n in before for p in n.parameters())):
+        torch.testing.assert_close(new.detach(), old.detach() - 0.1 * (old.grad + 5e-4 * old.detach()))
+
+
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_ssl_epoch_feeds_each_step_the_schedules_and_its_networks_css(small_digits, epoch):
+    method = _short(epochs=3, start_expand=2)  # digits: w ramp 5 epochs, so β ramps over 10; LGA for e > 1
+    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
+    css = np.stack([method.css(ctx, epoch, k)[0] for k in range(2)])  # what each network's CSS picks this epoch
+    assert (css[0] != css[1]).any()  # the networks differ, so a swap would show
+    seen = []
+    real = method.ssl_step
+
+    def spy(ctx, batch, css_batch, w, beta, lga_on, rng, gen):
+        seen.append((batch.index.clone(), css_batch.clone(), w, beta, lga_on))
+        return real(ctx, batch, css_batch, w, beta, lga_on, rng, gen)
+
+    method.ssl_step = spy
+    record, signals = method.ssl_epoch(ctx, epoch)
+    assert len(seen) == record["steps"] == 400 // 128
+    for index, css_batch, w, beta, lga_on in seen:
+        assert torch.equal(css_batch, torch.as_tensor(css[:, index.numpy()]))
+        assert w == pytest.approx(min(epoch / 5, 1.0)) and lga_on == (epoch > 1)
+        assert beta == pytest.approx(_official_beta(epoch, 5.0, 0.8))
+    np.testing.assert_array_equal(signals["selected_css"], css[0])
+    np.testing.assert_array_equal(signals["selected_css_net2"], css[1])
 
 
 @pytest.mark.parametrize("case", ["empty_selected", "empty_unselected", "class_without_selected"])
@@ -376,7 +591,9 @@ def test_presets_follow_the_spec_table():
         build = ProMix.PRESETS[name]
         cfg = build()
         cfg.validate()
-        assert isinstance(cfg, ProMixConfig) and build.__doc__ and len(build.__doc__) > 80, name
+        assert isinstance(cfg, ProMixConfig), name
+        if name != "digits":  # the docstring states the preset's own values
+            assert f"rho {cfg.rho:g}" in build.__doc__ and f"tau {cfg.tau:g}" in build.__doc__, name
     table = {  # setting: (rho, tau, warm-up, α, β_pl)
         "cifar10-sym20": (0.7, 0.99, 10, 0.8, 0.8), "cifar10-sym50": (0.5, 0.99, 10, 0.8, 0.8),
         "cifar10-asym40": (0.5, 0.99, 10, 0.8, 0.8), "cifar100-sym20": (0.7, 0.95, 30, 0.5, 0.5),
@@ -385,8 +602,9 @@ def test_presets_follow_the_spec_table():
     for name, values in table.items():
         c = ProMix.PRESETS[name]()
         assert (c.rho, c.tau, c.warm_up, c.debias_output, c.debias_pl) == values, name
-        assert (c.model, c.epochs, c.batch_size, c.lr, c.rampup_length, c.lga_start, c.bias_m) == (
-            "resnet18", 600, 256, 0.05, 50.0, 350, 0.9999)
+        assert (c.model, c.epochs, c.batch_size, c.lr, c.rampup_length, c.start_expand, c.bias_m) == (
+            "resnet18", 600, 256, 0.05, 50.0, 250, 0.9999)
+        assert (c.pl_weight, c.pl_rampup, c.pseudo_head_unlabeled_off) == (0.1, None, True)
         assert c.asym_penalty == (name == "cifar10-asym40")
         assert c.augment_order == ("crop_flip" if name.startswith("cifar100") else "flip_crop")
     for name in ("cifar10-sym80", "cifar10-sym90", "cifar100-sym80", "cifar100-sym90"):
@@ -398,12 +616,13 @@ def test_presets_follow_the_spec_table():
                 "fmix_alpha", "fmix_decay_power", "pl_weight", "lr", "min_lr_factor", "css_quota",
                 "fix_negentropy_clamp"):
         assert getattr(d, key) == getattr(c, key), key
-    assert d.lga_start / d.epochs == pytest.approx(c.lga_start / c.epochs, abs=0.01)
+    assert d.start_expand / d.epochs == pytest.approx(c.start_expand / c.epochs, abs=0.01)
     # the notebook's switch comparison: digits plus the warm-up penalty, intended and as officially coded
     fixed, faithful = ProMix.PRESETS["digits-penalty"](), ProMix.PRESETS["digits-penalty-faithful"]()
     assert fixed.asym_penalty and faithful.asym_penalty and fixed.fix_negentropy_clamp and not faithful.fix_negentropy_clamp
     assert dataclasses.replace(fixed, asym_penalty=False) == d
-    assert d.pseudo_head_unlabeled_off_after_epoch / d.epochs == pytest.approx(1 / 6)
+    digits = lnlkit.get_method("promix", preset="digits")
+    assert digits.unlabelled_ramp_length() / d.epochs == pytest.approx(1 / 6)  # 10 of 60, as 100 of 600
 
 
 def test_preset_for_and_registry():
@@ -422,7 +641,7 @@ def test_preset_for_and_registry():
 
 
 def test_validation_errors():
-    for bad in (dict(rho=1.5), dict(tau=-0.1), dict(css_quota="global"), dict(lga_start=-1), dict(warm_up=-1),
+    for bad in (dict(rho=1.5), dict(tau=-0.1), dict(css_quota="global"), dict(start_expand=-1), dict(warm_up=-1),
                 dict(temperature=0.0), dict(augment_order="crop"), dict(mixup_alpha=0.0), dict(model_width=0)):
         with pytest.raises(ValueError, match=next(iter(bad)).split("_")[0]):
             lnlkit.get_method("promix", **bad)
@@ -465,7 +684,7 @@ def test_paper_presets_run_one_short_epoch_on_fake_cifar(preset, tmp_path, monke
     # (the next test runs the real backbone once)
     data = _fake_paper_data(preset, tmp_path / "data", monkeypatch)
     method = lnlkit.get_method("promix", preset=preset, epochs=1, warm_up=1, batch_size=4, eval_batch_size=16,
-                               lga_start=0, record_train_loss=False, checkpoint_every=100, model="small_cnn",
+                               start_expand=1, record_train_loss=False, checkpoint_every=100, model="small_cnn",
                                model_width=4)
     assert ProMix.PRESETS[preset]().model == "resnet18"
     _check_short_paper_run(method.fit(data, out=tmp_path / "r", progress=False))
@@ -474,7 +693,7 @@ def test_paper_presets_run_one_short_epoch_on_fake_cifar(preset, tmp_path, monke
 def test_paper_preset_with_its_resnet18(tmp_path, monkeypatch):
     data = _fake_paper_data("cifar10-asym40", tmp_path / "data", monkeypatch)
     method = lnlkit.get_method("promix", preset="cifar10-asym40", epochs=1, warm_up=1, batch_size=4,
-                               eval_batch_size=16, lga_start=0, record_train_loss=False, checkpoint_every=100)
+                               eval_batch_size=16, start_expand=1, record_train_loss=False, checkpoint_every=100)
     run = method.fit(data, out=tmp_path / "r", progress=False)
     _check_short_paper_run(run)
     assert run.config["hyperparameters"]["model"] == "resnet18" and math.isfinite(run.history[0]["penalty"])
@@ -483,27 +702,32 @@ def test_paper_preset_with_its_resnet18(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------- end to end
 def test_run_records_the_three_selections_and_acc_mean(small_digits, tmp_path):
-    run = _short(epochs=3, lga_start=1).fit(small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r",
+    run = _short(epochs=3, start_expand=2).fit(small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r",
                                              progress=False)
     method_batch = run.config["hyperparameters"]["batch_size"]
     hist, sig = run.history, run.signals
     assert [r["phase"] for r in hist] == ["warmup", "ssl", "ssl", "ssl"]
     assert not hist[1]["lga_active"] and hist[2]["lga_active"]
     for key in ("selected", "selected_css", "selected_mhcs", "guessed_lga", "relabel", "loss", "score",
-                "selected_net2", "loss_net2"):
+                "selected_net2", "loss_net2", "clean_score", "clean_score_net2"):
         assert sig[key].shape == (4, 400), key
     for row in (1, 2, 3):
-        sel, css, mhcs = (sig[k][row].astype(bool) for k in ("selected", "selected_css", "selected_mhcs"))
-        np.testing.assert_array_equal(sel, css | mhcs)
+        sel, css = (sig[k][row].astype(bool) for k in ("selected", "selected_css"))
         relabel = sig["relabel"][row].astype(int)
         lga = sig["guessed_lga"][row].astype(bool)
-        # the primary head's target: the given label in the clean set, a guess for LGA, -1 elsewhere; CSS samples
+        # the primary head's target: the given label in the clean set, -1 outside it and outside LGA; CSS samples
         # that drop_last left out of this epoch's batches were never trained on (-1 too)
         unseen = relabel == -1
         assert not (lga & sel).any() and (relabel[sel & ~unseen] == run.labels[sel & ~unseen]).all()
         assert unseen[~(sel | lga)].all() and (sel & unseen).sum() <= 400 % method_batch
-        assert (relabel[lga] >= 0).all()
         assert hist[row]["n_selected"] == sel.sum() and hist[row]["n_css"] == css.sum()
+        # clean_score (higher = cleaner) is what CSS ranks on: in every given class, each CSS pick scores at least
+        # as high as every sample it left out
+        score = sig["clean_score"][row].astype(float)
+        for j in range(10):
+            in_j = run.labels == j
+            assert score[in_j & css].min() >= score[in_j & ~css].max(), (row, j)
+    assert sig["guessed_lga"][1].sum() == 0  # LGA only once it is active
     assert {"sel_precision", "sel_precision_css", "sel_precision_mhcs", "sel_precision_net2"} <= set(hist[2])
     assert not sig["selected"][0].any()  # no selection in warm-up, only the loss signal
     assert np.isfinite(sig["loss"][0].astype(float)).all()
@@ -521,16 +745,29 @@ def test_acc_mean_is_the_mean_of_the_primary_heads(small_digits):
     assert record["test_acc_ap_net1"] == accuracy(a[0], ctx.data.y_test)
 
 
+def _auroc(score, positive):
+    """Mann-Whitney AUROC of ``score`` for the ``positive`` samples (ties count one half)."""
+    pos, neg = score[positive], score[~positive]
+    return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum())
+                 / (len(pos) * len(neg)))
+
+
 def test_promix_on_digits_selects_clean_samples(digits, tmp_path):
+    # 6 epochs, seed 0 measured on this kit's CPU runs: precision 0.999, recall 0.82, clean_score AUROC 0.993 / 0.997
+    # (seeds 0-2: Acc Mean 94.2 / 96.2 / 97.3).  The bars sit well clear of these, so any processor passes: the
+    # selection bars, and the accuracy bar of the acceptance criterion (15 points over CE's last epoch)
     run = lnlkit.get_method("promix", preset="digits", epochs=6, checkpoint_every=100).fit(
         digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
     assert run.result["sel_precision"] >= 0.95 and run.result["sel_recall"] >= 0.7, run.result
-    assert run.result["reported"] >= 90.0, run.result
+    assert run.result["reported"] >= CE_SYM40_SEED0_LAST + 15.0, run.result
+    clean = ~run.is_noisy  # reporting only
+    for key in ("clean_score", "clean_score_net2"):
+        assert _auroc(run.signals[key][-1].astype(float), clean) >= 0.95, key
 
 
 def test_resume_after_interrupt_matches_uninterrupted(small_digits, tmp_path):
     data = small_digits.with_noise("pairflip:0.3", seed=1)
-    kw = dict(epochs=3, lga_start=1)
+    kw = dict(epochs=3, start_expand=2)
     full = _short(**kw).fit(data, out=tmp_path / "full", progress=False)
 
     resumed = interrupt_then_resume(lambda **more: _short(**kw, **more), data, tmp_path / "cut", crash_after_epoch=2)

@@ -18,9 +18,10 @@ primary head ``h`` and an auxiliary pseudo head ``h_AP`` on the same feature.
 
       * *MHCS, matched high-confidence selection* (:func:`matched_high_confidence`): a sample joins the clean set
         ``L_k`` when its network's plain softmax on the weak view gives its label a probability above ``τ``;
-      * *LGA, label guessing by agreement* (:func:`label_guessing_by_agreement`, epochs ``e > lga_start``): when
-        ``|L_k| < 0.9·B``, unselected samples on which both networks agree with confidence above ``τ`` join ``L_k``
-        (at most ``⌊0.9·B⌋ − |L_k|``, most confident first) with the network's own *debiased* prediction as target;
+      * *LGA, label guessing by agreement* (:func:`label_guessing_by_agreement`, the last ``start_expand`` epochs:
+        ``e > E − start_expand``): when ``|L_k| < 0.9·B``, unselected samples on which both networks agree with
+        confidence above ``τ`` join ``L_k`` (at most ``⌊0.9·B⌋ − |L_k|``, most confident first) with the network's
+        own *debiased* prediction as target;
       * *primary head* on ``L_k``: ``CE(weak) + w(e)·[CE(strong) + mixup + FMix]``, every logit shifted by
         ``α·log π_k`` (logit adjustment with the EMA prior ``π_k`` of the selected set, :func:`ema_prior`); mixup
         with ``λ ~ Beta(4, 4)``, ``λ ← max(λ, 1 − λ)`` inside ``L_k``; FMix with one hard Fourier mask per batch;
@@ -31,17 +32,18 @@ primary head ``h`` and an auxiliary pseudo head ``h_AP`` on the same feature.
 
       The four losses (two heads × two networks) are summed: one backward pass, one SGD step.
 
-   ``w(e) = min(e / 50, 1)`` counts from epoch 0 (warm-up included); ``β(e) = 0.1·min(e / 100, 1)``, set to 0 from
-   epoch 100 on.
+   ``w(e) = min(e / R, 1)`` (``R = rampup_length``, the official ``warmup_ep`` = 50) counts from epoch 0 (warm-up
+   included); ``β(e) = 0.1·min(e / 2R, 1)``, set to 0 from epoch ``2R`` on (so, officially, ``β`` never reaches
+   0.1); with ``debias_pl = 0`` the official code uses ``β = 1`` for the whole run instead.
 3. **Test ("Acc Mean")**: argmax of the mean of the two networks' *primary-head* logits (the number the authors
    report; the official ``Acc Net1/Net2`` printouts are pseudo-head accuracies, recorded here as
    ``test_acc_ap_net1/2``).  ``reported_as = "ensemble_acc_last"``; the best epoch is ``test_acc_best``.
 
 Switches (``promix.md`` §13):
 
-* ``pseudo_head_unlabeled_off_after_epoch`` (100) — the official loop zeroes ``β`` from this epoch; ``None`` keeps
+* ``pseudo_head_unlabeled_off`` (True) — the official loop zeroes ``β`` from the end of its ramp; ``False`` keeps
   the ramped ``β`` for the whole run.
-* ``lga_start`` (350, i.e. ``num_epochs − start_expand``) — LGA runs for ``e > lga_start``; ``None`` never.
+* ``start_expand`` (250) — LGA runs for ``e > epochs − start_expand`` (official ``Train_promix.py``); ``None`` never.
 * ``css_quota`` — ``"balanced"`` (official, ``⌈ρ·N/C⌉``) or ``"per_class"`` (``⌈ρ·|S_j|⌉``, the authors' variant
   for imbalanced data).
 * ``css_partition_from_predictions_after_epoch`` — the authors' IDN variant: from that epoch the class subsets of
@@ -221,21 +223,25 @@ class ProMixConfig(MethodConfig):
     debias_output : float
         ``α`` of the logit adjustment inside every loss.
     debias_pl : float
-        ``β_pl`` of the debiased pseudo-labels.  0 makes the official code use ``β = 1`` for the whole run.
+        ``β_pl`` of the debiased pseudo-labels.  0 makes the official code use ``β = 1`` for the whole run (no ramp,
+        never switched off).
     bias_m : float
         Momentum of the EMA class priors (0.9999: a time constant of ~51 CIFAR epochs).
     temperature : float
         Sharpening temperature ``T`` of the pseudo-labels.
-    lga_start : int or None
-        LGA runs for ``e > lga_start`` (official ``num_epochs − start_expand = 350``).
+    start_expand : int or None
+        LGA runs in the last epochs, ``e > epochs − start_expand`` (official 250: ``e > 350`` of 600); ``None``
+        never.
     lga_threshold : float
         LGA fills each network's clean set up to this fraction of the batch (0.9).
     mixup_alpha, fmix_alpha, fmix_decay_power : float
         ``λ ~ Beta(4, 4)`` (folded to ``≥ 0.5``); FMix ``λ ~ Beta(1, 1)``, spectral decay 3.
-    pl_weight, pl_rampup : float
-        ``β(e) = pl_weight · min(e / pl_rampup, 1)`` (0.1, 100).
-    pseudo_head_unlabeled_off_after_epoch : int or None
-        ``β = 0`` for ``e ≥`` this epoch (official: 100).
+    pl_weight : float
+        ``β(e) = pl_weight · min(e / L_β, 1)`` (official 0.1).
+    pl_rampup : float or None
+        The ramp length ``L_β`` of ``β``; ``None`` (official): ``2 · rampup_length``.
+    pseudo_head_unlabeled_off : bool
+        ``β = 0`` for ``e ≥ L_β`` (official: True, so ``β`` is off from epoch 100 of 600).
     css_quota : {"balanced", "per_class"}
     css_partition_from_predictions_after_epoch : int or None
     fix_negentropy_clamp : bool
@@ -269,14 +275,14 @@ class ProMixConfig(MethodConfig):
     debias_pl: float = 0.8
     bias_m: float = 0.9999
     temperature: float = 0.5
-    lga_start: int | None = 350
+    start_expand: int | None = 250
     lga_threshold: float = 0.9
     mixup_alpha: float = 4.0
     fmix_alpha: float = 1.0
     fmix_decay_power: float = 3.0
     pl_weight: float = 0.1
-    pl_rampup: float = 100.0
-    pseudo_head_unlabeled_off_after_epoch: int | None = 100
+    pl_rampup: float | None = None
+    pseudo_head_unlabeled_off: bool = True
     css_quota: str = "balanced"
     css_partition_from_predictions_after_epoch: int | None = None
     fix_negentropy_clamp: bool = True
@@ -301,7 +307,9 @@ class ProMixConfig(MethodConfig):
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if self.rho_end is not None and not 0.0 <= self.rho_end <= 1.0:
             raise ValueError(f"rho_end must be in [0, 1] or None, got {self.rho_end}")
-        for name in ("rampup_length", "pl_rampup", "pl_weight", "debias_output", "debias_pl"):
+        if self.pl_rampup is not None and self.pl_rampup < 0:
+            raise ValueError(f"pl_rampup must be >= 0 or None, got {self.pl_rampup}")
+        for name in ("rampup_length", "pl_weight", "debias_output", "debias_pl"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.temperature <= 0:
@@ -309,8 +317,7 @@ class ProMixConfig(MethodConfig):
         if self.mixup_alpha <= 0 or self.fmix_alpha <= 0 or self.fmix_decay_power <= 0:
             raise ValueError("mixup_alpha, fmix_alpha and fmix_decay_power must be positive, got "
                              f"{self.mixup_alpha}, {self.fmix_alpha}, {self.fmix_decay_power}")
-        for name in ("lga_start", "pseudo_head_unlabeled_off_after_epoch",
-                     "css_partition_from_predictions_after_epoch"):
+        for name in ("start_expand", "css_partition_from_predictions_after_epoch"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
@@ -368,15 +375,15 @@ def _cifar_preset(name: str) -> Callable[[], ProMixConfig]:
             model="resnet18", epochs=600, batch_size=256, lr=0.05, min_lr_factor=1e-3, weight_decay=5e-4,
             warm_up=30 if c100 else 10, asym_penalty=s.get("asym", False), rampup_length=50.0, rho=s["rho"],
             tau=0.95 if c100 else 0.99, debias_output=0.5 if c100 else 0.8, debias_pl=0.5 if c100 else 0.8,
-            bias_m=0.9999, temperature=0.5, lga_start=350, lga_threshold=0.9,
+            bias_m=0.9999, temperature=0.5, start_expand=250, lga_threshold=0.9,
             augment_order="crop_flip" if c100 else "flip_crop", crop_padding=4, flip=True)
 
     build.__doc__ = (
         f"ProMix, {s['dataset'].upper().replace('CIFAR', 'CIFAR-')} with ``{s['noise']}`` noise (CIFAR-N: real "
         f"labels; synthetic: seed 123 gives the official labels). Plain ResNet-18 ×2 with pseudo heads, 600 epochs "
         f"(601 passes), batch 256, SGD lr 0.05 cosine to 5e-5, wd 5e-4, warm-up {30 if c100 else 10}"
-        f"{' + negative-entropy penalty' if s.get('asym') else ''}, w ramp 50, LGA after 350 (threshold 0.9), "
-        f"β 0.1 ramped over 100 epochs and off from 100, bias_m 0.9999, T 0.5; rho {s['rho']:g}, "
+        f"{' + negative-entropy penalty' if s.get('asym') else ''}, w ramp 50, LGA in the last 250 epochs (e > 350, "
+        f"threshold 0.9), β 0.1 ramped over 100 epochs and off from 100, bias_m 0.9999, T 0.5; rho {s['rho']:g}, "
         f"tau {0.95 if c100 else 0.99:g}, α = β_pl = {0.5 if c100 else 0.8:g}. Load the data with "
         f"``normalization='promix'`` for the official statistics. Source: {s['source']}.")
     return build
@@ -386,16 +393,15 @@ def _digits() -> ProMixConfig:
     """ProMix on the embedded digits (1,347 training images). Scale only, the algorithm and its constants are the
     CIFAR-10 sym 50% command's (rho 0.5, tau 0.99, α = β_pl = 0.8, T 0.5, LGA threshold 0.9, mixup Beta(4, 4),
     FMix Beta(1, 1), lr 0.05 cosine to 5e-5, wd 5e-4): ``small_cnn`` of width 16, batch 128 (10 SSL steps per
-    epoch), 60 epochs (61 passes; CIFAR's 600 / 10) and every length in epochs divided by 10 — w ramp 5, β ramp 10
-    and off from 10, LGA after 35.  The warm-up is 3 epochs (CIFAR's 10 / 10 = 1 epoch of 11 steps leaves the
-    networks too weak for the first CSS) and the prior momentum 0.98 keeps the EMA's time constant (~50 steps ≈ 5
-    epochs) in proportion to CIFAR's (~10k steps ≈ 51 of 600 epochs).  Crop padding 1, no flip (digits are not
-    mirror-symmetric).  Tuned for time (width 32 / batch 64 took ~6 min per run on one CPU thread) on
-    symmetric:0.4 and pairflip:0.4, seeds 0-2."""
+    epoch), 60 epochs (61 passes; CIFAR's 600 / 10) and every length in epochs divided by 10 — w ramp 5 (so β ramps
+    over 10 and is off from 10), LGA in the last 25 epochs (e > 35).  The warm-up is 3 epochs (CIFAR's 10 / 10 =
+    1 epoch of 11 steps leaves the networks too weak for the first CSS) and the prior momentum 0.98 keeps the EMA's
+    time constant (~50 steps ≈ 5 epochs) in proportion to CIFAR's (~10k steps ≈ 51 of 600 epochs).  Crop padding 1,
+    no flip (digits are not mirror-symmetric).  Tuned for time (width 32 / batch 64 took ~6 min per run on one CPU
+    thread) on symmetric:0.4 and pairflip:0.4, seeds 0-2."""
     return ProMixConfig(model="small_cnn", model_width=16, epochs=60, batch_size=128, lr=0.05, min_lr_factor=1e-3,
                         weight_decay=5e-4, warm_up=3, rampup_length=5.0, rho=0.5, tau=0.99, debias_output=0.8,
-                        debias_pl=0.8, bias_m=0.98, lga_start=35, pl_rampup=10.0,
-                        pseudo_head_unlabeled_off_after_epoch=10, crop_padding=1, flip=False)
+                        debias_pl=0.8, bias_m=0.98, start_expand=25, crop_padding=1, flip=False)
 
 
 def _digits_penalty(fixed: bool) -> Callable[[], ProMixConfig]:
@@ -478,18 +484,30 @@ class ProMix(Method):
         end = cfg.rho if cfg.rho_end is None else cfg.rho_end
         return cfg.rho + (end - cfg.rho) * self.ramp(epoch)
 
-    def unlabelled_weight(self, epoch: int) -> float:
-        """``β(e)`` of the pseudo head's unlabelled loss: ``0.1·min(e/100, 1)``, 0 from epoch 100 (official)."""
+    def unlabelled_ramp_length(self) -> float:
+        """``L_β``: ``pl_rampup``, or officially ``2 · rampup_length`` (``2*warmup_ep`` in ``Train_promix.py``)."""
         cfg = self.config
-        off = cfg.pseudo_head_unlabeled_off_after_epoch
-        if off is not None and epoch >= off:
-            return 0.0
-        if cfg.debias_pl == 0:  # the official code's other branch: a constant weight of 1
+        return 2.0 * cfg.rampup_length if cfg.pl_rampup is None else float(cfg.pl_rampup)
+
+    def unlabelled_weight(self, epoch: int) -> float:
+        """``β(e)`` of the pseudo head's unlabelled loss: ``pl_weight·min(e / L_β, 1)``, 0 from ``e = L_β``
+        (official: 0.1 ramped over 100 epochs, off from 100); ``1`` for the whole run when ``debias_pl = 0``."""
+        cfg = self.config
+        if cfg.debias_pl == 0:  # the official code's other branch: a constant weight of 1, never switched off
             return 1.0
-        return cfg.pl_weight * (1.0 if cfg.pl_rampup <= 0 else min(epoch / cfg.pl_rampup, 1.0))
+        length = self.unlabelled_ramp_length()
+        if cfg.pseudo_head_unlabeled_off and epoch >= length:
+            return 0.0
+        return cfg.pl_weight * (1.0 if length <= 0 else min(epoch / length, 1.0))
+
+    def lga_start(self) -> int | None:
+        """The last epoch without LGA, ``epochs − start_expand`` (LGA runs for ``e >`` it); ``None``: never."""
+        cfg = self.config
+        return None if cfg.start_expand is None else cfg.epochs - cfg.start_expand
 
     def lga_active(self, epoch: int) -> bool:
-        return self.config.lga_start is not None and epoch > self.config.lga_start
+        start = self.lga_start()
+        return start is not None and epoch > start
 
     # ------------------------------------------------------------------ setup and state
     def setup(self, ctx: Context) -> None:
@@ -595,6 +613,7 @@ class ProMix(Method):
             for k, suffix in enumerate(("", "_net2")):
                 loss, score, _ = self.per_sample_losses(ctx, self.nets[k])
                 signals["loss" + suffix], signals["score" + suffix] = loss, score
+                signals["clean_score" + suffix] = 1.0 - loss  # the ranking the first CSS will use
         return record, signals
 
     # ------------------------------------------------------------------ 2a. CSS
@@ -669,6 +688,7 @@ class ProMix(Method):
             record["n_selected" + suffix] = int(clean_set.sum())
             record["prior_min" + suffix] = float(self.prior[k].min())
             signals["loss" + suffix] = losses[k]
+            signals["clean_score" + suffix] = 1.0 - losses[k]  # what CSS ranks on, higher = cleaner
             signals["score" + suffix] = scores[k]
             signals["selected_css" + suffix] = css[k]
             signals["selected_mhcs" + suffix] = mhcs_np[k]
@@ -694,8 +714,10 @@ class ProMix(Method):
 
         Returns
         -------
-        dict with ``losses`` (detached scalars), and per network (2, B) tensors ``mhcs``, ``lga`` (bool) and
-        ``target`` (the primary head's target class, -1 for unselected samples).
+        dict with ``losses`` (detached scalars, summed over the networks / 2), per network (2, B) tensors ``mhcs``,
+        ``lga`` (bool) and ``target`` (the primary head's target class, -1 for unselected samples), and ``terms``:
+        per network, the detached loss terms before weighting (``primary`` and ``pseudo``: ``ce``, ``cr``, ``mix``,
+        ``fmix`` and the random ``draws`` they used; ``unlabelled``: the pseudo head's term on ``U_k``).
         """
         cfg = self.config
         x_w, x_s = batch.views
@@ -726,6 +748,7 @@ class ProMix(Method):
             targets = [torch.where(base[k][:, None], given, one_hot(q_sel[k].argmax(1), c)) for k in range(2)]
 
         losses: dict[str, torch.Tensor] = {}
+        terms: list[dict] = []
         total = torch.zeros((), device=ctx.device)
         for k in range(2):
             net, sel = self.nets[k], selected[k]
@@ -747,6 +770,7 @@ class ProMix(Method):
             for name, value in (("loss_ce", l_h["ce"]), ("loss_cr", l_h["cr"]), ("loss_mix", l_h["mix"]),
                                 ("loss_fmix", l_h["fmix"]), ("loss_ap", l_ap["total"]), ("loss_u", l_u)):
                 losses[name] = losses.get(name, torch.zeros((), device=ctx.device)) + value.detach() / 2
+            terms.append({"primary": _detached(l_h), "pseudo": _detached(l_ap), "unlabelled": l_u.detach()})
 
             # debiasing priors: EMA of the plain softmax over this batch's selected / unselected samples
             self.prior[k] = ema_prior(self.prior[k], probs[k][idx_l], cfg.bias_m)
@@ -759,17 +783,18 @@ class ProMix(Method):
         with torch.no_grad():
             target = torch.stack([torch.where(selected[k], targets[k].argmax(1), torch.full_like(y, -1))
                                   for k in range(2)])
-        return {"losses": losses, "mhcs": mhcs, "lga": lga, "target": target}
+        return {"losses": losses, "mhcs": mhcs, "lga": lga, "target": target, "terms": terms}
 
     def _labelled_losses(self, ctx: Context, net, head: str, x_w: torch.Tensor, logits_w: torch.Tensor,
                          logits_s: torch.Tensor, targets: torch.Tensor, idx: torch.Tensor, prior: torch.Tensor,
-                         w: float, rng: np.random.Generator, gen: torch.Generator) -> dict[str, torch.Tensor]:
+                         w: float, rng: np.random.Generator, gen: torch.Generator) -> dict:
         """``CE(weak) + w·[CE(strong) + mixup + FMix]`` of one head on the clean set ``idx``, logit-adjusted with
-        ``prior``; zeros (and no extra forward) when the set is empty."""
+        ``prior``; zeros (and no extra forward) when the set is empty.  ``draws`` holds the mixup and FMix draws
+        (``lam``, ``perm``; ``lam_fmix``, ``mask``, ``perm_fmix``)."""
         cfg = self.config
         zero = torch.zeros((), device=ctx.device)
         if len(idx) == 0:
-            return {"ce": zero, "cr": zero, "mix": zero, "fmix": zero, "total": zero}
+            return {"ce": zero, "cr": zero, "mix": zero, "fmix": zero, "total": zero, "draws": {}}
         alpha = cfg.debias_output
         t = targets[idx]
         ce = soft_cross_entropy(logit_adjust(logits_w[idx], prior, alpha), t)
@@ -794,6 +819,13 @@ class ProMix(Method):
             adj = logit_adjust(forward(mask * x + (1.0 - mask) * x[perm_f]), prior, alpha)
             y_t = t.argmax(1)
             fmix = lam_f * F.cross_entropy(adj, y_t) + (1.0 - lam_f) * F.cross_entropy(adj, y_t[perm_f])
+            draws = {"lam": lam, "perm": perm, "lam_fmix": lam_f, "mask": mask, "perm_fmix": perm_f}
         else:  # flat features have no image plane to mask
             fmix = zero
-        return {"ce": ce, "cr": cr, "mix": mix, "fmix": fmix, "total": ce + w * (cr + mix + fmix)}
+            draws = {"lam": lam, "perm": perm}
+        return {"ce": ce, "cr": cr, "mix": mix, "fmix": fmix, "total": ce + w * (cr + mix + fmix), "draws": draws}
+
+
+def _detached(terms: dict) -> dict:
+    """A head's loss terms without their graph (the draws are kept as they are)."""
+    return {key: value if key == "draws" else value.detach() for key, value in terms.items()}
