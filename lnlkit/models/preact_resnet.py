@@ -1,8 +1,8 @@
 """PreAct ResNet-18, DivideMix flavour (DivideMix, SMR and Prune4ReL/SOP+ on CIFAR).
 
-Follows the architecture of DivideMix's official code (``LiJunnan1992/DivideMix``, ``PreResNet.py``), which SMR
-uses unchanged; the facts are in ``specs/dividemix_smr.md`` §6 and ``specs/prune4rel_sop.md`` (PreAct ResNet-18,
-512-d penultimate embeddings).
+Follows the ``ResNet18`` of DivideMix's official ``PreResNet.py`` (``LiJunnan1992/DivideMix``), which SMR uses
+unchanged and SOP copies as ``PreActResNet18`` (512-d penultimate embeddings). Checkpoints written by those codes
+load with :func:`lnlkit.models.load_official_state_dict` (source ``"dividemix"``).
 
 Architecture (for a 32×32 input)::
 
