@@ -1,6 +1,6 @@
 """lnlkit: a research kit for learning with noisy labels.
 
-The public API (see the README and DESIGN.md):
+The public API (see the README and docs/run_folder.md):
 
 >>> import lnlkit
 >>> data = lnlkit.load_dataset("digits").with_noise("symmetric:0.4", seed=0)

@@ -495,7 +495,7 @@ def _sample_from_rows(y: np.ndarray, P: np.ndarray, rs: np.random.RandomState) -
 
 
 def _official_noisy_subset(n: int, rate: float, rng: random.Random) -> np.ndarray:
-    """§2 steps 1-2: shuffle ``range(n)`` with Python's ``random`` and keep the first ``int(rate * n)``
+    """DivideMix recipe, steps 1-2: shuffle ``range(n)`` with Python's ``random`` and keep the first ``int(rate * n)``
     (float product truncated).  Returned ascending, the order in which the official loop visits them."""
     idx = list(range(n))
     rng.shuffle(idx)
@@ -503,7 +503,7 @@ def _official_noisy_subset(n: int, rate: float, rng: random.Random) -> np.ndarra
 
 
 def _recipe_symmetric_inclusive(y: np.ndarray, C: int, rate: float, seed: int) -> tuple[np.ndarray, dict]:
-    """DivideMix / ProMix / SMR symmetric noise (bit-exact, §2): ``random.Random(seed)`` (the
+    """DivideMix / ProMix / SMR symmetric noise (bit-exact, ``dataloader_cifar.py``): ``random.Random(seed)`` (the
     official scripts seed the global ``random`` with 123, the same stream), shuffle the indices,
     the first ``int(R*N)`` are noisy; walking the noisy samples in ascending index order, each
     gets ``randint(0, C - 1)``, which can be its true class."""
@@ -520,7 +520,7 @@ def _recipe_symmetric_inclusive(y: np.ndarray, C: int, rate: float, seed: int) -
 
 
 def _recipe_asym_cifar10(y: np.ndarray, C: int, rate: float, seed: int) -> tuple[np.ndarray, dict]:
-    """DivideMix / ProMix / SMR CIFAR-10 asymmetric noise (bit-exact, §2 + §5): the same shuffle as
+    """DivideMix / ProMix / SMR CIFAR-10 asymmetric noise (bit-exact, ``dataloader_cifar.py``): the same shuffle as
     the symmetric recipe, over the whole data set; each selected sample gets ``map[y_i]`` (no
     random call), so selected samples of airplane, automobile, frog, horse and ship keep their label."""
     rng = random.Random(seed)
@@ -537,7 +537,7 @@ def _recipe_asym_cifar10(y: np.ndarray, C: int, rate: float, seed: int) -> tuple
 
 
 def _recipe_asym_cifar10_bidirectional(y: np.ndarray, C: int, rate: float, seed: int) -> tuple[np.ndarray, dict]:
-    """Prune4ReL's bidirectional CIFAR-10 map (§6): shuffle, the first ``int(R*N)`` samples flip
+    """Prune4ReL's bidirectional CIFAR-10 map (``cifar10.py``): shuffle, the first ``int(R*N)`` samples flip
     through {0<->2, 1<->9, 3<->5, 4<->7, 6<->8}.  The official shuffle is unseeded; lnlkit seeds a
     private ``random.Random(seed)`` so that runs are reproducible."""
     noisy_idx = _official_noisy_subset(len(y), rate, random.Random(seed))
@@ -606,7 +606,7 @@ def _block5_matrix(C: int, rate: float, seed: int, rule: str) -> tuple[np.ndarra
 
 
 def _recipe_block5(y: np.ndarray, C: int, rate: float, seed: int, rule: str) -> tuple[np.ndarray, dict]:
-    """CIFAR-100 asymmetric noise in blocks of 5 consecutive fine-label indices (§7).
+    """CIFAR-100 asymmetric noise in blocks of 5 consecutive fine-label indices.
 
     ``nextclass`` (UNICON / Co-teaching): i -> next class of its block, cyclically (4 -> 0, 9 -> 5).
     ``randompair`` (SOP-like; an approximation of SOP's rule): in each block one random pair of
@@ -664,7 +664,7 @@ def _recipe_superclass(
 def _recipe_instance(
     y: np.ndarray, C: int, rate: float, seed: int, features: Any, normalize_inputs: bool, instance_std: float
 ) -> tuple[np.ndarray, dict]:
-    """Instance-dependent noise of Xia et al. (NeurIPS 2020) as Me-Momentum generates it (§8).
+    """Instance-dependent noise of Xia et al. (NeurIPS 2020) as Me-Momentum generates it (``noisy_util.py``).
 
     With ``rs = RandomState(seed)``: (1) q_i ~ TruncNorm(R, std) on [0, 1], N draws from SciPy's
     ``truncnorm``; (2) W ~ N(0, 1) of shape (C, D, C), drawn class by class (the same numbers as
@@ -775,7 +775,7 @@ def _closed_matrix(C: int, parsed: NoiseSpec, seed: int, opts: dict) -> tuple[np
 def _recipe_openset(
     y: np.ndarray, C: int, parsed: NoiseSpec, seed: int, opts: dict, features: Any, coarse_labels: Any
 ) -> tuple[np.ndarray, dict, int, np.ndarray, float]:
-    """Open-set noise by held-out classes (Co-mining ``cifar80no``, generalised, §9).
+    """Open-set noise by held-out classes (Co-mining ``cifar80no``, generalised).
 
     The last ``floor(O*C)`` classes are out of distribution; the ``C_k`` known classes keep indices
     ``0..C_k-1``.  For closed kinds sampled from a matrix (none, symmetric with the multinomial

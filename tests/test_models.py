@@ -1,4 +1,4 @@
-"""Tests of lnlkit.models: interface, shapes, architecture facts from the specs, weight loading, registry errors."""
+"""Tests of lnlkit.models: interface, shapes, architecture facts from official code, weight loading, registry errors."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def _bn(c):
 
 
 def test_preact_resnet18_parameter_count_from_architecture():
-    # Derived from dividemix_smr.md §6, independently of the implementation:
+    # Derived from the official PreResNet.py, independently of the implementation:
     # stem conv3x3(3->64) + BN(64); per PreAct block BN(in) + conv3x3(in->out) + BN(out) + conv3x3(out->out)
     # [+ 1x1 projection conv without BN when the shape changes]; no final BN; linear 512 -> 10.
     expected = _conv(3, 64, 3) + _bn(64)

@@ -391,7 +391,7 @@ def test_global_rng_states_untouched():
 
 
 def official_python_random_recipe(y, r, C, mode, seed=123):
-    """Independent re-statement of specs/noise.md §2 with the GLOBAL random module."""
+    """Independent re-statement of DivideMix's ``dataloader_cifar.py`` recipe with the GLOBAL random module."""
     transition = {0: 0, 2: 0, 4: 7, 7: 7, 1: 1, 9: 1, 3: 5, 5: 3, 6: 6, 8: 8}
     saved = random.getstate()
     try:
@@ -427,7 +427,7 @@ def test_asym_cifar10_is_bit_exact(y10):
 
 
 def multinomial_sampler(y, P, seed):
-    """Independent re-statement of the Co-mining / Me-Momentum sampler (§3): one RandomState,
+    """Independent re-statement of the Co-mining / Me-Momentum sampler (``noisy_util.py``): one RandomState,
     multinomial(1, P[y_i], 1) per sample in dataset order."""
     flipper = np.random.RandomState(seed)
     out = np.empty_like(y)
@@ -477,7 +477,7 @@ def test_instance_rate(R):
 
 
 def me_momentum_instance_reference(y, X, C, R, seed, std=0.1):
-    """Independent per-sample re-statement of §8 with the GLOBAL NumPy RNG."""
+    """Independent per-sample re-statement of Me-Momentum's instance noise with the GLOBAL NumPy RNG."""
     saved = np.random.get_state()
     try:
         np.random.seed(seed)
@@ -559,7 +559,7 @@ def test_openset_symmetric(y10):
 
 
 def test_openset_follows_single_rng_recipe():
-    """§9: one RandomState(seed), one multinomial per sample over the full C x C matrix."""
+    """Co-mining cifar80no: one RandomState(seed), one multinomial per sample over the full C x C matrix."""
     y = balanced_labels(6000, 10)
     P = np.zeros((10, 10))
     P[:8, :8] = target_pairflip(8, 0.3)

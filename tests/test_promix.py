@@ -679,7 +679,7 @@ def _check_short_paper_run(run):
 
 @pytest.mark.parametrize("preset", PAPER_PRESETS)
 def test_paper_presets_run_one_short_epoch_on_fake_cifar(preset, tmp_path, monkeypatch):
-    # every setting of the spec's table on data in the paper's format (fake CIFAR pickles, fake CIFAR-N label files):
+    # every run.sh setting (the presets) on data in the paper's format (fake CIFAR pickles, fake CIFAR-N label files):
     # warm-up + one SSL epoch with LGA on; the preset's ResNet-18 is swapped for a tiny CNN to keep this fast on a CPU
     # (the next test runs the real backbone once)
     data = _fake_paper_data(preset, tmp_path / "data", monkeypatch)

@@ -1,6 +1,6 @@
 """CIFAR-10 and CIFAR-100 read from the official "python version" pickle files (nothing is downloaded).
 
-Layout (``specs/datasets.md`` §2)::
+Layout (docs/datasets.md#cifar-10-and-cifar-100)::
 
     <root>/cifar-10-batches-py/data_batch_1 ... data_batch_5, test_batch, batches.meta
     <root>/cifar-100-python/train, test, meta
@@ -11,7 +11,7 @@ noise recipes refer to (and torchvision's order).
 
 The images are returned as uint8 ``(N, 3, 32, 32)`` (the pickle rows are the R, G and B planes one after the other,
 so a plain reshape gives CHW) with ``pixel_scale=255``; the device loader divides by 255 and normalises with the
-``mean``/``std`` of the chosen normalisation (list below, ``specs/datasets.md`` §3).
+``mean``/``std`` of the chosen normalisation (list below, docs/datasets.md#cifar-normalisation).
 
 Normalisations (``normalization=``), mean / std after division by 255:
 
@@ -52,7 +52,7 @@ _C100_MEAN = (0.507, 0.487, 0.441)
 _C100_STD = (0.267, 0.256, 0.276)
 _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
-#: normalisation name -> {num_classes: (mean, std)}  (specs/datasets.md §3)
+#: normalisation name -> {num_classes: (mean, std)}  (docs/datasets.md#cifar-normalisation)
 CIFAR_NORMALIZATION: dict[str, dict[int, tuple[tuple[float, ...], tuple[float, ...]]]] = {
     "dividemix": {10: (_C10_MEAN, (0.2023, 0.1994, 0.2010)), 100: (_C100_MEAN, _C100_STD)},
     "promix": {10: (_C10_MEAN, (0.247, 0.243, 0.261)), 100: (_C100_MEAN, _C100_STD)},

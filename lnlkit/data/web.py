@@ -189,7 +189,7 @@ def load_clothing1m(
 ) -> Dataset:
     """Load Clothing1M (14 classes, ≈ 1M noisy training images) as image files.
 
-    Two layouts are accepted (``specs/datasets.md`` §5):
+    Two layouts are accepted (docs/datasets.md#clothing1m):
 
     1. The official release::
 
@@ -319,13 +319,13 @@ def load_webvision(
 ) -> Dataset:
     """Load mini-WebVision: the Google subset of WebVision 1.0 restricted to the first ``num_classes`` classes.
 
-    Layout (``specs/datasets.md`` §6)::
+    Layout (docs/datasets.md#mini-webvision)::
 
         root/info/train_filelist_google.txt   "google/q0001/xxx.jpg label" lines; kept when label < num_classes
         root/google/q0001/xxx.jpg ...         training images, at the listed paths relative to root
         root/info/val_filelist.txt            "name label" lines of the WebVision validation set (the test split)
         root/val_images_256/<name>            validation images; ``root/val_images/<name>`` and ``root/<name>``
-                                              are also accepted (the spec is silent; judged from the first entry)
+                                              are also accepted (official codes differ; judged from the first entry)
         root/info/synsets.txt                 optional: one "synset name" line per class, in label order
 
     The ImageNet (ILSVRC-2012) validation images of the same synsets become ``x_val``/``y_val`` when
@@ -468,7 +468,7 @@ def _animal_labels(files: list[Path]) -> np.ndarray:
 def load_animal10n(root: Path, normalization: str = "smr", num_workers: int | None = None) -> Dataset:
     """Load Animal-10N (10 classes, 64×64 images) into memory.
 
-    Layout (``specs/datasets.md`` §7)::
+    Layout (docs/datasets.md#animal-10n)::
 
         root/training/<label>_<...>.jpg   (or .png); the label is the first character of the file name
         root/testing/<label>_<...>.jpg
@@ -530,7 +530,7 @@ def _class_dirs(folder: Path) -> list[str]:
 def load_webfg(root: Path, subset: str, resize: int = 512, crop: int = 448) -> Dataset:
     """Load one WebFG-496 subset (Co-mining): ``web-bird`` (200 classes), ``web-car`` (196), ``web-aircraft`` (100).
 
-    Layout (``specs/datasets.md`` §8)::
+    Layout (docs/datasets.md#web-bird-web-car-web-aircraft)::
 
         root/<subset>/train/<class>/*.jpg    web-crawled (noisy) training images
         root/<subset>/val/<class>/*.jpg      clean test images

@@ -3,7 +3,7 @@ view ranks each mini-batch by a two-view score, learns from the clean part, pull
 its class in a feature memory bank, relabels the rest from its k-reciprocal neighbours in the bank, and discards what
 it cannot relabel as out-of-distribution.
 
-Spec: ``specs/comining.md``.  One mini-batch of size ``N`` (weak view ``x¹``, strong view ``x²``, given labels ``ỹ``):
+See docs/methods/comining.md.  One mini-batch of size ``N`` (weak view ``x¹``, strong view ``x²``, given labels ``ỹ``):
 
 1. **Warm-up** (``epoch < warmup_epochs``): ``½·CE_ls(f(x¹), ỹ) + ½·CE_ls(f(x²), ỹ)``, where ``CE_ls`` is the
    cross-entropy against the smoothed label (``1 − ε`` on ``ỹ``, ``ε / (C − 1)`` elsewhere, ``ε = 0.5``).  Every
@@ -27,7 +27,7 @@ Spec: ``specs/comining.md``.  One mini-batch of size ``N`` (weak view ``x¹``, s
 Test: the single network's top-1 every epoch; the reported number is the **mean (± population std) of the test
 accuracy over the last 10 epochs** (``reported_as = "mean_last10"``; ``reported_std`` in ``result.json``).
 
-Official-code bugs, each behind a switch (the general default follows the paper's intent, as the spec recommends;
+Official-code bugs, each behind a switch (the general default follows the paper's intent, as the docs recommend;
 the paper presets use the official behaviour):
 
 * ``relabel_slice`` (P1): ``"faithful"`` relabels ``sorted[⌊N·r⌋:]`` (everything but the r-fraction with the smallest
@@ -484,11 +484,13 @@ class CoMiningConfig(MethodConfig):
         if self.open_ratio is not None and not 0.0 <= self.open_ratio < 1.0:
             raise ValueError(f"open_ratio must be in [0, 1) or None, got {self.open_ratio}")
         if self.relabel_slice not in RELABEL_SLICES:
-            raise ValueError(f"relabel_slice must be one of {RELABEL_SLICES} (spec P1), got {self.relabel_slice!r}")
+            raise ValueError(f"relabel_slice must be one of {RELABEL_SLICES} (P1 in docs/methods/comining.md), "
+                             f"got {self.relabel_slice!r}")
         if self.triplet_mode not in TRIPLET_MODES:
-            raise ValueError(f"triplet_mode must be one of {TRIPLET_MODES} (spec P2), got {self.triplet_mode!r}")
+            raise ValueError(f"triplet_mode must be one of {TRIPLET_MODES} (P2 in docs/methods/comining.md), "
+                             f"got {self.triplet_mode!r}")
         if self.web_backbone is not None and self.web_backbone not in WEB_BACKBONES:
-            raise ValueError(f"web_backbone must be None or one of {WEB_BACKBONES} (spec P3), "
+            raise ValueError(f"web_backbone must be None or one of {WEB_BACKBONES} (P3 in docs/methods/comining.md), "
                              f"got {self.web_backbone!r}")
         if self.skl_clamp is not None and not 0.0 < self.skl_clamp < 1.0:
             raise ValueError(f"skl_clamp must be in (0, 1) or None, got {self.skl_clamp}")

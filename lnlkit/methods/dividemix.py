@@ -1,7 +1,7 @@
 """DivideMix (Li, Socher & Hoi, ICLR 2020) and SMR (Mathematics 2024, 12(15), 2389): two networks that split the
 noisy training set into a labelled (probably clean) and an unlabelled part and learn from it semi-supervised.
 
-Spec: ``specs/dividemix_smr.md``.  One epoch ``e`` of the loop ``e = 0 … E`` (**inclusive**, as the official code:
+Docs: docs/methods/dividemix_smr.md.  One epoch ``e`` of the loop ``e = 0 … E`` (**inclusive**, as the official code:
 ``epochs = E`` gives ``E + 1`` passes, see :meth:`DivideMix.num_epochs`):
 
 1. **Warm-up** (``e < warm_up``): each network learns from all samples with the given labels, batch 2B.
@@ -29,7 +29,7 @@ Spec: ``specs/dividemix_smr.md``.  One epoch ``e`` of the loop ``e = 0 … E`` (
 4. Test: argmax of the sum of the two networks' logits (the base class's ensemble evaluation).
 
 SMR is DivideMix with (1) and (2) switched on (:class:`SMR`); every other line is shared.  Where the official code
-does something the specs flag as a quirk, a named ``faithful_*`` switch keeps the official behaviour by default:
+does something the docs list as a quirk, a named ``faithful_*`` switch keeps the official behaviour by default:
 
 * ``faithful_train_mode_guess`` — the network being trained is in *train* mode during its no-grad co-guessing and
   co-refinement forwards, so its BatchNorm running statistics are updated by those passes (and each of the four
@@ -190,8 +190,9 @@ class SMRConfig(DivideMixConfig):
 
 
 # ---------------------------------------------------------------------------------------------------- presets
-# λu / p_threshold per CIFAR setting (spec §5).  DivideMix's values are its paper's App. B Table 7; SMR's README
-# gives C10 sym50, C10 asym40 and C100 sym20 and inherits the rest from DivideMix by assumption.
+# λu / p_threshold per CIFAR setting (docs/methods/dividemix_smr.md#hyperparameters-per-cifar-setting).
+# DivideMix's values are its paper's App. B Table 7; SMR's README gives C10 sym50, C10 asym40 and C100 sym20 and
+# inherits the rest from DivideMix by assumption.
 _CIFAR_SETTINGS: dict[str, dict] = {
     # name: (dataset, noise spec, overrides, where the values come from)
     "cifar10-sym20": dict(dataset="cifar10", noise="symmetric-inclusive:0.2", lambda_u=0.0, p_threshold=0.5,

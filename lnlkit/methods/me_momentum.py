@@ -1,7 +1,7 @@
 """Me-Momentum (Bai & Liu, ICCV 2021): extract hard confident examples by alternating confident-set extraction and
 classifier refinement, with early stopping on a noisy held-out set.
 
-Spec: ``specs/me_momentum.md``.  MNIST / CIFAR (the official ``main.py``, ``variant="noisy_val"``):
+Docs: docs/methods/me_momentum.md (quirks P-M1…P-M7). MNIST / CIFAR (the official ``main.py``, ``variant="noisy_val"``):
 
 0. **Hold-out.**  10% of the noisy training set is held out at random (``val_fraction``; ``RandomState(seed)``, a
    choice without replacement).  Its labels stay noisy.  The validation metric is the **class-balanced accuracy
@@ -195,8 +195,8 @@ def _cifar10() -> MeMomentumConfig:
     """CIFAR-10 (``main.py --dataset cifar10``): post-activation CIFAR ResNet-18 with the padding-0 stem (P-M6),
     random crop 32 / pad 4 + flip, SGD lr 0.01 / momentum 0.9 / wd 1e-4, batch 128; 10% noisy hold-out (45k / 5k);
     3 outer loops, phase A ≤ 100 epochs, ≤ 19 rounds × 100 epochs (lr ×0.1 at 40, 80); extraction and validation on
-    augmented images (P-M1, P-M2).  The paper's CIFAR numbers and noise grid could not be verified (``targets.md``
-    §5); use the official normalisation with ``load_dataset("cifar10", normalization="mememomentum")``."""
+    augmented images (P-M1, P-M2).  The paper's CIFAR numbers and noise grid could not be verified
+    (docs/targets.md); use the official normalisation with ``load_dataset("cifar10", normalization="mememomentum")``."""
     return MeMomentumConfig(model="resnet18")
 
 

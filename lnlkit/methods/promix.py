@@ -1,7 +1,7 @@
 """ProMix (Xiao et al., IJCAI 2023): "Combating Label Noise via Maximizing Clean Sample Utility" — two peer networks,
 each picking its own clean set progressively and learning from it with debiased semi-supervised losses.
 
-Spec: ``specs/promix.md`` (the official code ``Justherozen/ProMix`` as it runs).  The loop is ``e = 0 … E``
+Docs: docs/methods/promix.md (the official code ``Justherozen/ProMix`` as it runs).  The loop is ``e = 0 … E``
 **inclusive** (``epochs = 600`` gives 601 passes, :meth:`ProMix.num_epochs`); one SGD optimiser over both networks,
 lr ``η(e)`` cosine from 0.05 to 5e-5 over ``E`` epochs.  Each network (a plain CIFAR ResNet-18 on CIFAR) has a
 primary head ``h`` and an auxiliary pseudo head ``h_AP`` on the same feature.
@@ -39,7 +39,7 @@ primary head ``h`` and an auxiliary pseudo head ``h_AP`` on the same feature.
    report; the official ``Acc Net1/Net2`` printouts are pseudo-head accuracies, recorded here as
    ``test_acc_ap_net1/2``).  ``reported_as = "ensemble_acc_last"``; the best epoch is ``test_acc_best``.
 
-Switches (``promix.md`` §13):
+Switches (docs/methods/promix.md#switches):
 
 * ``pseudo_head_unlabeled_off`` (True) — the official loop zeroes ``β`` from the end of its ramp; ``False`` keeps
   the ramped ``β`` for the whole run.
@@ -48,7 +48,7 @@ Switches (``promix.md`` §13):
   for imbalanced data).
 * ``css_partition_from_predictions_after_epoch`` — the authors' IDN variant: from that epoch the class subsets of
   CSS are built from the network's predicted labels instead of the given ones (``None``, default: never).
-* ``fix_negentropy_clamp`` (**True**, a documented deviation the spec recommends) — the official warm-up penalty
+* ``fix_negentropy_clamp`` (**True**, a documented deviation, see the docs) — the official warm-up penalty
   clamps the *logits* at ``≥ 1e-12`` before the softmax; ``True`` uses the intended ``Σ p log p`` of the raw
   logits, ``False`` reproduces the clamp.
 
@@ -86,7 +86,7 @@ __all__ = ["ProMixConfig", "ProMix", "class_wise_small_loss_selection", "matched
 # ---------------------------------------------------------------------------------------------- the pieces
 def class_wise_small_loss_selection(losses: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, rho: float,
                                     num_classes: int, quota: str = "balanced") -> np.ndarray:
-    """CSS: per class, the smallest-loss samples (``promix.md`` §6).
+    """CSS: per class, the smallest-loss samples (official ``Train_promix.py``).
 
     Parameters
     ----------
@@ -128,7 +128,7 @@ def class_wise_small_loss_selection(losses: np.ndarray | torch.Tensor, labels: n
 
 
 def matched_high_confidence(probs: torch.Tensor, labels: torch.Tensor, tau: float) -> torch.Tensor:
-    """MHCS: ``p_i[ỹ_i] > τ`` (``promix.md`` §7.4).
+    """MHCS: ``p_i[ỹ_i] > τ`` (official ``Train_promix.py``).
 
     For ``τ ≥ 0.5`` this is "the most confident class is the given label and its probability exceeds ``τ``".
 
@@ -149,7 +149,7 @@ def matched_high_confidence(probs: torch.Tensor, labels: torch.Tensor, tau: floa
 
 def label_guessing_by_agreement(probs_a: torch.Tensor, probs_b: torch.Tensor, selected: torch.Tensor, tau: float,
                                 threshold: float = 0.9) -> torch.Tensor:
-    """LGA: the unselected samples that join a network's clean set by the two networks' agreement (§7.6).
+    """LGA: the unselected samples that join a network's clean set by the two networks' agreement.
 
     When ``|L| / B < threshold``, candidates are the samples outside ``L`` on which both networks' plain maximum
     probability exceeds ``τ`` and whose argmaxes agree; at most ``⌊threshold·B⌋ − |L|`` of them are taken, those with
@@ -185,7 +185,7 @@ def label_guessing_by_agreement(probs_a: torch.Tensor, probs_b: torch.Tensor, se
 
 def negative_entropy_clamped(logits: torch.Tensor) -> torch.Tensor:
     """The official warm-up penalty as coded: ``Σ p log p`` of ``softmax(max(z, 1e-12))`` — the logits, not the
-    probabilities, are clamped, so every negative logit counts as 0 (``promix.md`` §5; ``fix_negentropy_clamp=False``).
+    probabilities, are clamped, so every negative logit counts as 0 (``fix_negentropy_clamp=False``).
     """
     p = logits.clamp_min(1e-12).softmax(1)
     return (p * torch.log(p)).sum(1).mean()
@@ -334,26 +334,26 @@ class ProMixConfig(MethodConfig):
 
 
 # ---------------------------------------------------------------------------------------------- presets
-# The columns of the spec's table (§10) that change per setting; everything else is common to all runs.
+# The columns of the official run.sh commands that change per setting; everything else is common to all runs.
 _SETTINGS: dict[str, dict] = {
     "cifar10-sym20": dict(dataset="cifar10", noise="symmetric-inclusive:0.2", rho=0.7, source="run.sh"),
     "cifar10-sym50": dict(dataset="cifar10", noise="symmetric-inclusive:0.5", rho=0.5, source="run.sh"),
     "cifar10-sym80": dict(dataset="cifar10", noise="symmetric-inclusive:0.8", rho=0.25,
                           source="NOT PUBLISHED (the paper reports a result, run.sh has no command): rho 0.25 is the "
-                                 "spec's estimate (≈ the clean fraction per class, 0.2–0.3); tau/α/β_pl inherited "
+                                 "kit's estimate (≈ the clean fraction per class, 0.2–0.3); tau/α/β_pl inherited "
                                  "from CIFAR-10, UNVERIFIED"),
     "cifar10-sym90": dict(dataset="cifar10", noise="symmetric-inclusive:0.9", rho=0.15,
-                          source="NOT PUBLISHED: rho 0.15 is the spec's estimate (0.1–0.15); tau/α/β_pl inherited "
+                          source="NOT PUBLISHED: rho 0.15 is the kit's estimate (0.1–0.15); tau/α/β_pl inherited "
                                  "from CIFAR-10, UNVERIFIED"),
     "cifar10-asym40": dict(dataset="cifar10", noise="asym-cifar10:0.4", rho=0.5, asym=True,
                            source="run.sh; warm-up with the negative-entropy penalty"),
     "cifar100-sym20": dict(dataset="cifar100", noise="symmetric-inclusive:0.2", rho=0.7, source="run.sh"),
     "cifar100-sym50": dict(dataset="cifar100", noise="symmetric-inclusive:0.5", rho=0.5, source="run.sh"),
     "cifar100-sym80": dict(dataset="cifar100", noise="symmetric-inclusive:0.8", rho=0.25,
-                           source="NOT PUBLISHED: rho 0.25 is the spec's estimate; tau/α/β_pl inherited from "
+                           source="NOT PUBLISHED: rho 0.25 is the kit's estimate; tau/α/β_pl inherited from "
                                   "CIFAR-100, UNVERIFIED"),
     "cifar100-sym90": dict(dataset="cifar100", noise="symmetric-inclusive:0.9", rho=0.15,
-                           source="NOT PUBLISHED: rho 0.15 is the spec's estimate; tau/α/β_pl inherited from "
+                           source="NOT PUBLISHED: rho 0.15 is the kit's estimate; tau/α/β_pl inherited from "
                                   "CIFAR-100, UNVERIFIED"),
     "cifar10n-aggre": dict(dataset="cifar10", noise="cifar10n:aggre", rho=0.5, source="run.sh (α/β_pl defaults)"),
     "cifar10n-rand1": dict(dataset="cifar10", noise="cifar10n:rand1", rho=0.5, source="run.sh (α/β_pl defaults)"),
@@ -515,7 +515,7 @@ class ProMix(Method):
         model = ctx.default_model if cfg.model == "auto" else cfg.model
         extra: dict = {"second_head": True}
         if model in ("resnet18", "resnet34"):
-            extra["init"] = "kaiming"  # ProMix's ResNet initialisation (promix.md §3)
+            extra["init"] = "kaiming"  # ProMix's ResNet initialisation (official model.py)
         if cfg.weights_path:
             extra["weights_path"] = cfg.weights_path
         if cfg.model_width is not None:
@@ -699,7 +699,7 @@ class ProMix(Method):
 
     def ssl_step(self, ctx: Context, batch: Batch, css: torch.Tensor, w: float, beta: float, lga_on: bool,
                  rng: np.random.Generator, gen: torch.Generator) -> dict:
-        """One SSL iteration of both networks (``promix.md`` §7) and one optimiser step.
+        """One SSL iteration of both networks (official ``Train_promix.py``) and one optimiser step.
 
         Parameters
         ----------

@@ -1,7 +1,7 @@
 """Prune4ReL (Park, Choi, Kim, Song & Lee, NeurIPS 2023): robust data pruning under label noise by maximising the
 re-labelling accuracy, and the data-pruning baselines it is compared with (``prune:<name>``).
 
-Spec: ``specs/prune4rel_sop.md``.  The goal is a subset ``S`` of ``round(f·n)`` training samples on which a
+See docs/methods/prune4rel_sop.md.  The goal is a subset ``S`` of ``round(f·n)`` training samples on which a
 *re-labelling* learner (SOP+ by default, DivideMix as the alternative) generalises best.  The chance that a sample
 is relabelled correctly grows with the prediction confidence of its neighbourhood in ``S``, so ``S`` greedily
 maximises the total neighbourhood confidence.  As the official code runs it:
@@ -150,7 +150,7 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
                                    gain: str = "self", block: int = 65536, batch: int = 256,
                                    num_classes: int | None = None, index: str = "auto",
                                    leaf_size: int = 256) -> GreedyResult:
-    """Prune4ReL's greedy neighbourhood-confidence selection (spec §3), without an n×n matrix.
+    """Prune4ReL's greedy neighbourhood-confidence selection (as the official code), without an n×n matrix.
 
     Parameters
     ----------
@@ -411,7 +411,7 @@ def moderate_selection(features: np.ndarray, labels: np.ndarray, fraction: float
 # ================================================================================== config and presets
 @dataclass
 class Prune4ReLConfig(MethodConfig):
-    """Hyperparameters of Prune4ReL and the pruning baselines (defaults: CIFAR-10N with SOP+, spec §8).
+    """Hyperparameters of Prune4ReL and the pruning baselines (defaults: CIFAR-10N with SOP+, ``sop_CF10.sh``).
 
     Attributes
     ----------
@@ -542,7 +542,7 @@ def _preset(doc: str, **values) -> Callable[[], Prune4ReLConfig]:
 
 PRESETS: dict[str, Callable[[], Prune4ReLConfig]] = {
     "cifar10n-sop": _preset(
-        "CIFAR-10N (``cifar10n:rand1|rand2|rand3|worst|aggre``) with SOP+ (spec §8, ``sop_CF10.sh``): "
+        "CIFAR-10N (``cifar10n:rand1|rand2|rand3|worst|aggre``) with SOP+ (``sop_CF10.sh``): "
         + _CIFAR10N_DOC.format(epochs=300, se=10) + "lr_u 10, lr_v 100 (the default, not passed), rc 0.9, rb 0.1; "
         "τ 0.975 (cos > 0.95), η 1, balance, LeastConfidence; f = 0.2 by default (the scripts sweep 0.2, 0.4, "
         "0.6, 0.8: ``--set ratio=...``).  Strong view without AutoAugment (kit deviation).",
@@ -561,14 +561,14 @@ PRESETS: dict[str, Callable[[], Prune4ReLConfig]] = {
         + "λu 1 constant, p_threshold 0.5, T 0.5, α 4; τ 0.95, η 1, balance.",
         model="preact_resnet18", learner="dividemix", warmup_epochs=30, tau=0.95),
     "webvision-sop": _preset(
-        "mini-WebVision (50 classes, ``--noise none``) with SOP (spec §8): 100 epochs on S after 10 of warm-up, "
+        "mini-WebVision (50 classes, ``--noise none``) with SOP (its script): 100 epochs on S after 10 of warm-up, "
         "batch 32, SGD 0.02 wd 5e-4, ×0.1 at epoch 50, lr_u 0.1, lr_v 1, rb 0 and rc 0 (the script passes its "
         "seed loop variable as rc: rc = 0 is its first run, UNVERIFIED); τ 0.95, η 1, balance.  Model deviation: "
         "Inception-ResNet-v2 is not in the kit; ``resnet50_tv`` from scratch.",
         model="resnet50_tv", epochs=100, warmup_epochs=10, batch_size=32, lr_schedule="multistep",
         lr_milestones=(50,), lr_u=0.1, lr_v=1.0, rc=0.0, rb=0.0, tau=0.95, crop_padding=0, eval_batch_size=256),
     "clothing1m-dividemix": _preset(
-        "Clothing1M (``--noise none``; \"test\" = the clean validation list) with DivideMix (spec §8): ResNet-50 "
+        "Clothing1M (``--noise none``; \"test\" = the clean validation list) with DivideMix (its script): ResNet-50 "
         "(ImageNet weights from ``--set weights_path=...``), 10 epochs on S after 1 warm-up epoch (the official "
         "one is a pre-warmed checkpoint), batch 32, SGD 0.002 wd 1e-3, ×0.1 at epoch 5 (net2's milestone is the "
         "hard-coded 150 while ``faithful_net2_milestone``), λu 0.1, α 0.5; τ 0.8 (cos > 0.6), η 1, f = 0.1 (the "
@@ -576,7 +576,7 @@ PRESETS: dict[str, Callable[[], Prune4ReLConfig]] = {
         warmup_epochs=1, batch_size=32, lr=0.002, weight_decay=1e-3, lr_schedule="multistep", lr_milestones=(5,),
         lambda_u=0.1, alpha=0.5, tau=0.8, ratio=0.1, crop_padding=0, eval_batch_size=256, record_train_loss=False),
     "imagenet-sop": _preset(
-        "ImageNet-1K, 20% ``i → i+1`` noise, with SOP (rc = rb = 0) (spec §8): ResNet-50, 50 epochs on S after 10 "
+        "ImageNet-1K, 20% ``i → i+1`` noise, with SOP (rc = rb = 0) (its script): ResNet-50, 50 epochs on S after 10 "
         "(official: pre-warmed), batch 64, SGD 0.02 wd 1e-3 cosine, lr_u 0.1, lr_v 1; τ 0.95, **η 100** (not "
         "passed: the default, P-P2), f = 0.2 (the script sweeps 0.05–0.4).  No ImageNet loader in the kit: for a "
         "user's own ``Dataset``.", model="resnet50_tv", epochs=50, warmup_epochs=10, batch_size=64,

@@ -1,6 +1,6 @@
 """SOP and SOP+ (Liu, Zhu, Qu & You, ICML 2022): robust training under label noise by over-parameterisation.
 
-Spec: ``specs/prune4rel_sop.md`` §4.  The label noise is modelled *explicitly* by two per-sample parameters that are
+Docs: docs/methods/prune4rel_sop.md.  The label noise is modelled *explicitly* by two per-sample parameters that are
 learnt alongside the network: a scalar ``u_i`` and a C-vector ``v_i`` (both initialised N(0, 1e-8), i.e. ≈ 0).  For
 a batch with one-hot given labels ``y`` and weak-view logits ``z``:
 
@@ -105,7 +105,7 @@ def class_balance_loss(p_tilde: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------- config
 @dataclass
 class SOPConfig(MethodConfig):
-    """Hyperparameters of SOP / SOP+ (defaults: Prune4ReL's SOP+ on CIFAR-10N, spec §4 and §8).
+    """Hyperparameters of SOP / SOP+ (defaults: Prune4ReL's SOP+ on CIFAR-10N, ``sop_CF10.sh``).
 
     Attributes
     ----------
@@ -174,7 +174,7 @@ class SOPConfig(MethodConfig):
 
 # ---------------------------------------------------------------------------------------------------- presets
 def _cifar10n() -> SOPConfig:
-    """SOP+ as Prune4ReL trains it on CIFAR-10N (``cifar10n:aggre|worst|rand1..3``), spec §8: PreAct ResNet-18,
+    """SOP+ as Prune4ReL trains it on CIFAR-10N (``cifar10n:aggre|worst|rand1..3``), ``sop_CF10.sh``: PreAct ResNet-18,
     300 epochs, batch 128, SGD 0.02 Nesterov momentum 0.9, wd 5e-4, cosine (T = 300, min 1e-4), lr_u 10,
     lr_v 100 (the default; not passed by the scripts), rc 0.9, rb 0.1.  Strong view: crop + flip + Cutout 16
     (AutoAugment not available in the kit, deviation)."""
@@ -182,12 +182,12 @@ def _cifar10n() -> SOPConfig:
 
 
 def _cifar100n() -> SOPConfig:
-    """SOP+ as Prune4ReL trains it on CIFAR-100N (``cifar100n:noisy``): as CIFAR-10N with lr_u = 1 (spec §8)."""
+    """SOP+ as Prune4ReL trains it on CIFAR-100N (``cifar100n:noisy``): as CIFAR-10N with lr_u = 1 (its script)."""
     return SOPConfig(model="preact_resnet18", lr_u=1.0)
 
 
 def _official_cifar100() -> SOPConfig:
-    """The official SOP+ configuration (``config_cifar100.json``, spec §4): PreAct ResNet-18, 300 epochs, batch
+    """The official SOP+ configuration (official ``config_cifar100.json``): PreAct ResNet-18, 300 epochs, batch
     128, SGD 0.02 momentum 0.9 **without** Nesterov, wd 1e-3, cosine (T = 300, min 2e-4), rc 0.9, rb 0.1, with the
     README's sym-50% rates lr_u = 1, lr_v = 10 (use ``symmetric-inclusive:0.5`` on CIFAR-100).  The official seed
     666 is the user's ``--seed``; the official CIFAR-100 strong branch's CIFAR-10 normalisation quirk is not

@@ -171,7 +171,7 @@ class LNLModel(nn.Module):
 def init_conv_kaiming(model: nn.Module) -> None:
     """Kaiming-normal (fan_out, ReLU) convolution weights and BN weight 1 / bias 0; linear layers untouched.
 
-    This is the ResNet initialisation of ProMix's official code (``promix.md`` §3).
+    This is the ResNet initialisation of ProMix's official code (``model.py``).
     """
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
@@ -273,7 +273,7 @@ def load_state_dict_except_heads(model: nn.Module, state: Mapping[str, Tensor], 
 def load_matching_state_dict(model: nn.Module, state: Mapping[str, Tensor]) -> dict[str, list[str]]:
     """Load every tensor of ``state`` whose name and shape match ``model``'s (heads excluded); skip the rest.
 
-    This is how Co-mining's web code loads ImageNet weights into its modified ResNet-18 (``comining.md`` §3).
+    This is how Co-mining's web code loads ImageNet weights into its modified ResNet-18 (official ``model/resnet.py``).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""LeNet for MNIST as used by Me-Momentum (``tmllab/2021_ICCV_Me-Momentum``; ``specs/me_momentum.md`` §4).
+"""LeNet for MNIST as used by Me-Momentum (``tmllab/2021_ICCV_Me-Momentum``, ``networks/``).
 
 Architecture (for a 28×28 one-channel input)::
 
@@ -9,7 +9,7 @@ Architecture (for a 28×28 one-channel input)::
     fc2 120 -> 84  -> ReLU                            (B, 84)    = embed(x)
     fc  84 -> C                                       (B, C)
 
-The spec fixes the layer sizes (conv 6@5×5 pad 2 -> pool -> conv 16@5×5 -> pool -> FC 400-120-84-C) but not the
+Official code fixes the layer sizes (conv 6@5×5 pad 2 -> pool -> conv 16@5×5 -> pool -> FC 400-120-84-C) but not the
 non-linearity or the pooling type; lnlkit uses ReLU and 2×2 max-pooling (the common modern LeNet-5). PyTorch default
 initialisation.
 

@@ -1,18 +1,18 @@
 """Post-activation ResNet-18/34 with a CIFAR stem (ProMix, Me-Momentum) and Co-mining's halved-residual variant.
 
-Sources (facts only; see the specs):
+Sources (facts only; see docs/methods/):
 
-* **ProMix** (``Justherozen/ProMix``; ``specs/promix.md`` §3): standard (non-pre-activation) ResNet-18 for CIFAR.
+* **ProMix** (``Justherozen/ProMix``, ``model.py``): standard (non-pre-activation) ResNet-18 for CIFAR.
   Stem 3×3 conv, stride 1, 64 channels -> BN -> ReLU, no max-pool; BasicBlocks ×[2, 2, 2, 2], widths
   64/128/256/512, strides 1/2/2/2; shortcut 1×1 conv + BN when the shape changes; adaptive average pool -> 512-d;
   two linear heads 512 -> C, the primary ``h`` and the auxiliary pseudo head ``h_AP`` (here ``fc`` and
   ``pseudo_head``, enabled with ``second_head=True``). Convs are Kaiming-normal (fan_out, ReLU) initialised
   (``init="kaiming"``). ProMix's unused 512 -> 512 -> 128 projection MLP feeds no loss and is omitted.
-* **Me-Momentum** (``tmllab/2021_ICCV_Me-Momentum``; ``specs/me_momentum.md`` §4, P-M6): the same post-activation
+* **Me-Momentum** (``tmllab/2021_ICCV_Me-Momentum``; P-M6 in docs/methods/me_momentum.md): the same post-activation
   CIFAR ResNet-18 (CIFAR-10) and ResNet-34 ×[3, 4, 6, 3] (CIFAR-100), but the stem conv has **padding 0**, so a
   32×32 image gives 30×30 maps after the stem (30 -> 15 -> 8 -> 4 through the stages). ``stem_padding=0``
   reproduces this quirk (faithful); ``stem_padding=1`` (default) is the standard stem.
-* **Co-mining, web fine-grained** (``comining.md`` §3, P3): a ResNet-18 whose BasicBlock outputs
+* **Co-mining, web fine-grained** (docs/methods/comining.md#p3-web-backbone): a ResNet-18 whose BasicBlock outputs
   ``ReLU(0.5·branch + 0.5·shortcut)`` instead of ``ReLU(branch + shortcut)`` (``halved_residual=True``), ImageNet
   weights loaded for all shape-matching tensors (``weights_path=...``), FC He-initialised with a zero bias
   (``fc_init="he"``). Its images are 448×448, so it uses the ImageNet stem (``stem="imagenet"``: 7×7 conv

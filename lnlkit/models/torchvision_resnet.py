@@ -11,7 +11,7 @@ file's fc is ignored and the head(s) keep their fresh initialisation for ``C`` c
 weights; a missing file is a ``FileNotFoundError`` naming the path. With ``in_channels != 3`` the stem conv is
 replaced by a fresh 7×7 conv and ImageNet weights cannot be loaded (``ValueError``).
 
-Feature: the 2048-d output of the global average pool (Co-mining P3 / Prune4ReL use this as the embedding).
+Feature: the 2048-d output of the global average pool (Co-mining's paper net / Prune4ReL use this as the embedding).
 """
 
 from __future__ import annotations

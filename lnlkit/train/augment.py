@@ -210,7 +210,7 @@ class StrongAugment(Augment):
 
 
 # ------------------------------------------------------------------------------------ ProMix's "RandomAugment"
-# The 14 operations of ProMix's strong view (``promix.md`` §2) with their magnitude ranges.  Each image gets
+# The 14 operations of ProMix's strong view (official ``randaug.py``) with their magnitude ranges.  Each image gets
 # ``n_ops`` of them, drawn uniformly *with replacement*, each with a magnitude drawn uniformly from its range (the
 # ``m`` argument of the official class is ignored by its code, so it is absent here).
 RANDOM_AUGMENT_OPS: dict[str, tuple[float, float] | None] = {
@@ -356,7 +356,7 @@ def cutout_random_size(x: torch.Tensor, max_fraction: float, fill: torch.Tensor 
 class RandomAugment:
     """ProMix's strong augmentation as a batched tensor transform on the device: ``n_ops`` random operations per
     image (``RANDOM_AUGMENT_OPS``, drawn with replacement, uniform magnitudes), then Cutout (side ``u·W``,
-    ``u ~ U(0, 0.5)``, fill (125, 123, 114)), then the weak augmentation ``then`` (``promix.md`` §2).
+    ``u ~ U(0, 0.5)``, fill (125, 123, 114)), then the weak augmentation ``then`` (official ``randaug.py``).
 
     The official transform works on PIL images before normalisation; here the normalised batch is mapped back to
     pixel values in [0, 1] with ``mean``/``std``, transformed, and normalised again, so it composes with the

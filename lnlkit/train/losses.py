@@ -166,7 +166,7 @@ def fmix_mask(lam: float, shape: tuple[int, int], decay_power: float = 3.0,
 def ema_prior(prior: torch.Tensor, probs: torch.Tensor, momentum: float) -> torch.Tensor:
     """Exponential moving average of a class prior: ``m · π + (1 − m) · mean_i p_i``.
 
-    ProMix's debiasing keeps one per network and subset (``promix.md`` §7.10).  An empty ``probs`` leaves the prior
+    ProMix's debiasing keeps one per network and subset (``Train_promix.py``).  An empty ``probs`` leaves the prior
     unchanged (the official code would average over nothing and poison the prior with NaN).
 
     Parameters

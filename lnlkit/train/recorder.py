@@ -1,4 +1,4 @@
-"""The run folder (DESIGN.md "Run folder"): writing it atomically during training and reading it back.
+"""The run folder (docs/run_folder.md): writing it atomically during training and reading it back.
 
 Files: ``config.json``, ``noise.npz``, ``history.jsonl``, ``signals.npz``, ``result.json``, ``checkpoint.pt``.
 Every write goes to a temporary file in the same folder and is renamed into place, so a killed run never leaves a
