@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 
-import torchvision
 from torch import Tensor, nn
 
 from lnlkit.models.base import LNLModel, load_state_dict_except_heads, read_state_dict
@@ -59,7 +58,10 @@ class TorchvisionResNet50(LNLModel):
             raise ValueError(
                 f"ImageNet weights expect 3 input channels; cannot load weights_path with in_channels={in_channels}"
             )
-        tv = torchvision.models.resnet50(weights=None)
+        # imported here: torchvision's model zoo and ops cost seconds at start-up, and only this model needs them
+        from torchvision.models import resnet50
+
+        tv = resnet50(weights=None)
         if in_channels != 3:
             tv.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool"):
