@@ -11,12 +11,12 @@ from fakedata import write_cifar10, write_cifar100
 import lnlkit
 from lnlkit.methods import method_class
 from lnlkit.methods.prune4rel import (PRESETS, Prune4ReL, confidence_scores, forgetting_selection,
-                                      grand_scores, greedy_neighborhood_confidence, moderate_selection,
-                                      similarity_weights, small_loss_selection, uncertainty_selection,
-                                      uniform_selection)
+                                      glister_gains, glister_selection, grand_scores, greedy_neighborhood_confidence,
+                                      kcenter_greedy_selection, moderate_selection, similarity_weights,
+                                      small_loss_selection, uncertainty_selection, uniform_selection)
 from lnlkit.methods.sop import SOP, class_balance_loss, consistency_loss, sop_losses
 
-BASELINES = ["uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate"]
+BASELINES = ["uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate", "kcentergreedy", "glister"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -39,38 +39,44 @@ def _short(method="prune4rel", preset="digits", **kw):
 
 # ---------------------------------------------------------------------------------------------- reference greedy
 def _dense_greedy(emb, conf, labels, budget, tau, eta, balance, gain="self"):
-    """The spec's pseudo-code (§3) with a dense n×n matrix: the reference the scalable version must reproduce."""
+    """Reference greedy with a dense n×n matrix, following the official ``k_neighbor_confidence_greedy`` rule.
+
+    Balance: pick i targets the class at position ``i mod K`` of the list of K classes still available.  When that
+    class has nothing left to pick it is dropped from the list (the very first drop records that class's initial
+    size as ``min_balance``) and the target is recomputed with the same formula; each time the recomputed target
+    already holds more than 1.5·min_balance picks, balance ends, but only from the following pick: this pick is
+    still the best candidate of the target class.  No test is made on turns without a drop.
+    """
     e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     s = 0.5 + 0.5 * e @ e.T
     w = s * (s > tau)
     n, C = len(conf), int(labels.max()) + 1
+    sizes = np.bincount(labels, minlength=C)
+    left = sizes.copy()
     nc, sel, order = np.zeros(n), np.zeros(n, bool), []
-    available, picks, balanced, min_balance, t = list(range(C)), np.zeros(C, int), balance, None, 0
-    for _ in range(budget):
+    classes, stop_balance, min_size = list(range(C)), not balance, None
+    for i in range(budget):
         if gain == "self":
             g = np.tanh((nc + conf) / eta) - np.tanh(nc / eta)
         else:
-            g = np.array([np.sum(np.tanh((nc + w[:, i] * conf[i]) / eta) - np.tanh(nc / eta)) for i in range(n)])
+            g = np.array([np.sum(np.tanh((nc + w[:, j] * conf[j]) / eta) - np.tanh(nc / eta)) for j in range(n)])
         g[sel] = -1
-        target = None
-        while balanced and available:
-            c = available[t % len(available)]
-            if not np.any((labels == c) & ~sel):
-                available.remove(c)
-                min_balance = picks[c] if min_balance is None else min_balance
-                continue
-            if min_balance is not None and picks[c] > 1.5 * min_balance:
-                balanced = False
-                break
-            target = c
-            break
-        if balanced and target is not None:
-            g = np.where(labels == target, g, -2)
-        p = int(np.argmax(g))
+        if stop_balance:
+            p = int(np.argmax(g))
+        else:
+            target = classes[i % len(classes)]
+            while left[target] == 0:
+                if len(classes) == C:
+                    min_size = sizes[target]
+                classes.remove(target)
+                target = classes[i % len(classes)]
+                if sizes[target] - left[target] > 1.5 * min_size:
+                    stop_balance = True
+            members = np.flatnonzero(labels == target)
+            p = int(members[np.argmax(g[members])])
+            left[target] -= 1
         sel[p] = True
         order.append(p)
-        picks[labels[p]] += 1
-        t += 1
         nc += w[:, p] * conf[p]
     return np.array(order, dtype=np.int64), nc
 
@@ -143,9 +149,13 @@ def test_neighbourhood_coverage_spreads_the_picks():
 @pytest.mark.parametrize("gain", ["self", "neighborhood"])
 def test_matches_the_dense_reference(balance, gain):
     rng = np.random.default_rng(3)
-    for trial in range(6):
+    for trial in range(9):
         n, C = int(rng.integers(20, 60)), int(rng.integers(2, 4))
         labels = np.minimum(rng.integers(0, C, n), rng.integers(0, C, n)) if trial % 2 else rng.integers(0, C, n)
+        if trial >= 6:  # a small class, a middle one and a large one: classes run out, balance switches off
+            C = 4
+            labels = rng.permutation(np.repeat(np.arange(C), [3, 6, 15, 16]))
+            n = len(labels)
         emb = rng.normal(size=(C, 3))[labels] + rng.normal(size=(n, 3)) * 0.4
         conf = rng.uniform(0, 1, n).round(1)  # ties on purpose
         budget = int(rng.integers(1, n))
@@ -156,16 +166,30 @@ def test_matches_the_dense_reference(balance, gain):
         np.testing.assert_allclose(got.nc, ref_nc, atol=1e-5)
 
 
-def test_balance_switches_off_after_a_class_runs_out():
-    # class 0 has 2 samples, class 1 has 10: after class 0 runs out (min_balance 2), class 1 may take
-    # 1.5·2 = 3 picks under balance; the next turn finds it above that and switches balance off
-    labels = np.array([0, 0] + [1] * 10)
-    emb = np.eye(12)  # no neighbours
-    conf = np.linspace(0.2, 0.9, 12)
-    r = greedy_neighborhood_confidence(emb, conf, labels, 8, tau=0.99, balance=True)
-    assert r.min_balance == 2 and r.balance_off_at is not None
-    assert sorted(r.order.tolist()) == [0, 1] + list(range(6, 12))
-    np.testing.assert_array_equal(r.order, _dense_greedy(emb, conf, labels, 8, 0.99, 1.0, True)[0])
+def test_balance_stays_on_when_no_second_class_runs_out():
+    # classes of 2, 10, 10 samples, no neighbours; class 2 is the most confident.  Class 0 runs out at pick 6
+    # (min_balance 2) while class 1 holds 2 picks; no other class runs out, so the rule is never checked again and
+    # the round-robin goes on: 2 / 5 / 5 for 12 picks (checking every turn would switch off at pick 10 and give
+    # the last picks to class 2)
+    labels = np.array([0] * 2 + [1] * 10 + [2] * 10)
+    conf = np.concatenate([[0.5, 0.5], np.linspace(0.1, 0.2, 10), np.linspace(0.8, 0.9, 10)])
+    r = greedy_neighborhood_confidence(np.eye(22), conf, labels, 12, tau=0.99, balance=True)
+    assert np.bincount(labels[r.order], minlength=3).tolist() == [2, 5, 5]
+    assert r.min_balance == 2 and r.balance_off_at is None
+    np.testing.assert_array_equal(r.order, _dense_greedy(np.eye(22), conf, labels, 12, 0.99, 1.0, True)[0])
+
+
+def test_balance_switches_off_at_the_next_class_to_run_out():
+    # sizes 2 / 4 / 20 / 20: class 0 runs out at pick 8 (min_balance 2; class 3 then holds 2 picks: no switch);
+    # class 1 runs out at pick 15, whose target becomes class 3 with 5 > 3 picks: balance ends, but pick 15 itself
+    # is still class 3's.  From pick 16 on, the most confident class (2) takes everything.
+    labels = np.array([0] * 2 + [1] * 4 + [2] * 20 + [3] * 20)
+    conf = np.concatenate([[0.5, 0.5], np.full(4, 0.3), np.linspace(0.8, 0.9, 20), np.linspace(0.1, 0.2, 20)])
+    r = greedy_neighborhood_confidence(np.eye(46), conf, labels, 20, tau=0.99, balance=True)
+    assert labels[r.order[15]] == 3 and set(labels[r.order[16:]].tolist()) == {2}
+    assert np.bincount(labels[r.order], minlength=4).tolist() == [2, 4, 8, 6]
+    assert r.min_balance == 2 and r.balance_off_at == 16
+    np.testing.assert_array_equal(r.order, _dense_greedy(np.eye(46), conf, labels, 20, 0.99, 1.0, True)[0])
 
 
 def test_self_and_neighborhood_gain_agree_without_neighbours_and_differ_with_them():
@@ -255,13 +279,30 @@ def test_baseline_selections():
     assert np.array_equal(uniform_selection(10, 4, np.random.default_rng(1)), uniform_selection(10, 4, np.random.default_rng(1)))
     assert len(set(uniform_selection(10, 4, rng).tolist())) == 4
     assert small_loss_selection(np.array([0.5, 0.1, 0.3, 0.1]), 2).tolist() == [1, 3]
-    logits = np.array([[5.0, 0.0], [1.0, 0.5], [0.2, 0.1], [3.0, 2.9]])
-    assert uncertainty_selection(logits, 2).tolist() == [1, 2]  # lowest max-logit
-    assert uncertainty_selection(logits, 2, "Margin").tolist() == [2, 3]
-    lab = np.array([0, 0, 1, 1])
-    assert uncertainty_selection(logits, 2, labels=lab, balance=True).tolist() == [1, 2]
     counts = np.array([3, 0, 1, 5, 2, 2])
     assert forgetting_selection(counts, np.array([0, 0, 0, 1, 1, 1]), 2).tolist() == [0, 3]
+
+
+def test_uncertainty_margin_is_on_probabilities_over_all_classes():
+    # three classes: the logit margin and the probability margin rank these rows differently
+    z = np.array([[0.6, 0.0, 0.0], [3.0, 2.5, -5.0], [2.0, 0.0, 0.0]])
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    top = np.sort(p, 1)
+    margin = top[:, -1] - top[:, -2]  # 0.215, 0.245, 0.681: keeps row 0
+    logit_margin = z.max(1) - np.sort(z, 1)[:, -2]  # 0.6, 0.5, 2.0: would keep row 1
+    assert int(np.argmin(margin)) != int(np.argmin(logit_margin))
+    assert uncertainty_selection(z, 1, "Margin").tolist() == [int(np.argmin(margin))]
+    assert uncertainty_selection(z, 2, "Margin").tolist() == sorted(np.argsort(margin)[:2].tolist())
+    # LeastConfidence: the official code ranks the largest raw output (logit); Entropy: the highest entropy is kept
+    assert uncertainty_selection(z, 1, "LeastConfidence").tolist() == [int(np.argmin(z.max(1)))]
+    ent = -(p * np.log(p + 1e-6)).sum(1)
+    assert uncertainty_selection(z, 1, "Entropy").tolist() == [int(np.argmax(ent))]
+    # the method's default is Margin without balance, and balance=True is refused (the official branch crashes)
+    m = lnlkit.get_method("prune:uncertainty", preset="digits")
+    assert m.config.uncertainty == "Margin" and m.config.balance is False
+    for sel in ("uniform", "uncertainty", "grand", "moderate", "glister"):
+        with pytest.raises(ValueError, match="balance"):
+            lnlkit.get_method(f"prune:{sel}", balance=True)
 
 
 def test_grand_is_the_last_layer_gradient_norm():
@@ -274,17 +315,63 @@ def test_grand_is_the_last_layer_gradient_norm():
         assert ours[i].item() == pytest.approx(torch.sqrt(gw.pow(2).sum() + gb.pow(2).sum()).item(), rel=1e-5)
 
 
-def test_moderate_keeps_the_band_around_the_median_distance_per_class():
+def test_grand_scales_each_score_by_its_batch_as_a_mean_reduced_loss():
+    # 5 samples in evaluation batches of 2: [0, 1], [2, 3], [4]; each score is the last-layer gradient norm of
+    # its batch's mean CE taken with respect to that sample's own output
+    torch.manual_seed(1)
+    fc = torch.nn.Linear(4, 3)
+    h, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    ours = grand_scores(fc(h), h, y, batch_size=2)
+    for start in (0, 2, 4):
+        rows = list(range(start, min(start + 2, 5)))
+        z = fc(h[rows]).detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(z, y[rows]), z)  # mean over the batch
+        for k, i in enumerate(rows):
+            expect = g[k].norm() * torch.sqrt(h[i].pow(2).sum() + 1.0)
+            assert ours[i].item() == pytest.approx(expect.item(), rel=1e-5)
+
+
+def test_moderate_keeps_one_global_band_of_distances_to_each_class_median():
+    # class 0 is tight (distances 0..4.5), class 1 spread out (distances 0..13.5): a band per class would keep 4 of
+    # each; the official global band keeps the 8 middle distances of all 20, whatever their class
     feats = np.concatenate([np.arange(10.0), 100 + np.arange(10.0) * 3])[:, None]
     labels = np.array([0] * 10 + [1] * 10)
     kept = moderate_selection(feats, labels, 0.4)
-    # per class: 10 samples, quantile ranks [0.3, 0.7) of the distances to the class median (4.5 / 113.5)
-    for c in (0, 1):
-        idx = np.flatnonzero(labels == c)
-        dist = np.abs(feats[idx, 0] - np.median(feats[idx, 0]))
-        expect = idx[np.argsort(dist, kind="stable")[3:7]]
-        assert sorted(set(kept) & set(idx)) == sorted(expect)
-    assert len(kept) == 8
+    med = np.array([np.median(feats[labels == c, 0]) for c in (0, 1)])
+    dist = np.abs(feats[:, 0] - med[labels])
+    expect = np.sort(np.argsort(dist, kind="stable")[round(20 * 0.3):round(20 * 0.7)])
+    assert kept.tolist() == expect.tolist()
+    assert np.bincount(labels[kept], minlength=2).tolist() != [4, 4]
+
+
+def test_kcenter_greedy_takes_the_farthest_point_each_time():
+    x = np.array([[0.0, 0], [1, 0], [10, 0], [10, 1], [5, 5], [0, 9]])
+    got = kcenter_greedy_selection(x, 4, np.random.default_rng(0))
+    first = int(np.random.default_rng(0).integers(0, 6))
+    chosen = [first]
+    for _ in range(3):  # farthest from its nearest chosen centre, written out
+        d = np.array([min(np.linalg.norm(x[i] - x[c]) for c in chosen) for i in range(6)])
+        d[chosen] = -1
+        chosen.append(int(np.argmax(d)))
+    assert got.tolist() == sorted(chosen) and len(set(chosen)) == 4
+
+
+def test_glister_gain_is_the_dot_product_with_the_mean_last_layer_gradient():
+    torch.manual_seed(2)
+    fc = torch.nn.Linear(4, 3)
+    h, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    gains = glister_gains(fc(h), h, y, batch_size=2)
+    grads = []
+    for i in range(5):
+        size = 2 if i < 4 else 1  # batches [0, 1], [2, 3], [4]; the loss is each batch's mean
+        fc.zero_grad()
+        # the official code feeds the softmax probabilities to CrossEntropyLoss (a second softmax inside)
+        (F.cross_entropy(fc(h[i:i + 1]).softmax(1), y[i:i + 1]) / size).backward()
+        grads.append(torch.cat([fc.bias.grad.flatten(), fc.weight.grad.flatten()]).double())
+    g = torch.stack(grads)
+    expect = g @ g.mean(0)
+    torch.testing.assert_close(gains, expect, rtol=1e-6, atol=1e-9)
+    assert glister_selection(gains.numpy(), 2).tolist() == sorted(torch.argsort(-expect)[:2].tolist())
 
 
 # ---------------------------------------------------------------------------------------------- config, presets, registry
