@@ -654,3 +654,249 @@ def test_sop_plus_digits_beats_ce_at_symmetric_40(digits, tmp_path):
     res = run.result
     assert res["status"] == "complete" and res["epochs_done"] == 20
     assert res["reported"] > CE_SYM40_BEST and res["reported"] >= CE_SYM40_LAST + 15.0, res
+
+
+# ---------------------------------------------------------------------------------------------- baselines in the pipeline
+def test_forgetting_counts_events_on_every_training_minibatch(small_digits):
+    m = _short("prune:forgetting", warmup_epochs=2, ratio=0.3)
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    net = m.learner.networks()[0]
+    forwards = []
+    handle = net.register_forward_hook(lambda mod, inp, out: forwards.append((mod.training, inp[0].detach(),
+                                                                              out.detach().float())))
+    # the expected count, written out: a sample forgets when its training-batch prediction on the given label is
+    # wrong after having been right the previous time it was trained on (never right before its first batch)
+    last, events, batches = np.zeros(300, bool), np.zeros(300, np.int64), []
+    install = m.learner.batch_callback
+
+    def spy(idx, logits, y):
+        training, x, out = forwards[-1]
+        k = len(idx)
+        assert training and torch.equal(logits, out[:k])  # the train-mode output of the weak half
+        assert not torch.allclose(x[:k], ctx.data.train_inputs(idx))  # an augmented view, not the clean image
+        i, ok = idx.numpy(), (logits.argmax(1) == y).numpy()
+        events[i] += last[i] & ~ok
+        last[i] = ok
+        batches.append(k)
+        install(idx, logits, y)
+
+    m.learner.batch_callback = spy
+    for epoch in range(2):
+        m.train_epoch(ctx, epoch)
+    handle.remove()
+    assert len(batches) == 2 * math.ceil(300 / m.config.batch_size)
+    assert events.sum() > 0 and np.array_equal(m.forgetting, events)
+    subset, _ = m.select(ctx, 2)
+    assert subset.tolist() == forgetting_selection(events, ctx.data.labels.numpy(), 90).tolist()
+
+
+def test_uniform_has_no_warmup_and_best_accuracy_comes_from_the_subset_stage(small_digits, tmp_path):
+    run = _short("prune:uniform", epochs=2, warmup_epochs=3, ratio=0.3).fit(
+        small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "u", progress=False)
+    assert [r["stage"] for r in run.history] == ["subset", "subset"]
+    assert run.result["best_epoch"] in (0, 1)
+    # the best epoch is taken over the epochs on S only: a warm-up epoch on all data does not count
+    history = [{"epoch": 0, "stage": "warmup", "test_acc": 45.0}, {"epoch": 1, "stage": "warmup", "test_acc": 50.0},
+               {"epoch": 2, "stage": "subset", "test_acc": 13.0}, {"epoch": 3, "stage": "subset", "test_acc": 20.0},
+               {"epoch": 4, "stage": "subset", "test_acc": 18.0}]
+    noisy = small_digits.with_noise("symmetric:0.4", seed=0)
+    for method in ("prune4rel", "prune:grand"):
+        result = lnlkit.get_method(method)._result(history, noisy, "complete", 1.0)
+        assert (result["test_acc_best"], result["best_epoch"], result["test_acc_last"]) == (20.0, 3, 18.0)
+    result = lnlkit.get_method("sop")._result(history, noisy, "complete", 1.0)  # other methods: every epoch
+    assert (result["test_acc_best"], result["best_epoch"]) == (50.0, 1)
+
+
+def test_ce_learner_is_plain_cross_entropy_on_the_subset(small_digits, tmp_path):
+    m = _short(learner="ce", warmup_epochs=1, ratio=0.3)
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    m.train_epoch(ctx, 0)
+    m.train_epoch(ctx, 1)
+    learner = m.learner
+    assert type(learner).__name__ == "_SubsetCE" and len(learner.train_indices) == 90
+    # one more epoch, checked against plain CE steps replayed on a copy from the same batches
+    import copy as _copy
+
+    ref = _copy.deepcopy(learner.net).train()
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=learner.learning_rate(2), momentum=0.9, weight_decay=5e-4,
+                              nesterov=True)
+    ref_opt.load_state_dict(_copy.deepcopy(learner.optimizer.state_dict()))  # its buffers, not shared
+    for g in ref_opt.param_groups:
+        g["lr"] = learner.learning_rate(2)
+    loader = ctx.data.loader(m.config.batch_size, indices=learner.train_indices, augment=learner.weak,
+                             stream="ce/train")
+    for batch in loader.epoch(2):
+        assert set(batch.index.tolist()) <= set(learner.train_indices.tolist())
+        ref_opt.zero_grad()
+        F.cross_entropy(ref(batch.x), batch.y).backward()
+        ref_opt.step()
+    m.train_epoch(ctx, 2)
+    for a, b in zip(ref.parameters(), learner.net.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+# ---------------------------------------------------------------------------------------------- the algorithm pinned
+@pytest.mark.parametrize("gain", ["self", "neighborhood"])
+def test_the_gain_switch_reaches_the_selection(small_digits, gain):
+    m = _short(gain=gain, tau=0.9, ratio=0.2)
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    m.train_epoch(ctx, 0)
+    logits, emb = m.score_pass(ctx, 1, "strong")  # the same random view the selection at epoch 1 draws
+    conf = confidence_scores(logits.softmax(1), "LeastConfidence")
+    expect = {g: np.sort(greedy_neighborhood_confidence(emb, conf, ctx.data.labels, 60, 0.9, 1.0, "cossim", True,
+                                                        g, num_classes=10).order) for g in ("self", "neighborhood")}
+    assert not np.array_equal(expect["self"], expect["neighborhood"])  # the switch matters on this data
+    subset, signals = m.select(ctx, 1)
+    np.testing.assert_array_equal(subset, expect[gain])
+    np.testing.assert_array_equal(signals["clean_score"], conf.numpy())  # the greedy's confidence, higher = cleaner
+
+
+def test_the_score_view_applies_cutout():
+    # constant images whose pixel value is not the mean: only Cutout (or a padded border) can give exact zeros
+    # after normalisation; without padding every zero pixel comes from the Cutout square (≥ 8×8 once clipped)
+    x = np.full((12, 3, 32, 32), 200, dtype=np.uint8)
+    y = np.arange(12) % 3
+    ds = lnlkit.Dataset.from_arrays(x, y, x[:3], y[:3], name="const", num_classes=3, mean=[0.3137] * 3,
+                                    std=[0.25] * 3, pixel_scale=255.0)
+    m = lnlkit.get_method("prune4rel", preset="digits", model="small_cnn", crop_padding=0, strong_cutout=16,
+                          warmup_epochs=1, epochs=1)
+    ctx = _ctx(m, ds.with_noise("none"))
+    net = m.learner.networks()[0]
+    seen = []
+    embed = net.embed
+    net.embed = lambda inp: (seen.append(inp.detach().clone()), embed(inp))[1]
+    m.score_pass(ctx, 1, m.config.score_view)
+    zero = (torch.cat(seen) == 0).all(1)  # (N, H, W): pixels zeroed in every channel
+    per_image = zero.flatten(1).sum(1)
+    assert (per_image >= 64).all() and (per_image <= 256).all(), per_image
+    assert len({tuple(z.flatten().tolist()) for z in zero}) > 1  # the square moves from image to image
+    seen.clear()
+    m.score_pass(ctx, 1, "clean")
+    assert not (torch.cat(seen) == 0).any()
+
+
+def _tiny_sop(small_digits, **kw):
+    """SOP on 64 digits with a linear network, batch 32 (two steps an epoch), for step-level checks."""
+    m = _short("sop", **kw)
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    torch.manual_seed(5)
+    m.net = _Linear(ctx.input_shape, 10)
+    cfg = m.config
+    m.optimizer = torch.optim.SGD(m.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                  weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    m.train_indices = np.arange(64)
+    return m, ctx
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self, shape, classes):
+        super().__init__()
+        self.fc = torch.nn.Linear(int(np.prod(shape)), classes)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+def _sop_plus_terms(z_w, z_s, y, u, v, C):
+    """SOP+'s four terms written out from the paper's formulas (independently of lnlkit.methods.sop)."""
+    Y = F.one_hot(y, C).float()
+    U = (u ** 2 * Y).clamp(0, 1)
+    V = (v ** 2 * (1 - Y)).clamp(0, 1)
+    p = torch.softmax(z_w, 1) + U - V.detach()
+    p = p.clamp_min(1e-4)
+    p = (p / p.sum(1, keepdim=True)).clamp(1e-4, 1.0)
+    ce = -(Y * p.log()).sum(1).mean()
+    hard = F.one_hot(z_w.detach().argmax(1), C).float()
+    mse = ((hard + U - V - Y) ** 2).sum(1).mean()
+    pw = torch.softmax(z_w.detach(), 1)
+    kl = (pw * (pw.log() - torch.log_softmax(z_s, 1))).sum(1).mean()
+    bal = -torch.log(p.mean(0).clamp(1e-4, 1.0)).mean()
+    return ce, mse, kl, bal
+
+
+def test_sop_plus_step_matches_the_formulas_term_by_term(small_digits):
+    m, ctx = _tiny_sop(small_digits, batch_size=64)
+    cfg = m.config
+    # the two views the step draws (same generator stream as the step), checked to differ
+    loader = ctx.data.loader(cfg.batch_size, indices=m.train_indices, augment=[m.weak, m.strong], stream="sop/train")
+    (batch,) = list(loader.epoch(0))
+    xw, xs = batch.views
+    assert not torch.equal(xw, xs)
+    W0, b0 = m.net.fc.weight.detach().clone(), m.net.fc.bias.detach().clone()
+    idx = batch.index
+    u = m.u.detach()[idx].clone().requires_grad_(True)
+    v = m.v.detach()[idx].clone().requires_grad_(True)
+    u = u + 0.0
+    with torch.no_grad():  # give u, v a non-trivial start so every term is exercised
+        m.u[idx] = 0.3
+        m.v[idx] = 0.2
+    u = torch.full((64, 1), 0.3, requires_grad=True)
+    v = torch.full((64, 10), 0.2, requires_grad=True)
+    z = torch.cat([xw, xs]).flatten(1) @ W0.T + b0
+    ce, mse, kl, bal = _sop_plus_terms(z[:64], z[64:], batch.y, u, v, 10)
+    out = m.train_epoch(ctx, 0)
+    rec = out.record
+    for key, value in (("loss_ce", ce), ("loss_mse", mse), ("loss_cons", kl), ("loss_bal", bal)):
+        assert rec[key] == pytest.approx(value.item(), rel=1e-4, abs=1e-6), key
+    total = ce + mse + cfg.rc * kl + cfg.rb * bal
+    assert rec["loss"] == pytest.approx(total.item(), rel=1e-4)
+    # u and v take one plain SGD step at their own constant rates
+    gu, gv = torch.autograd.grad(total, [u, v])
+    torch.testing.assert_close(m.u.detach()[idx], (u - cfg.lr_u * gu).detach(), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(m.v.detach()[idx], (v - cfg.lr_v * gv).detach(), rtol=1e-4, atol=1e-6)
+
+
+def test_u_and_v_have_no_momentum_and_no_schedule(small_digits):
+    # two epochs of two steps each, at an epoch where the network's cosine rate is well below its start: every step
+    # of u and v must be exactly −lr_u·grad / −lr_v·grad of that step (no momentum carried, no schedule applied)
+    m, ctx = _tiny_sop(small_digits, batch_size=32, epochs=4)
+    cfg = m.config
+    steps = []
+    real_step = m.opt_u.step
+
+    def spy_step(*a, **k):
+        steps.append((m.u.detach().clone(), m.u.grad.detach().clone(), m.v.detach().clone(), m.v.grad.detach().clone()))
+        return real_step(*a, **k)
+
+    m.opt_u.step = spy_step
+    after = []
+    for epoch in (2, 3):
+        m.train_epoch(ctx, epoch)
+        assert m.learning_rate(epoch) < 0.9 * cfg.lr
+    # the value before step k+1 is the value after step k (v steps right after u, before the next batch)
+    for (u0, gu, v0, gv), nxt in zip(steps, steps[1:] + [(m.u.detach(), None, m.v.detach(), None)]):
+        torch.testing.assert_close(nxt[0], u0 - cfg.lr_u * gu, rtol=1e-5, atol=1e-9)
+        torch.testing.assert_close(nxt[2], v0 - cfg.lr_v * gv, rtol=1e-5, atol=1e-9)
+    assert len(steps) == 4
+
+
+def test_the_learner_on_the_subset_is_fresh(small_digits):
+    m = _short(warmup_epochs=1, ratio=0.3)
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    warm = m.learner
+    init_u = warm.u.detach().clone()
+    m.train_epoch(ctx, 0)
+    warm_u = warm.u.detach().clone()
+    built = []
+    make = m._make_learner
+
+    def spy(ctx_, stage):
+        learner = make(ctx_, stage)
+        built.append((stage, [p.detach().clone() for p in learner.networks()[0].parameters()],
+                      learner.u.detach().clone()))
+        return learner
+
+    m._make_learner = spy
+    m.train_epoch(ctx, 1)  # selection, then the first epoch on S
+    assert [b[0] for b in built] == ["subset"] and m.learner is not warm
+    _, params0, u0 = built[0]
+    # its networks start from a fresh initialisation (not the warm-up weights), its optimiser starts empty ...
+    torch.manual_seed(ctx.seed * 1000 + 1)
+    fresh = ctx.build_model(m.config.model)
+    for a, b in zip(params0, fresh.parameters()):
+        torch.testing.assert_close(a, b.detach())
+    assert any(not torch.allclose(a, b) for a, b in zip(params0, warm.networks()[0].parameters()))
+    # ... and its u/v tables are fresh too: samples outside S keep their initial values, which the warm-up moved
+    outside = np.setdiff1d(np.arange(300), m.subset)
+    assert not torch.equal(warm_u[outside], init_u[outside])
+    assert torch.equal(m.learner.u.detach()[outside], init_u[outside]) and torch.equal(u0, init_u)
