@@ -24,13 +24,24 @@ maximises the total neighbourhood confidence.  As the official code runs it:
 4. **Train on S**: the warm-up learner is discarded; a **fresh** learner (new networks and optimisers) trains on
    ``S`` for ``epochs`` (SOP keeps its ``u``/``v`` tables indexed by the original dataset index; DivideMix fits its
    GMMs on the losses of ``S`` and starts without warm-up, with a constant λu).
-5. Report the last epoch's test accuracy, with the best epoch, the noise ratio inside ``S`` and its class counts.
+5. Report the last epoch's test accuracy, with the best epoch on ``S``, the noise ratio inside ``S`` and its class
+   counts.  The greedy's confidence is recorded at the selection epoch as ``clean_score`` (higher = cleaner).
 
-The pruning baselines share steps 1, 4 and 5 and replace 2–3 by a score on the warm-up model (``selector``):
-``uniform`` (random, never balanced), ``smallloss`` (smallest CE), ``uncertainty`` (lowest max-logit / margin,
-highest entropy, optionally per class), ``forgetting`` (most forgetting events during warm-up, per class), ``grand``
-(largest last-layer gradient norm) and ``moderate`` (the per-class band of distances to the class-median feature
-around the median).
+The pruning baselines (``prune:<name>``, DeepCore's selections as the official ``main_label_noise.py`` runs them:
+``--balance False`` and ``--uncertainty Margin`` unless a script says otherwise) share steps 1, 4 and 5 and replace
+2–3 by a score of the warm-up model on the clean view (``selector``): ``uniform`` (random; no warm-up at all),
+``smallloss`` (smallest CE), ``uncertainty`` (lowest softmax margin by default; ``LeastConfidence``: lowest max logit,
+``Entropy``: highest entropy), ``forgetting`` (most forgetting events per class, counted on every training
+mini-batch of the warm-up), ``grand`` (largest last-layer gradient norm of each evaluation batch's mean CE),
+``moderate`` (one global band of distances to each sample's class-median feature around the median distance),
+``kcentergreedy`` (farthest-point picks in feature space) and ``glister`` (largest first-order gains against the
+mean training gradient).  The official ``--balance True`` branches of Uniform, Uncertainty, GraNd, Moderate and
+Glister crash, so there is no behaviour to reproduce and the kit refuses ``balance=True`` for them; Forgetting is
+always per class, SmallLoss and kCenterGreedy ignore ``balance``.
+
+Learners (``learner``): ``sop`` (SOP+, default), ``dividemix`` and ``ce`` (the paper's "standard model": plain
+cross-entropy with the same optimiser and schedule).  The reported best accuracy (``test_acc_best``, ``best_epoch``)
+is taken over the epochs on ``S`` only (:meth:`Prune4ReL.reporting_epochs`), as the official learners track it.
 
 Switches (default = the official behaviour): ``gain`` ("self" / "neighborhood"), ``score_view``
 ("strong" / "weak" / "clean", P-P3), ``faithful_subset_no_warmup`` (DivideMix's first GMM on ``S`` is fitted on
