@@ -895,3 +895,27 @@ def test_the_learner_on_the_subset_is_fresh(small_digits):
     outside = np.setdiff1d(np.arange(300), m.subset)
     assert not torch.equal(warm_u[outside], init_u[outside])
     assert torch.equal(m.learner.u.detach()[outside], init_u[outside]) and torch.equal(u0, init_u)
+
+
+def test_forgetting_with_dividemix_counts_both_networks_batches(small_digits):
+    # DivideMix's warm-up trains net1 for an epoch, then net2: the official hook sees every batch of both, in turn
+    m = _short("prune:forgetting", preset="digits-dividemix", warmup_epochs=1, ratio=0.3)
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    nets = m.learner.networks()
+    calls, outputs = [], []
+    hooks = [net.register_forward_hook(lambda mod, inp, out, k=k: outputs.append((k, mod.training, out.detach())))
+             for k, net in enumerate(nets)]
+    install = m.learner.batch_callback
+
+    def spy(idx, logits, y):
+        k, training, out = outputs[-1]
+        assert training and torch.equal(logits, out.float())
+        calls.append(k)
+        install(idx, logits, y)
+
+    m.learner.batch_callback = spy
+    m.train_epoch(ctx, 0)
+    for h in hooks:
+        h.remove()
+    per_net = math.ceil(300 / (2 * m.config.batch_size))  # DivideMix's warm-up batch is 2B
+    assert calls == [0] * per_net + [1] * per_net
