@@ -919,3 +919,29 @@ def test_forgetting_with_dividemix_counts_both_networks_batches(small_digits):
         h.remove()
     per_net = math.ceil(300 / (2 * m.config.batch_size))  # DivideMix's warm-up batch is 2B
     assert calls == [0] * per_net + [1] * per_net
+
+
+def test_baseline_scores_in_the_pipeline(small_digits):
+    # GraNd and Uncertainty on the warm-up model's clean view, as the methods run them: GraNd's norms divided by
+    # the size of their evaluation batch (300 = 9 × 32 + 12), Uncertainty's default Margin on probabilities
+    noisy = small_digits.with_noise("symmetric:0.4", seed=0)
+    for method in ("prune:grand", "prune:uncertainty"):
+        m = _short(method, ratio=0.2)
+        ctx = _ctx(m, noisy)
+        m.train_epoch(ctx, 0)
+        logits, emb = m.score_pass(ctx, 1, "clean")
+        p = logits.softmax(1)
+        if method == "prune:grand":
+            onehot = F.one_hot(ctx.data.labels, 10).float()
+            norm = (p - onehot).norm(dim=1) * torch.sqrt(emb.pow(2).sum(1) + 1)
+            size = torch.tensor([32.0] * 288 + [12.0] * 12)
+            expect = (norm / size).numpy()
+            order = -1.0  # the largest norms are kept
+        else:
+            top = p.topk(2, dim=1).values
+            expect = (top[:, 0] - top[:, 1]).double().numpy()
+            order = 1.0  # the smallest margins are kept
+        subset, signals = m.select(ctx, 1)
+        np.testing.assert_allclose(signals["score"], expect, rtol=1e-5, atol=1e-7)
+        # the subset from the recorded scores (exact ties at the boundary cannot flip between machines)
+        np.testing.assert_array_equal(subset, np.sort(np.argsort(order * signals["score"], kind="stable")[:60]))
