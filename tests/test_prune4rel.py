@@ -826,8 +826,9 @@ def test_sop_plus_step_matches_the_formulas_term_by_term(small_digits):
         m.v[idx] = 0.2
     u = torch.full((64, 1), 0.3, requires_grad=True)
     v = torch.full((64, 10), 0.2, requires_grad=True)
+    W, b = W0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
     x = torch.cat([xw, xs]).flatten(1)  # one forward of [weak; strong]: BatchNorm statistics over both halves
-    z = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + 1e-5) @ W0.T + b0
+    z = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + 1e-5) @ W.T + b
     ce, mse, kl, bal = _sop_plus_terms(z[:64], z[64:], batch.y, u, v, 10)
     out = m.train_epoch(ctx, 0)
     rec = out.record
@@ -835,8 +836,12 @@ def test_sop_plus_step_matches_the_formulas_term_by_term(small_digits):
         assert rec[key] == pytest.approx(value.item(), rel=1e-4, abs=1e-6), key
     total = ce + mse + cfg.rc * kl + cfg.rb * bal
     assert rec["loss"] == pytest.approx(total.item(), rel=1e-4)
-    # u and v take one plain SGD step at their own constant rates
-    gu, gv = torch.autograd.grad(total, [u, v])
+    # u and v take one plain SGD step at their own constant rates; the network one Nesterov step (first step:
+    # the momentum buffer is the gradient with weight decay, the update (1 + momentum) times it)
+    gu, gv, gW, gb = torch.autograd.grad(total, [u, v, W, b])
+    for p0, g, p1 in ((W0, gW, m.net.fc.weight), (b0, gb, m.net.fc.bias)):
+        d = g + cfg.weight_decay * p0
+        torch.testing.assert_close(p1.detach(), p0 - cfg.lr * (1 + cfg.momentum) * d, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(m.u.detach()[idx], (u - cfg.lr_u * gu).detach(), rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(m.v.detach()[idx], (v - cfg.lr_v * gv).detach(), rtol=1e-4, atol=1e-6)
 
