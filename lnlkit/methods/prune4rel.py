@@ -955,6 +955,8 @@ class Prune4ReL(Method):
         self.learner.load_state_dict(state["learner"])
         self.subset, self.selection_info = state["subset"], state["selection_info"]
         self.forgetting, self.prev_correct = state["forgetting"], state["prev_correct"]
+        if self.prev_correct is None:  # a checkpoint from before the per-batch count
+            self.prev_correct = np.zeros(len(self.forgetting), dtype=bool)
 
     def _install_subset_learner(self, ctx: Context, subset: np.ndarray, keep_weights: bool = False) -> None:
         """Replace the learner by a fresh one for ``S`` (``keep_weights``: carry the current weights over, for a
