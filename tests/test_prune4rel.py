@@ -746,8 +746,8 @@ def test_the_gain_switch_reaches_the_selection(small_digits, gain):
 
 
 def test_the_score_view_applies_cutout():
-    # constant images whose pixel value is not the mean: only Cutout (or a padded border) can give exact zeros
-    # after normalisation; without padding every zero pixel comes from the Cutout square (≥ 8×8 once clipped)
+    # constant images whose pixel value is not the mean: after normalisation only Cutout (or a padded border, off
+    # here) zeroes whole squares; whatever base view the score pass uses, each image must carry one
     x = np.full((12, 3, 32, 32), 200, dtype=np.uint8)
     y = np.arange(12) % 3
     ds = lnlkit.Dataset.from_arrays(x, y, x[:3], y[:3], name="const", num_classes=3, mean=[0.3137] * 3,
@@ -762,7 +762,9 @@ def test_the_score_view_applies_cutout():
     m.score_pass(ctx, 1, m.config.score_view)
     zero = (torch.cat(seen) == 0).all(1)  # (N, H, W): pixels zeroed in every channel
     per_image = zero.flatten(1).sum(1)
-    assert (per_image >= 64).all() and (per_image <= 256).all(), per_image
+    # every image has its Cutout square (≥ 8×8 when clipped at a corner); no upper bound, since a geometric
+    # AutoAugment op may also fill some pixels with the mean
+    assert (per_image >= 64).all(), per_image
     assert len({tuple(z.flatten().tolist()) for z in zero}) > 1  # the square moves from image to image
     seen.clear()
     m.score_pass(ctx, 1, "clean")
