@@ -34,7 +34,7 @@ from lnlkit.train.device import resolve_device
 WARMUP_FIELDS = ("warm_up", "warmup_epochs", "warmup", "max_phase_a_epochs")  # Me-Momentum: phase A
 # methods whose CIFAR presets are CIFAR-N settings (``preset_for`` does not match synthetic noise): the CIFAR-10 one
 CIFAR_PRESETS = {"sop": "cifar10n", "prune4rel": "cifar10n-sop", **{f"prune:{b}": "cifar10n-sop" for b in (
-    "uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate")}}
+    "uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate", "kcentergreedy", "glister")}}
 
 
 def _short(method: str, preset: str | None, main_epochs: int, **overrides):

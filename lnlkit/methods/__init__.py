@@ -27,6 +27,8 @@ METHODS: dict[str, str] = {
     "prune:forgetting": "lnlkit.methods.prune4rel:PruneForgetting",
     "prune:grand": "lnlkit.methods.prune4rel:PruneGraNd",
     "prune:moderate": "lnlkit.methods.prune4rel:PruneModerate",
+    "prune:kcentergreedy": "lnlkit.methods.prune4rel:PruneKCenterGreedy",
+    "prune:glister": "lnlkit.methods.prune4rel:PruneGlister",
 }
 # other spellings accepted by get_method / method_class (not listed by list_methods)
 ALIASES: dict[str, str] = {"me-momentum": "mememomentum"}

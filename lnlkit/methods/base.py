@@ -458,13 +458,19 @@ class Method(abc.ABC):
         if diffs:
             raise ValueError(f"cannot resume {out}: its config differs in {', '.join(diffs)}; use a new --out folder")
 
+    def reporting_epochs(self, history: list[dict]) -> list[dict]:
+        """The epochs ``test_acc_best`` and ``best_epoch`` are taken over (default: all of them; a method with a
+        preliminary stage, e.g. Prune4ReL's warm-up before the selection, reports from its final stage only)."""
+        return history
+
     def _result(self, history: list[dict], data: NoisyDataset, status: str, wall_s: float) -> dict:
         accs = [r.get("test_acc") for r in history if r.get("test_acc") is not None]
+        best = [r for r in self.reporting_epochs(history) if r.get("test_acc") is not None]
         result: dict[str, Any] = {
             "status": status, "epochs_done": len(history), "epochs_total": self.num_epochs(),
             "test_acc_last": accs[-1] if accs else None,
-            "test_acc_best": max(accs) if accs else None,
-            "best_epoch": int(history[int(np.argmax([r.get("test_acc", -1) or -1 for r in history]))]["epoch"]) if accs else None,
+            "test_acc_best": max(r["test_acc"] for r in best) if best else None,
+            "best_epoch": int(best[int(np.argmax([r["test_acc"] for r in best]))]["epoch"]) if best else None,
             "reported": self.reported_metric(history) if history else None, "reported_as": self.reported_as,
             "realized_rate": data.noise.realized_rate, "noise": data.noise.spec, "wall_s": wall_s,
         }

@@ -18,18 +18,30 @@ maximises the total neighbourhood confidence.  As the official code runs it:
    largest gain ``tanh((NC_i + c_i)/η) − tanh(NC_i/η)`` (``gain="self"``, the official surrogate; ``"neighborhood"``
    is the exact marginal gain of ``F(S) = Σ_x tanh(Σ_{s∈S} w(x, s) c_s / η)``), then adds ``w(j, p)·c_p`` to the
    ``NC`` of every neighbour ``j`` of the pick ``p``.  With ``balance`` the picks go round-robin over the noisy
-   classes from class 0, exhausted classes drop out, and once a class that has had more than 1.5× the size of the
-   first exhausted class comes up, balance is switched off for good.
+   classes from class 0 and exhausted classes drop out when they come up; only at such a drop-out is the
+   switch-off rule checked: if the class that comes up in its place already has more than 1.5× the size of the
+   first exhausted class, balance is switched off for good after this pick (which still comes from that class).
 4. **Train on S**: the warm-up learner is discarded; a **fresh** learner (new networks and optimisers) trains on
    ``S`` for ``epochs`` (SOP keeps its ``u``/``v`` tables indexed by the original dataset index; DivideMix fits its
    GMMs on the losses of ``S`` and starts without warm-up, with a constant λu).
-5. Report the last epoch's test accuracy, with the best epoch, the noise ratio inside ``S`` and its class counts.
+5. Report the last epoch's test accuracy, with the best epoch on ``S``, the noise ratio inside ``S`` and its class
+   counts.  The greedy's confidence is recorded at the selection epoch as ``clean_score`` (higher = cleaner).
 
-The pruning baselines share steps 1, 4 and 5 and replace 2–3 by a score on the warm-up model (``selector``):
-``uniform`` (random, never balanced), ``smallloss`` (smallest CE), ``uncertainty`` (lowest max-logit / margin,
-highest entropy, optionally per class), ``forgetting`` (most forgetting events during warm-up, per class), ``grand``
-(largest last-layer gradient norm) and ``moderate`` (the per-class band of distances to the class-median feature
-around the median).
+The pruning baselines (``prune:<name>``, DeepCore's selections as the official ``main_label_noise.py`` runs them:
+``--balance False`` and ``--uncertainty Margin`` unless a script says otherwise) share steps 1, 4 and 5 and replace
+2–3 by a score of the warm-up model on the clean view (``selector``): ``uniform`` (random; no warm-up at all),
+``smallloss`` (smallest CE), ``uncertainty`` (lowest softmax margin by default; ``LeastConfidence``: lowest max logit,
+``Entropy``: highest entropy), ``forgetting`` (most forgetting events per class, counted on every training
+mini-batch of the warm-up), ``grand`` (largest last-layer gradient norm of each evaluation batch's mean CE),
+``moderate`` (one global band of distances to each sample's class-median feature around the median distance),
+``kcentergreedy`` (farthest-point picks in feature space) and ``glister`` (largest first-order gains against the
+mean training gradient).  The official ``--balance True`` branches of Uniform, Uncertainty, GraNd, Moderate and
+Glister crash, so there is no behaviour to reproduce and the kit refuses ``balance=True`` for them; Forgetting is
+always per class, SmallLoss and kCenterGreedy ignore ``balance``.
+
+Learners (``learner``): ``sop`` (SOP+, default), ``dividemix`` and ``ce`` (the paper's "standard model": plain
+cross-entropy with the same optimiser and schedule).  The reported best accuracy (``test_acc_best``, ``best_epoch``)
+is taken over the epochs on ``S`` only (:meth:`Prune4ReL.reporting_epochs`), as the official learners track it.
 
 Switches (default = the official behaviour): ``gain`` ("self" / "neighborhood"), ``score_view``
 ("strong" / "weak" / "clean", P-P3), ``faithful_subset_no_warmup`` (DivideMix's first GMM on ``S`` is fitted on
@@ -47,6 +59,7 @@ greedy.  Memory O(n·d).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import heapq
 import time
@@ -61,17 +74,23 @@ from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
 from lnlkit.methods.dividemix import DivideMix, DivideMixConfig
 from lnlkit.methods.sop import SOP, SOPConfig
 from lnlkit.train.augment import Augment
-from lnlkit.train.evaluate import autocast
+from lnlkit.train.evaluate import autocast, per_sample_pass
 from lnlkit.train.loader import stream_generator
 from lnlkit.train.neighbours import INDEXES, Neighbourhoods, similarity_weights
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
 
 __all__ = ["Prune4ReLConfig", "Prune4ReL", "GreedyResult", "greedy_neighborhood_confidence", "similarity_weights",
            "confidence_scores", "uniform_selection", "small_loss_selection", "uncertainty_selection",
-           "forgetting_selection", "grand_scores", "grand_selection", "moderate_selection", "SELECTORS",
-           "PruneUniform", "PruneSmallLoss", "PruneUncertainty", "PruneForgetting", "PruneGraNd", "PruneModerate"]
+           "forgetting_selection", "grand_scores", "grand_selection", "moderate_selection", "uncertainty_scores",
+           "kcenter_greedy_selection", "glister_gains", "glister_selection", "SELECTORS", "LEARNERS",
+           "PruneUniform", "PruneSmallLoss", "PruneUncertainty", "PruneForgetting", "PruneGraNd", "PruneModerate",
+           "PruneKCenterGreedy", "PruneGlister"]
 
-SELECTORS = ("prune4rel", "uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate")
+SELECTORS = ("prune4rel", "uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate", "kcentergreedy",
+             "glister")
+# baselines whose official ``--balance True`` branch crashes: no class-balanced variant to reproduce
+_NO_BALANCED_BRANCH = ("uniform", "uncertainty", "grand", "moderate", "glister")
+LEARNERS = ("sop", "dividemix", "ce")
 
 
 # ================================================================================== confidence
@@ -107,7 +126,7 @@ class GreedyResult:
     min_balance : int or None
         Size of the first class that ran out (``None``: none did).
     balance_off_at : int or None
-        Step at which class balance was switched off (``None``: never).
+        Index of the first pick made without class balance (``None``: balance stayed on for every pick).
     similarity_rows : int
         Neighbourhood queries answered (``B`` for the self gain).
     pairs_compared : int
@@ -134,7 +153,8 @@ def _self_gain(nc: np.ndarray | float, c: np.ndarray | float, eta: float):
 
 @dataclass
 class _BalanceState:
-    """The official class round-robin: target ``available[t mod |available|]``, exhausted classes removed."""
+    """The official class round-robin: the pick ``t`` targets ``available[t mod |available|]``; exhausted classes are
+    removed when they come up, and only then is the switch-off rule checked."""
 
     available: list
     picks: np.ndarray
@@ -142,6 +162,7 @@ class _BalanceState:
     t: int = 0
     min_balance: int | None = None
     off_at: int | None = None
+    switch_off: bool = False  # set by the pick that triggers the switch-off; applied after that pick
 
 
 def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confidence: torch.Tensor | np.ndarray,
@@ -273,25 +294,31 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
     state = _BalanceState(list(range(C)), np.zeros(C, dtype=np.int64), bool(balance))
 
     def next_target(st: _BalanceState) -> int:
-        """The class of the next pick (−1: unconstrained), advancing the official round-robin state."""
-        while st.balanced and st.available:
+        """The class of the next pick (−1: unconstrained), advancing the official round-robin state.
+
+        As the official ``k_neighbor_confidence_greedy``: the target is ``available[t mod |available|]``.  While it has
+        no candidate left it is removed (the first removal fixes ``min_balance``, the initial size of that class)
+        and the target is recomputed; right after such a removal, a new target that already has more than
+        ``1.5 · min_balance`` picks switches balance off for good, from the *next* pick on: the pick being made
+        stays within its class.  Nothing is checked on turns where no class runs out."""
+        if not st.balanced:
+            return -1
+        c = st.available[st.t % len(st.available)]
+        while remaining[c] == 0:
+            if len(st.available) == C:
+                st.min_balance = int(st.picks[c])  # every sample of the class was picked: its initial size
+            st.available.remove(c)
+            if not st.available:  # nothing left at all (cannot happen while budget <= n)
+                st.balanced = False
+                return -1
             c = st.available[st.t % len(st.available)]
-            if remaining[c] == 0:  # exhausted: drop it; the first one fixes min_balance
-                st.available.remove(c)
-                if st.min_balance is None:
-                    st.min_balance = int(st.picks[c])
-                continue
-            if st.min_balance is not None and st.picks[c] > 1.5 * st.min_balance:
-                st.balanced = False  # switched off for good
-                break
-            return c
-        st.balanced = False
-        return -1
+            if st.picks[c] > 1.5 * st.min_balance:
+                st.switch_off = True
+        return c
 
     order: list[int] = []
     gains_made: list[float] = []
     while len(order) < budget:
-        was_balanced = state.balanced
         c = next_target(state)
         if c == -1 and global_heap is None:  # balance just switched off: one heap of every candidate left
             flush()
@@ -302,8 +329,8 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
         if top is None:
             break
         i, g = top
-        if was_balanced and not state.balanced:
-            state.off_at = len(order)
+        if state.switch_off:  # the triggering pick was still limited to its class; the next ones are not
+            state.balanced, state.switch_off, state.off_at = False, False, len(order) + 1
         state.picks[lab[i]] += 1
         state.t += 1
         selected[i] = True
@@ -323,7 +350,7 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
 # ================================================================================== the baselines' selections
 def uniform_selection(n: int, budget: int, generator: np.random.Generator) -> np.ndarray:
     """``budget`` indices drawn uniformly without replacement (sorted).  Never class-balanced: the official balanced
-    Uniform crashes (spec §7)."""
+    Uniform crashes (``deepcore/methods/uniform.py`` reads a ``dst_train`` attribute the class does not have)."""
     return np.sort(generator.choice(n, size=int(min(budget, n)), replace=False)).astype(np.int64)
 
 
@@ -343,69 +370,162 @@ def _per_class(labels: np.ndarray, budget: int, fn: Callable[[np.ndarray, int], 
     return np.sort(np.concatenate(out)).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
 
+def _batch_sizes(n: int, batch_size: int) -> np.ndarray:
+    """Size of the (in-order) evaluation batch each of ``n`` samples falls in: ``batch_size`` except the last."""
+    pos = np.arange(n)
+    start = (pos // batch_size) * batch_size
+    return np.minimum(start + batch_size, n) - start
+
+
 def small_loss_selection(losses: np.ndarray, budget: int) -> np.ndarray:
     """SmallLoss: the ``budget`` smallest per-sample CE losses (ties by index); sorted indices."""
     return _top(np.asarray(losses, np.float64), budget, largest=False)
 
 
-def uncertainty_selection(logits: np.ndarray, budget: int, kind: str = "LeastConfidence",
-                          labels: np.ndarray | None = None, balance: bool = False) -> np.ndarray:
-    """Uncertainty (DeepCore): keep the lowest-scoring (hardest) examples.
+def uncertainty_scores(logits: torch.Tensor | np.ndarray, kind: str = "Margin") -> np.ndarray:
+    """DeepCore's Uncertainty scores (``deepcore/methods/uncertainty.py``); the *lowest* scores are kept.
 
-    ``LeastConfidence``: score = max *logit*; ``Margin``: top-1 − top-2 logit; ``Entropy``: score = −entropy of the
-    softmax (so the highest entropy is kept).  ``balance``: per given class, in proportion.
+    ``Margin`` (the official default): top-1 − top-2 of the softmax probabilities; ``LeastConfidence``: the largest
+    **logit** (the official code takes the max of the raw network output, not of the softmax); ``Entropy``:
+    ``Σ_c p_c log(p_c + 1e-6)`` (minus the entropy, so the most uncertain samples are kept).
+    Shapes: logits (N, C) -> (N,) float64.
     """
-    z = torch.as_tensor(np.asarray(logits, np.float32))
+    z = torch.as_tensor(np.asarray(logits, np.float32)) if isinstance(logits, np.ndarray) else logits.detach().float().cpu()
     if kind == "LeastConfidence":
         score = z.max(1).values
     elif kind == "Margin":
-        top = z.topk(2, dim=1).values
-        score = top[:, 0] - top[:, 1]
+        top = z.softmax(1).topk(min(2, z.shape[1]), dim=1).values
+        score = top[:, 0] - (top[:, 1] if top.shape[1] > 1 else 0.0)
     elif kind == "Entropy":
         p = z.softmax(1)
-        score = (p * torch.log(p.clamp_min(1e-12))).sum(1)
+        score = (p * torch.log(p + 1e-6)).sum(1)
     else:
         raise ValueError(f"uncertainty must be LeastConfidence, Margin or Entropy, got {kind!r}")
-    score = score.double().numpy()
-    if balance:
-        return _per_class(np.asarray(labels), budget, lambda idx, k: np.argsort(score[idx], kind="stable")[:k])
-    return _top(score, budget, largest=False)
+    return score.double().numpy()
+
+
+def uncertainty_selection(logits: torch.Tensor | np.ndarray, budget: int, kind: str = "Margin") -> np.ndarray:
+    """Uncertainty: the ``budget`` lowest :func:`uncertainty_scores` (the hardest samples), over all classes.
+
+    There is no per-class variant: the official balanced branch crashes (its ``rank_uncertainty`` ignores the class
+    index it is given, so the per-class slicing raises IndexError)."""
+    return _top(uncertainty_scores(logits, kind), budget, largest=False)
 
 
 def forgetting_selection(forgetting_counts: np.ndarray, labels: np.ndarray, budget: int) -> np.ndarray:
-    """Forgetting: per given class (in proportion), the samples with the most forgetting events (ties by index)."""
+    """Forgetting: per given class (``round(f·n_c)`` each), the samples with the most forgetting events (ties by
+    index).  Always per class, as the official code (its ``balance`` argument is unused)."""
     counts = np.asarray(forgetting_counts, np.float64)
     return _per_class(np.asarray(labels), budget, lambda idx, k: np.argsort(-counts[idx], kind="stable")[:k])
 
 
-def grand_scores(logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """GraNd: norm of the CE gradient w.r.t. the last layer (weight and bias), per sample.
+def grand_scores(logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor,
+                 batch_size: int | None = None) -> torch.Tensor:
+    """GraNd: norm of the gradient of a *mean-reduced* CE w.r.t. the last layer (weight and bias), per sample.
 
-    For ``z = W h + b``: ``∂CE/∂W = (p − y) hᵀ`` and ``∂CE/∂b = p − y``, so the norm is ``‖p − y‖ · sqrt(‖h‖² + 1)``.
+    For ``z = W h + b``: ``∂CE/∂W = (p − y) hᵀ`` and ``∂CE/∂b = p − y``, so a sample's norm is
+    ``‖p − y‖ · sqrt(‖h‖² + 1)``.  The official code takes the gradient of the batch-mean CE of each evaluation batch
+    (``deepcore/methods/grand.py``), so each norm is divided by the size of its batch: the samples are taken in index
+    order in batches of ``batch_size`` (the last one may be smaller; ``None``: one batch of everything divided out,
+    i.e. no per-batch scaling, the plain per-sample norm).
     Shapes: logits (N, C), features (N, d), labels (N,) -> (N,).
     """
     p = logits.float().softmax(1)
     r = p - F.one_hot(labels, p.shape[1]).float()
-    return r.norm(dim=1) * torch.sqrt(features.float().pow(2).sum(1) + 1.0)
+    norm = r.norm(dim=1) * torch.sqrt(features.float().pow(2).sum(1) + 1.0)
+    if batch_size is None:
+        return norm
+    sizes = torch.as_tensor(_batch_sizes(len(norm), int(batch_size)), dtype=norm.dtype, device=norm.device)
+    return norm / sizes
 
 
 def grand_selection(scores: np.ndarray, budget: int) -> np.ndarray:
-    """GraNd keeps the ``budget`` largest scores."""
+    """GraNd keeps the ``budget`` largest scores (over all classes: the official balanced branch crashes on an
+    undefined ``train_indx``)."""
     return _top(np.asarray(scores, np.float64), budget, largest=True)
 
 
 def moderate_selection(features: np.ndarray, labels: np.ndarray, fraction: float) -> np.ndarray:
-    """Moderate (Xia et al. 2023): per given class, the distances of the features to the class's (element-wise)
-    median feature; keep the samples whose distance rank lies in the quantile band [0.5 − f/2, 0.5 + f/2]."""
+    """Moderate (Xia et al. 2023) as ``deepcore/methods/moderate.py``: each sample's distance to the element-wise
+    median feature of its own (given) class; one global band over all samples: the distance ranks
+    ``[round(n(0.5 − f/2)), round(n(0.5 + f/2)))``.  No per-class variant (the official balanced branch crashes).
+    Shapes: features (N, d), labels (N,) -> sorted indices."""
     feats, labels = np.asarray(features, np.float64), np.asarray(labels)
-    out = []
+    dist = np.zeros(len(labels))
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
-        dist = np.linalg.norm(feats[idx] - np.median(feats[idx], axis=0), axis=1)
-        order = np.argsort(dist, kind="stable")
-        lo, hi = int(round(len(idx) * (0.5 - fraction / 2))), int(round(len(idx) * (0.5 + fraction / 2)))
-        out.append(idx[order[lo:hi]])
-    return np.sort(np.concatenate(out)).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
+        dist[idx] = np.linalg.norm(feats[idx] - np.median(feats[idx], axis=0), axis=1)
+    n = len(labels)
+    order = np.argsort(dist, kind="stable")
+    lo, hi = int(round(n * (0.5 - fraction / 2))), int(round(n * (0.5 + fraction / 2)))
+    return np.sort(order[lo:hi]).astype(np.int64)
+
+
+def kcenter_greedy_selection(features: torch.Tensor | np.ndarray, budget: int,
+                             generator: np.random.Generator) -> np.ndarray:
+    """k-Center Greedy (Sener & Savarese 2018) as DeepCore's ``kcentergreedy.py``: a random first centre, then
+    repeatedly the sample farthest (Euclidean) from its nearest centre.  Ties go to the lowest index.
+
+    Parameters
+    ----------
+    features : (N, d)
+        Penultimate features of the warm-up model (clean view, eval mode).
+    budget : int
+    generator : numpy Generator
+        Draws the first centre.
+
+    Returns
+    -------
+    ndarray int64 (min(budget, N),), sorted.
+    """
+    x = torch.as_tensor(features).double()
+    n = len(x)
+    budget = int(min(max(budget, 0), n))
+    if budget == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = int(generator.integers(0, n))
+    chosen = [first]
+    nearest = torch.cdist(x, x[first:first + 1]).squeeze(1)
+    nearest[first] = -1.0  # a centre is never picked again
+    for _ in range(budget - 1):
+        p = int(torch.argmax(nearest))
+        chosen.append(p)
+        nearest = torch.minimum(nearest, torch.cdist(x, x[p:p + 1]).squeeze(1))  # earlier centres stay at −1
+        nearest[p] = -1.0
+    return np.sort(np.asarray(chosen, dtype=np.int64))
+
+
+def glister_gains(logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor,
+                  batch_size: int | None = None) -> torch.Tensor:
+    """GLISTER's first-order gains as DeepCore's ``glister.py`` computes them in Prune4ReL (the training set is its
+    own validation set): ``g_i · ḡ`` with ``g_i`` the last-layer (bias, weight) gradient of the sample's CE and ``ḡ``
+    the mean of the ``g_i`` over all samples.
+
+    As the official code: the CE is applied to the *softmax probabilities* (``CrossEntropyLoss(softmax(z), y)``, a
+    second softmax inside the loss) and mean-reduced over each evaluation batch of ``batch_size`` samples in index
+    order (``None``: no per-batch scaling).  With ``b_i = ∂CE_i/∂z`` and ``h_i`` the features, ``g_i = [b_i,
+    b_i ⊗ h_i]``, so ``g_i · ḡ = b_i · mean(b) + b_iᵀ mean(b hᵀ) h_i`` (no ``N × C·d`` matrix).
+    Shapes: logits (N, C), features (N, d), labels (N,) -> (N,) float64.
+    """
+    z = logits.detach().double().requires_grad_(True)
+    loss = F.cross_entropy(z.softmax(1), labels, reduction="none")
+    (b,) = torch.autograd.grad(loss.sum(), z)
+    if batch_size is not None:
+        b = b / torch.as_tensor(_batch_sizes(len(b), int(batch_size)), dtype=b.dtype, device=b.device)[:, None]
+    h = features.detach().double()
+    mean_b = b.mean(0)
+    mean_w = b.T @ h / max(len(b), 1)  # (C, d): the mean weight gradient
+    return (b @ mean_b + ((b @ mean_w) * h).sum(1)).detach()
+
+
+def glister_selection(gains: np.ndarray, budget: int) -> np.ndarray:
+    """GLISTER as the official Prune4ReL code runs it: the ``budget`` largest gains.  The official greedy is meant to
+    update the validation gradient after each pick, but the keyword is misspelt (``upadate_state``), so the update
+    never runs and the lazy greedy over fixed gains is a top-k.  (DeepCore's default greedy is this LazyGreedy; the
+    Prune4ReL main script would pass its ``--submodular_greedy`` default, StochasticGreedy with ε = 0.9, whose
+    candidate sample ``max(round(−ln ε · n / budget), 1)`` is a single random sample per pick for f ≥ 0.2, i.e. a
+    random subset.)"""
+    return _top(np.asarray(gains, np.float64), budget, largest=True)
 
 
 # ================================================================================== config and presets
@@ -417,11 +537,12 @@ class Prune4ReLConfig(MethodConfig):
     ----------
     selector : str
         ``prune4rel`` or a baseline (``uniform``, ``smallloss``, ``uncertainty``, ``forgetting``, ``grand``,
-        ``moderate``); fixed by the method name (``prune:<selector>``).
+        ``moderate``, ``kcentergreedy``, ``glister``); fixed by the method name (``prune:<selector>``).
     ratio : float
         Selection ratio ``f``; the subset has ``round(f·n)`` samples.
-    learner : {"sop", "dividemix"}
-        The re-labelling learner of the warm-up and of the training on ``S``.
+    learner : {"sop", "dividemix", "ce"}
+        The re-labelling learner of the warm-up and of the training on ``S`` (``ce``: the paper's "standard model",
+        plain cross-entropy, official ``robustlearner/ce.py``).
     epochs, warmup_epochs : int
         Epochs on ``S`` (``--epochs``) and warm-up epochs on all data (``-se``).
     lr, momentum, weight_decay, nesterov, lr_schedule, lr_min, lr_milestones, lr_gamma : the optimiser(s).
@@ -429,6 +550,10 @@ class Prune4ReLConfig(MethodConfig):
     lr_u, lr_v, rc, rb, strong_cutout : SOP+ (see :class:`lnlkit.methods.sop.SOPConfig`).
     lambda_u, p_threshold, temperature, alpha : DivideMix (constant λu, no ramp).
     tau, eta, metric, uncertainty, balance, gain : the greedy (module docstring).
+        ``uncertainty`` is also the score of the ``uncertainty`` baseline (its presets: ``Margin``, the official
+        default); ``balance`` is the greedy's round-robin (the baselines' presets: ``False``, as the README runs them;
+        ``True`` is refused where the official balanced branch crashes: uniform, uncertainty, grand, moderate,
+        glister; forgetting is always per class and smallloss / kcentergreedy ignore it, as officially).
     score_view : {"strong", "weak", "clean"}
         View of the scoring pass (official: one random strong augmentation, P-P3).
     selection_batch, selection_block, selection_index, selection_leaf : int, int, str, int
@@ -493,8 +618,11 @@ class Prune4ReLConfig(MethodConfig):
             raise ValueError(f"selector must be one of {', '.join(SELECTORS)}, got {self.selector!r}")
         if not 0.0 < self.ratio <= 1.0:
             raise ValueError(f"ratio (selection ratio f) must be in (0, 1], got {self.ratio}")
-        if self.learner not in ("sop", "dividemix"):
-            raise ValueError(f"learner must be 'sop' or 'dividemix', got {self.learner!r}")
+        if self.learner not in LEARNERS:
+            raise ValueError(f"learner must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
+        if self.balance and self.selector in _NO_BALANCED_BRANCH:
+            raise ValueError(f"prune:{self.selector} has no class-balanced variant (the official --balance True branch "
+                             "crashes); use balance=False")
         if not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be a non-negative integer, got {self.warmup_epochs!r}")
         if self.lr <= 0:
@@ -599,6 +727,41 @@ PRESETS: dict[str, Callable[[], Prune4ReLConfig]] = {
 }
 
 
+# ================================================================================== the CE learner
+class _SubsetCE(SOP):
+    """The "standard model" re-labeller (official ``robustlearner/ce.py``): plain cross-entropy on the weak view with
+    Prune4ReL's optimiser and schedule, on the whole set (warm-up) or on ``S`` (``train_indices``).  It reuses SOP's
+    plumbing (network, Nesterov SGD, schedule, subset loader); its ``u``/``v`` tables are never used."""
+
+    name = "ce"
+
+    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
+        cfg = self.config
+        lr = self.learning_rate(epoch)
+        set_lr(self.optimizer, lr)
+        loader = ctx.data.loader(cfg.batch_size, indices=self.train_indices, augment=self.weak, stream="ce/train")
+        self.net.train()
+        loss_sum, steps = torch.zeros((), device=ctx.device), 0
+        for batch in loader.epoch(epoch):
+            with autocast(ctx.device, cfg.precision):
+                logits = self.net(batch.x).float()
+            if self.batch_callback is not None:
+                self.batch_callback(batch.index, logits.detach(), batch.y)
+            loss = F.cross_entropy(logits, batch.y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss_sum += loss.detach()
+            steps += 1
+        record = {"phase": "train", "lr": lr, "loss": float(loss_sum.item() / steps) if steps else float("nan"),
+                  "steps": steps}
+        recorded = epoch % cfg.record_signals_every == 0 or epoch == self.epoch_offset + cfg.epochs - 1
+        if not (cfg.record_train_loss and recorded):
+            return EpochOutput(record, {})
+        ps = per_sample_pass(self.net, ctx.data, batch_size=cfg.eval_batch_size, precision=cfg.evaluation_precision)
+        return EpochOutput(record, {"loss": ps.loss.cpu().numpy(), "pred": ps.pred.cpu().numpy().astype("int16")})
+
+
 # ================================================================================== the DivideMix learner
 class _SubsetDivideMix(DivideMix):
     """DivideMix restricted to a subset ``S`` (GMM on S's losses, labelled/unlabelled split within S), with
@@ -609,6 +772,29 @@ class _SubsetDivideMix(DivideMix):
         self.owner = owner
         self.subset: torch.Tensor | None = None
         self.epoch_offset = 0
+        self.batch_callback: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
+
+    def _supervised_epoch(self, ctx: Context, net, opt, batches, loss_kind, rng, gen) -> dict:
+        """DivideMix's supervised pass; with a ``batch_callback`` (the Forgetting baseline's warm-up) each batch's
+        train-mode logits are passed on, net1's epoch then net2's, as the official ``after_loss`` hook sees them."""
+        if self.batch_callback is None:
+            return super()._supervised_epoch(ctx, net, opt, batches, loss_kind, rng, gen)
+        current: dict = {}
+
+        def remembered():
+            for batch in batches:
+                current["batch"] = batch
+                yield batch
+
+        def hook(_module, _inputs, output):
+            b = current["batch"]
+            self.batch_callback(b.index, output.detach().float(), b.y)
+
+        handle = net.register_forward_hook(hook)
+        try:
+            return super()._supervised_epoch(ctx, net, opt, remembered(), loss_kind, rng, gen)
+        finally:
+            handle.remove()
 
     def setup(self, ctx: Context) -> None:
         super().setup(ctx)
@@ -688,8 +874,19 @@ class Prune4ReL(Method):
         return {"clothing1m": "clothing1m-dividemix", "webvision": "webvision-sop"}.get(dataset)
 
     # ------------------------------------------------------------------ schedule
+    @property
+    def warmup_epochs(self) -> int:
+        """Warm-up epochs on all data before the selection: ``warmup_epochs``, except for Uniform, which needs no
+        model (official ``Uniform`` is a plain ``CoresetMethod``, without the early training)."""
+        return 0 if self.config.selector == "uniform" else self.config.warmup_epochs
+
     def num_epochs(self) -> int:
-        return self.config.warmup_epochs + self.config.epochs
+        return self.warmup_epochs + self.config.epochs
+
+    def reporting_epochs(self, history: list[dict]) -> list[dict]:
+        """The epochs ``test_acc_best`` / ``best_epoch`` are taken over: the training on ``S`` only (the official
+        best accuracy is tracked by the re-labeller's own loop, after the selection)."""
+        return [r for r in history if r.get("stage") == "subset"]
 
     def learning_rate(self, epoch: int, net2: bool = False) -> float:
         """LR at ``epoch`` of a stage (both stages restart at 0): cosine over ``epochs`` or multistep."""
@@ -708,11 +905,12 @@ class Prune4ReL(Method):
                       record_train_loss=cfg.record_train_loss, eval_batch_size=cfg.eval_batch_size, precision=cfg.precision,
                       eval_precision=cfg.eval_precision,
                       weights_path=cfg.weights_path, record_signals_every=cfg.record_signals_every)
-        if cfg.learner == "sop":
+        if cfg.learner in ("sop", "ce"):
+            plus = dict(lr_u=cfg.lr_u, lr_v=cfg.lr_v, rc=cfg.rc, rb=cfg.rb) if cfg.learner == "sop" else \
+                dict(lr_u=0.0, lr_v=0.0, rc=0.0, rb=0.0)  # CE: no u/v, no second view
             return SOPConfig(epochs=cfg.epochs, nesterov=cfg.nesterov, lr_schedule=cfg.lr_schedule,
                              lr_min=cfg.lr_min, lr_period=cfg.epochs, lr_milestones=cfg.lr_milestones,
-                             lr_gamma=cfg.lr_gamma, lr_u=cfg.lr_u, lr_v=cfg.lr_v, rc=cfg.rc, rb=cfg.rb,
-                             strong_cutout=cfg.strong_cutout, **common)
+                             lr_gamma=cfg.lr_gamma, strong_cutout=cfg.strong_cutout, **plus, **common)
         warm = cfg.warmup_epochs if stage == "warmup" else (0 if cfg.faithful_subset_no_warmup else cfg.subset_warm_up)
         # λu constant (rampup_length 0): Prune4ReL's DivideMix has no ramp; its schedule is set by this method
         return DivideMixConfig(epochs=self.num_epochs(), warm_up=warm, alpha=cfg.alpha, lambda_u=cfg.lambda_u,
@@ -722,19 +920,25 @@ class Prune4ReL(Method):
         """A learner for ``stage``; its networks are drawn from a per-stage seed, so a resume rebuilds them."""
         torch.manual_seed(ctx.seed * 1000 + (0 if stage == "warmup" else 1))
         lc = self._make_learner_config(stage)
-        learner: Method = SOP(lc) if isinstance(lc, SOPConfig) else _SubsetDivideMix(lc, self)
+        learner: Method
+        if isinstance(lc, SOPConfig):
+            learner = _SubsetCE(lc) if self.config.learner == "ce" else SOP(lc)
+        else:
+            learner = _SubsetDivideMix(lc, self)
         learner.setup(ctx)
-        learner.epoch_offset = 0 if stage == "warmup" else self.config.warmup_epochs
+        learner.epoch_offset = 0 if stage == "warmup" else self.warmup_epochs
+        if stage == "warmup" and self.config.selector == "forgetting":
+            learner.batch_callback = self._count_forgetting  # events per training mini-batch, as officially
         return learner
 
     def setup(self, ctx: Context) -> None:
         self._ctx = ctx
-        self.stage = "warmup" if self.config.warmup_epochs > 0 else "select"
+        self.stage = "warmup" if self.warmup_epochs > 0 else "select"
         self.learner = self._make_learner(ctx, "warmup")
         self.subset: np.ndarray | None = None  # S, sorted original indices
         self.selection_info: dict = {}
         self.forgetting = np.zeros(ctx.n_train, dtype=np.int64)
-        self.prev_correct: np.ndarray | None = None
+        self.prev_correct = np.zeros(ctx.n_train, dtype=bool)  # official last_acc starts at 0 (never correct)
 
     def networks(self):
         return self.learner.networks()
@@ -754,6 +958,8 @@ class Prune4ReL(Method):
         self.learner.load_state_dict(state["learner"])
         self.subset, self.selection_info = state["subset"], state["selection_info"]
         self.forgetting, self.prev_correct = state["forgetting"], state["prev_correct"]
+        if self.prev_correct is None:  # a checkpoint from before the per-batch count
+            self.prev_correct = np.zeros(len(self.forgetting), dtype=bool)
 
     def _install_subset_learner(self, ctx: Context, subset: np.ndarray, keep_weights: bool = False) -> None:
         """Replace the learner by a fresh one for ``S`` (``keep_weights``: carry the current weights over, for a
@@ -771,10 +977,8 @@ class Prune4ReL(Method):
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
         cfg = self.config
-        if epoch < cfg.warmup_epochs:
+        if epoch < self.warmup_epochs:
             out = self.learner.train_epoch(ctx, epoch)
-            if cfg.selector == "forgetting":
-                self._count_forgetting(ctx, out.signals)
             return EpochOutput({**out.record, "phase": "warmup", "stage": "warmup"}, self._rename(out.signals))
         extra: dict = {}
         if self.stage != "subset":
@@ -801,25 +1005,24 @@ class Prune4ReL(Method):
         return {("selected_learner" + k[len("selected"):] if k.startswith("selected") else k): v
                 for k, v in signals.items()}
 
-    def _count_forgetting(self, ctx: Context, signals: dict) -> None:
-        """Forgetting events (correct → incorrect on the given label between warm-up epochs), for ``forgetting``.
-        Uses each warm-up epoch's per-sample prediction (eval pass)."""
-        pred = signals.get("pred")
-        if pred is None:
-            learner_net = self.learner.networks()[0]
-            from lnlkit.train.evaluate import predict
-
-            pred = predict(learner_net, ctx.data, "train", self.config.eval_batch_size, self.config.evaluation_precision).argmax(1).cpu().numpy()
-        correct = np.asarray(pred) == ctx.data.labels.cpu().numpy()
-        if self.prev_correct is not None:
-            self.forgetting += (self.prev_correct & ~correct)
-        self.prev_correct = correct
+    def _count_forgetting(self, index: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """Forgetting events of one training mini-batch (official ``forgetting.py`` ``after_loss``): a sample whose
+        train-mode, augmented prediction was right on its given label the last time it was seen and is wrong now."""
+        idx = index.cpu().numpy()
+        correct = (logits.argmax(1) == labels).cpu().numpy()
+        self.forgetting[idx] += self.prev_correct[idx] & ~correct
+        self.prev_correct[idx] = correct
 
     # ------------------------------------------------------------------ scores and selection
     @torch.no_grad()
-    def score_pass(self, ctx: Context, epoch: int, view: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def score_pass(self, ctx: Context, epoch: int, view: str,
+                   batch_statistics: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and penultimate embeddings of the warm-up model (net1 for DivideMix) for every training sample,
         under ``view`` ("strong": one random crop + flip + Cutout per image, "weak", "clean"), eval mode.
+
+        ``batch_statistics``: a copy of the network in train mode instead (BatchNorm normalises each batch of
+        ``eval_batch_size`` by its own statistics), as Moderate's official feature extractor, which is never put in
+        eval mode; the learner's network and its running statistics are untouched.
 
         Returns
         -------
@@ -827,8 +1030,10 @@ class Prune4ReL(Method):
         """
         cfg = self.config
         net = self.learner.networks()[0]
+        if batch_statistics:
+            net = copy.deepcopy(net)
         was = net.training
-        net.eval()
+        net.train(batch_statistics)
         aug = None
         if ctx.data.is_image and view != "clean":
             aug = Augment(cfg.crop_padding, cfg.flip, cfg.strong_cutout if view == "strong" else 0)
@@ -865,25 +1070,37 @@ class Prune4ReL(Method):
                                                     cfg.selection_batch, ctx.num_classes, cfg.selection_index,
                                                     cfg.selection_leaf)
             subset = np.sort(result.order)
-            signals = {"score": conf.cpu().numpy(), "neighborhood_confidence": result.nc.astype(np.float32)}
+            score = conf.cpu().numpy()
+            # the greedy's confidence doubles as a clean score (higher = cleaner; the entropy is an uncertainty)
+            clean = -score if cfg.uncertainty == "Entropy" else score
+            signals = {"score": score, "clean_score": clean.astype(np.float32),
+                       "neighborhood_confidence": result.nc.astype(np.float32)}
             self.selection_info.update(min_balance=result.min_balance, balance_off_at=result.balance_off_at)
         elif sel == "uniform":
             rng = np.random.default_rng([ctx.seed, 4242])
             subset = uniform_selection(n, budget, rng)
+        elif sel == "forgetting":
+            subset = forgetting_selection(self.forgetting, labels.cpu().numpy(), budget)
+            signals = {"score": self.forgetting.astype(np.float32)}
         else:
-            logits, emb = self.score_pass(ctx, epoch, "clean")
+            # the baselines score the clean (test-transform) view, as the official 'eval_train' loader
+            logits, emb = self.score_pass(ctx, epoch, "clean", batch_statistics=sel == "moderate")
             y = labels.cpu().numpy()
             if sel == "smallloss":
                 loss = F.cross_entropy(logits, labels, reduction="none").cpu().numpy()
-                subset, signals = small_loss_selection(loss, budget), {"score": -loss}
+                subset, signals = small_loss_selection(loss, budget), {"score": -loss, "clean_score": -loss}
             elif sel == "uncertainty":
-                subset = uncertainty_selection(logits.cpu().numpy(), budget, cfg.uncertainty, y, cfg.balance)
-            elif sel == "forgetting":
-                subset = forgetting_selection(self.forgetting, y, budget)
-                signals = {"score": self.forgetting.astype(np.float32)}
+                score = uncertainty_scores(logits, cfg.uncertainty)
+                subset, signals = uncertainty_selection(logits, budget, cfg.uncertainty), {"score": score}
             elif sel == "grand":
-                score = grand_scores(logits, emb, labels).cpu().numpy()
+                # the official evaluation batches hold `batch_size` samples (its selection batch defaults to it)
+                score = grand_scores(logits, emb, labels, cfg.batch_size).cpu().numpy()
                 subset, signals = grand_selection(score, budget), {"score": score}
+            elif sel == "kcentergreedy":
+                subset = kcenter_greedy_selection(emb, budget, np.random.default_rng([ctx.seed, 4243]))
+            elif sel == "glister":
+                gains = glister_gains(logits, emb, labels, cfg.batch_size).cpu().numpy()
+                subset, signals = glister_selection(gains, budget), {"score": gains}
             else:  # moderate
                 subset = moderate_selection(emb.cpu().numpy(), y, cfg.ratio)
         counts = np.bincount(labels.cpu().numpy()[subset], minlength=ctx.num_classes)
@@ -895,32 +1112,150 @@ class Prune4ReL(Method):
 
 
 # ================================================================================== the baselines as methods
-def _baseline(selector: str, doc: str) -> type:
-    """The method ``prune:<selector>``: Prune4ReL's pipeline with a baseline's selection in place of the greedy."""
+def _baseline_presets(config_cls: type, **fixed) -> dict[str, Callable[[], Prune4ReLConfig]]:
+    """Prune4ReL's presets with a baseline's selector and its official selection defaults (``fixed``)."""
 
-    def preset(build: Callable[[], Prune4ReLConfig]) -> Callable[[], Prune4ReLConfig]:
+    def one(build: Callable[[], Prune4ReLConfig]) -> Callable[[], Prune4ReLConfig]:
         def wrapped() -> Prune4ReLConfig:
-            return config_cls(**{f.name: getattr(build(), f.name) for f in dataclasses.fields(Prune4ReLConfig)
-                                 if f.name != "selector"})
+            base = build()
+            values = {f.name: getattr(base, f.name) for f in dataclasses.fields(Prune4ReLConfig) if f.name != "selector"}
+            return config_cls(**{**values, **fixed})
 
-        wrapped.__doc__ = f"{build.__doc__} Selection: ``{selector}`` instead of the greedy."
+        extra = ", ".join(f"{k}={v!r}" for k, v in fixed.items())
+        wrapped.__doc__ = (f"{build.__doc__} Selection: ``{config_cls().selector}`` instead of the greedy"
+                           + (f" ({extra})." if extra else "."))
         return wrapped
 
-    name = f"Prune{ {'smallloss': 'SmallLoss', 'grand': 'GraNd'}.get(selector, selector.capitalize())}"
-    config_cls = dataclasses.make_dataclass(f"{name}Config", [("selector", str, field(default=selector))],
-                                            bases=(Prune4ReLConfig,))
-    config_cls.__module__ = __name__
-    globals()[config_cls.__name__] = config_cls  # importable by name (pickling, introspection)
-    return type(name, (Prune4ReL,), {"__doc__": doc, "name": f"prune:{selector}", "SELECTOR": selector,
-                                     "Config": config_cls, "__module__": __name__,
-                                     "PRESETS": {k: preset(b) for k, b in PRESETS.items()}})
+    return {k: one(b) for k, b in PRESETS.items()}
 
 
-PruneUniform = _baseline("uniform", "Uniform: a random subset (never class-balanced), same warm-up and learner.")
-PruneSmallLoss = _baseline("smallloss", "SmallLoss: the smallest CE losses of the warm-up model (clean view).")
-PruneUncertainty = _baseline("uncertainty", "Uncertainty: the lowest max-logit (hardest) samples, per class with "
-                             "``balance``.")
-PruneForgetting = _baseline("forgetting", "Forgetting: most forgetting events during the warm-up, per class.")
-PruneGraNd = _baseline("grand", "GraNd: largest last-layer gradient norm of the warm-up model.")
-PruneModerate = _baseline("moderate", "Moderate: per class, the band of distances to the class-median feature around "
-                          "the median.")
+@dataclass
+class PruneUniformConfig(Prune4ReLConfig):
+    selector: str = "uniform"
+    balance: bool = False
+
+
+class PruneUniform(Prune4ReL):
+    """Uniform: a random subset, no warm-up (the official ``Uniform`` trains no model), never class-balanced (the
+    official balanced branch crashes)."""
+
+    name = "prune:uniform"
+    SELECTOR = "uniform"
+    Config = PruneUniformConfig
+    PRESETS = _baseline_presets(PruneUniformConfig, balance=False)
+
+
+@dataclass
+class PruneSmallLossConfig(Prune4ReLConfig):
+    selector: str = "smallloss"
+    balance: bool = False
+
+
+class PruneSmallLoss(Prune4ReL):
+    """SmallLoss: the smallest CE losses of the warm-up model (clean view, eval mode), over all classes (the official
+    code ignores ``balance``)."""
+
+    name = "prune:smallloss"
+    SELECTOR = "smallloss"
+    Config = PruneSmallLossConfig
+    PRESETS = _baseline_presets(PruneSmallLossConfig, balance=False)
+
+
+@dataclass
+class PruneUncertaintyConfig(Prune4ReLConfig):
+    selector: str = "uncertainty"
+    uncertainty: str = "Margin"
+    balance: bool = False
+
+
+class PruneUncertainty(Prune4ReL):
+    """Uncertainty (DeepCore): the lowest :func:`uncertainty_scores` of the warm-up model (clean view, eval mode);
+    by default Margin on the softmax probabilities over all classes, as the README's baseline command runs it.  The
+    official ``--balance True`` branch crashes (IndexError), so ``balance=True`` is refused."""
+
+    name = "prune:uncertainty"
+    SELECTOR = "uncertainty"
+    Config = PruneUncertaintyConfig
+    PRESETS = _baseline_presets(PruneUncertaintyConfig, uncertainty="Margin", balance=False)
+
+
+@dataclass
+class PruneForgettingConfig(Prune4ReLConfig):
+    selector: str = "forgetting"
+    balance: bool = False
+
+
+class PruneForgetting(Prune4ReL):
+    """Forgetting (Toneva et al.): per class, the samples with the most forgetting events, counted on every training
+    mini-batch of the warm-up (train mode, augmented view; DivideMix: net1's epoch, then net2's)."""
+
+    name = "prune:forgetting"
+    SELECTOR = "forgetting"
+    Config = PruneForgettingConfig
+    PRESETS = _baseline_presets(PruneForgettingConfig, balance=False)
+
+
+@dataclass
+class PruneGraNdConfig(Prune4ReLConfig):
+    selector: str = "grand"
+    balance: bool = False
+
+
+class PruneGraNd(Prune4ReL):
+    """GraNd: the largest last-layer gradient norms of the warm-up model's batch-mean CE (one repeat, the official
+    default).  The official balanced branch crashes, so ``balance=True`` is refused."""
+
+    name = "prune:grand"
+    SELECTOR = "grand"
+    Config = PruneGraNdConfig
+    PRESETS = _baseline_presets(PruneGraNdConfig, balance=False)
+
+
+@dataclass
+class PruneModerateConfig(Prune4ReLConfig):
+    selector: str = "moderate"
+    balance: bool = False
+
+
+class PruneModerate(Prune4ReL):
+    """Moderate: one global band of distances (each to its own class's median feature) around the median; features
+    from a train-mode copy of the warm-up model, as the official extractor.  The official balanced branch crashes
+    (UnboundLocalError; the committed ``sop_CF100.sh`` passes ``--balance True``), so ``balance=True`` is refused."""
+
+    name = "prune:moderate"
+    SELECTOR = "moderate"
+    Config = PruneModerateConfig
+    PRESETS = _baseline_presets(PruneModerateConfig, balance=False)
+
+
+@dataclass
+class PruneKCenterGreedyConfig(Prune4ReLConfig):
+    selector: str = "kcentergreedy"
+    balance: bool = False
+
+
+class PruneKCenterGreedy(Prune4ReL):
+    """k-Center Greedy: farthest-point picks in the warm-up model's penultimate features (clean view, eval mode,
+    Euclidean), from one random first centre; ``balance`` is ignored, as officially."""
+
+    name = "prune:kcentergreedy"
+    SELECTOR = "kcentergreedy"
+    Config = PruneKCenterGreedyConfig
+    PRESETS = _baseline_presets(PruneKCenterGreedyConfig, balance=False)
+
+
+@dataclass
+class PruneGlisterConfig(Prune4ReLConfig):
+    selector: str = "glister"
+    balance: bool = False
+
+
+class PruneGlister(Prune4ReL):
+    """GLISTER (DeepCore): the largest first-order gains :func:`glister_gains` with the training set as its own
+    validation set.  The official balanced branch crashes (undefined ``dst_train`` / ``val_indx``), so
+    ``balance=True`` is refused."""
+
+    name = "prune:glister"
+    SELECTOR = "glister"
+    Config = PruneGlisterConfig
+    PRESETS = _baseline_presets(PruneGlisterConfig, balance=False)

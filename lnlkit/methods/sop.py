@@ -257,6 +257,9 @@ class SOP(Method):
         super().__init__(config, preset)
         self.train_indices: np.ndarray | None = None  # None: the whole training set
         self.epoch_offset = 0  # Prune4ReL: the fresh learner's schedule restarts after the warm-up
+        # called as (index, weak-view train-mode logits, labels) after every training forward (Prune4ReL's
+        # Forgetting baseline counts its events per mini-batch, as the official after_loss hook)
+        self.batch_callback: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
 
     def learning_rate(self, epoch: int) -> float:
         cfg = self.config
@@ -314,6 +317,8 @@ class SOP(Method):
                     logits_w, logits_s = logits[:len(idx)], logits[len(idx):]
                 else:
                     logits_w = self.net(batch.x).float()
+            if self.batch_callback is not None:
+                self.batch_callback(idx, logits_w.detach(), batch.y)
             loss_ce, loss_mse, p_tilde = sop_losses(logits_w, batch.y, self.u[idx], self.v[idx], C)
             loss = loss_ce + loss_mse
             loss_cons = consistency_loss(logits_w, logits_s) if cfg.rc > 0 else torch.zeros((), device=ctx.device)
@@ -351,8 +356,8 @@ class SOP(Method):
         return U.sum(1).cpu().numpy().astype(np.float32), (y - U + V).argmax(1).cpu().numpy()
 
     def signals(self, ctx: Context) -> dict:
-        """Per-sample signals: eval-pass CE of the given label, prediction, ``u²`` (as ``1 − clean_prob``) and
-        SOP's implied label."""
+        """Per-sample signals: eval-pass CE of the given label, prediction, ``clean_prob = 1 − clamp(u², 0, 1)`` (SOP's
+        clean score, higher = cleaner: the recorder's selection AUROC) and SOP's implied label."""
         ps = per_sample_pass(self.net, ctx.data, batch_size=self.config.eval_batch_size, precision=self.config.evaluation_precision)
         u2, relabel = self.noise_estimate(ctx.data.labels)
         return {"loss": ps.loss.cpu().numpy(), "pred": ps.pred.cpu().numpy().astype("int16"),
