@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 from fakedata import write_cifar10, write_cifar100
 from methodtest import digits_acceptance_run, interrupt_then_resume, method_context
 
@@ -543,7 +544,8 @@ def test_smr_run_on_digits_records_every_phase(small_digits, tmp_path):
         assert {"lr", "loss", "test_acc", "test_acc_net1", "test_acc_net2"} <= set(r)
     for r in (hist[1], hist[3]):
         assert {"loss_x", "loss_u", "penalty", "lambda_u", "n_selected", "n_selected_net2", "sel_precision",
-                "sel_precision_net2"} <= set(r)
+                "sel_precision_net2", "sel_auroc", "sel_auroc_net2"} <= set(r)
+    assert not any("sel_auroc" in r for r in (hist[0], hist[2]))  # no GMM in warm-up / recalibration
     assert hist[1]["lambda_u"] < hist[3]["lambda_u"] <= 25.0
     sig = run.signals
     assert sig["epoch"].tolist() == [0, 1, 2, 3, 4]
@@ -564,6 +566,33 @@ def test_dividemix_on_digits_selects_clean_samples(digits, tmp_path):
     assert res["test_acc_net1_last"] == run.history[-1]["test_acc_net1"]
 
 
+def test_sel_auroc_every_epoch_signals_only_on_recorded_epochs(small_digits, tmp_path):
+    # the AUROC of each network's clean posterior against the true clean mask (DivideMix's official log has it) is
+    # in the history of every SSL epoch, also those whose per-sample signals are not stored
+    method = _short(epochs=2, record_signals_every=2, record_train_loss=False)
+    emitted = {}
+    train_epoch = method.train_epoch
+
+    def spy(ctx, epoch):
+        out = train_epoch(ctx, epoch)
+        emitted[epoch] = {k: v.copy() for k, v in out.signals.items() if k.startswith("clean_prob")}
+        return out
+
+    method.train_epoch = spy
+    run = method.fit(small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
+    assert run.signals["epoch"].tolist() == [0, 2]  # epoch 1's arrays are not stored, its metrics are
+    clean = ~run.is_noisy
+    for r in run.history[1:]:
+        for suffix in ("", "_net2"):
+            prob = emitted[r["epoch"]]["clean_prob" + suffix]
+            assert r["sel_auroc" + suffix] == pytest.approx(roc_auc_score(clean, prob), abs=1e-9)
+        assert "sel_precision" in r
+    assert "sel_auroc" not in run.history[0]  # warm-up: no clean probability
+    assert run.result["sel_auroc"] == run.history[-1]["sel_auroc"]
+    table = lnlkit.results_table(run.path)
+    assert table["sel_auroc"].tolist() == [run.result["sel_auroc"]]
+
+
 def test_resume_after_interrupt_matches_uninterrupted(small_digits, tmp_path):
     data = small_digits.with_noise("pairflip:0.3", seed=1)
     kw = dict(epochs=4, recal_period=3, loss_history=2)
@@ -573,7 +602,8 @@ def test_resume_after_interrupt_matches_uninterrupted(small_digits, tmp_path):
     resumed = interrupt_then_resume(lambda **more: _short("smr", **kw, **more), data, tmp_path / "cut",
                                     crash_after_epoch=3)
     assert [r["epoch"] for r in resumed.history] == list(range(5))
-    for key in ("loss", "loss_x", "loss_u", "test_acc", "test_acc_net1", "test_acc_net2", "sel_precision"):
+    for key in ("loss", "loss_x", "loss_u", "test_acc", "test_acc_net1", "test_acc_net2", "sel_precision",
+                "sel_auroc"):
         assert [r.get(key) for r in resumed.history] == [r.get(key) for r in full.history], key
     for key in ("loss", "clean_prob", "selected", "loss_net2"):
         np.testing.assert_array_equal(resumed.signals[key], full.signals[key])
