@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 from fakedata import write_cifar10, write_cifar100
-from methodtest import digits_acceptance_run, interrupt_then_resume, method_context
+from methodtest import CE_SYM40_SEED0_LAST, DEFAULT_THREADS, interrupt_then_resume, method_context
 
 import lnlkit
 from lnlkit.methods import method_class
@@ -253,17 +253,20 @@ class _StopAfterOneStep(Exception):
     pass
 
 
-@pytest.mark.parametrize("case", ["smr_warmup", "dividemix_warmup", "dividemix_warmup_asym", "smr_recal"])
+@pytest.mark.parametrize("case", ["smr_warmup", "dividemix_warmup", "dividemix_warmup_asym", "smr_recal",
+                                  "smr_recal_subset"])
 def test_supervised_steps_use_the_loss_of_their_phase(small_digits, case):
     # SMR's warm-up: CE of the mixed input against both labels (official ``warmup``, ``soft_mix_warm = True``);
     # DivideMix's: CE (+ Σ p log p under asymmetric noise); SMR's recalibration: plain CE, even with the penalty on
     # (official ``warmup2``).  Each phase runs through ``train_epoch``; its first step is compared with the formula.
     method_name, epoch = {"smr_warmup": ("smr", 0), "dividemix_warmup": ("dividemix", 0),
-                          "dividemix_warmup_asym": ("dividemix", 0), "smr_recal": ("smr", 2)}[case]
+                          "dividemix_warmup_asym": ("dividemix", 0), "smr_recal": ("smr", 2),
+                          "smr_recal_subset": ("smr", 2)}[case]
     method = _short(method_name, epochs=4, recal_period=3 if method_name == "smr" else None,
-                    asym_penalty=case in ("dividemix_warmup_asym", "smr_recal"))
+                    asym_penalty=case in ("dividemix_warmup_asym", "smr_recal", "smr_recal_subset"),
+                    epoch_subset=200 if case == "smr_recal_subset" else None)
     ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
-    assert method.phase(epoch) == ("recal" if case == "smr_recal" else "warmup")
+    assert method.phase(epoch) == ("recal" if case.startswith("smr_recal") else "warmup")
     lr, captured = 0.5, {}
     real_step = method.supervised_step
 
@@ -560,8 +563,9 @@ def test_dividemix_on_digits_selects_clean_samples(digits, tmp_path):
     data = digits.with_noise("symmetric:0.4", seed=0)
     run = lnlkit.get_method("dividemix", preset="digits", epochs=6, checkpoint_every=100).fit(
         data, out=tmp_path / "r", progress=False)
+    # measured (seed 0): precision 0.997, recall 0.961, AUROC 0.999, 97.1 %; the bars leave room for other processors
     assert run.result["sel_precision"] >= 0.95 and run.result["sel_recall"] >= 0.8, run.result
-    assert run.result["reported"] >= 90.0, run.result
+    assert run.result["sel_auroc"] >= 0.95 and run.result["reported"] >= 90.0, run.result
     res = json.loads((tmp_path / "r" / "result.json").read_text())
     assert res["test_acc_net1_last"] == run.history[-1]["test_acc_net1"]
 
@@ -642,8 +646,18 @@ def test_train_subset_passes_on_image_files(tmp_path):
 
 @pytest.mark.slow
 def test_smr_digits_preset_beats_ce_at_symmetric_40(digits, tmp_path):
-    # the acceptance criterion on one seed: about a minute on an idle 2-core CPU with both threads (this
-    # full-size run is faster multi-threaded; the module fixture pins the tiny runs to one thread)
-    res = digits_acceptance_run("smr", digits, tmp_path / "r")
+    # one seed of the acceptance setting, asserting only margins that hold on any processor (CPU float paths differ
+    # between machines and a single seed moves by points): at least 15 points above CE's last epoch, and a selection
+    # precision well clear of the 0.95 bar.  The thin criterion (above CE's best epoch) is judged over three seeds
+    # by bench/digits_grid.py.  About a minute on an idle 2-core CPU with both threads.
+    before = torch.get_num_threads()
+    torch.set_num_threads(DEFAULT_THREADS)
+    try:
+        run = lnlkit.get_method("smr", preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0),
+                                                           out=tmp_path / "r", progress=False)
+    finally:
+        torch.set_num_threads(before)
+    res = run.result
     assert res["status"] == "complete" and res["epochs_done"] == 61
-    assert res["sel_precision"] >= 0.95, res
+    assert res["reported"] >= CE_SYM40_SEED0_LAST + 15.0, res
+    assert res["sel_precision"] >= 0.95 and res["sel_auroc"] >= 0.95, res

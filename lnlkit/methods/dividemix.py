@@ -655,6 +655,8 @@ class DivideMix(Method):
 
         Parameters
         ----------
+        k : int
+            The network trained (0 or 1); the other one only guesses.
         x1, x2 : Tensor (B, ...)
             Two augmented views of the labelled batch; ``labels`` (B,) int64 its given labels, ``w`` (B,) their
             clean probabilities (from the other network's GMM).
