@@ -94,6 +94,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
           f"(epoch {res['best_epoch']})  reported {res['reported']:.2f} as {res['reported_as']}")
     if res.get("sel_precision") is not None:
         print(f"  selection: precision {res['sel_precision']:.3f}  recall {res['sel_recall']:.3f}")
+    if res.get("sel_auroc") is not None:
+        print(f"  clean-score AUROC: {res['sel_auroc']:.3f}")
     print(f"  run folder: {run.path}")
     return 0
 

@@ -212,11 +212,13 @@ def plot_loss_over_epochs(run: RunResult, n_panels: int = 6, bins: int = 40, nco
 _SELECTION_KEYS = (("sel_precision", "precision (clean among selected)", "C0"),
                    ("sel_recall", "recall (selected among clean)", "C1"),
                    ("sel_f1", "F1", "C2"),
-                   ("sel_fraction", "selected fraction", "C7"))
+                   ("sel_fraction", "selected fraction", "C7"),
+                   ("sel_auroc", "AUROC of the clean score", "C3"))
 
 
 def plot_selection_quality(run_or_history: RunResult | Sequence[dict], ax=None, title: str | None = None):
-    """Clean-sample selection precision, recall, F1 and selected fraction over epochs.
+    """Clean-sample selection precision, recall, F1 and selected fraction over epochs, and the AUROC of the
+    method's per-sample clean score against the true clean mask where the method has one.
 
     Selections recorded under a suffix (``selected_net2`` gives ``sel_precision_net2``, ...) are drawn dashed in the
     colour of their metric.
@@ -225,7 +227,7 @@ def plot_selection_quality(run_or_history: RunResult | Sequence[dict], ax=None, 
     ----------
     run_or_history : RunResult or list of dict
         A run, or its history: one record per epoch with ``epoch`` and some of ``sel_precision``, ``sel_recall``,
-        ``sel_f1``, ``sel_fraction`` (fractions in [0, 1]).
+        ``sel_f1``, ``sel_fraction``, ``sel_auroc`` (all in [0, 1]).
     ax : matplotlib Axes, optional
         Draw into this axes instead of a new figure.
     title : str, optional
@@ -256,7 +258,8 @@ def plot_selection_quality(run_or_history: RunResult | Sequence[dict], ax=None, 
                                "--" if suffix else "-"))
     if not curves:
         where = f"run {run_or_history.path}" if isinstance(run_or_history, RunResult) else "this history"
-        raise ValueError(f"{where} recorded no sample selection (no sel_precision/sel_recall/sel_f1/sel_fraction); "
+        raise ValueError(f"{where} recorded no sample selection (no sel_precision/sel_recall/sel_f1/sel_fraction/"
+                         "sel_auroc); "
                          "methods without a clean-sample selection, such as plain cross-entropy, have none")
     if ax is None:
         fig, (ax,) = _figure()
@@ -267,7 +270,7 @@ def plot_selection_quality(run_or_history: RunResult | Sequence[dict], ax=None, 
     if title is None and isinstance(run_or_history, RunResult):
         cfg = run_or_history.config
         title = f"selection quality: {cfg.get('method')}, {cfg.get('noise')}"
-    _epoch_axes(ax, "fraction", 1.02, "lower right", 7, title or "selection quality")
+    _epoch_axes(ax, "fraction, AUROC", 1.02, "lower right", 7, title or "selection quality")
     fig.tight_layout()
     return fig
 
@@ -870,19 +873,22 @@ def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None, best: 
 
 
 def plot_selection_summary(table: Any):
-    """Final clean-sample selection precision and recall per method and noise setting (mean ± std over seeds).
+    """Final clean-sample selection precision and recall per method and noise setting (mean ± std over seeds), and
+    the AUROC of the method's clean score where its runs recorded one.
 
     Parameters
     ----------
     table : pandas.DataFrame
         One row per run, as :func:`lnlkit.results_table` returns it: ``method``, ``noise``, ``sel_precision``,
-        ``sel_recall`` (fractions); ``dataset`` joins the noise in the group labels when there are several.  Rows
+        ``sel_recall`` (fractions), optionally ``sel_auroc``; ``dataset`` joins the noise in the group labels when
+        there are several.  Rows
         without a finite ``sel_precision`` (methods that select nothing, unfinished runs) are left out.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per method with two bars (precision, recall) per noise setting, or, when no row has a
+        One axes per method with two bars (precision, recall) per noise setting, a third (AUROC) when the
+        method's runs have one, or, when no row has a
         selection, a single empty axes with the centred text ``"no method in these runs selects clean samples"``
         (so a results notebook can always draw it).
     """
@@ -896,7 +902,8 @@ def plot_selection_summary(table: Any):
         frame = pd.DataFrame({"method": _method_labels(table),
                               "setting": table["noise"].astype(str),
                               "precision": _numeric(table, "sel_precision"),
-                              "recall": _numeric(table, "sel_recall") if "sel_recall" in table.columns else np.nan})
+                              "recall": _numeric(table, "sel_recall") if "sel_recall" in table.columns else np.nan,
+                              "AUROC": _numeric(table, "sel_auroc") if "sel_auroc" in table.columns else np.nan})
         if "dataset" in table.columns and table["dataset"].nunique(dropna=False) > 1:
             frame["setting"] = table["dataset"].astype(str) + "\n" + frame["setting"]
         frame = frame[np.isfinite(frame["precision"])]
@@ -914,15 +921,18 @@ def plot_selection_summary(table: Any):
 
     methods = sorted(frame["method"].unique())
     fig, axes = _figure(len(methods), width=max(3.5, 1.1 * frame["setting"].nunique() + 1.5), height=3.6)
-    width = 0.38
     for ax, method in zip(axes, methods):
-        stats = frame[frame["method"] == method].groupby("setting")[["precision", "recall"]].agg(["mean", "std"])
+        rows = frame[frame["method"] == method]
+        metrics = [("precision", "C0"), ("recall", "C1")] + ([("AUROC", "C3")] if np.isfinite(rows["AUROC"]).any()
+                                                             else [])
+        stats = rows.groupby("setting")[[m for m, _ in metrics]].agg(["mean", "std"])
         settings = sorted(stats.index, key=order)
         stats = stats.loc[settings]
         x = np.arange(len(settings))
-        for offset, metric, color in ((-width / 2, "precision", "C0"), (width / 2, "recall", "C1")):
-            ax.bar(x + offset, stats[(metric, "mean")].to_numpy(), width, yerr=stats[(metric, "std")].fillna(0.0),
-                   capsize=3, color=color, label=metric)
+        width = 0.76 / len(metrics)
+        for i, (metric, color) in enumerate(metrics):
+            ax.bar(x + (i - (len(metrics) - 1) / 2) * width, stats[(metric, "mean")].to_numpy(), width,
+                   yerr=stats[(metric, "std")].fillna(0.0), capsize=3, color=color, label=metric)
         crowded = len(settings) > 3
         ax.set_xticks(x, settings, rotation=30 if crowded else 0, ha="right" if crowded else "center", fontsize=8)
         ax.set_ylim(0, 1.05)

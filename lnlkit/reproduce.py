@@ -474,14 +474,15 @@ def summary_table(runs_root: str | os.PathLike):
     pandas.DataFrame
         Columns ``method``, ``preset``, ``from_scratch`` (the paper starts from ImageNet weights, these runs did not),
         ``dataset``, ``noise``, ``realized_rate``, ``seeds``, ``reported_as`` and the
-        mean and standard deviation of ``reported``, ``test_acc_last``, ``test_acc_best``, ``sel_precision`` and
-        ``sel_recall``, sorted by data set, noise and method.  Only complete runs count.
+        mean and standard deviation of ``reported``, ``test_acc_last``, ``test_acc_best``, ``sel_precision``,
+        ``sel_recall`` and ``sel_auroc``, sorted by data set, noise and method.  Only complete runs count.
     """
     import pandas as pd
 
     runs = results_table(runs_root)
     runs = runs[runs["status"] == "complete"]
-    metrics = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "realized_rate"]
+    metrics = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "sel_auroc",
+               "realized_rate"]
     keys = ["method", "preset", "from_scratch", "dataset", "noise", "reported_as"]
     if runs.empty:
         return pd.DataFrame(columns=keys + ["seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
@@ -515,6 +516,7 @@ def _display_table(summary):
             "last": _mean_std(r.test_acc_last_mean, r.test_acc_last_std),
             "sel. precision": _mean_std(r.sel_precision_mean, r.sel_precision_std, 3),
             "sel. recall": _mean_std(r.sel_recall_mean, r.sel_recall_std, 3),
+            "sel. AUROC": _mean_std(r.sel_auroc_mean, r.sel_auroc_std, 3),
         })
     return pd.DataFrame(rows)
 
@@ -568,7 +570,8 @@ def write_results(runs_root: str | os.PathLike, results_dir: str | os.PathLike, 
     results_dir.mkdir(parents=True, exist_ok=True)
     paths = {ext: results_dir / f"{profile}.{ext}" for ext in ("md", "csv", "tex")}
     title = (f"Results of `lnlkit reproduce --profile {profile}`: test accuracy (%) as mean ± std over seeds; "
-             "selection precision/recall against the true noise mask at the last epoch.\n\n")
+             "selection precision/recall, and the AUROC of the method's clean score, against the true noise mask at "
+             "the last epoch.\n\n")
     if summary["from_scratch"].astype(bool).any():
         title += ("\"(from scratch)\": the paper starts from ImageNet weights; these runs did not "
                   "(`--set pretrained=false`), so they are not comparable with its numbers.\n\n")

@@ -424,7 +424,8 @@ class Method(abc.ABC):
                           "wall_s": time.perf_counter() - t_epoch}
                 last = epoch == total - 1 or self.finished()
                 keep_signals = last or epoch % self.config.record_signals_every == 0
-                record = recorder.log_epoch(record, output.signals if keep_signals else None)
+                # quality metrics (selection precision, AUROC) every epoch; per-sample arrays on recorded epochs only
+                record = recorder.log_epoch(record, output.signals, store=keep_signals)
                 for cb in callbacks:
                     cb(record)
                 if bar is not None:
@@ -475,7 +476,7 @@ class Method(abc.ABC):
             "realized_rate": data.noise.realized_rate, "noise": data.noise.spec, "wall_s": wall_s,
         }
         if history:
-            for key in ("sel_precision", "sel_recall", "sel_f1", "sel_fraction"):
+            for key in ("sel_precision", "sel_recall", "sel_f1", "sel_fraction", "sel_auroc"):
                 if key in history[-1]:
                     result[key] = history[-1][key]
             for key, value in history[-1].items():

@@ -505,28 +505,47 @@ class DivideMix(Method):
         pen_sum = torch.zeros((), device=ctx.device)
         steps = 0
         for batch in batches:
-            x, y = batch.x, batch.y
-            with autocast(ctx.device, cfg.precision):
-                if loss_kind == "mixup":
-                    lam = mixup_lambda(rng, cfg.alpha)
-                    perm = torch.randperm(len(y), device=ctx.device, generator=gen)
-                    logits = net(lam * x + (1.0 - lam) * x[perm]).float()
-                    loss = mixup_cross_entropy(logits, y, y[perm], lam)
-                else:
-                    logits = net(x).float()
-                    loss = F.cross_entropy(logits, y)
-                    if loss_kind == "ce" and cfg.asym_penalty:
-                        penalty = negative_entropy(logits)
-                        pen_sum += penalty.detach()
-                        loss = loss + penalty
-            opt.zero_grad(set_to_none=True)
-            backward_step(loss, opt, self.grad_scaler)
-            loss_sum += loss.detach()
+            terms = self.supervised_step(ctx, net, opt, batch.x, batch.y, loss_kind, rng, gen)
+            loss_sum += terms["loss"]
+            if "penalty" in terms:
+                pen_sum += terms["penalty"]
             steps += 1
         out = {"loss": loss_sum, "steps": steps}
         if loss_kind == "ce" and cfg.asym_penalty:
             out["penalty"] = pen_sum
         return out
+
+    def supervised_step(self, ctx: Context, net, opt, x: torch.Tensor, y: torch.Tensor, loss_kind: str,
+                        rng: np.random.Generator | None, gen: torch.Generator | None) -> dict[str, torch.Tensor]:
+        """One SGD step of ``net`` on a batch ``x`` (B, ...) with given labels ``y`` (B,).
+
+        ``"ce"``: CE (+ the negative-entropy penalty if ``asym_penalty``); ``"plain"``: CE, never a penalty (SMR's
+        recalibration); ``"mixup"``: SMR's warm-up, CE on ``λ x + (1 − λ) x[perm]`` against the two labels with
+        weights ``λ, 1 − λ`` (``λ`` from ``rng``, folded to ``max(λ, 1 − λ)``; ``perm`` from ``gen``).
+
+        Returns
+        -------
+        dict of detached scalars: ``loss`` (and ``penalty`` when one is added)
+        """
+        cfg = self.config
+        terms = {}
+        with autocast(ctx.device, cfg.precision):
+            if loss_kind == "mixup":
+                lam = mixup_lambda(rng, cfg.alpha)
+                perm = torch.randperm(len(y), device=ctx.device, generator=gen)
+                logits = net(lam * x + (1.0 - lam) * x[perm]).float()
+                loss = mixup_cross_entropy(logits, y, y[perm], lam)
+            else:
+                logits = net(x).float()
+                loss = F.cross_entropy(logits, y)
+                if loss_kind == "ce" and cfg.asym_penalty:
+                    penalty = negative_entropy(logits)
+                    terms["penalty"] = penalty.detach()
+                    loss = loss + penalty
+        opt.zero_grad(set_to_none=True)
+        backward_step(loss, opt, self.grad_scaler)
+        terms["loss"] = loss.detach()
+        return terms
 
     @staticmethod
     def _supervised_record(stats: list[dict]) -> dict:
@@ -609,7 +628,6 @@ class DivideMix(Method):
         """One SSL epoch of network ``k`` on the partition ``prob > p_threshold`` of ``pool`` (made by the other
         network), co-guessing with the other network."""
         cfg = self.config
-        net, partner, opt = self.nets[k], self.nets[1 - k], self.optimizers[k]
         tag = f"net{k + 1}"
         labelled = prob > cfg.p_threshold
         labelled_idx, unlabelled_idx = pool[labelled], pool[~labelled]
@@ -625,63 +643,91 @@ class DivideMix(Method):
         num_iters = len(labelled_idx) // cfg.batch_size + 1
         rng = stream_numpy_generator(ctx.seed, epoch, f"ssl/lambda/{tag}")
         gen = ctx.generator(epoch, f"ssl/perm/{tag}")
-        C = ctx.num_classes
 
-        net.train()
-        partner.eval()
         sums = {key: torch.zeros((), device=ctx.device) for key in ("loss", "loss_x", "loss_u", "penalty")}
         steps, lambda_u = 0, float("nan")
         for i, batch in enumerate(labelled_loader.epoch(epoch)):
             x1, x2 = batch.views
-            y = one_hot(batch.y, C)
-            w = w_of[batch.index].unsqueeze(1)
             u1, u2 = next(unlabelled_batches).views if unlabelled_batches is not None else (x1[:0], x2[:0])
-
-            with torch.no_grad(), autocast(ctx.device, cfg.precision):
-                if not cfg.faithful_train_mode_guess:
-                    net.eval()
-                # co-refinement: blend the given label with the network's own prediction, by the clean probability
-                p_x = (net(x1).float().softmax(1) + net(x2).float().softmax(1)) / 2
-                targets_x = sharpen(w * y + (1 - w) * p_x, cfg.temperature)
-                # co-guessing: average both networks' predictions on both views of the unlabelled batch
-                if len(u1):
-                    p_u = (net(u1).float().softmax(1) + net(u2).float().softmax(1)
-                           + partner(torch.cat([u1, u2])).float().softmax(1).view(2, len(u1), C).sum(0)) / 4
-                    targets_u = sharpen(p_u, cfg.temperature)
-                else:
-                    targets_u = y[:0]
-                net.train()
-
-            # MixMatch: mix every row with a random partner of the whole [x1, x2, u1, u2] batch
-            lam = mixup_lambda(rng, cfg.alpha)
-            inputs = torch.cat([x1, x2, u1, u2])
-            targets = torch.cat([targets_x, targets_x, targets_u, targets_u])
-            n_x = 2 * len(x1)
-            if cfg.labelled_only and not cfg.faithful_lambda_u0_mixing:
-                perm = torch.randperm(n_x, device=ctx.device, generator=gen)  # partners among labelled rows only
-            else:
-                perm = torch.randperm(len(inputs), device=ctx.device, generator=gen)
-            mixed_inputs, mixed_targets = mixup(inputs[:len(perm)], targets[:len(perm)], lam, perm)
-            if cfg.labelled_only:  # λu = 0 scripts: keep the labelled rows (their partners may be unlabelled)
-                mixed_inputs, mixed_targets = mixed_inputs[:n_x], mixed_targets[:n_x]
-
-            with autocast(ctx.device, cfg.precision):
-                logits = net(mixed_inputs).float()
-            loss_x = soft_cross_entropy(logits[:n_x], mixed_targets[:n_x])
-            if cfg.labelled_only or len(logits) == n_x:
-                loss_u = torch.zeros((), device=ctx.device)
-            else:
-                loss_u = F.mse_loss(logits[n_x:].softmax(1), mixed_targets[n_x:])
             lambda_u = 0.0 if cfg.labelled_only else self.unlabelled_weight(epoch + i / num_iters)
-            penalty = uniform_prior_penalty(logits)
-            loss = loss_x + lambda_u * loss_u + penalty
-
-            opt.zero_grad(set_to_none=True)
-            backward_step(loss, opt, self.grad_scaler)
-            for key, value in (("loss", loss), ("loss_x", loss_x), ("loss_u", loss_u), ("penalty", penalty)):
-                sums[key] += value.detach()
+            terms = self.ssl_step(ctx, k, x1, x2, batch.y, w_of[batch.index], u1, u2, lambda_u, rng, gen)
+            for key in sums:
+                sums[key] += terms[key]
             steps += 1
         return {"sums": sums, "steps": steps, "lambda_u": lambda_u}
+
+    def ssl_step(self, ctx: Context, k: int, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor,
+                 w: torch.Tensor, u1: torch.Tensor, u2: torch.Tensor, lambda_u: float,
+                 rng: np.random.Generator, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """One MixMatch step of network ``k`` (co-guessing with the other network).
+
+        Parameters
+        ----------
+        k : int
+            The network trained (0 or 1); the other one only guesses.
+        x1, x2 : Tensor (B, ...)
+            Two augmented views of the labelled batch; ``labels`` (B,) int64 its given labels, ``w`` (B,) their
+            clean probabilities (from the other network's GMM).
+        u1, u2 : Tensor (U, ...)
+            Two views of the unlabelled batch (``U = 0``: none).
+        lambda_u : float
+            Weight of ``L_u`` at this step (the ramp).
+        rng, gen
+            Source of the mixup coefficient (NumPy) and of the mixing partners (torch).
+
+        Returns
+        -------
+        dict
+            Detached scalars ``loss``, ``loss_x``, ``loss_u``, ``penalty``; ``targets_x`` (B, C) and ``targets_u``
+            (U, C), the sharpened co-refined and co-guessed targets.
+        """
+        cfg = self.config
+        net, partner, opt = self.nets[k], self.nets[1 - k], self.optimizers[k]
+        C = ctx.num_classes
+        y = one_hot(labels, C)
+        w = w.unsqueeze(1)
+        partner.eval()  # the partner only guesses
+        net.train(cfg.faithful_train_mode_guess)  # official: train mode (BN batch statistics) in the no-grad passes
+        with torch.no_grad(), autocast(ctx.device, cfg.precision):
+            # co-refinement: blend the given label with the network's own prediction, by the clean probability
+            p_x = (net(x1).float().softmax(1) + net(x2).float().softmax(1)) / 2
+            targets_x = sharpen(w * y + (1 - w) * p_x, cfg.temperature)
+            # co-guessing: average both networks' predictions on both views of the unlabelled batch
+            if len(u1):
+                p_u = (net(u1).float().softmax(1) + net(u2).float().softmax(1)
+                       + partner(torch.cat([u1, u2])).float().softmax(1).view(2, len(u1), C).sum(0)) / 4
+                targets_u = sharpen(p_u, cfg.temperature)
+            else:
+                targets_u = y[:0]
+            net.train()
+
+        # MixMatch: mix every row with a random partner of the whole [x1, x2, u1, u2] batch
+        lam = mixup_lambda(rng, cfg.alpha)
+        inputs = torch.cat([x1, x2, u1, u2])
+        targets = torch.cat([targets_x, targets_x, targets_u, targets_u])
+        n_x = 2 * len(x1)
+        if cfg.labelled_only and not cfg.faithful_lambda_u0_mixing:
+            perm = torch.randperm(n_x, device=ctx.device, generator=gen)  # partners among labelled rows only
+        else:
+            perm = torch.randperm(len(inputs), device=ctx.device, generator=gen)
+        mixed_inputs, mixed_targets = mixup(inputs[:len(perm)], targets[:len(perm)], lam, perm)
+        if cfg.labelled_only:  # λu = 0 scripts: keep the labelled rows (their partners may be unlabelled)
+            mixed_inputs, mixed_targets = mixed_inputs[:n_x], mixed_targets[:n_x]
+
+        with autocast(ctx.device, cfg.precision):
+            logits = net(mixed_inputs).float()
+        loss_x = soft_cross_entropy(logits[:n_x], mixed_targets[:n_x])
+        if cfg.labelled_only or len(logits) == n_x:
+            loss_u = torch.zeros((), device=ctx.device)
+        else:
+            loss_u = F.mse_loss(logits[n_x:].softmax(1), mixed_targets[n_x:])
+        penalty = uniform_prior_penalty(logits)
+        loss = loss_x + lambda_u * loss_u + penalty
+
+        opt.zero_grad(set_to_none=True)
+        backward_step(loss, opt, self.grad_scaler)
+        return {"loss": loss.detach(), "loss_x": loss_x.detach(), "loss_u": loss_u.detach(),
+                "penalty": penalty.detach(), "targets_x": targets_x, "targets_u": targets_u}
 
     def _cycle(self, ctx: Context, indices: torch.Tensor, views, epoch: int, stream: str) -> Iterator[Batch]:
         """Batches of ``indices`` forever, reshuffled at every restart (the official unlabelled loader restarts

@@ -3,7 +3,8 @@
 Files: ``config.json``, ``noise.npz``, ``history.jsonl``, ``signals.npz``, ``result.json``, ``checkpoint.pt``.
 Every write goes to a temporary file in the same folder and is renamed into place, so a killed run never leaves a
 truncated file.  The recorder is the only component that sees the true noise mask: it turns each epoch's selected
-mask into selection precision/recall/F1 *after* the method has produced it.
+mask into selection precision/recall/F1, and a method's per-sample clean score into its AUROC against the true clean
+mask, *after* the method has produced them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 from lnlkit.train.selection import selection_quality
 
 __all__ = ["RUN_FILES", "atomic_write_bytes", "write_json", "run_lock", "RunRecorder", "RunResult", "load_run",
-           "results_table", "is_complete_run"]
+           "results_table", "is_complete_run", "auroc", "CLEAN_SCORE_SIGNALS"]
 
 RUN_FILES = ("config.json", "noise.npz", "history.jsonl", "signals.npz", "result.json", "checkpoint.pt")
 
@@ -104,6 +105,64 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+# ---------------------------------------------------------------------------------------------- selection AUROC
+# Per-sample signals a method may emit to say how clean it believes each sample is (float, higher = cleaner, NaN =
+# not scored this epoch); ``clean_prob_net2`` etc. score under a suffix.  The recorder turns each into
+# ``sel_auroc{suffix}`` (DivideMix's official log reports this AUC of its clean posterior every epoch).
+CLEAN_SCORE_SIGNALS = ("clean_score", "clean_prob")
+
+
+def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` for the binary labels ``positive``, by ranks (Mann-Whitney U).
+
+    ``AUROC = (R₊ − n₊(n₊ + 1)/2) / (n₊ n₋)`` with ``R₊`` the sum of the positives' ranks among all scores (1-based;
+    tied scores share their average rank, so a tie between a positive and a negative counts one half).  Samples with
+    a NaN score are left out.
+
+    Parameters
+    ----------
+    scores : ndarray float (N,)
+        Higher = more likely positive.
+    positive : ndarray bool (N,)
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when no scored sample is positive or none is negative.
+
+    Raises
+    ------
+    ValueError
+        When the shapes differ or are not one-dimensional.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    pos = np.asarray(positive, dtype=bool)
+    if s.ndim != 1 or s.shape != pos.shape:
+        raise ValueError(f"scores and positive must be 1-D arrays of one length, got {s.shape} and {pos.shape}")
+    scored = ~np.isnan(s)
+    s, pos = s[scored], pos[scored]
+    n_pos = int(pos.sum())
+    n_neg = len(s) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="stable")
+    _, first, count = np.unique(s[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(s))
+    ranks[order] = np.repeat(first + (count + 1) / 2.0, count)  # average 1-based rank of each run of ties
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _clean_score_suffixes(signals: dict) -> dict[str, str]:
+    """``{suffix: signal name}`` of the clean-score signals in ``signals`` (``clean_score`` wins over
+    ``clean_prob`` under one suffix)."""
+    found: dict[str, str] = {}
+    for base in reversed(CLEAN_SCORE_SIGNALS):
+        for key in signals:
+            if key == base or key.startswith(base + "_"):
+                found[key[len(base):]] = key
+    return found
+
+
 # ---------------------------------------------------------------------------------------------- recorder
 def _fill_value(dtype: np.dtype):
     """Placeholder for an epoch that lacks a signal: False, -1 or NaN by dtype."""
@@ -164,8 +223,13 @@ class RunRecorder:
                 self._signals = {k: [z[k][i] for i in keep] for k in z.files if k != "epoch"}
 
     # -- per epoch
-    def log_epoch(self, record: dict, signals: dict[str, np.ndarray] | None = None) -> dict:
-        """Add one epoch: selection quality is computed from ``signals['selected*']`` and the true mask.
+    def log_epoch(self, record: dict, signals: dict[str, np.ndarray] | None = None, store: bool = True) -> dict:
+        """Add one epoch.
+
+        Quality metrics come from ``signals`` and the true mask: selection precision/recall/F1 from
+        ``selected*`` (bool) and ``sel_auroc{suffix}`` from ``clean_score{suffix}`` / ``clean_prob{suffix}``
+        (float, higher = cleaner, NaN = not scored).  ``store=False`` computes them without keeping the signals in
+        ``signals.npz`` (epochs between ``record_signals_every``).
 
         Returns the completed record (what callbacks and the progress bar see).
         """
@@ -177,8 +241,13 @@ class RunRecorder:
                     suffix = key[len("selected"):]
                     for name, v in selection_quality(np.asarray(value, dtype=bool), is_noisy).items():
                         record[name + suffix] = v
+            if is_noisy is not None:
+                clean = ~np.asarray(is_noisy, dtype=bool)
+                for suffix, key in _clean_score_suffixes(signals).items():
+                    record["sel_auroc" + suffix] = auroc(np.asarray(signals[key], dtype=np.float64), clean)
             record.update(self._rejection_quality(signals))
-            self._add_signals(int(record["epoch"]), signals)
+            if store:
+                self._add_signals(int(record["epoch"]), signals)
         self.history.append(_jsonable(record))
         return record
 
@@ -343,7 +412,8 @@ def _expand(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]) -> l
 
 
 TABLE_COLUMNS = ["method", "preset", "from_scratch", "dataset", "noise", "seed", "realized_rate", "reported",
-                 "reported_as", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "epochs", "wall_s", "status", "path"]
+                 "reported_as", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "sel_auroc",
+                 "epochs", "wall_s", "status", "path"]
 
 
 def results_table(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike], aggregate: bool = False):
@@ -355,7 +425,7 @@ def results_table(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]
         Run folders, or folders searched recursively for run folders.
     aggregate : bool
         One row per (method, preset, dataset, noise) with mean and standard deviation over seeds of the reported,
-        last and best accuracies, and the number of seeds.
+        last and best accuracies, the selection precision and AUROC, and the number of seeds.
 
     Returns
     -------
@@ -377,13 +447,13 @@ def results_table(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]
             "reported": res.get("reported"), "reported_as": res.get("reported_as"),
             "test_acc_last": res.get("test_acc_last"), "test_acc_best": res.get("test_acc_best"),
             "sel_precision": res.get("sel_precision"), "sel_recall": res.get("sel_recall"),
-            "epochs": len(run.history), "wall_s": res.get("wall_s"), "status": res.get("status"), "path": str(p),
+            "sel_auroc": res.get("sel_auroc"), "epochs": len(run.history), "wall_s": res.get("wall_s"), "status": res.get("status"), "path": str(p),
         })
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     if not aggregate or frame.empty:
         return frame
     keys = ["method", "preset", "from_scratch", "dataset", "noise", "reported_as"]
-    numeric = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "realized_rate"]
+    numeric = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "sel_auroc", "realized_rate"]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
     grouped = frame.groupby(keys, dropna=False)
     out = grouped[numeric].agg(["mean", "std"])
