@@ -257,7 +257,8 @@ PAPER_PRETRAINED = {
     ("ce", "clothing1m"), ("dividemix", "clothing1m"), ("smr", "clothing1m"), ("mememomentum", "clothing1m"),
     ("comining", "web-bird"), ("comining", "web-car"), ("comining", "web-aircraft"),
     *{(m, "clothing1m-dividemix") for m in ("prune4rel", "prune:uniform", "prune:smallloss", "prune:uncertainty",
-                                            "prune:forgetting", "prune:grand", "prune:moderate")},
+                                            "prune:forgetting", "prune:grand", "prune:moderate",
+                                            "prune:kcentergreedy", "prune:glister")},
 }
 
 
