@@ -565,6 +565,13 @@ def _geometric_theta(name: str, v: torch.Tensor, h: int, w: int) -> torch.Tensor
 def _warp(x: torch.Tensor, theta: torch.Tensor, fill: torch.Tensor | None, mode: str) -> torch.Tensor:
     """Resample ``x`` (B, C, H, W) with ``theta``; positions outside the image take ``fill`` (C,) or black."""
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    if mode != "nearest":
+        # PIL's filters: the kernel repeats the edge pixels near the border; only output pixels whose source lies
+        # outside the image take the fill
+        img = F.grid_sample(x, grid, mode=mode, padding_mode="border", align_corners=False)
+        inside = ((grid >= -1.0) & (grid < 1.0)).all(-1)[:, None]
+        f = torch.zeros(1, device=x.device, dtype=x.dtype) if fill is None else fill.to(x.device, x.dtype)
+        return torch.where(inside, img, f.view(1, -1, 1, 1).expand_as(img))
     if fill is None or not bool((fill != 0).any()):
         return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
     # as torchvision: warp a ones channel along to know which output pixels came from inside the image
@@ -572,9 +579,7 @@ def _warp(x: torch.Tensor, theta: torch.Tensor, fill: torch.Tensor | None, mode:
     out = F.grid_sample(torch.cat([x, ones], 1), grid, mode=mode, padding_mode="zeros", align_corners=False)
     img, mask = out[:, :-1], out[:, -1:]
     f = fill.to(x.device, x.dtype).view(1, -1, 1, 1)
-    if mode == "nearest":
-        return torch.where(mask < 0.5, f.expand_as(img), img)
-    return img * mask + (1.0 - mask) * f
+    return torch.where(mask < 0.5, f.expand_as(img), img)
 
 
 def _cutout_pixels(x: torch.Tensor, side: torch.Tensor, fill: torch.Tensor,
@@ -650,9 +655,10 @@ def apply_op(name: str, x: torch.Tensor, v: torch.Tensor, fill: torch.Tensor | S
     return _apply_op(name, x, v.to(x.dtype))  # AutoContrast, Equalize, Brightness, Color, Contrast, Sharpness
 
 
-def _quantise(px: torch.Tensor) -> torch.Tensor:
-    """Back onto the 256 levels, as the official per-image pipelines store every intermediate image as uint8."""
-    return (px * 255.0).round() / 255.0
+def _quantise(px: torch.Tensor, truncate: bool = False) -> torch.Tensor:
+    """Back onto the 256 levels, as the per-image pipelines store every intermediate image as uint8: rounded (PIL's
+    ``ImageEnhance``/``ImageOps``) or truncated (torchvision's uint8 kernels cast without rounding)."""
+    return ((px * 255.0 + 1e-3).floor() if truncate else (px * 255.0).round()) / 255.0
 
 
 class _PolicyBase:
@@ -701,7 +707,7 @@ class _PolicyBase:
                 continue
             fill = self.cutout_fill if name == "Cutout" else self.fill
             out[idx] = apply_op(name, px[idx], value[idx], fill, self.interpolations.get(name, "nearest"), generator)
-        return _quantise(out)
+        return _quantise(out, truncate=self.variant == "torchvision")
 
 
 class AutoAugment(_PolicyBase):
