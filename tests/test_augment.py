@@ -121,6 +121,14 @@ def test_ops_on_one_channel_images(name):
         assert torch.equal(ours, img.float())
 
 
+@pytest.mark.parametrize("name,values", [("Solarize", [128.0, 205.0, 52.0]), ("Posterize", [2.0, 5.0, 8.0])])
+def test_level_ops_on_every_level(name, values):
+    # every one of the 256 levels, at integer thresholds: the boundary level itself decides
+    img = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16).expand(3, 3, 16, 16).contiguous()
+    ref = torch.stack([_tv_op(name, im, v) for im, v in zip(img, values)])
+    assert torch.equal(_ours(name, img, values), ref.float())
+
+
 def test_cutout_op_is_the_square_of_the_pip_package():
     x = torch.full((400, 3, 16, 16), 0.5)
     side = torch.tensor([7.0, 20.0, 2.0, 11.0]).repeat(100)
