@@ -263,12 +263,12 @@ def _equalize(x: torch.Tensor) -> torch.Tensor:
 
 def _smooth(x: torch.Tensor) -> torch.Tensor:
     """PIL's ``ImageFilter.SMOOTH`` (3×3 kernel 1 1 1 / 1 5 1 / 1 1 1, /13) with the border pixels kept."""
-    c = x.shape[1]
-    k = torch.ones(3, 3, device=x.device, dtype=x.dtype)
-    k[1, 1] = 5.0
-    k = (k / 13.0).expand(c, 1, 3, 3)
+    if x.shape[-1] < 3 or x.shape[-2] < 3:
+        return x
+    # (3×3 box sum + 4 × centre) / 13; a pooling pass is much cheaper than a grouped convolution on the CPU
+    box = F.avg_pool2d(x, 3, stride=1) * 9.0
     out = x.clone()
-    out[:, :, 1:-1, 1:-1] = F.conv2d(x, k, groups=c)
+    out[:, :, 1:-1, 1:-1] = (box + 4.0 * x[:, :, 1:-1, 1:-1]) / 13.0
     return out
 
 
@@ -655,6 +655,9 @@ def apply_op(name: str, x: torch.Tensor, v: torch.Tensor, fill: torch.Tensor | S
     return _apply_op(name, x, v.to(x.dtype))  # AutoContrast, Equalize, Brightness, Color, Contrast, Sharpness
 
 
+_OFF_LEVEL = {"Brightness", "Color", "Contrast", "Sharpness", "AutoContrast"}  # ops whose output leaves the levels
+
+
 def _quantise(px: torch.Tensor, truncate: bool = False) -> torch.Tensor:
     """Back onto the 256 levels, as the per-image pipelines store every intermediate image as uint8: rounded (PIL's
     ``ImageEnhance``/``ImageOps``) or truncated (torchvision's uint8 kernels cast without rounding)."""
@@ -687,7 +690,8 @@ class _PolicyBase:
             raise ValueError(f"mean/std have {self.mean.numel()} channels, the batch {c}")
         mean = self.mean.to(x.device).view(1, -1, 1, 1)
         std = self.std.to(x.device).view(1, -1, 1, 1)
-        return _quantise((x.float() * std + mean).clamp(0.0, 1.0)), mean, std
+        # no rounding here: the ops that compare or bin levels (Posterize, Solarize, Equalize) round themselves
+        return (x.float() * std + mean).clamp(0.0, 1.0), mean, std
 
     @staticmethod
     def _from_pixels(px: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -699,15 +703,18 @@ class _PolicyBase:
     def _apply_slot(self, px: torch.Tensor, op: torch.Tensor, value: torch.Tensor, applied: torch.Tensor,
                     names: Sequence[str], generator: torch.Generator | None) -> torch.Tensor:
         """Apply op ``names[op[i]]`` with magnitude ``value[i]`` to every image ``i`` with ``applied[i]``, one
-        batched call per op."""
-        out = px.clone()
+        batched call per op, in place (each image is in one group at most)."""
         for k, name in enumerate(names):
             idx = torch.nonzero(applied & (op == k)).squeeze(1)
             if len(idx) == 0 or name == "Identity":
                 continue
             fill = self.cutout_fill if name == "Cutout" else self.fill
-            out[idx] = apply_op(name, px[idx], value[idx], fill, self.interpolations.get(name, "nearest"), generator)
-        return _quantise(out, truncate=self.variant == "torchvision")
+            interp = self.interpolations.get(name, "nearest")
+            out = apply_op(name, px[idx], value[idx], fill, interp, generator)
+            if name in _OFF_LEVEL or interp != "nearest":  # the other ops map levels to levels
+                out = _quantise(out, truncate=self.variant == "torchvision")
+            px[idx] = out
+        return px
 
 
 class AutoAugment(_PolicyBase):
@@ -768,6 +775,7 @@ class AutoAugment(_PolicyBase):
         h, w = px.shape[-2:]
         mag, signed = self.magnitudes(h, w)
         dev = px.device
+        px = px.clone()
         sub_policy = sub_policy.to(dev)
         for slot in range(2):
             m = mag[:, slot].to(dev)[sub_policy]
@@ -859,6 +867,7 @@ class RandAugment(_PolicyBase):
         h, w = px.shape[-2:]
         mag, signed = self.magnitudes(h, w)
         dev = px.device
+        px = px.clone()
         mag, signed = mag.to(dev), signed.to(dev)
         enh = torch.tensor([n in ("Brightness", "Color", "Contrast", "Sharpness") for n in self.names], device=dev)
         for k in range(ops.shape[1]):
