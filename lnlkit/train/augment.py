@@ -535,10 +535,11 @@ def _geometric_theta(name: str, v: torch.Tensor, h: int, w: int) -> torch.Tensor
     top-left corner of the image, as PIL's ``transform`` and torchvision's ``affine(center=[0, 0])``) and mapping
     output to input positions."""
     b = v.shape[0]
-    v = v.double()
-    a = torch.zeros(b, 2, 2, dtype=torch.float64, device=v.device)
+    dt = torch.float32 if v.device.type == "mps" else torch.float64  # MPS has no float64
+    v = v.to(dt)
+    a = torch.zeros(b, 2, 2, dtype=dt, device=v.device)
     a[:, 0, 0] = a[:, 1, 1] = 1.0
-    t = torch.zeros(b, 2, dtype=torch.float64, device=v.device)
+    t = torch.zeros(b, 2, dtype=dt, device=v.device)
     if name == "ShearX":  # input x = x + v·y (PIL's (1, v, 0, 0, 1, 0))
         a[:, 0, 1] = v
     elif name == "ShearY":
@@ -551,12 +552,12 @@ def _geometric_theta(name: str, v: torch.Tensor, h: int, w: int) -> torch.Tensor
         rad = v * (math.pi / 180.0)
         cos, sin = torch.cos(rad), torch.sin(rad)
         a[:, 0, 0], a[:, 0, 1], a[:, 1, 0], a[:, 1, 1] = cos, -sin, sin, cos
-        c = torch.tensor([w / 2.0, h / 2.0], dtype=torch.float64, device=v.device)
+        c = torch.tensor([w / 2.0, h / 2.0], dtype=dt, device=v.device)
         t = c - (a @ c)
     else:  # pragma: no cover
         raise ValueError(name)
     # pixel position p = D (n + 1) with D = diag(W/2, H/2): theta = [D⁻¹ A D | D⁻¹ (A D 1 + t) − 1]
-    d = torch.tensor([w / 2.0, h / 2.0], dtype=torch.float64, device=v.device)
+    d = torch.tensor([w / 2.0, h / 2.0], dtype=dt, device=v.device)
     lin = a * d[None, None, :] / d[None, :, None]
     off = ((a @ d) + t) / d - 1.0
     return torch.cat([lin, off[:, :, None]], 2).float()
@@ -746,14 +747,14 @@ class AutoAugment(_PolicyBase):
         self.table = CIFAR10_POLICIES[variant]
         self.names = tuple(sorted({e[0] for sub in self.table for e in sub}))
         self.op = torch.tensor([[self.names.index(e[0]) for e in sub] for sub in self.table])  # (25, 2)
-        self.prob = torch.tensor([[e[1] for e in sub] for sub in self.table], dtype=torch.float64)
+        self.prob = torch.tensor([[e[1] for e in sub] for sub in self.table], dtype=torch.float32)
         # randaugment==1.0.2 applies an op when u < p; torchvision and the archive when u <= p
         self.strict = variant == "deepvoltaire"
 
     def magnitudes(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Unsigned magnitude and random-sign flag of each sub-policy op, both (25, 2)."""
         vals = [[op_magnitude(self.variant, e[0], e[2], height, width) for e in sub] for sub in self.table]
-        return (torch.tensor([[m for m, _ in r] for r in vals], dtype=torch.float64),
+        return (torch.tensor([[m for m, _ in r] for r in vals], dtype=torch.float32),
                 torch.tensor([[s for _, s in r] for r in vals]))
 
     def apply(self, px: torch.Tensor, sub_policy: torch.Tensor, applied: torch.Tensor, negative: torch.Tensor,
@@ -795,7 +796,7 @@ class AutoAugment(_PolicyBase):
             return x
         px, mean, std = self._to_pixels(x)
         sub = torch.randint(0, len(self.table), (b,), device=x.device, generator=generator)
-        u = torch.rand(b, 2, device=x.device, generator=generator, dtype=torch.float64)
+        u = torch.rand(b, 2, device=x.device, generator=generator)
         p = self.prob.to(x.device)[sub]
         applied = (u < p) if self.strict else (u <= p)
         negative = torch.rand(b, 2, device=x.device, generator=generator) < 0.5
@@ -846,7 +847,7 @@ class RandAugment(_PolicyBase):
         """Unsigned magnitude (n_ops, n_levels) over ``self.levels`` and random-sign flag (n_ops,) of each op."""
         bins = self.num_magnitude_bins if self.variant == "torchvision" else 10
         vals = [[op_magnitude(self.variant, n, lv, height, width, bins) for lv in self.levels] for n in self.names]
-        return (torch.tensor([[m for m, _ in r] for r in vals], dtype=torch.float64),
+        return (torch.tensor([[m for m, _ in r] for r in vals], dtype=torch.float32),
                 torch.tensor([r[0][1] for r in vals]))
 
     def apply(self, px: torch.Tensor, ops: torch.Tensor, levels: torch.Tensor, applied: torch.Tensor,
