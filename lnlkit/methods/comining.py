@@ -58,7 +58,7 @@ import torch.nn.functional as F
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
 from lnlkit.noise import parse_noise_spec
-from lnlkit.train.augment import Augment, StrongAugment
+from lnlkit.train.augment import COMINING_STRONG_VIEWS, Augment, StrongAugment, comining_strong_view
 from lnlkit.train.evaluate import autocast
 from lnlkit.train.losses import smooth_one_hot_exclusive, soft_cross_entropy
 from lnlkit.train.schedules import coteaching_beta1, coteaching_lr, set_adam_beta1, set_lr
@@ -406,8 +406,14 @@ class CoMiningConfig(MethodConfig):
         Probability floor inside the symmetric KL's logarithms (P5; ``None``: official, unclamped).
     crop_padding, flip : int, bool
         The weak view (CIFAR: crop 32 with padding 4 + flip; web: the loader's random crop + flip).
+    strong_view : str
+        The strong view: ``"autoaugment"`` (official CIFAR: crop + flip + AutoAugment's CIFAR-10 policy as the
+        ``randaugment==1.0.2`` package the official code imports), ``"randaugment"`` (official web sets: that
+        package's ``RandAugment()``), ``"autoaugment_torchvision"`` / ``"randaugment_torchvision"`` (torchvision's
+        magnitudes), ``"mild"`` (lnlkit's earlier :class:`StrongAugment`); see
+        :func:`lnlkit.train.augment.comining_strong_view`.  On one-channel images Color is the identity.
     strong_magnitude, strong_cutout : float, int
-        The strong view = weak + :class:`StrongAugment` ops of this magnitude and a cutout square (0: none).
+        ``strong_view="mild"`` only: weak + :class:`StrongAugment` ops of this magnitude and a cutout square.
     report_last : int
         The reported number averages the test accuracy of the last ``report_last`` epochs (10).
     """
@@ -445,6 +451,7 @@ class CoMiningConfig(MethodConfig):
     skl_clamp: float | None = 1e-8
     crop_padding: int = 4
     flip: bool = True
+    strong_view: str = "autoaugment"
     strong_magnitude: float = 0.5
     strong_cutout: int = 0
     report_last: int = 10
@@ -496,6 +503,8 @@ class CoMiningConfig(MethodConfig):
             raise ValueError(f"skl_clamp must be in (0, 1) or None, got {self.skl_clamp}")
         if self.strong_magnitude < 0 or self.strong_cutout < 0:
             raise ValueError("strong_magnitude and strong_cutout must be >= 0")
+        if self.strong_view not in COMINING_STRONG_VIEWS:
+            raise ValueError(f"strong_view must be one of {COMINING_STRONG_VIEWS}, got {self.strong_view!r}")
         if not isinstance(self.report_last, int) or self.report_last < 1:
             raise ValueError(f"report_last must be a positive integer, got {self.report_last!r}")
 
@@ -526,7 +535,7 @@ def _web(subset: str, classes: int) -> Callable[[], CoMiningConfig]:
             epochs=60, batch_size=25, web_backbone="resnet18_halved_residual", optimizer="sgd", lr=0.01,
             momentum=0.9, nesterov=True, weight_decay=1e-5, lr_schedule="cosine_after_warmup", warmup_epochs=10,
             w_pc=0.3, w_tri=3.0, w_re=0.01, margin=0.4, sigma=0.5, er=0.5, forget_rate=0.25, crop_padding=0,
-            flip=True, relabel_slice="faithful", triplet_mode="faithful", eval_batch_size=64)
+            flip=True, strong_view="randaugment", relabel_slice="faithful", triplet_mode="faithful", eval_batch_size=64)
 
     build.__doc__ = (
         f"Co-mining, {subset} ({classes} classes, ``--noise none``; images Resize 512 → random crop 448): the "
@@ -554,10 +563,12 @@ def _digits() -> CoMiningConfig:
     noise than r (at batch 32 even a perfect ranking reaches only 0.93 on seed 2 of symmetric:0.4, whose realised
     rate is 0.42; 0.95 at batch 64); the warm-up scaled with the epochs (3) ends before the network has left its
     early-learning phase (63 optimisation steps against CIFAR's ~3,900), which cost 10-25 points under pair-flip
-    noise, so it is 6 (126 steps)."""
+    noise, so it is 6 (126 steps).  Strong view ``mild`` (weak + small affine/contrast ops + cutout): the official
+    AutoAugment magnitudes are in CIFAR pixels (shifts up to 10 of 32 pixels) and wreck an 8×8 digit; with them,
+    symmetric:0.4 seed 0 fell from 99.29 to 97.64 and the clean-set precision from 0.969 to 0.887."""
     return CoMiningConfig(model="small_cnn", epochs=50, batch_size=64, decay_start=20, warmup_epochs=6,
                           bank_size=512, crop_padding=1, flip=False, relabel_slice="faithful",
-                          triplet_mode="faithful")
+                          triplet_mode="faithful", strong_view="mild")
 
 
 def _digits_fixed(relabel_slice: str, triplet_mode: str) -> Callable[[], CoMiningConfig]:
@@ -662,7 +673,8 @@ class CoMining(Method):
             self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                              nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
         weak = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
-        strong = (StrongAugment(cfg.crop_padding, cfg.flip, cfg.strong_magnitude, cutout_size=cfg.strong_cutout)
+        strong = (comining_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
+                                       cfg.flip, cfg.strong_magnitude, cfg.strong_cutout)
                   if ctx.data.is_image else None)
         self.loader = ctx.data.loader(cfg.batch_size, augment=[weak, strong], shuffle=True, stream="train")
         self.banks = [FeatureBank(cfg.bank_size), FeatureBank(cfg.bank_size)]  # weak view, strong view

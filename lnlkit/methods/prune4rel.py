@@ -73,7 +73,7 @@ import torch.nn.functional as F
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
 from lnlkit.methods.dividemix import DivideMix, DivideMixConfig
 from lnlkit.methods.sop import SOP, SOPConfig
-from lnlkit.train.augment import Augment
+from lnlkit.train.augment import SOP_STRONG_VIEWS, Augment, sop_strong_view
 from lnlkit.train.evaluate import autocast, per_sample_pass
 from lnlkit.train.loader import stream_generator
 from lnlkit.train.neighbours import INDEXES, Neighbourhoods, similarity_weights
@@ -547,7 +547,8 @@ class Prune4ReLConfig(MethodConfig):
         Epochs on ``S`` (``--epochs``) and warm-up epochs on all data (``-se``).
     lr, momentum, weight_decay, nesterov, lr_schedule, lr_min, lr_milestones, lr_gamma : the optimiser(s).
         The cosine runs over ``epochs`` in both stages.
-    lr_u, lr_v, rc, rb, strong_cutout : SOP+ (see :class:`lnlkit.methods.sop.SOPConfig`).
+    lr_u, lr_v, rc, rb, strong_cutout, strong_view : SOP+ (see :class:`lnlkit.methods.sop.SOPConfig`); the
+        strong view is also the score view (``score_view="strong"``).
     lambda_u, p_threshold, temperature, alpha : DivideMix (constant λu, no ramp).
     tau, eta, metric, uncertainty, balance, gain : the greedy (module docstring).
         ``uncertainty`` is also the score of the ``uncertainty`` baseline (its presets: ``Margin``, the official
@@ -587,6 +588,7 @@ class Prune4ReLConfig(MethodConfig):
     rc: float = 0.9
     rb: float = 0.1
     strong_cutout: int = 16
+    strong_view: str = "autoaugment"
     # DivideMix
     lambda_u: float = 1.0
     p_threshold: float = 0.5
@@ -639,6 +641,8 @@ class Prune4ReLConfig(MethodConfig):
             raise ValueError(f"uncertainty must be LeastConfidence, Margin or Entropy, got {self.uncertainty!r}")
         if self.gain not in ("self", "neighborhood"):
             raise ValueError(f"gain must be 'self' (official) or 'neighborhood' (exact), got {self.gain!r}")
+        if self.strong_view not in SOP_STRONG_VIEWS:
+            raise ValueError(f"strong_view must be one of {SOP_STRONG_VIEWS}, got {self.strong_view!r}")
         if self.score_view not in ("strong", "weak", "clean"):
             raise ValueError(f"score_view must be 'strong' (official), 'weak' or 'clean', got {self.score_view!r}")
         if self.rc < 0 or self.rb < 0 or self.lr_u < 0 or self.lr_v < 0:
@@ -717,8 +721,10 @@ PRESETS: dict[str, Callable[[], Prune4ReLConfig]] = {
         "150 epochs on S after a 5-epoch warm-up (CIFAR's 300 : 10), batch 32, crop padding 1, no flip, strong "
         "Cutout 4; f = 0.2.  Tuned on symmetric:0.4 seed 0: the first scale, 60 epochs after a 2-epoch warm-up "
         "(same 30 : 1), left a warm-up model too weak for meaningful confidences (84 SGD steps; CIFAR's warm-up is "
-        "3,900) and Prune4ReL did not beat Uniform.",
-        model="small_cnn", epochs=150, warmup_epochs=5, batch_size=32, crop_padding=1, flip=False, strong_cutout=4),
+        "3,900) and Prune4ReL did not beat Uniform.  Strong (and score) view ``mild``, crop + flip + Cutout: the "
+        "official AutoAugment's magnitudes are in CIFAR pixels (shifts up to 9 pixels blank an 8×8 digit).",
+        model="small_cnn", epochs=150, warmup_epochs=5, batch_size=32, crop_padding=1, flip=False, strong_cutout=4,
+        strong_view="mild"),
     "digits-dividemix": _preset(
         "Prune4ReL with DivideMix on the digits: the ``digits`` scale (150 epochs on S after 5 of warm-up) with "
         "CIFAR-10N's DivideMix settings (λu 1 constant, p_threshold 0.5, T 0.5, α 4), η 1 (the CIFAR-100N value; "
@@ -910,7 +916,8 @@ class Prune4ReL(Method):
                 dict(lr_u=0.0, lr_v=0.0, rc=0.0, rb=0.0)  # CE: no u/v, no second view
             return SOPConfig(epochs=cfg.epochs, nesterov=cfg.nesterov, lr_schedule=cfg.lr_schedule,
                              lr_min=cfg.lr_min, lr_period=cfg.epochs, lr_milestones=cfg.lr_milestones,
-                             lr_gamma=cfg.lr_gamma, strong_cutout=cfg.strong_cutout, **plus, **common)
+                             lr_gamma=cfg.lr_gamma, strong_cutout=cfg.strong_cutout, strong_view=cfg.strong_view,
+                             **plus, **common)
         warm = cfg.warmup_epochs if stage == "warmup" else (0 if cfg.faithful_subset_no_warmup else cfg.subset_warm_up)
         # λu constant (rampup_length 0): Prune4ReL's DivideMix has no ramp; its schedule is set by this method
         return DivideMixConfig(epochs=self.num_epochs(), warm_up=warm, alpha=cfg.alpha, lambda_u=cfg.lambda_u,
@@ -1036,7 +1043,9 @@ class Prune4ReL(Method):
         net.train(batch_statistics)
         aug = None
         if ctx.data.is_image and view != "clean":
-            aug = Augment(cfg.crop_padding, cfg.flip, cfg.strong_cutout if view == "strong" else 0)
+            aug = (sop_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
+                                   cfg.flip, cfg.strong_cutout) if view == "strong"
+                   else Augment(cfg.crop_padding, cfg.flip, 0))
         gen = stream_generator(ctx.device, ctx.seed, epoch, "prune4rel/score")
         logits, embs = [], []
         try:

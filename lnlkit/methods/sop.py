@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
-from lnlkit.train.augment import Augment
+from lnlkit.train.augment import SOP_STRONG_VIEWS, Augment, sop_strong_view
 from lnlkit.train.evaluate import autocast, per_sample_pass
 from lnlkit.train.losses import one_hot
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
@@ -121,7 +121,12 @@ class SOPConfig(MethodConfig):
         Std of the normal initialisation of ``u`` and ``v``.
     crop_padding, flip : weak augmentation.
     strong_cutout : int
-        Cutout size of the strong view (added to crop + flip).
+        Cutout size of the strong view.
+    strong_view : str
+        SOP+'s consistency view: ``"autoaugment"`` (official: AutoAugment's CIFAR-10 policy as the Fast-AutoAugment
+        archive the official code uses, then flip, crop, Cutout), ``"autoaugment_torchvision"`` (torchvision's
+        magnitudes), ``"mild"`` (lnlkit's earlier crop + flip + Cutout); see
+        :func:`lnlkit.train.augment.sop_strong_view`.  On one-channel images Color is the identity.
     record_train_loss : bool
         Un-augmented per-sample pass each recorded epoch for the signals (analysis only).
     """
@@ -146,6 +151,7 @@ class SOPConfig(MethodConfig):
     crop_padding: int = 4
     flip: bool = True
     strong_cutout: int = 16
+    strong_view: str = "autoaugment"
     record_train_loss: bool = True
     weights_path: str | None = None
 
@@ -165,6 +171,8 @@ class SOPConfig(MethodConfig):
             raise ValueError(f"lr_period must be a positive integer or None, got {self.lr_period!r}")
         if self.strong_cutout < 0 or self.crop_padding < 0:
             raise ValueError("strong_cutout and crop_padding must be >= 0")
+        if self.strong_view not in SOP_STRONG_VIEWS:
+            raise ValueError(f"strong_view must be one of {SOP_STRONG_VIEWS}, got {self.strong_view!r}")
 
     @property
     def plus(self) -> bool:
@@ -212,14 +220,17 @@ def _webvision() -> SOPConfig:
 def _digits() -> SOPConfig:
     """SOP+ on the embedded digits.  Scale only, the algorithm and its weights are CIFAR-10N's (lr_u 10, lr_v 100,
     rc 0.9, rb 0.1, Nesterov SGD 0.02, wd 5e-4, cosine to 1e-4): ``small_cnn``, 60 epochs, batch 32, crop padding
-    1, no flip (digits are not mirror-symmetric), strong Cutout 4 (CIFAR's 16 of 32 pixels scaled to 8×8 images)."""
-    return SOPConfig(model="small_cnn", epochs=60, batch_size=32, crop_padding=1, flip=False, strong_cutout=4)
+    1, no flip (digits are not mirror-symmetric), strong Cutout 4 (CIFAR's 16 of 32 pixels scaled to 8×8 images);
+    strong view ``mild`` (crop + flip + Cutout): the official AutoAugment's magnitudes are in CIFAR pixels (shifts
+    up to 9 pixels blank an 8×8 digit)."""
+    return SOPConfig(model="small_cnn", epochs=60, batch_size=32, crop_padding=1, flip=False, strong_cutout=4,
+                     strong_view="mild")
 
 
 def _digits_sop() -> SOPConfig:
     """Plain SOP (rc = rb = 0) at the ``digits`` scale, for the SOP vs SOP+ comparison."""
     return SOPConfig(model="small_cnn", epochs=60, batch_size=32, crop_padding=1, flip=False, strong_cutout=4,
-                     rc=0.0, rb=0.0)
+                     rc=0.0, rb=0.0, strong_view="mild")
 
 
 PRESETS: dict[str, Callable[[], SOPConfig]] = {
@@ -282,7 +293,8 @@ class SOP(Method):
         self.opt_v = torch.optim.SGD([self.v], lr=cfg.lr_v, momentum=0, weight_decay=0)
         image = ctx.data.is_image
         self.weak = Augment(cfg.crop_padding, cfg.flip) if image else None
-        self.strong = Augment(cfg.crop_padding, cfg.flip, cfg.strong_cutout) if image else None
+        self.strong = (sop_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
+                                       cfg.flip, cfg.strong_cutout) if image else None)
 
     def networks(self):
         return [self.net]

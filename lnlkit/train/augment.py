@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["random_crop", "random_flip", "cutout", "cutout_random_size", "random_affine", "random_colour", "Augment",
-           "StrongAugment", "RandomAugment", "RANDOM_AUGMENT_OPS"]
+           "StrongAugment", "RandomAugment", "RANDOM_AUGMENT_OPS", "AutoAugment", "RandAugment", "Compose", "apply_op",
+           "op_magnitude", "POLICY_OPS", "CIFAR10_POLICIES", "RANDAUGMENT_OPS", "AUGMENT_VARIANTS",
+           "comining_strong_view", "sop_strong_view", "COMINING_STRONG_VIEWS", "SOP_STRONG_VIEWS"]
 
 
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator | None = None,
@@ -261,12 +263,12 @@ def _equalize(x: torch.Tensor) -> torch.Tensor:
 
 def _smooth(x: torch.Tensor) -> torch.Tensor:
     """PIL's ``ImageFilter.SMOOTH`` (3×3 kernel 1 1 1 / 1 5 1 / 1 1 1, /13) with the border pixels kept."""
-    c = x.shape[1]
-    k = torch.ones(3, 3, device=x.device, dtype=x.dtype)
-    k[1, 1] = 5.0
-    k = (k / 13.0).expand(c, 1, 3, 3)
+    if x.shape[-1] < 3 or x.shape[-2] < 3:
+        return x
+    # (3×3 box sum + 4 × centre) / 13; a pooling pass is much cheaper than a grouped convolution on the CPU
+    box = F.avg_pool2d(x, 3, stride=1) * 9.0
     out = x.clone()
-    out[:, :, 1:-1, 1:-1] = F.conv2d(x, k, groups=c)
+    out[:, :, 1:-1, 1:-1] = (box + 4.0 * x[:, :, 1:-1, 1:-1]) / 13.0
     return out
 
 
@@ -413,3 +415,554 @@ class RandomAugment:
     def __repr__(self) -> str:
         return (f"RandomAugment(n_ops={self.n_ops}, cutout_max_fraction={self.cutout_max_fraction}, "
                 f"then={self.then!r})")
+
+
+# ------------------------------------------------------------------------ AutoAugment and RandAugment, batched
+# Each image draws its own sub-policy (AutoAugment) or its own ops (RandAugment); the batch is then processed op by
+# op, each op applied at once to the images that drew it.  Three published implementations differ in magnitudes,
+# fill and a few table entries, so each policy takes a ``variant``:
+#
+# * ``"torchvision"``: ``torchvision.transforms.v2.AutoAugment(AutoAugmentPolicy.CIFAR10)`` / ``RandAugment``.
+# * ``"deepvoltaire"``: the PyPI package ``randaugment==1.0.2`` (a copy of DeepVoltaire's AutoAugment), which the
+#   official Co-mining ``common/builder.py`` imports (``CIFAR10Policy``, ``RandAugment``).  Against torchvision:
+#   geometric ops fill with grey 128; shears resample bicubic; Rotate always turns counter-clockwise (no random
+#   sign); Solarize thresholds are ``linspace(256, 0, 10)``; translations are not truncated to whole pixels;
+#   sub-policy 16 applies its second Equalize with p = 0.8 (torchvision: 0.6).  Its RandAugment is not the paper's:
+#   two ops, each drawn from 15 (Cutout and Invert included, Identity not), each with a magnitude index uniform in
+#   1..9 and applied with probability 0.5.
+# * ``"fastaa"``: the Fast-AutoAugment archive's ``autoaug_paper_cifar10`` that the official Prune4ReL
+#   (``deepcore/datasets/augmentations.py``, ``augmentation_archive.py``) and SOP code use.  It keeps the
+#   TensorFlow reference magnitudes: level ``l`` of 10 gives shear ``0.03·l``, translation ``l`` pixels, rotation
+#   ``int(3·l)`` degrees (all with a random sign), Posterize to ``4 − int(0.4·l)`` bits, Solarize at
+#   ``256 − int(25.6·l)``, and enhancement factors ``0.1 + 0.18·l`` *without* a random sign; black fill; nearest
+#   resampling.  Its table gives sub-policy 13's Color level 6 (torchvision: 8).
+
+POLICY_OPS: tuple[str, ...] = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
+                               "Color", "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize",
+                               "Invert", "Cutout")
+_GEOMETRIC = {"ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate"}
+AUGMENT_VARIANTS = ("torchvision", "deepvoltaire", "fastaa")
+
+# (op, probability, level) pairs of the 25 CIFAR-10 sub-policies of the AutoAugment paper, as torchvision lists them
+_CIFAR10_TORCHVISION: tuple[tuple[tuple[str, float, int], tuple[str, float, int]], ...] = (
+    (("Invert", 0.1, 7), ("Contrast", 0.2, 6)), (("Rotate", 0.7, 2), ("TranslateX", 0.3, 9)),
+    (("Sharpness", 0.8, 1), ("Sharpness", 0.9, 3)), (("ShearY", 0.5, 8), ("TranslateY", 0.7, 9)),
+    (("AutoContrast", 0.5, 8), ("Equalize", 0.9, 2)), (("ShearY", 0.2, 7), ("Posterize", 0.3, 7)),
+    (("Color", 0.4, 3), ("Brightness", 0.6, 7)), (("Sharpness", 0.3, 9), ("Brightness", 0.7, 9)),
+    (("Equalize", 0.6, 5), ("Equalize", 0.5, 1)), (("Contrast", 0.6, 7), ("Sharpness", 0.6, 5)),
+    (("Color", 0.7, 7), ("TranslateX", 0.5, 8)), (("Equalize", 0.3, 7), ("AutoContrast", 0.4, 8)),
+    (("TranslateY", 0.4, 3), ("Sharpness", 0.2, 6)), (("Brightness", 0.9, 6), ("Color", 0.2, 8)),
+    (("Solarize", 0.5, 2), ("Invert", 0.0, 3)), (("Equalize", 0.2, 0), ("AutoContrast", 0.6, 0)),
+    (("Equalize", 0.2, 8), ("Equalize", 0.6, 4)), (("Color", 0.9, 9), ("Equalize", 0.6, 6)),
+    (("AutoContrast", 0.8, 4), ("Solarize", 0.2, 8)), (("Brightness", 0.1, 3), ("Color", 0.7, 0)),
+    (("Solarize", 0.4, 5), ("AutoContrast", 0.9, 3)), (("TranslateY", 0.9, 9), ("TranslateY", 0.7, 9)),
+    (("AutoContrast", 0.9, 2), ("Solarize", 0.8, 3)), (("Equalize", 0.8, 8), ("Invert", 0.1, 3)),
+    (("TranslateY", 0.7, 9), ("AutoContrast", 0.9, 1)),
+)
+
+
+def _with_entry(table, k: int, slot: int, entry: tuple[str, float, int]):
+    rows = [list(r) for r in table]
+    rows[k][slot] = entry
+    return tuple(tuple(r) for r in rows)
+
+
+CIFAR10_POLICIES: dict[str, tuple] = {
+    "torchvision": _CIFAR10_TORCHVISION,
+    "deepvoltaire": _with_entry(_CIFAR10_TORCHVISION, 16, 1, ("Equalize", 0.8, 4)),
+    "fastaa": _with_entry(_CIFAR10_TORCHVISION, 13, 1, ("Color", 0.2, 6)),
+}
+
+# RandAugment's op lists: torchvision's 14 and the 15 of ``randaugment==1.0.2`` (its order)
+RANDAUGMENT_OPS: dict[str, tuple[str, ...]] = {
+    "torchvision": ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color",
+                    "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize"),
+    "deepvoltaire": ("Invert", "Cutout", "Sharpness", "AutoContrast", "Posterize", "ShearX", "TranslateX",
+                     "TranslateY", "ShearY", "Rotate", "Equalize", "Contrast", "Color", "Solarize", "Brightness"),
+}
+
+
+def op_magnitude(variant: str, op: str, level: int, height: int, width: int, num_bins: int = 10
+                 ) -> tuple[float, bool]:
+    """The magnitude of ``op`` at magnitude index ``level`` in one implementation, and whether it takes a random sign.
+
+    Units are those of :func:`apply_op` (shear factor, pixels, degrees counter-clockwise, enhancement factor,
+    bits kept, threshold in 0-255 levels, Cutout side in pixels).  ``num_bins`` is torchvision's bin count
+    (10 for AutoAugment, 31 for RandAugment); the other variants use 10 bins (``deepvoltaire``) or levels 0-10
+    (``fastaa``).
+    """
+    if variant not in AUGMENT_VARIANTS:
+        raise ValueError(f"variant must be one of {AUGMENT_VARIANTS}, got {variant!r}")
+    if op in ("Identity", "AutoContrast", "Equalize", "Invert"):
+        return 0.0, False
+    if variant == "fastaa":  # float_parameter(l, m) = l·m/10, int_parameter = int(...) as the TF reference
+        if op in ("ShearX", "ShearY"):
+            return level * 0.3 / 10, True
+        if op in ("TranslateX", "TranslateY"):  # the archive's TranslateXAbs/YAbs: level pixels
+            return float(level), True
+        if op == "Rotate":
+            return float(int(level * 30 / 10)), True
+        if op == "Posterize":  # the archive's Posterize2
+            return float(4 - int(level * 4 / 10)), False
+        if op == "Solarize":
+            return float(256 - int(level * 256 / 10)), False
+        if op in ("Brightness", "Color", "Contrast", "Sharpness"):
+            return level * 1.8 / 10 + 0.1, False
+        raise ValueError(f"op {op!r} is not in the fastaa CIFAR-10 policy")
+    n = num_bins - 1
+    frac = level / n
+    if op in ("ShearX", "ShearY"):
+        return 0.3 * frac, True
+    if op in ("TranslateX", "TranslateY"):
+        size = width if op == "TranslateX" else height
+        t = 150.0 / 331.0 * size * frac
+        return (float(int(t)) if variant == "torchvision" else t), True  # torchvision truncates to whole pixels
+    if op == "Rotate":
+        return 30.0 * frac, variant == "torchvision"
+    if op in ("Brightness", "Color", "Contrast", "Sharpness"):
+        return 0.9 * frac, True  # the factor is 1 ± this
+    if op == "Posterize":
+        return float(round(8 - level / (n / 4))), False
+    if op == "Solarize":
+        return (255.0 * (1 - frac) if variant == "torchvision" else 256.0 * (1 - frac)), False
+    if op == "Cutout" and variant == "deepvoltaire":
+        return float(round(20 * frac)), False
+    raise ValueError(f"op {op!r} has no magnitude in variant {variant!r}")
+
+
+def _geometric_theta(name: str, v: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """(B, 2, 3) ``affine_grid`` matrices for a per-image geometric op, built in pixel coordinates (origin at the
+    top-left corner of the image, as PIL's ``transform`` and torchvision's ``affine(center=[0, 0])``) and mapping
+    output to input positions."""
+    b = v.shape[0]
+    dt = torch.float32 if v.device.type == "mps" else torch.float64  # MPS has no float64
+    v = v.to(dt)
+    a = torch.zeros(b, 2, 2, dtype=dt, device=v.device)
+    a[:, 0, 0] = a[:, 1, 1] = 1.0
+    t = torch.zeros(b, 2, dtype=dt, device=v.device)
+    if name == "ShearX":  # input x = x + v·y (PIL's (1, v, 0, 0, 1, 0))
+        a[:, 0, 1] = v
+    elif name == "ShearY":
+        a[:, 1, 0] = v
+    elif name == "TranslateX":  # v > 0 moves the content right by v pixels
+        t[:, 0] = -v
+    elif name == "TranslateY":
+        t[:, 1] = -v
+    elif name == "Rotate":  # v degrees counter-clockwise on screen about the image centre
+        rad = v * (math.pi / 180.0)
+        cos, sin = torch.cos(rad), torch.sin(rad)
+        a[:, 0, 0], a[:, 0, 1], a[:, 1, 0], a[:, 1, 1] = cos, -sin, sin, cos
+        c = torch.tensor([w / 2.0, h / 2.0], dtype=dt, device=v.device)
+        t = c - (a @ c)
+    else:  # pragma: no cover
+        raise ValueError(name)
+    # pixel position p = D (n + 1) with D = diag(W/2, H/2): theta = [D⁻¹ A D | D⁻¹ (A D 1 + t) − 1]
+    d = torch.tensor([w / 2.0, h / 2.0], dtype=dt, device=v.device)
+    lin = a * d[None, None, :] / d[None, :, None]
+    off = ((a @ d) + t) / d - 1.0
+    return torch.cat([lin, off[:, :, None]], 2).float()
+
+
+def _warp(x: torch.Tensor, theta: torch.Tensor, fill: torch.Tensor | None, mode: str) -> torch.Tensor:
+    """Resample ``x`` (B, C, H, W) with ``theta``; positions outside the image take ``fill`` (C,) or black."""
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    if mode != "nearest":
+        # PIL's filters: the kernel repeats the edge pixels near the border; only output pixels whose source lies
+        # outside the image take the fill
+        img = F.grid_sample(x, grid, mode=mode, padding_mode="border", align_corners=False)
+        inside = ((grid >= -1.0) & (grid < 1.0)).all(-1)[:, None]
+        f = torch.zeros(1, device=x.device, dtype=x.dtype) if fill is None else fill.to(x.device, x.dtype)
+        return torch.where(inside, img, f.view(1, -1, 1, 1).expand_as(img))
+    if fill is None or not bool((fill != 0).any()):
+        return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    # as torchvision: warp a ones channel along to know which output pixels came from inside the image
+    ones = torch.ones_like(x[:, :1])
+    out = F.grid_sample(torch.cat([x, ones], 1), grid, mode=mode, padding_mode="zeros", align_corners=False)
+    img, mask = out[:, :-1], out[:, -1:]
+    f = fill.to(x.device, x.dtype).view(1, -1, 1, 1)
+    return torch.where(mask < 0.5, f.expand_as(img), img)
+
+
+def _cutout_pixels(x: torch.Tensor, side: torch.Tensor, fill: torch.Tensor,
+                   generator: torch.Generator | None) -> torch.Tensor:
+    """``randaugment==1.0.2``'s Cutout: a square ``[c − s//2, c + s//2)`` around a uniform integer centre, clipped,
+    set to ``fill`` (C,)."""
+    b, c, h, w = x.shape
+    cy = torch.randint(0, h, (b,), device=x.device, generator=generator)
+    cx = torch.randint(0, w, (b,), device=x.device, generator=generator)
+    half = torch.div(side.long(), 2, rounding_mode="floor")
+    ys = torch.arange(h, device=x.device)[None]
+    xs = torch.arange(w, device=x.device)[None]
+    in_y = (ys >= (cy - half)[:, None]) & (ys < (cy + half)[:, None])
+    in_x = (xs >= (cx - half)[:, None]) & (xs < (cx + half)[:, None])
+    mask = (in_y[:, :, None] & in_x[:, None, :])[:, None]
+    return torch.where(mask, fill.to(x.device, x.dtype).view(1, -1, 1, 1).expand(1, c, 1, 1), x)
+
+
+def apply_op(name: str, x: torch.Tensor, v: torch.Tensor, fill: torch.Tensor | Sequence[float] | None = None,
+             interpolation: str = "nearest", generator: torch.Generator | None = None) -> torch.Tensor:
+    """One AutoAugment/RandAugment op on a batch of images in [0, 1], each image with its own magnitude.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`POLICY_OPS`.
+    x : Tensor, shape (B, C, H, W)
+        Pixel values in [0, 1] (level ``k`` of 255 is ``k / 255``).
+    v : Tensor, shape (B,)
+        Signed magnitudes: shear factor (input x = x + v·y, about the top-left corner), translation in pixels
+        (positive: right/down), rotation in degrees counter-clockwise about the centre, enhancement factor
+        (Brightness/Color/Contrast/Sharpness, PIL's ``ImageEnhance``), bits kept (Posterize), threshold in levels
+        0-255 (Solarize inverts levels ``>= v``), square side in pixels (Cutout); ignored by the others.
+    fill : Tensor or sequence (C,), optional
+        Colour in [0, 1] of pixels moved in from outside (geometric ops) and of the Cutout square; black if None.
+    interpolation : {"nearest", "bilinear", "bicubic"}
+        Resampling of the geometric ops.
+    generator : torch.Generator, optional
+        Draws Cutout's position.
+
+    Returns
+    -------
+    Tensor, shape (B, C, H, W), in [0, 1]
+
+    Notes
+    -----
+    Color on a one-channel image is the identity (the grey image of a grey image is itself), as in PIL and
+    torchvision.
+    """
+    if name not in POLICY_OPS:
+        raise ValueError(f"unknown op {name!r}; expected one of {POLICY_OPS}")
+    b, c, h, w = x.shape
+    if b == 0 or name == "Identity":
+        return x
+    v = torch.as_tensor(v, device=x.device).reshape(-1)
+    fill_t = None if fill is None else torch.as_tensor(fill, dtype=torch.float32, device=x.device).reshape(-1)
+    if fill_t is not None and fill_t.numel() != c:
+        fill_t = fill_t.mean().expand(c) if fill_t.numel() > 1 else fill_t.expand(c)
+    if name in _GEOMETRIC:
+        mode = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic"}.get(interpolation)
+        if mode is None:
+            raise ValueError(f"interpolation must be nearest, bilinear or bicubic, got {interpolation!r}")
+        return _warp(x, _geometric_theta(name, v, h, w), fill_t, mode).clamp(0.0, 1.0)
+    if name == "Invert":
+        return 1.0 - x
+    if name == "Cutout":
+        return _cutout_pixels(x, v, fill_t if fill_t is not None else torch.zeros(c, device=x.device), generator)
+    if name == "Posterize":
+        shift = (2.0 ** (8 - v.float().floor().clamp(0, 8))).view(-1, 1, 1, 1).to(x.dtype)
+        return torch.floor((x * 255.0).round() / shift) * shift / 255.0
+    if name == "Solarize":
+        return torch.where((x * 255.0).round() >= v.view(-1, 1, 1, 1).to(x.dtype), 1.0 - x, x)
+    return _apply_op(name, x, v.to(x.dtype))  # AutoContrast, Equalize, Brightness, Color, Contrast, Sharpness
+
+
+_OFF_LEVEL = {"Brightness", "Color", "Contrast", "Sharpness", "AutoContrast"}  # ops whose output leaves the levels
+
+
+def _quantise(px: torch.Tensor, truncate: bool = False) -> torch.Tensor:
+    """Back onto the 256 levels, as the per-image pipelines store every intermediate image as uint8: rounded (PIL's
+    ``ImageEnhance``/``ImageOps``) or truncated (torchvision's uint8 kernels cast without rounding)."""
+    return ((px * 255.0 + 1e-3).floor() if truncate else (px * 255.0).round()) / 255.0
+
+
+class _PolicyBase:
+    """Shared parts of the batched policies: normalised <-> pixel mapping and op-grouped application."""
+
+    variant: str
+    interpolations: dict[str, str]
+
+    def __init__(self, mean, std, variant: str, fill: Sequence[float] | None):
+        if variant not in AUGMENT_VARIANTS:
+            raise ValueError(f"variant must be one of {AUGMENT_VARIANTS}, got {variant!r}")
+        self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
+        self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
+        if self.mean.numel() != self.std.numel() or bool((self.std <= 0).any()):
+            raise ValueError("mean and std must have one entry per channel and std > 0")
+        self.variant = variant
+        if fill is None:  # the implementations' own default fill
+            fill = (128.0, 128.0, 128.0) if variant == "deepvoltaire" else (0.0, 0.0, 0.0)
+        self.fill = torch.as_tensor(fill, dtype=torch.float32).reshape(-1) / 255.0
+        self.interpolations = {"ShearX": "bicubic", "ShearY": "bicubic"} if variant == "deepvoltaire" else {}
+        self.cutout_fill = torch.tensor([125.0, 122.0, 113.0]) / 255.0  # randaugment==1.0.2's Cutout colour
+
+    def _to_pixels(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        c = x.shape[1]
+        if self.mean.numel() not in (1, c):
+            raise ValueError(f"mean/std have {self.mean.numel()} channels, the batch {c}")
+        mean = self.mean.to(x.device).view(1, -1, 1, 1)
+        std = self.std.to(x.device).view(1, -1, 1, 1)
+        # no rounding here: the ops that compare or bin levels (Posterize, Solarize, Equalize) round themselves
+        return (x.float() * std + mean).clamp(0.0, 1.0), mean, std
+
+    @staticmethod
+    def _from_pixels(px: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        out = ((px - mean) / std).to(x.dtype)
+        if x.is_contiguous(memory_format=torch.channels_last):
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out
+
+    def _apply_slot(self, px: torch.Tensor, op: torch.Tensor, value: torch.Tensor, applied: torch.Tensor,
+                    names: Sequence[str], generator: torch.Generator | None) -> torch.Tensor:
+        """Apply op ``names[op[i]]`` with magnitude ``value[i]`` to every image ``i`` with ``applied[i]``, one
+        batched call per op, in place (each image is in one group at most)."""
+        for k, name in enumerate(names):
+            idx = torch.nonzero(applied & (op == k)).squeeze(1)
+            if len(idx) == 0 or name == "Identity":
+                continue
+            fill = self.cutout_fill if name == "Cutout" else self.fill
+            interp = self.interpolations.get(name, "nearest")
+            out = apply_op(name, px[idx], value[idx], fill, interp, generator)
+            if name in _OFF_LEVEL or interp != "nearest":  # the other ops map levels to levels
+                out = _quantise(out, truncate=self.variant == "torchvision")
+            px[idx] = out
+        return px
+
+
+class AutoAugment(_PolicyBase):
+    """AutoAugment's CIFAR-10 policy on normalised device batches, a sub-policy drawn per image.
+
+    Each image draws one of the 25 sub-policies uniformly; each of its two ops is applied with the op's probability,
+    at its fixed magnitude level, with a random sign where the implementation draws one.  The normalised batch is
+    mapped back to pixel values with ``mean``/``std``, transformed on 256 levels, and normalised again.
+
+    Parameters
+    ----------
+    mean, std : sequence of float or Tensor (C,)
+        The normalisation of the batches.
+    policy : {"cifar10"}
+    variant : {"torchvision", "deepvoltaire", "fastaa"}
+        Whose magnitudes, fill and table (module comment above): torchvision's v2 ``AutoAugment``; the
+        ``randaugment==1.0.2`` ``CIFAR10Policy`` of the official Co-mining code; the Fast-AutoAugment archive's
+        ``autoaug_paper_cifar10`` of the official Prune4ReL and SOP code.
+    fill : sequence of float, optional
+        Fill of the geometric ops in 0-255 levels (default: the variant's, black or grey 128).
+    """
+
+    def __init__(self, mean, std, policy: str = "cifar10", variant: str = "torchvision",
+                 fill: Sequence[float] | None = None):
+        if policy != "cifar10":
+            raise ValueError(f"only the 'cifar10' policy is implemented, got {policy!r}")
+        super().__init__(mean, std, variant, fill)
+        self.policy = policy
+        self.table = CIFAR10_POLICIES[variant]
+        self.names = tuple(sorted({e[0] for sub in self.table for e in sub}))
+        self.op = torch.tensor([[self.names.index(e[0]) for e in sub] for sub in self.table])  # (25, 2)
+        self.prob = torch.tensor([[e[1] for e in sub] for sub in self.table], dtype=torch.float32)
+        # randaugment==1.0.2 applies an op when u < p; torchvision and the archive when u <= p
+        self.strict = variant == "deepvoltaire"
+
+    def magnitudes(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unsigned magnitude and random-sign flag of each sub-policy op, both (25, 2)."""
+        vals = [[op_magnitude(self.variant, e[0], e[2], height, width) for e in sub] for sub in self.table]
+        return (torch.tensor([[m for m, _ in r] for r in vals], dtype=torch.float32),
+                torch.tensor([[s for _, s in r] for r in vals]))
+
+    def apply(self, px: torch.Tensor, sub_policy: torch.Tensor, applied: torch.Tensor, negative: torch.Tensor,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+        """Apply chosen sub-policies to pixel images (the deterministic part of :meth:`__call__`).
+
+        Parameters
+        ----------
+        px : Tensor, shape (B, C, H, W), values on the 256 levels in [0, 1]
+        sub_policy : LongTensor, shape (B,)
+            Index of each image's sub-policy in ``self.table``.
+        applied, negative : BoolTensor, shape (B, 2)
+            Whether each of the two ops runs, and whether its magnitude is negated (only where the op is signed).
+
+        Returns
+        -------
+        Tensor, shape (B, C, H, W)
+        """
+        h, w = px.shape[-2:]
+        mag, signed = self.magnitudes(h, w)
+        dev = px.device
+        px = px.clone()
+        sub_policy = sub_policy.to(dev)
+        for slot in range(2):
+            m = mag[:, slot].to(dev)[sub_policy]
+            flip = negative[:, slot].to(dev) & signed[:, slot].to(dev)[sub_policy]
+            value = torch.where(flip, -m, m)
+            op = self.op[:, slot].to(dev)[sub_policy]
+            if self.variant != "fastaa":  # the factor of the enhancement ops is 1 ± magnitude
+                enh = torch.tensor([n in ("Brightness", "Color", "Contrast", "Sharpness") for n in self.names],
+                                   device=dev)[op]
+                value = torch.where(enh, 1.0 + value, value)
+            px = self._apply_slot(px, op, value, applied[:, slot].to(dev), self.names, generator)
+        return px
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        b = x.shape[0]
+        if b == 0:
+            return x
+        px, mean, std = self._to_pixels(x)
+        sub = torch.randint(0, len(self.table), (b,), device=x.device, generator=generator)
+        u = torch.rand(b, 2, device=x.device, generator=generator)
+        p = self.prob.to(x.device)[sub]
+        applied = (u < p) if self.strict else (u <= p)
+        negative = torch.rand(b, 2, device=x.device, generator=generator) < 0.5
+        return self._from_pixels(self.apply(px, sub, applied, negative, generator), x, mean, std)
+
+    def __repr__(self) -> str:
+        return f"AutoAugment(policy={self.policy!r}, variant={self.variant!r})"
+
+
+class RandAugment(_PolicyBase):
+    """RandAugment on normalised device batches, ops drawn per image.
+
+    ``variant="torchvision"``: as ``torchvision.transforms.v2.RandAugment(num_ops, magnitude, num_magnitude_bins)``:
+    ``num_ops`` ops per image drawn uniformly (with replacement) from its 14, each always applied at magnitude index
+    ``magnitude`` of ``num_magnitude_bins``, with a random sign where signed.  ``variant="deepvoltaire"``: as the
+    ``RandAugment()`` of ``randaugment==1.0.2`` (official Co-mining web sets): two ops from its 15 (Cutout and Invert
+    included), each with a magnitude index uniform in 1..9 and applied with probability 0.5; ``num_ops`` must be 2
+    and ``magnitude`` is not used.
+
+    Parameters
+    ----------
+    mean, std : sequence of float or Tensor (C,)
+    num_ops : int
+    magnitude : int
+    num_magnitude_bins : int
+    variant : {"torchvision", "deepvoltaire"}
+    fill : sequence of float, optional
+        Fill of the geometric ops in 0-255 levels (default: the variant's).
+    """
+
+    def __init__(self, mean, std, num_ops: int = 2, magnitude: int = 9, num_magnitude_bins: int = 31,
+                 variant: str = "torchvision", fill: Sequence[float] | None = None):
+        if variant not in RANDAUGMENT_OPS:
+            raise ValueError(f"variant must be one of {tuple(RANDAUGMENT_OPS)}, got {variant!r}")
+        if not isinstance(num_ops, int) or num_ops < 0:
+            raise ValueError(f"num_ops must be a non-negative integer, got {num_ops!r}")
+        if not 0 <= magnitude < num_magnitude_bins:
+            raise ValueError(f"magnitude must be in [0, {num_magnitude_bins}), got {magnitude}")
+        if variant == "deepvoltaire" and num_ops != 2:
+            raise ValueError("the randaugment==1.0.2 RandAugment applies exactly 2 ops")
+        super().__init__(mean, std, variant, fill)
+        self.num_ops, self.magnitude, self.num_magnitude_bins = num_ops, int(magnitude), int(num_magnitude_bins)
+        self.names = RANDAUGMENT_OPS[variant]
+        self.levels = (self.magnitude,) if variant == "torchvision" else tuple(range(1, 10))
+        self.apply_prob = 1.0 if variant == "torchvision" else 0.5
+
+    def magnitudes(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unsigned magnitude (n_ops, n_levels) over ``self.levels`` and random-sign flag (n_ops,) of each op."""
+        bins = self.num_magnitude_bins if self.variant == "torchvision" else 10
+        vals = [[op_magnitude(self.variant, n, lv, height, width, bins) for lv in self.levels] for n in self.names]
+        return (torch.tensor([[m for m, _ in r] for r in vals], dtype=torch.float32),
+                torch.tensor([r[0][1] for r in vals]))
+
+    def apply(self, px: torch.Tensor, ops: torch.Tensor, levels: torch.Tensor, applied: torch.Tensor,
+              negative: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Apply chosen ops to pixel images (the deterministic part of :meth:`__call__`).
+
+        Parameters
+        ----------
+        px : Tensor, shape (B, C, H, W), values on the 256 levels in [0, 1]
+        ops, levels : LongTensor, shape (B, K)
+            Op index into ``self.names`` and level index into ``self.levels`` of each image's ``K`` ops.
+        applied, negative : BoolTensor, shape (B, K)
+
+        Returns
+        -------
+        Tensor, shape (B, C, H, W)
+        """
+        h, w = px.shape[-2:]
+        mag, signed = self.magnitudes(h, w)
+        dev = px.device
+        px = px.clone()
+        mag, signed = mag.to(dev), signed.to(dev)
+        enh = torch.tensor([n in ("Brightness", "Color", "Contrast", "Sharpness") for n in self.names], device=dev)
+        for k in range(ops.shape[1]):
+            op, lv = ops[:, k].to(dev), levels[:, k].to(dev)
+            m = mag[op, lv]
+            value = torch.where(negative[:, k].to(dev) & signed[op], -m, m)
+            value = torch.where(enh[op], 1.0 + value, value)
+            px = self._apply_slot(px, op, value, applied[:, k].to(dev), self.names, generator)
+        return px
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        b = x.shape[0]
+        if b == 0 or self.num_ops == 0:
+            return x
+        px, mean, std = self._to_pixels(x)
+        k, dev = self.num_ops, x.device
+        ops = torch.randint(0, len(self.names), (b, k), device=dev, generator=generator)
+        levels = torch.randint(0, len(self.levels), (b, k), device=dev, generator=generator)
+        applied = torch.rand(b, k, device=dev, generator=generator) < self.apply_prob
+        negative = torch.rand(b, k, device=dev, generator=generator) < 0.5
+        return self._from_pixels(self.apply(px, ops, levels, applied, negative, generator), x, mean, std)
+
+    def __repr__(self) -> str:
+        return (f"RandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, "
+                f"num_magnitude_bins={self.num_magnitude_bins}, variant={self.variant!r})")
+
+
+class Compose:
+    """Device augmentations applied in order, sharing one generator (e.g. crop/flip, then a policy).
+
+    Parameters
+    ----------
+    steps : sequence of callables ``(x, generator) -> x``
+    """
+
+    def __init__(self, *steps):
+        if not steps or not all(callable(s) for s in steps):
+            raise ValueError("Compose needs one or more callables (x, generator) -> x")
+        self.steps = tuple(steps)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        for step in self.steps:
+            x = step(x, generator)
+        return x
+
+    def __repr__(self) -> str:
+        return "Compose(" + ", ".join(map(repr, self.steps)) + ")"
+
+
+# ------------------------------------------------------------------------------------ the methods' strong views
+COMINING_STRONG_VIEWS = ("autoaugment", "randaugment", "autoaugment_torchvision", "randaugment_torchvision", "mild")
+SOP_STRONG_VIEWS = ("autoaugment", "autoaugment_torchvision", "mild")
+
+
+def comining_strong_view(kind: str, mean, std, crop_padding: int, flip: bool, mild_magnitude: float = 0.5,
+                         mild_cutout: int = 0):
+    """Co-mining's strong view (official ``common/builder.py``): crop + flip, then the policy, on normalised batches.
+
+    Parameters
+    ----------
+    kind : {"autoaugment", "randaugment", "autoaugment_torchvision", "randaugment_torchvision", "mild"}
+        ``"autoaugment"``: the CIFAR view, ``randaugment==1.0.2``'s ``CIFAR10Policy``; ``"randaugment"``: the web
+        view, that package's ``RandAugment()``; the ``_torchvision`` kinds use torchvision's magnitudes instead
+        (RandAugment with 2 ops at magnitude 9); ``"mild"``: lnlkit's earlier :class:`StrongAugment`.
+    mean, std : the batches' normalisation (C,)
+    crop_padding, flip : the crop/flip part (the web sets crop in the loader: padding 0)
+    mild_magnitude, mild_cutout : :class:`StrongAugment`'s settings for ``"mild"``
+    """
+    if kind not in COMINING_STRONG_VIEWS:
+        raise ValueError(f"strong_view must be one of {COMINING_STRONG_VIEWS}, got {kind!r}")
+    if kind == "mild":
+        return StrongAugment(crop_padding, flip, mild_magnitude, cutout_size=mild_cutout)
+    variant = "torchvision" if kind.endswith("_torchvision") else "deepvoltaire"
+    policy = (AutoAugment(mean, std, "cifar10", variant) if kind.startswith("autoaugment")
+              else RandAugment(mean, std, 2, 9, variant=variant))
+    return Compose(Augment(crop_padding, flip), policy)
+
+
+def sop_strong_view(kind: str, mean, std, crop_padding: int, flip: bool, cutout_size: int):
+    """SOP+'s consistency view and Prune4ReL's score view (official Prune4ReL ``deepcore/datasets/cifar10.py``,
+    ``train_strong_transform``): AutoAugment's CIFAR-10 policy, then flip, crop, and Cutout (``CutoutDefault(16)``,
+    zero in normalised space, after normalisation).
+
+    Parameters
+    ----------
+    kind : {"autoaugment", "autoaugment_torchvision", "mild"}
+        ``"autoaugment"``: the Fast-AutoAugment archive's ``autoaug_paper_cifar10`` the official code uses;
+        ``"autoaugment_torchvision"``: torchvision's magnitudes; ``"mild"``: lnlkit's earlier crop + flip + Cutout.
+    mean, std : the batches' normalisation (C,)
+    crop_padding, flip, cutout_size : the crop/flip/Cutout part
+    """
+    if kind not in SOP_STRONG_VIEWS:
+        raise ValueError(f"strong_view must be one of {SOP_STRONG_VIEWS}, got {kind!r}")
+    if kind == "mild":
+        return Augment(crop_padding, flip, cutout_size)
+    variant = "torchvision" if kind == "autoaugment_torchvision" else "fastaa"
+    return Compose(AutoAugment(mean, std, "cifar10", variant), Augment(crop_padding, flip, cutout_size, "flip_crop"))
