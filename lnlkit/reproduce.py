@@ -344,6 +344,8 @@ def _execute(job: Job, notebooks_dir: Path, env: dict[str, str], timeout: float 
     except subprocess.TimeoutExpired:
         return JobOutcome(job, "failed", time.perf_counter() - start, f"timed out after {timeout:.0f} s")
     seconds = time.perf_counter() - start
+    if code < 0:  # killed from outside (a cancelled or preempted SLURM job, a stopped batch): not the notebook's fault
+        return JobOutcome(job, "failed", seconds, f"{_KILLED} {-code}")
     if code != 0:
         return JobOutcome(job, "failed", seconds, _error_summary(job.log))
     incomplete = [str(r) for r in job.runs if not is_complete_run(r)]
@@ -352,6 +354,9 @@ def _execute(job: Job, notebooks_dir: Path, env: dict[str, str], timeout: float 
     write_json(job.marker, {"notebook": job.notebook.filename, "parameters": params, "seconds": seconds,
                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return JobOutcome(job, "ok", seconds)
+
+
+_KILLED = "papermill was killed by signal"
 
 
 def _error_summary(log: Path, lines: int = 6) -> str:
@@ -940,6 +945,17 @@ def _run_slurm(todo: Sequence[Job], nb_dir: Path, options: SlurmOptions, timeout
     running = {}
     attempts: dict[str, int] = {}
     lost: dict[str, int] = {}
+
+    def _resubmit_or_fail(name: str, job: Job, handle: Any, why: str) -> JobOutcome | None:
+        """Resubmit a job lost to the cluster (it resumes from its checkpoint), up to ``options.retries`` times."""
+        if attempts[name] < options.retries:
+            attempts[name] += 1
+            echo(f"lost  {name}: SLURM job {handle.job_id} {why}; resubmitting ({attempts[name]}/{options.retries}), "
+                 "it resumes from its checkpoint")
+            running[name] = (job, submit(job))
+            return None
+        return JobOutcome(job, "failed", 0.0, f"SLURM job {handle.job_id} {why}, {options.retries + 1} time(s); "
+                                              f"log {handle.paths.stdout}")
     try:
         for job in todo:
             running[job.name] = (job, submit(job))
@@ -956,6 +972,9 @@ def _run_slurm(todo: Sequence[Job], nb_dir: Path, options: SlurmOptions, timeout
                         outcome = handle.result()
                     except Exception as err:  # submitit's own failure (e.g. the task raised): one line per job
                         outcome = JobOutcome(job, "failed", 0.0, f"SLURM job {handle.job_id}: {_first_line(err)}")
+                    if outcome.status == "failed" and outcome.error.startswith(_KILLED):
+                        # SLURM signalled the job (scancel, preemption) and its task answered before the final kill
+                        outcome = _resubmit_or_fail(name, job, handle, "was killed by a signal")
                 elif states is not None and states.get(handle.job_id, "GONE").split()[0] in _SLURM_ENDED | {"GONE"}:
                     state = states.get(handle.job_id, "GONE")
                     # seen ended twice in a row: the result file of a job that just finished may lag on NFS
@@ -964,16 +983,9 @@ def _run_slurm(todo: Sequence[Job], nb_dir: Path, options: SlurmOptions, timeout
                         continue
                     lost.pop(name)
                     # a job lost without a result: cancelled, preempted, node failure ...
-                    if attempts[name] < options.retries:
-                        attempts[name] += 1
-                        echo(f"lost  {name}: SLURM job {handle.job_id} ended {state} without a result; resubmitting "
-                             f"({attempts[name]}/{options.retries}), it resumes from its checkpoint")
-                        running[name] = (job, submit(job))
-                        continue
-                    outcome = JobOutcome(job, "failed", 0.0, f"SLURM job {handle.job_id} ended {state} "
-                                                             f"{options.retries + 1} time(s); log {handle.paths.stdout}")
+                    outcome = _resubmit_or_fail(name, job, handle, f"ended {state} without a result")
                 if outcome is not None:
-                    del running[name]
+                    running.pop(name)
                     done += 1
                     bar.update(1)
                     _report(outcome, done, len(todo), echo, outcomes)

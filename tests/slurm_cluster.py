@@ -44,6 +44,14 @@ class LocalCluster:
             self.run("scancel", "--full", "--user", str(os.getuid()), timeout=10)
         except Exception:
             pass
+        end = time.monotonic() + 15  # let the cancelled jobs end while slurmd can still clean up after them
+        while self.procs and time.monotonic() < end:
+            try:
+                if not self.run("squeue", "-h", "-t", "running,completing", timeout=5).stdout.strip():
+                    break
+            except Exception:
+                break
+            time.sleep(0.3)
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -54,6 +62,19 @@ class LocalCluster:
                 proc.kill()
                 proc.wait(timeout=10)
         self.procs.clear()
+        self._kill_strays()
+
+    def _kill_strays(self) -> None:
+        """Job step daemons (slurmstepd) and job processes left behind carry our SLURM_CONF: kill them."""
+        mark = f"SLURM_CONF={self.conf}".encode()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            try:
+                if mark in (proc / "environ").read_bytes().split(b"\0"):
+                    os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def start_cluster(root: Path, cpus: int = 2) -> LocalCluster:

@@ -38,8 +38,8 @@ def _write_notebook(path: Path, body: str) -> None:
     nbformat.write(nb, path)
 
 
-# CE with the smoke profile, paused after each epoch so a test can interrupt it mid-run; it notes whether it
-# started from a checkpoint (a resumed run) in starts.jsonl
+# CE with the smoke profile; while <runs_root>/hold exists it waits after its second epoch (its first is checkpointed)
+# so a test can interrupt it mid-run; it notes whether it started from a checkpoint (resumed) in starts.jsonl
 _SLOW_CE = """
 import json, time
 from pathlib import Path
@@ -50,7 +50,10 @@ with open(Path(runs_root) / "starts.jsonl", "a") as f:
     f.write(json.dumps({"checkpoint": (out / "checkpoint.pt").exists()}) + "\\n")
 noisy = lnlkit.load_dataset(dataset).with_noise(noise, seed=seed)
 method = profile_method("ce", profile, dataset=dataset, noise=noise, epochs=6)
-method.fit(noisy, out=out, device=device, resume=True, progress=False, callbacks=[lambda record: time.sleep(1.5)])
+def hold(record):
+    while record["epoch"] >= 1 and Path(runs_root, "hold").exists():
+        time.sleep(0.2)
+method.fit(noisy, out=out, device=device, resume=True, progress=False, callbacks=[hold])
 """
 
 
@@ -213,14 +216,19 @@ def test_local_batch_killed_half_way_resumes_without_retraining(tmp_path, uninte
     code = ("import sys; from lnlkit.reproduce import reproduce, NotebookSpec\n"
             f"reproduce('smoke', out={str(tmp_path / 'runs')!r}, notebooks_dir={str(nb_dir)!r}, notebooks={specs!r}, "
             "run_results=False, devices='cuda:0,cuda:1')")
+    runs_root.mkdir(parents=True)
+    (runs_root / "hold").touch()
     batch = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=open(tmp_path / "batch.log", "wb"), stderr=subprocess.STDOUT)
     try:
         quick = runs_root / "_notebooks" / "00_quickstart__digits_symmetric-0.4_s0.done.json"
-        _wait_for(lambda: quick.exists() and _mid_run(runs_root), 240, "quickstart done and the slow run mid-way")
+        _wait_for(lambda: quick.exists() and _mid_run(runs_root) or batch.poll() is not None, 240,
+                  "quickstart done and the slow run mid-way")
+        assert batch.poll() is None, (tmp_path / "batch.log").read_text()
     finally:
         os.killpg(batch.pid, signal.SIGKILL)  # the whole batch: driver, papermill and kernels
         batch.wait(timeout=30)
+    (runs_root / "hold").unlink()
     finished = runs_root / "ce" / "digits_symmetric-0.4_s0" / "history.jsonl"
     stamp = finished.stat().st_mtime_ns
     lines: list[str] = []
@@ -277,6 +285,8 @@ def test_slurm_batch_survives_a_cancelled_job_and_matches_the_local_tables(slurm
     lines: list[str] = []
     options = SlurmOptions(partition=slurm.partition, gpus_per_job=0, cpus_per_job=THREADS, time_min=10, poll_s=1.0)
     result: dict = {}
+    runs_root.mkdir(parents=True)
+    (runs_root / "hold").touch()
 
     def batch():
         try:
@@ -294,11 +304,13 @@ def test_slurm_batch_survives_a_cancelled_job_and_matches_the_local_tables(slurm
     job_id = submitted.split("SLURM job ")[1].split(",")[0]
     assert Path(submitted.split(", log ")[1].split(" (")[0]).parent.is_dir()  # the job's log path is written
     assert slurm.run("scancel", job_id).returncode == 0
+    time.sleep(3.0)  # let SLURM end the job before the hold is lifted, so the resubmitted job is the one to finish
+    (runs_root / "hold").unlink()
     driver.join(timeout=300)
     assert not driver.is_alive() and "error" not in result, result
     status = {o.job.name.split("/")[0]: o.status for o in result["outcomes"]}
-    assert status == {"00_quickstart": "ok", "slow_ce": "ok"}, [o.error for o in result["outcomes"]]
-    assert any(line.startswith(f"lost  slow_ce/digits_symmetric-0.4_s0: SLURM job {job_id} ended") for line in lines)
+    assert status == {"00_quickstart": "ok", "slow_ce": "ok"}, ([o.error for o in result["outcomes"]], lines)
+    assert any(line.startswith(f"lost  slow_ce/digits_symmetric-0.4_s0: SLURM job {job_id} ") for line in lines)
     assert _starts(runs_root) == [{"checkpoint": False}, {"checkpoint": True}]  # resubmitted, resumed
     assert len((_slow_run(runs_root) / "history.jsonl").read_text().splitlines()) == 6
     assert summary_table(runs_root).equals(uninterrupted)
