@@ -4,6 +4,8 @@
 
     lnlkit run --method ce --dataset digits --noise symmetric:0.4 --seed 0 --out runs/ce-sym40-s0
     lnlkit reproduce --profile quick [--only 00_quickstart ...] [--jobs 2] [--out runs/]
+    lnlkit reproduce --profile paper --devices cuda:0,cuda:1        # or --devices all
+    lnlkit reproduce --profile paper --executor slurm --partition gpu --gpus-per-job 1 --time 720
     lnlkit table runs/ [--format md|csv|latex]
     lnlkit noise --dataset digits --noise instance:0.4 --seed 0
     lnlkit list
@@ -56,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--device", default=None, help="auto, cpu or cuda (default: the profile's)")
     rep.add_argument("--timeout", type=float, default=None, help="seconds allowed per notebook")
     rep.add_argument("--no-results", action="store_true", help="skip 99_results.ipynb")
+    _add_cluster_arguments(rep)
     rep.add_argument("--dry-run", action="store_true", help="list the notebook runs without executing them")
 
     table = sub.add_parser("table", help="aggregate run folders into a results table")
@@ -159,8 +162,43 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     outcomes = rp.reproduce(args.profile, out=args.out, results=args.results, figures=args.figures, only=args.only,
                             jobs=args.jobs, notebooks_dir=args.notebooks, device=args.device,
                             run_results=not args.no_results, timeout=args.timeout,
-                            echo=lambda line: print(line, flush=True))
+                            echo=lambda line: print(line, flush=True), **_cluster_options(args))
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _add_cluster_arguments(rep: argparse.ArgumentParser) -> None:
+    """`reproduce` on several GPUs of this machine (--devices) or on a SLURM cluster (--executor slurm)."""
+    rep.add_argument("--devices", default=None, metavar="DEV[,DEV...]",
+                     help="run one job per device at a time, each holding its device to the end: cuda:0,cuda:1 or "
+                          "all (a name twice: two jobs on that GPU)")
+    rep.add_argument("--executor", default="local",
+                     help="local (default: this machine) or slurm (one SLURM job per grid cell, through submitit; "
+                          "pip install 'lnlkit[cluster]')")
+    slurm = rep.add_argument_group("SLURM (with --executor slurm)")
+    slurm.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's default)")
+    slurm.add_argument("--gpus-per-job", type=int, default=None, help="GPUs per job (default 1)")
+    slurm.add_argument("--cpus-per-job", type=int, default=None, help="CPU cores per job (default 4)")
+    slurm.add_argument("--time", type=int, default=None, metavar="MIN",
+                       help="time limit per job in minutes (default 1440); at the limit a job is checkpointed and "
+                            "requeued")
+    slurm.add_argument("--retries", type=int, default=None,
+                       help="resubmissions of a job lost without a result (cancelled, preempted, node failure; "
+                            "default 3)")
+    slurm.add_argument("--slurm", dest="slurm_extra", action="append", default=[], metavar="KEY=VALUE",
+                       help="any other sbatch option, e.g. --slurm account=lab --slurm qos=high (repeatable)")
+
+
+def _cluster_options(args: argparse.Namespace) -> dict:
+    from lnlkit import reproduce as rp
+
+    given = {"partition": args.partition, "gpus_per_job": args.gpus_per_job, "cpus_per_job": args.cpus_per_job,
+             "time_min": args.time, "retries": args.retries}
+    given = {k: v for k, v in given.items() if v is not None}
+    extra = rp.parse_slurm_options(args.slurm_extra)
+    slurm = None
+    if given or extra or args.executor == "slurm":
+        slurm = rp.SlurmOptions(**given, extra=extra)
+    return {"devices": args.devices, "executor": args.executor, "slurm": slurm}
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

@@ -28,7 +28,8 @@ from lnlkit.train.recorder import atomic_write_bytes, is_complete_run, results_t
 
 __all__ = ["Grid", "MethodPlan", "Profile", "NotebookSpec", "Job", "JobOutcome", "PROFILES", "NOTEBOOKS",
            "RESULTS_NOTEBOOK", "profile_method", "run_folder", "noise_tag", "plan_jobs", "reproduce",
-           "summary_table", "main_preset_runs", "write_results", "save_figure", "default_notebooks_dir"]
+           "summary_table", "main_preset_runs", "write_results", "save_figure", "default_notebooks_dir",
+           "EXECUTORS", "SlurmOptions", "parse_devices", "parse_slurm_options", "check_data", "check_slurm"]
 
 
 # ------------------------------------------------------------------------------------------- profiles
@@ -343,6 +344,8 @@ def _execute(job: Job, notebooks_dir: Path, env: dict[str, str], timeout: float 
     except subprocess.TimeoutExpired:
         return JobOutcome(job, "failed", time.perf_counter() - start, f"timed out after {timeout:.0f} s")
     seconds = time.perf_counter() - start
+    if code < 0:  # killed from outside (a cancelled or preempted SLURM job, a stopped batch): not the notebook's fault
+        return JobOutcome(job, "failed", seconds, f"{_KILLED} {-code}")
     if code != 0:
         return JobOutcome(job, "failed", seconds, _error_summary(job.log))
     incomplete = [str(r) for r in job.runs if not is_complete_run(r)]
@@ -351,6 +354,9 @@ def _execute(job: Job, notebooks_dir: Path, env: dict[str, str], timeout: float 
     write_json(job.marker, {"notebook": job.notebook.filename, "parameters": params, "seconds": seconds,
                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return JobOutcome(job, "ok", seconds)
+
+
+_KILLED = "papermill was killed by signal"
 
 
 def _error_summary(log: Path, lines: int = 6) -> str:
@@ -388,7 +394,9 @@ def reproduce(profile: str = "quick", out: str | os.PathLike = "runs", results: 
               figures: str | os.PathLike = "figures", only: Iterable[str] | None = None, jobs: int | None = None,
               notebooks_dir: str | os.PathLike | None = None, notebooks: Sequence[NotebookSpec] = NOTEBOOKS,
               device: str | None = None, run_results: bool = True, timeout: float | None = None,
-              echo: Callable[[str], None] = print) -> list[JobOutcome]:
+              echo: Callable[[str], None] = print, devices: str | Sequence[str] | None = None,
+              executor: str = "local", slurm: SlurmOptions | None = None, check_inputs: bool = True,
+              progress: bool = True) -> list[JobOutcome]:
     """Execute the notebooks over the profile's grid and regenerate the results tables and figures.
 
     Parameters
@@ -410,6 +418,27 @@ def reproduce(profile: str = "quick", out: str | os.PathLike = "runs", results: 
         Seconds allowed per notebook.
     echo : callable
         Receives one line per event (start, finish, skip, failure).
+    devices : str or sequence of str, optional
+        Run the local pool on these devices, one job per device at a time, each job holding its device from start
+        to end: ``"cuda:0,cuda:1"``, ``"all"`` (every GPU here); a name given twice runs two jobs on that GPU.
+        ``jobs`` then may not be given; the cores are shared out among the devices.
+    executor : {"local", "slurm"}
+        ``"slurm"``: one SLURM job per grid cell through submitit (``slurm`` sets partition, GPUs, time limit ...);
+        jobs lost without a result are resubmitted and resume from their checkpoints.  The results notebook still
+        runs here.
+    slurm : SlurmOptions, optional
+    check_inputs : bool
+        Check first that every data set and label file the grid cells need is present (one error listing all).
+    progress : bool
+        Progress bar over the SLURM jobs.
+
+    Raises
+    ------
+    ValueError
+        For an unknown executor, a device this machine lacks, SLURM options without submitit or a partition the
+        cluster does not have; nothing is started.
+    FileNotFoundError
+        When data the grid needs is missing (all of it listed); nothing is started.
 
     Returns
     -------
@@ -422,9 +451,12 @@ def reproduce(profile: str = "quick", out: str | os.PathLike = "runs", results: 
         raise FileNotFoundError(f"notebooks folder not found: {nb_dir} (pass notebooks_dir / --notebooks)")
     runs_root = (Path(out) / prof.name).resolve()
     planned = plan_jobs(prof.name, runs_root, notebooks, only, device)
-    n_jobs = max(1, int(jobs)) if jobs is not None else _default_jobs(device or prof.device)
+    slots = _check_executor(executor, devices, jobs, slurm)
+    n_jobs = len(slots) if slots else max(1, int(jobs)) if jobs is not None else _default_jobs(device or prof.device)
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
     env = _job_env(threads)
+    # the notebooks run with the notebooks folder as working directory: ./data means the caller's ./data
+    env.setdefault("LNLKIT_DATA", str(Path("data").resolve()))
 
     outcomes: list[JobOutcome] = []
     todo = []
@@ -434,18 +466,22 @@ def reproduce(profile: str = "quick", out: str | os.PathLike = "runs", results: 
             echo(f"skip  {job.name} (complete)")
         else:
             todo.append(job)
-    echo(f"profile {prof.name}: {len(todo)} notebook run(s) to do, {len(planned) - len(todo)} complete; "
-         f"{n_jobs} at a time, {threads} thread(s) each")
-    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        futures = {}
-        for job in todo:
-            futures[pool.submit(_execute, job, nb_dir, env, timeout, echo)] = job
-        for done, future in enumerate(as_completed(futures), 1):
-            outcome = future.result()
-            outcomes.append(outcome)
-            echo(f"{outcome.status:5s} {outcome.job.name} ({outcome.seconds:.0f} s) [{done}/{len(todo)}]"
-                 + (f"\n      executed copy: {outcome.job.executed}\n      "
-                    + outcome.error.replace("\n", "\n      ") if outcome.status == "failed" else ""))
+    if check_inputs:
+        check_data(todo, env["LNLKIT_DATA"])
+    if executor == "slurm":
+        echo(f"profile {prof.name}: {len(todo)} SLURM job(s) to submit, {len(planned) - len(todo)} complete")
+        _run_slurm(todo, nb_dir, slurm or SlurmOptions(), timeout, runs_root, echo, outcomes, progress)
+    elif slots:
+        echo(f"profile {prof.name}: {len(todo)} notebook run(s) to do, {len(planned) - len(todo)} complete; "
+             f"one per device on {', '.join(slots)}, {threads} thread(s) each")
+        _run_pool(todo, nb_dir, env, timeout, slots, echo, outcomes)
+    else:
+        echo(f"profile {prof.name}: {len(todo)} notebook run(s) to do, {len(planned) - len(todo)} complete; "
+             f"{n_jobs} at a time, {threads} thread(s) each")
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            futures = [pool.submit(_execute, job, nb_dir, env, timeout, echo) for job in todo]
+            for done, future in enumerate(as_completed(futures), 1):
+                _report(future.result(), done, len(todo), echo, outcomes)
 
     if run_results:
         results_job = Job(RESULTS_NOTEBOOK, RESULTS_NOTEBOOK.stem,
@@ -590,3 +626,381 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
     return path
+
+
+# ------------------------------------------------------------------------------------------- executors
+# `reproduce` runs its jobs either here (a pool of CPU workers, or one worker per named GPU: `devices`) or as one
+# SLURM job per grid cell through submitit (`executor="slurm"`).  Everything is checked before the first job starts.
+EXECUTORS = ("local", "slurm")
+
+# Test seam: with LNLKIT_SIMULATED_GPUS=N the pool believes N GPUs named cuda:0..cuda:N-1 exist and the job holding
+# one trains on the CPU instead (CUDA_VISIBLE_DEVICES is still set per job), so the multi-GPU pool runs on any machine.
+_SIMULATED_GPUS_ENV = "LNLKIT_SIMULATED_GPUS"
+
+
+def _gpu_count() -> tuple[int, bool]:
+    """(number of GPUs, simulated?)."""
+    simulated = os.environ.get(_SIMULATED_GPUS_ENV)
+    if simulated:
+        return int(simulated), True
+    try:
+        import torch
+
+        return (torch.cuda.device_count() if torch.cuda.is_available() else 0), False
+    except ImportError:
+        return 0, False
+
+
+def parse_devices(spec: str | Sequence[str]) -> list[str]:
+    """The device slots of a local pool: ``"all"``, ``"cuda:0,cuda:1"`` (a name twice gives that GPU two jobs) or
+    ``"cpu,cpu"``.
+
+    Parameters
+    ----------
+    spec : str or sequence of str
+
+    Returns
+    -------
+    list of str
+        One entry per concurrent job, e.g. ``["cuda:0", "cuda:1"]``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or a GPU this machine does not have (the message lists the ones it has).
+    """
+    names = [s.strip().lower() for s in (spec.split(",") if isinstance(spec, str) else spec) if str(s).strip()]
+    if not names:
+        raise ValueError("--devices is empty; give e.g. cuda:0,cuda:1 or all")
+    count, _ = _gpu_count()
+    have = [f"cuda:{i}" for i in range(count)]
+    if names == ["all"]:
+        if not have:
+            raise ValueError("--devices all: this machine has no CUDA GPU (torch.cuda.device_count() == 0)")
+        return have
+    slots = []
+    for name in names:
+        if name == "cuda":
+            name = "cuda:0"
+        if name == "cpu":
+            slots.append(name)
+            continue
+        if not name.startswith("cuda:") or not name[5:].isdigit():
+            raise ValueError(f"unknown device {name!r} in --devices; use cuda:N, cpu or all")
+        if name not in have:
+            raise ValueError(f"--devices names {name}, but this machine has "
+                             + (f"{len(have)} GPU(s): {', '.join(have)}" if have else "no CUDA GPU"))
+        slots.append(name)
+    return slots
+
+
+def _slot_env(env: dict[str, str], slot: str) -> tuple[dict[str, str], str]:
+    """The environment and the notebook's ``device`` for a job holding ``slot``: the job sees only its GPU (as
+    ``cuda``), so nothing it allocates lands on another job's device."""
+    env = dict(env)
+    env["LNLKIT_DEVICE_SLOT"] = slot
+    if slot == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        return env, "cpu"
+    env["CUDA_VISIBLE_DEVICES"] = slot.split(":")[1]
+    _, simulated = _gpu_count()
+    return env, "cpu" if simulated else "cuda"
+
+
+def _run_pool(todo: Sequence[Job], nb_dir: Path, env: dict[str, str], timeout: float | None, slots: Sequence[str],
+              echo: Callable[[str], None], outcomes: list[JobOutcome]) -> None:
+    """Run ``todo`` on a pool of device slots: each job holds one slot from start to end (a queue of free slots)."""
+    import queue
+    from dataclasses import replace
+
+    free: "queue.Queue[str]" = queue.Queue()
+    for slot in slots:
+        free.put(slot)
+
+    def run_on_slot(job: Job) -> JobOutcome:
+        slot = free.get()
+        try:
+            slot_env, device = _slot_env(env, slot)
+            if "device" in job.parameters:
+                job = replace(job, parameters={**job.parameters, "device": device})
+            echo(f"      {job.name} holds {slot}")
+            return _execute(job, nb_dir, slot_env, timeout, echo)
+        finally:
+            free.put(slot)
+
+    with ThreadPoolExecutor(max_workers=len(slots)) as pool:
+        futures = [pool.submit(run_on_slot, job) for job in todo]
+        for done, future in enumerate(as_completed(futures), 1):
+            _report(future.result(), done, len(todo), echo, outcomes)
+
+
+def _report(outcome: JobOutcome, done: int, total: int, echo: Callable[[str], None],
+            outcomes: list[JobOutcome]) -> None:
+    outcomes.append(outcome)
+    echo(f"{outcome.status:5s} {outcome.job.name} ({outcome.seconds:.0f} s) [{done}/{total}]"
+         + (f"\n      executed copy: {outcome.job.executed}\n      "
+            + outcome.error.replace("\n", "\n      ") if outcome.status == "failed" else ""))
+
+
+def _check_executor(executor: str, devices: str | Sequence[str] | None, jobs: int | None,
+                    slurm: SlurmOptions | None) -> list[str]:
+    """Validate the executor choice before anything runs; the device slots of a local pool (empty: CPU workers)."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if executor == "slurm":
+        if devices is not None:
+            raise ValueError("--devices is for the local executor; with --executor slurm use --gpus-per-job")
+        check_slurm(slurm or SlurmOptions())
+        return []
+    if slurm is not None:
+        raise ValueError("SLURM options (--partition, --gpus-per-job, --time, --slurm) need --executor slurm")
+    if devices is None:
+        return []
+    if jobs is not None:
+        raise ValueError("--jobs counts CPU workers; with --devices every device runs one job at a time "
+                         "(name a GPU twice, e.g. cuda:0,cuda:0, for two jobs on it)")
+    return parse_devices(devices)
+
+
+# --- data check
+def check_data(jobs: Sequence[Job], data_root: str | os.PathLike | None = None) -> None:
+    """Load every data set and noise setting the jobs need, before any job starts.
+
+    Raises
+    ------
+    FileNotFoundError
+        One message listing every missing data set and label file (and the jobs that need each).
+    """
+    from lnlkit.data import load_dataset
+
+    cells: dict[str, set[str]] = {}
+    for job in jobs:
+        if "dataset" in job.parameters:
+            cells.setdefault(job.parameters["dataset"], set()).add(job.parameters["noise"])
+    missing: dict[str, list[str]] = {}  # first line of the error -> what needs it
+    for dataset, noises in sorted(cells.items()):
+        try:
+            data = load_dataset(dataset, data_root)
+        except (FileNotFoundError, OSError) as err:
+            missing.setdefault(_first_line(err), []).append(f"data set {dataset}")
+            continue
+        seed = 0
+        for noise in sorted(noises):
+            try:
+                data.with_noise(noise, seed=seed)
+            except FileNotFoundError as err:
+                missing.setdefault(_first_line(err), []).append(f"{dataset} with {noise}")
+    if missing:
+        items = "; ".join(f"{msg} (needed by {', '.join(who)})" for msg, who in missing.items())
+        raise FileNotFoundError(f"{len(missing)} input(s) the profile needs are missing, nothing was started: {items}")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+# --- SLURM through submitit
+@dataclass(frozen=True)
+class SlurmOptions:
+    """How ``reproduce(executor="slurm")`` asks SLURM for each grid cell's job.
+
+    Attributes
+    ----------
+    partition : str, optional
+        ``--partition`` (default: the cluster's default partition).
+    gpus_per_job : int
+        GPUs per job (``--gpus-per-node``); 0 for CPU jobs.
+    time_min : int
+        Wall-clock limit per job, minutes.  At the limit submitit checkpoints and requeues the job, which resumes
+        its runs from their last checkpoint.
+    cpus_per_job : int
+        ``--cpus-per-task``; the notebook's kernel gets as many threads.
+    extra : dict
+        Further sbatch options, e.g. ``{"account": "lab", "qos": "high", "mem": "32G"}``.
+    retries : int
+        How often a job that ended without a result (cancelled, preempted, node failure, out of memory) is
+        resubmitted; it resumes from its checkpoint.
+    poll_s : float
+        Seconds between queue polls.
+    folder : path, optional
+        Where submitit keeps its scripts and logs (default ``<out>/<profile>/_slurm``).
+    """
+
+    partition: str | None = None
+    gpus_per_job: int = 1
+    time_min: int = 24 * 60
+    cpus_per_job: int = 4
+    extra: dict[str, str] = field(default_factory=dict)
+    retries: int = 3
+    poll_s: float = 10.0
+    folder: str | None = None
+
+
+def parse_slurm_options(pairs: Iterable[str]) -> dict[str, str]:
+    """``["account=lab", "qos=high"]`` -> ``{"account": "lab", "qos": "high"}`` (sbatch option names, no dashes)."""
+    extra = {}
+    for pair in pairs:
+        key, sep, value = str(pair).partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--slurm takes KEY=VALUE (an sbatch option), got {pair!r}")
+        extra[key] = value.strip()
+    return extra
+
+
+def _require_submitit():
+    try:
+        import submitit
+    except ImportError:
+        raise ValueError("--executor slurm needs submitit: pip install 'lnlkit[cluster]'") from None
+    return submitit
+
+
+def check_slurm(options: SlurmOptions) -> None:
+    """Fail before submitting when submitit or SLURM's commands are missing or the partition does not exist.
+
+    Raises
+    ------
+    ValueError
+    """
+    import shutil
+
+    _require_submitit()
+    for command in ("sbatch", "squeue", "sinfo", "scancel"):
+        if shutil.which(command) is None:
+            raise ValueError(f"--executor slurm: {command} is not on PATH (run on a SLURM login node)")
+    if options.time_min < 1:
+        raise ValueError(f"--time must be at least 1 minute, got {options.time_min}")
+    if options.gpus_per_job < 0 or options.cpus_per_job < 1 or options.retries < 0:
+        raise ValueError("--gpus-per-job and --retries must be >= 0 and --cpus-per-job >= 1")
+    try:
+        listed = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise ValueError("--executor slurm: sinfo did not answer within 60 s; is slurmctld reachable?") from None
+    if listed.returncode != 0:
+        raise ValueError(f"--executor slurm: sinfo failed: {_first_line(RuntimeError(listed.stderr or 'no output'))}")
+    partitions = [p.strip().rstrip("*") for p in listed.stdout.split()]
+    if options.partition is not None and options.partition not in partitions:
+        raise ValueError(f"partition {options.partition!r} not on this cluster; sinfo lists "
+                         f"{', '.join(partitions) or 'none'}")
+
+
+class _CellTask:
+    """What a SLURM job runs: one notebook execution.  submitit calls ``checkpoint`` when the job is preempted or
+    reaches its time limit and requeues the same task, which resumes its runs (the notebooks fit with resume=True)."""
+
+    def __init__(self, job: Job, notebooks_dir: str, threads: int, timeout: float | None, data_root: str | None):
+        self.job, self.notebooks_dir, self.threads, self.timeout = job, notebooks_dir, threads, timeout
+        self.data_root = data_root
+
+    def __call__(self) -> JobOutcome:
+        env = _job_env(self.threads)
+        if self.data_root is not None:
+            env.setdefault("LNLKIT_DATA", self.data_root)
+        return _execute(self.job, Path(self.notebooks_dir), env, self.timeout)
+
+    def checkpoint(self, *args: Any, **kwargs: Any):
+        from submitit.core.utils import DelayedSubmission
+
+        return DelayedSubmission(self, *args, **kwargs)
+
+
+def _squeue_states(job_ids: Sequence[str]) -> dict[str, str] | None:
+    """SLURM state of each job still known to the controller (``None``: squeue did not answer)."""
+    if not job_ids:
+        return {}
+    try:
+        done = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i %T", "-j", ",".join(job_ids)],
+                              capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode != 0 and "Invalid job id" not in done.stderr:
+        return None
+    return dict(line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
+
+
+# states in which a job is gone for good without a result: resubmit (it resumes from its checkpoint)
+_SLURM_ENDED = {"CANCELLED", "FAILED", "NODE_FAIL", "PREEMPTED", "TIMEOUT", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
+                "COMPLETED", "SPECIAL_EXIT"}
+
+
+def _run_slurm(todo: Sequence[Job], nb_dir: Path, options: SlurmOptions, timeout: float | None, runs_root: Path,
+               echo: Callable[[str], None], outcomes: list[JobOutcome], progress: bool = True) -> None:
+    """Submit one SLURM job per grid cell, resubmit those lost without a result, collect the outcomes."""
+    submitit = _require_submitit()
+    from tqdm.auto import tqdm
+
+    folder = Path(options.folder) if options.folder is not None else runs_root / "_notebooks" / "_slurm"
+    executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster="slurm")
+    params: dict[str, Any] = {"timeout_min": int(options.time_min), "cpus_per_task": int(options.cpus_per_job),
+                              "tasks_per_node": 1, "nodes": 1, "slurm_signal_delay_s": 60,
+                              "slurm_additional_parameters": dict(options.extra)}
+    if options.partition is not None:
+        params["slurm_partition"] = options.partition
+    if options.gpus_per_job:
+        params["gpus_per_node"] = int(options.gpus_per_job)
+    executor.update_parameters(**params)
+    data_root = os.environ.get("LNLKIT_DATA") or str(Path("data").resolve())
+
+    def submit(job: Job):
+        executor.update_parameters(name=f"lnlkit-{job.name.replace('/', '-')}")
+        task = _CellTask(job, str(nb_dir), int(options.cpus_per_job), timeout, data_root)
+        handle = executor.submit(task)
+        echo(f"submit {job.name}: SLURM job {handle.job_id}, log {handle.paths.stdout} (notebook log {job.log})")
+        return handle
+
+    running = {}
+    attempts: dict[str, int] = {}
+    lost: dict[str, int] = {}
+
+    def _resubmit_or_fail(name: str, job: Job, handle: Any, why: str) -> JobOutcome | None:
+        """Resubmit a job lost to the cluster (it resumes from its checkpoint), up to ``options.retries`` times."""
+        if attempts[name] < options.retries:
+            attempts[name] += 1
+            echo(f"lost  {name}: SLURM job {handle.job_id} {why}; resubmitting ({attempts[name]}/{options.retries}), "
+                 "it resumes from its checkpoint")
+            running[name] = (job, submit(job))
+            return None
+        return JobOutcome(job, "failed", 0.0, f"SLURM job {handle.job_id} {why}, {options.retries + 1} time(s); "
+                                              f"log {handle.paths.stdout}")
+    try:
+        for job in todo:
+            running[job.name] = (job, submit(job))
+            attempts[job.name] = 0
+        bar = tqdm(total=len(todo), desc="SLURM jobs", unit="job", disable=not progress)
+        done = 0
+        while running:
+            time.sleep(options.poll_s)
+            states = _squeue_states([h.job_id for _, h in running.values()])
+            for name, (job, handle) in list(running.items()):
+                outcome = None
+                if handle.paths.result_pickle.exists():
+                    try:
+                        outcome = handle.result()
+                    except Exception as err:  # submitit's own failure (e.g. the task raised): one line per job
+                        outcome = JobOutcome(job, "failed", 0.0, f"SLURM job {handle.job_id}: {_first_line(err)}")
+                    if outcome.status == "failed" and outcome.error.startswith(_KILLED):
+                        # SLURM signalled the job (scancel, preemption) and its task answered before the final kill
+                        outcome = _resubmit_or_fail(name, job, handle, "was killed by a signal")
+                elif states is not None and states.get(handle.job_id, "GONE").split()[0] in _SLURM_ENDED | {"GONE"}:
+                    state = states.get(handle.job_id, "GONE")
+                    # seen ended twice in a row: the result file of a job that just finished may lag on NFS
+                    lost[name] = lost.get(name, 0) + 1
+                    if lost[name] < 2:
+                        continue
+                    lost.pop(name)
+                    # a job lost without a result: cancelled, preempted, node failure ...
+                    outcome = _resubmit_or_fail(name, job, handle, f"ended {state} without a result")
+                if outcome is not None:
+                    running.pop(name)
+                    done += 1
+                    bar.update(1)
+                    _report(outcome, done, len(todo), echo, outcomes)
+        bar.close()
+    except KeyboardInterrupt:
+        ids = [h.job_id for _, h in running.values()]
+        if ids:
+            subprocess.run(["scancel", *ids], timeout=60, check=False)
+            echo(f"interrupted: cancelled SLURM job(s) {', '.join(ids)}; rerun to continue from the checkpoints")
+        raise
