@@ -594,7 +594,9 @@ def test_digits_run_reports_the_last10_mean(digits, tmp_path):
     assert run.result["reported_as"] == "mean_last10"
     assert run.result["reported"] == pytest.approx(np.mean(accs[-10:]))
     assert run.result["reported_std"] == pytest.approx(np.std(accs[-10:]))
-    assert run.result["test_acc_last"] >= 90.0 and run.result["sel_precision"] >= 0.9, run.result
+    # margins that hold on any processor: one epoch's accuracy swings by points (91.8-99.1 after epoch 1 here), the
+    # 10-epoch mean (96.1) and the selection precision (0.956) much less
+    assert run.result["reported"] >= 85.0 and run.result["sel_precision"] >= 0.9, run.result
     sig = run.signals
     assert sig["score"].shape == (12, 1347) and sig["epoch"].tolist() == list(range(12))
     warm = run.config["hyperparameters"]["warmup_epochs"]
