@@ -1,11 +1,13 @@
 """A method's digits preset over noise settings x seeds: the acceptance table of a method issue (prints markdown).
 
-    python bench/digits_grid.py --method NAME [--preset digits] [--noises symmetric:0.4 pairflip:0.4]
+    python bench/digits_grid.py --method NAME [--preset digits] [--noises NOISE ...]
                                 [--seeds 0 1 2] [--out runs/digits-grid] [--set key=value ...] [--threads 1]
                                 [--extra ood_precision ood_recall ...]
 
-Examples: ``--method promix``; ``--method comining --noises openset:0.2+symmetric:0.2 --extra ood_precision
-ood_recall``; ``--method mememomentum --noises instance:0.4``.
+The default noises are the method's acceptance grid: ``symmetric:0.4`` and ``pairflip:0.4``, except Me-Momentum
+(``symmetric:0.4`` and ``instance:0.4``, the noise types of its README examples; pass ``--noises pairflip:0.4`` for
+its pair-flip row).  Examples: ``--method promix``; ``--method comining --noises openset:0.2+symmetric:0.2 --extra
+ood_precision ood_recall``; ``--method mememomentum --noises pairflip:0.4``.
 
 One process, one run at a time; each run folder is kept under ``--out`` (complete runs are reused, so an
 interrupted grid resumes).  Columns: the reported test accuracy (``reported_as``), the best and last epoch, the final
@@ -24,11 +26,17 @@ from lnlkit.methods import method_class, parse_overrides
 from lnlkit.reproduce import run_folder
 
 
+DEFAULT_NOISES = ["symmetric:0.4", "pairflip:0.4"]
+# methods whose acceptance grid differs from the default (keyed by the registry name)
+ACCEPTANCE_NOISES = {"mememomentum": ["symmetric:0.4", "instance:0.4"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", required=True)
     parser.add_argument("--preset", default="digits")
-    parser.add_argument("--noises", nargs="+", default=["symmetric:0.4", "pairflip:0.4"])
+    parser.add_argument("--noises", nargs="+", default=None,
+                        help="default: the method's acceptance grid (ACCEPTANCE_NOISES)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default="runs/digits-grid")
     parser.add_argument("--device", default="cpu")
@@ -37,6 +45,8 @@ def main() -> None:
     parser.add_argument("--extra", nargs="*", default=[],
                         help="more columns: keys of result.json or of the last epoch's record, e.g. ood_precision")
     args = parser.parse_args()
+    if args.noises is None:
+        args.noises = ACCEPTANCE_NOISES.get(method_class(args.method).name, DEFAULT_NOISES)
     torch.set_num_threads(args.threads)
     overrides = parse_overrides(method_class(args.method).Config, args.overrides)
     data = lnlkit.load_dataset("digits")

@@ -24,6 +24,10 @@ See docs/methods/comining.md.  One mini-batch of size ``N`` (weak view ``x¹``, 
 7. ``L = mean_{S_c} ℓ_cls + w_pc·mean_{S_c} SKL + w_tri·L_tri + w_re·L_re``; one Adam (CIFAR) / SGD (web) step; then
    the ``S_h`` features and labels of each view go into its bank (:class:`FeatureBank`, FIFO of 4096).
 
+Per-sample signals every epoch: the two-view ``loss`` and ``pc`` terms, the ranking ``score`` and ``clean_score =
+−score`` (higher = cleaner; ranked within each mini-batch by the method); after the warm-up also the partition
+masks and the relabelling outcome.
+
 Test: the single network's top-1 every epoch; the reported number is the **mean (± population std) of the test
 accuracy over the last 10 epochs** (``reported_as = "mean_last10"``; ``reported_std`` in ``result.json``).
 
@@ -39,11 +43,13 @@ the paper presets use the official behaviour):
 * ``web_backbone`` (P3): ``"resnet18_halved_residual"`` (the released code: ImageNet-initialised ResNet-18 whose
   blocks output ``0.5·branch + 0.5·shortcut``) or ``"resnet50_torchvision"`` (the paper's table).
 
+The banks serve only the entries written so far, as the official ``XBM`` memory (``common/cross_batch_mem.py``)
+does: before the first wrap a bank holds fewer than ``bank_size`` entries.
+
 Kit choices (documented deviations): the strong view is lnlkit's batched device-side :class:`StrongAugment` (random
-affine + colour ops) instead of AutoAugment / RandAugment on PIL images (P8); the bank only serves the entries
-written so far (the official initial content is not specified); the soft labels have exactly ``C`` classes (P7); the
-symmetric KL clamps probabilities at ``skl_clamp = 1e-8`` (P5); all randomness comes from per-(seed, epoch, stream)
-generators, so runs resume exactly.
+affine + colour ops) instead of AutoAugment / RandAugment on PIL images (P8); the soft labels have exactly ``C``
+classes (P7); the symmetric KL clamps probabilities at ``skl_clamp = 1e-8`` (P5); all randomness comes from
+per-(seed, epoch, stream) generators, so runs resume exactly.
 """
 
 from __future__ import annotations
@@ -292,7 +298,7 @@ class FeatureBank:
 
     Writing ``q`` entries at pointer ``p`` fills slots ``[p, p + q)`` and advances ``p``; when ``p + q`` would pass the
     end, the official code writes the **last** ``q`` slots instead and resets ``p`` to 0 (reproduced here).  Only
-    slots written so far are served.
+    slots written so far are served, as the official ``XBM`` (``common/cross_batch_mem.py``) does.
 
     Parameters
     ----------
@@ -754,6 +760,8 @@ class CoMining(Method):
             steps += 1
         for key, value in sums.items():
             record[key] = float(value.item() / steps) if steps else float("nan")
+        # the per-sample clean score: the negated ranking score (higher = cleaner), every epoch
+        sig["clean_score"] = -sig["score"]
         signals = {k: v.cpu().numpy() for k, v in sig.items()}
         if not warmup:
             record.update(n_selected=int(signals["selected"].sum()), n_high_conf=int(signals["high_conf"].sum()),

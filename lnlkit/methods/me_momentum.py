@@ -6,7 +6,7 @@ Docs: docs/methods/me_momentum.md (quirks P-M1…P-M7). MNIST / CIFAR (the offic
 0. **Hold-out.**  10% of the noisy training set is held out at random (``val_fraction``; ``RandomState(seed)``, a
    choice without replacement).  Its labels stay noisy.  The validation metric is the **class-balanced accuracy
    against the noisy labels** (mean of the per-class accuracies, in %, rounded to 2 decimals), computed on images
-   with the *training* augmentation (quirk P-M2, switch ``val_transform``).
+   with the *training* augmentation (quirk P-M2, switch ``val_transform``), in eval mode (as ``tools.py``).
 1. **Outer loop** (``outer_loops = 3``, all run).  A new network (SGD lr 0.01, momentum 0.9, wd 1e-4) is trained on
    the training set: the whole 90% in the first outer loop, the *last confident set* in the later ones.
 2. **Phase A** (up to ``max_phase_a_epochs = 100``, constant lr) with the **growing-margin early stopping** (P-M3):
@@ -15,7 +15,7 @@ Docs: docs/methods/me_momentum.md (quirks P-M1…P-M7). MNIST / CIFAR (the offic
    official float accumulation).
 3. **Inner rounds** (up to ``max_inner_rounds = 19``): reload "latest", re-extract the **confident set** — every
    training sample whose predicted class equals its noisy label (predicted on augmented images in the official
-   code, P-M1, switch ``extract_transform``) — and train ``round_epochs = 100`` epochs on it with a fresh SGD whose
+   code, P-M1, switch ``extract_transform``; eval mode, as ``tools.py``) — and train ``round_epochs = 100`` epochs on it with a fresh SGD whose
    lr drops ×0.1 at epochs 40 and 80.  An epoch with ``v > best`` (no margin) saves "latest", and a new **global**
    best validation accuracy records the test accuracy.  A round that does not raise ``best`` above the previous
    round's ends the inner loop; ``best`` carries over from phase A and the previous round starts at 0, so at least
@@ -47,8 +47,15 @@ Switches (official behaviour by default):
 * ``val_transform`` ∈ {"train" (official, P-M2), "test"}: images the noisy validation accuracy is computed on;
 * ``stem_padding`` ∈ {0 (official, P-M6), 1}: padding of the CIFAR ResNet stem (ignored by models without one).
 
-Kit choices (documented deviations): predictions for extraction and validation are made in eval mode; the
-augmentation is the kit's device-side crop/flip; classes absent from the validation set are left out of the
+Predictions for extraction and validation are made in eval mode, as the official ``tools.py`` does (BatchNorm
+running statistics, no dropout), whichever transform the switches pick.
+
+Per-sample signals (with ``record_train_loss``): ``loss``, ``confidence`` (probability of the given label), ``pred``
+and ``clean_score`` = probability of the given label minus the largest other probability, on un-augmented images in
+eval mode: the continuous form of the confident-set rule, which keeps exactly the samples whose score is positive
+(ties aside), so its AUROC against the true mask measures the ranking behind the extraction.
+
+Kit choices (documented deviations): the augmentation is the kit's device-side crop/flip; classes absent from the validation set are left out of the
 class-balanced mean; a final training batch of a single sample is skipped (BatchNorm cannot train on it, the
 official loader would crash); a fresh network of outer loop k is initialised from a generator seeded by (seed, k); all
 randomness comes from per-(seed, epoch, stream) generators so runs are deterministic and resume exactly.
@@ -224,13 +231,21 @@ def _clothing1m() -> MeMomentumConfig:
 
 def _digits() -> MeMomentumConfig:
     """Embedded digits (1,347 training images, 8×8): scale only, the algorithm is unchanged.  ``small_cnn``,
-    batch 32, SGD lr 0.01 / momentum 0.9 / wd 1e-4 as the paper; phase A ≤ 20 epochs, rounds of 10 epochs with
-    lr ×0.1 at 4 and 8 (100 → 10 and 40, 80 → 4, 8), ≤ 19 rounds, 3 outer loops; the growing margin keeps its
-    official 0.1 / 2 (so phase A stops after 20 stale epochs, i.e. never early at this length unless it stalls);
-    10% noisy hold-out (≈ 135 images); crop padding 1, no flip (digits are not mirror-symmetric); extraction and
-    validation on augmented images as the official code."""
-    return MeMomentumConfig(model="small_cnn", batch_size=32, max_phase_a_epochs=20, round_epochs=10,
-                            round_milestones=(4, 8), crop_padding=1, flip=False)
+    batch 32, SGD lr 0.01 / momentum 0.9 / wd 1e-4 as the paper; 10% noisy hold-out (≈ 135 images); 3 outer loops;
+    crop padding 1, no flip (digits are not mirror-symmetric); extraction and validation on augmented images in eval
+    mode, as the official code.
+
+    The official schedule scaled by 1/10 for the rounds and 1/5 for phase A:
+
+    * **Phase A** trains at constant lr on the whole 90% pool and keeps the model of its best noisy-validation epoch
+      ("latest").  An epoch counts when its accuracy beats ``best + margin``; the margin returns to 0 when one does
+      and grows by 0.1 per stale epoch.  Official: up to 100 epochs, stop once the margin exceeds 2, i.e. after 20
+      stale epochs.  Here: up to 20 epochs, stop once it exceeds 0.35, i.e. after 4 stale epochs (the same 1/5; the
+      limit sits half a step below 0.4 so that the float accumulation of 0.1 cannot shift the stop).  The step stays
+      0.1, the official value; one hold-out sample is worth about 0.74 points here, so any gain of one sample counts.
+    * **Rounds**: up to 19 per outer loop, 10 epochs each (official 100) with lr ×0.1 at epochs 4 and 8 (40, 80)."""
+    return MeMomentumConfig(model="small_cnn", batch_size=32, max_phase_a_epochs=20, margin_limit=0.35,
+                            round_epochs=10, round_milestones=(4, 8), crop_padding=1, flip=False)
 
 
 def _digits_fixed() -> MeMomentumConfig:
@@ -558,15 +573,15 @@ class MeMomentum(Method):
         from lnlkit.models import MODELS
 
         name = ctx.default_model if cfg.model == "auto" else cfg.model
-        options = MODELS[name.strip().lower().replace("-", "_")].options
+        key = name.strip().lower().replace("-", "_")  # the registry's spelling: "ResNet18" is "resnet18"
         extra = {}
-        if "stem_padding" in options and name.replace("-", "_") in ("resnet18", "resnet34"):
+        if "stem_padding" in MODELS[key].options and key in ("resnet18", "resnet34"):
             extra["stem_padding"] = cfg.stem_padding
         if cfg.weights_path:
             extra["weights_path"] = cfg.weights_path
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_stream_seed(ctx.seed, f"network/outer{outer}"))
-            return ctx.build_model(name, **extra)
+            return ctx.build_model(key, **extra)
 
     def _sgd(self) -> torch.optim.Optimizer:
         cfg = self.config
@@ -774,8 +789,9 @@ class MeMomentum(Method):
     def signals(self, ctx: Context) -> dict:
         """``selected``: the current training set (the confident set after the first extraction); ``holdout``:
         the noisy validation samples; with ``record_train_loss`` also the per-sample ``loss`` (CE of the given
-        label), ``confidence`` (softmax probability of the given label) and ``pred`` of the current network
-        (un-augmented, eval mode) over all training samples."""
+        label), ``confidence`` (softmax probability of the given label), ``pred`` and ``clean_score`` (probability
+        of the given label minus the largest other one, higher = cleaner) of the current network (un-augmented, eval
+        mode) over all training samples."""
         selected = np.zeros(ctx.n_train, dtype=bool)
         selected[self.train_set.cpu().numpy()] = True
         out = {"selected": selected}
@@ -789,6 +805,10 @@ class MeMomentum(Method):
             out["loss"] = F.cross_entropy(logits, labels, reduction="none").cpu().numpy()
             out["confidence"] = logits.softmax(1).gather(1, labels[:, None])[:, 0].cpu().numpy()
             out["pred"] = logits.argmax(1).cpu().numpy().astype(np.int16)
+            probs = logits.float().softmax(1)
+            given = probs.gather(1, labels[:, None])[:, 0]
+            other = probs.scatter(1, labels[:, None], float("-inf")).max(1).values
+            out["clean_score"] = (given - other).cpu().numpy()
         return out
 
     def reported_metric(self, history: list[dict]) -> float:
