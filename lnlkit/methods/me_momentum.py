@@ -56,8 +56,8 @@ eval mode: the continuous form of the confident-set rule, which keeps exactly th
 (ties aside), so its AUROC against the true mask measures the ranking behind the extraction.
 
 Kit choices (documented deviations): the augmentation is the kit's device-side crop/flip; classes absent from the validation set are left out of the
-class-balanced mean; a final training batch of a single sample is skipped (BatchNorm cannot train on it, the
-official loader would crash); a fresh network of outer loop k is initialised from a generator seeded by (seed, k); all
+class-balanced mean; a lone last training sample joins the batch before it (the kit's loader), and a training set
+of one sample is skipped (BatchNorm cannot train on it, the official loader would crash); a fresh network of outer loop k is initialised from a generator seeded by (seed, k); all
 randomness comes from per-(seed, epoch, stream) generators so runs are deterministic and resume exactly.
 """
 
