@@ -46,10 +46,14 @@ the paper presets use the official behaviour):
 The banks serve only the entries written so far, as the official ``XBM`` memory (``common/cross_batch_mem.py``)
 does: before the first wrap a bank holds fewer than ``bank_size`` entries.
 
-Kit choices (documented deviations): the strong view is lnlkit's batched device-side :class:`StrongAugment` (random
-affine + colour ops) instead of AutoAugment / RandAugment on PIL images (P8); the soft labels have exactly ``C``
-classes (P7); the symmetric KL clamps probabilities at ``skl_clamp = 1e-8`` (P5); all randomness comes from
-per-(seed, epoch, stream) generators, so runs resume exactly.
+The strong view (``strong_view``, P8) is the official one, run batched on the device: crop + flip, then
+AutoAugment's CIFAR-10 policy on CIFAR or ``RandAugment()`` (2 ops, magnitude 9) on the web sets, both as the
+``randaugment==1.0.2`` package the official code imports; ``"mild"`` keeps lnlkit's earlier :class:`StrongAugment`
+(the digits presets use it).
+
+Kit choices (documented deviations): the soft labels have exactly ``C`` classes (P7); the symmetric KL clamps
+probabilities at ``skl_clamp = 1e-8`` (P5); all randomness comes from per-(seed, epoch, stream) generators, so runs
+resume exactly.
 """
 
 from __future__ import annotations

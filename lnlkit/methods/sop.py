@@ -19,11 +19,13 @@ a batch with one-hot given labels ``y`` and weak-view logits ``z``:
 ``SOP`` is also Prune4ReL's default re-labeller (``methods/prune4rel.py``): it can train on a subset of the training
 set (``train_indices``) while its ``u``/``v`` tables stay indexed by the original dataset index.
 
-Kit choices (documented deviations): the strong view is the weak augmentation (crop + flip) plus Cutout — the kit has
-no batched AutoAugment, so the official AutoAugment CIFAR-10 policy is not applied; ``u``/``v`` are initialised
-from a seeded generator; randomness comes from per-(seed, epoch, stream) generators so resume is exact; the reported
-number is the last epoch's test accuracy (``reported_as = "test_acc_last"``; the best epoch is in
-``test_acc_best``).
+SOP+'s strong view (``strong_view``) is the official one, run batched on the device: AutoAugment's CIFAR-10 policy
+with the Fast-AutoAugment archive's magnitudes, then flip, crop and Cutout; ``"mild"`` keeps lnlkit's earlier
+crop + flip + Cutout (the digits presets use it).
+
+Kit choices (documented deviations): ``u``/``v`` are initialised from a seeded generator; randomness comes from
+per-(seed, epoch, stream) generators so resume is exact; the reported number is the last epoch's test accuracy
+(``reported_as = "test_acc_last"``; the best epoch is in ``test_acc_best``).
 """
 
 from __future__ import annotations
