@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lnlkit.train.recorder import RunResult
+from lnlkit.runs import RunResult
 from lnlkit.train.selection import gmm_split, min_max_normalise
 
 __all__ = ["plot_accuracy_curves", "plot_loss_distribution", "plot_loss_distributions", "plot_loss_over_epochs",
