@@ -103,24 +103,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_table(frame, fmt: str) -> str:
-    """Render a results DataFrame as markdown, CSV or LaTeX (floats with two decimals)."""
-    if fmt == "csv":
-        return frame.to_csv(index=False)
-    shown = frame.copy()
-    for col in shown.columns:
-        if shown[col].dtype.kind == "f":
-            shown[col] = shown[col].map(lambda v: "" if v != v else f"{v:.2f}")
-    if fmt == "latex":
-        return shown.to_latex(index=False)
-    header = "| " + " | ".join(map(str, shown.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
-    body = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    return "\n".join([header, rule, *body]) + "\n"
-
-
 def _cmd_table(args: argparse.Namespace) -> int:
-    from lnlkit.train.recorder import results_table
+    from lnlkit.runs import format_table, results_table
 
     for p in args.paths:
         if not Path(p).exists():

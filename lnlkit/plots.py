@@ -10,17 +10,17 @@ Every function takes a :class:`~lnlkit.train.recorder.RunResult` (or plain array
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from lnlkit.train.recorder import RunResult
+from lnlkit.runs import RunResult
 from lnlkit.train.selection import gmm_split, min_max_normalise
 
 __all__ = ["plot_accuracy_curves", "plot_loss_distribution", "plot_loss_distributions", "plot_loss_over_epochs",
            "plot_selection_quality", "plot_transition_matrix", "plot_examples", "plot_run_examples",
            "plot_memorisation", "plot_epoch_snapshot", "plot_noise_overview", "plot_accuracy_vs_noise",
-           "plot_selection_summary"]
+           "plot_selection_summary", "plot_test_accuracy", "plot_open_set_rejection"]
 
 
 def _pyplot():
@@ -91,6 +91,67 @@ def plot_accuracy_curves(run: RunResult, title: str | None = None):
     cfg = run.config
     _epoch_axes(ax, "accuracy (%)", 101, "lower right", 8,
                 title or f"{cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}, seed {cfg.get('seed')}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_test_accuracy(curves: Mapping[str, RunResult | tuple[RunResult, str]], title: str | None = None):
+    """Several runs' test accuracy over epochs on one axis (e.g. a method next to CE on the same noise).
+
+    Parameters
+    ----------
+    curves : mapping
+        Legend label -> a run (its ``test_acc``) or ``(run, history key)`` for another per-epoch accuracy, e.g.
+        ``(promix_run, "test_acc_ap_net1")`` (drawn dotted).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        When ``curves`` is empty.
+    """
+    if not curves:
+        raise ValueError("curves is empty: nothing to plot")
+    fig, (ax,) = _figure(width=7.0, height=3.5)
+    for label, item in curves.items():
+        run, key = (item, "test_acc") if isinstance(item, RunResult) else item
+        ax.plot(run.curve("epoch"), run.curve(key), ":" if key != "test_acc" else "-", label=label)
+    _epoch_axes(ax, "test accuracy (%)", 101, "lower right", 8, title or "test accuracy")
+    fig.tight_layout()
+    return fig
+
+
+def plot_open_set_rejection(run: RunResult, title: str | None = None):
+    """What a method rejects as out-of-distribution, per epoch, against the truth (open-set noise).
+
+    Draws the history's ``ood_precision`` (rejected samples that are open-set), ``ood_recall`` (open-set samples
+    that are rejected), ``rej_noisy_precision`` (rejected samples with a wrong label) and ``sel_precision`` (of the
+    clean set), those the run recorded.
+
+    Parameters
+    ----------
+    run : RunResult
+        A run with a ``rejected`` signal (the recorder then computes the keys above).
+    title : str, optional
+        Default: the run's noise spec.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, (ax,) = _figure(width=6.0, height=3.6)
+    epochs = run.curve("epoch")
+    for key, label in (("ood_precision", "OOD precision (rejected that are open-set)"),
+                       ("ood_recall", "OOD recall (open-set that are rejected)"),
+                       ("rej_noisy_precision", "rejected with a wrong label"), ("sel_precision", "clean-set precision")):
+        values = run.curve(key)
+        if np.isfinite(values).any():
+            ax.plot(epochs, values, label=label)
+    _epoch_axes(ax, "share", 1.02, "best", 7, title or str(run.config.get("noise")))
     fig.tight_layout()
     return fig
 

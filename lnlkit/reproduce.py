@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from lnlkit.train.recorder import atomic_write_bytes, is_complete_run, results_table, write_json
+from lnlkit.runs import (RunResult, display_table, format_table, is_complete_run, noise_tag, results_table, run_folder,
+                         summary_table)
+from lnlkit.train.recorder import atomic_write_bytes, write_json
 
 __all__ = ["Grid", "MethodPlan", "Profile", "NotebookSpec", "Job", "JobOutcome", "PROFILES", "NOTEBOOKS",
-           "RESULTS_NOTEBOOK", "profile_method", "run_folder", "noise_tag", "plan_jobs", "reproduce",
+           "RESULTS_NOTEBOOK", "profile_method", "compare_with_ce", "COMPARISON_COLUMNS", "run_folder", "noise_tag", "plan_jobs", "reproduce",
            "summary_table", "main_preset_runs", "write_results", "save_figure", "default_notebooks_dir",
            "EXECUTORS", "SlurmOptions", "parse_devices", "parse_slurm_options", "check_data", "check_slurm"]
 
@@ -149,28 +151,53 @@ def profile_method(method: str, profile: str, dataset: str | None = None, noise:
     return get_method(method, preset=preset, **{**plan.overrides, **overrides})
 
 
-def noise_tag(noise: str) -> str:
-    """A folder-safe form of a noise spec: ``symmetric:0.4`` -> ``symmetric-0.4``,
-    ``openset:0.2+symmetric:0.4`` -> ``openset-0.2_symmetric-0.4``."""
-    return str(noise).replace(":", "-").replace("+", "_").replace("/", "-")
+# the columns a notebook shows when it puts its method next to CE
+COMPARISON_COLUMNS = ("method", "preset", "noise", "reported", "reported_as", "test_acc_best", "test_acc_last",
+                      "sel_precision", "sel_recall", "wall_s")
 
 
-def run_folder(runs_root: str | os.PathLike, method: str, dataset: str, noise: str, seed: int,
-               variant: str | None = None) -> Path:
-    """Where a batch (or a notebook) keeps the run of ``method`` on one grid cell.
+def compare_with_ce(runs: RunResult | Sequence[RunResult], data: Any, *, profile: str, runs_root: str | os.PathLike,
+                    dataset: str, noise: str, seed: int, device: str = "auto"):
+    """Put runs next to plain CE on the same noisy labels and seed.
+
+    The CE run is the profile's (:func:`profile_method`), kept where the batch keeps it (:func:`run_folder`), so a
+    notebook reuses the run ``00_quickstart`` (or another notebook) trained, resumes an interrupted one, and trains it
+    only when it is missing.
 
     Parameters
     ----------
-    variant : str, optional
-        Tells apart several runs of one method on the same cell (e.g. an ablation preset).
+    runs : RunResult or sequence of RunResult
+        The runs to compare, trained on ``data``.
+    data : NoisyDataset
+        The noisy training set of ``runs``.
+    profile : {"smoke", "quick", "paper"}
+    runs_root : path
+    dataset, noise : str
+        The data set name and noise spec the runs were named by (``run_folder``).
+    seed : int
+    device : str
 
     Returns
     -------
-    Path
-        ``<runs_root>/<method>[+<variant>]/<dataset>_<noise tag>_s<seed>``
+    ce_run : RunResult
+    table : pandas.DataFrame
+        One row per run, CE first, with :data:`COMPARISON_COLUMNS`.
+
+    Raises
+    ------
+    ValueError
+        When a run was trained on other noisy labels than ``data`` (another noise spec or noise seed).
     """
-    folder = method if variant is None else f"{method}+{variant}"
-    return Path(runs_root) / folder / f"{dataset}_{noise_tag(noise)}_s{int(seed)}"
+    runs = [runs] if isinstance(runs, RunResult) else list(runs)
+    for run in runs:
+        if (run.config.get("noise"), run.config.get("noise_seed")) != (data.noise.spec, data.seed):
+            raise ValueError(f"{run.path} was trained on {run.config.get('noise')} (noise seed "
+                             f"{run.config.get('noise_seed')}), not on the labels of {data.noise.spec} (noise seed "
+                             f"{data.seed})")
+    ce = profile_method("ce", profile, dataset=dataset, noise=noise)
+    ce_run = ce.fit(data, out=run_folder(runs_root, "ce", dataset, noise, seed), device=device, resume=True)
+    table = results_table([ce_run.path, *(r.path for r in runs)])
+    return ce_run, table[list(COMPARISON_COLUMNS)].reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------- notebooks
@@ -502,61 +529,6 @@ def reproduce(profile: str = "quick", out: str | os.PathLike = "runs", results: 
 
 
 # ------------------------------------------------------------------------------------------- aggregation
-def summary_table(runs_root: str | os.PathLike):
-    """Mean ± std over seeds of every (method, data set, noise) found under ``runs_root``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``method``, ``preset``, ``from_scratch`` (the paper starts from ImageNet weights, these runs did not),
-        ``dataset``, ``noise``, ``realized_rate``, ``seeds``, ``reported_as`` and the
-        mean and standard deviation of ``reported``, ``test_acc_last``, ``test_acc_best``, ``sel_precision``,
-        ``sel_recall`` and ``sel_auroc``, sorted by data set, noise and method.  Only complete runs count.
-    """
-    import pandas as pd
-
-    runs = results_table(runs_root)
-    runs = runs[runs["status"] == "complete"]
-    metrics = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "sel_auroc",
-               "realized_rate"]
-    keys = ["method", "preset", "from_scratch", "dataset", "noise", "reported_as"]
-    if runs.empty:
-        return pd.DataFrame(columns=keys + ["seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
-    runs = runs.assign(**{m: pd.to_numeric(runs[m], errors="coerce") for m in metrics})
-    grouped = runs.groupby(keys, dropna=False)
-    table = grouped[metrics].agg(["mean", "std"])
-    table.columns = [f"{m}_{s}" for m, s in table.columns]
-    table["seeds"] = grouped.size()
-    table = table.reset_index()
-    return table.sort_values(["dataset", "noise", "method"], kind="stable").reset_index(drop=True)
-
-
-def _mean_std(mean: float, std: float, digits: int = 2) -> str:
-    if mean != mean:  # NaN: the method has no such metric
-        return ""
-    return f"{mean:.{digits}f}" if std != std else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def _display_table(summary):
-    """The human-readable results table: one row per (data set, noise, method), metrics as 'mean ± std'."""
-    import pandas as pd
-
-    rows = []
-    for r in summary.itertuples(index=False):
-        rows.append({
-            "dataset": r.dataset, "noise": r.noise, "method": r.method,
-            "preset": f"{r.preset} (from scratch)" if r.from_scratch else r.preset,
-            "realised rate": _mean_std(r.realized_rate_mean, float("nan"), 3), "seeds": int(r.seeds),
-            "reported": _mean_std(r.reported_mean, r.reported_std), "reported as": r.reported_as,
-            "best": _mean_std(r.test_acc_best_mean, r.test_acc_best_std),
-            "last": _mean_std(r.test_acc_last_mean, r.test_acc_last_std),
-            "sel. precision": _mean_std(r.sel_precision_mean, r.sel_precision_std, 3),
-            "sel. recall": _mean_std(r.sel_recall_mean, r.sel_recall_std, 3),
-            "sel. AUROC": _mean_std(r.sel_auroc_mean, r.sel_auroc_std, 3),
-        })
-    return pd.DataFrame(rows)
-
-
 def main_preset_runs(table, profile: str):
     """The rows of a runs table that use each method's main preset in ``profile`` (the preset its ``MethodPlan``
     names), dropping the ablation and switch variants the notebooks add; methods whose plan leaves the preset to
@@ -596,12 +568,10 @@ def write_results(runs_root: str | os.PathLike, results_dir: str | os.PathLike, 
     ValueError
         When there is no complete run under ``runs_root``.
     """
-    from lnlkit.cli import format_table
-
     summary = summary_table(runs_root)
     if summary.empty:
         raise ValueError(f"no complete run folders under {runs_root}: nothing to tabulate")
-    shown = _display_table(summary)
+    shown = display_table(summary)
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     paths = {ext: results_dir / f"{profile}.{ext}" for ext in ("md", "csv", "tex")}

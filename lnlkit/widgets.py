@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from lnlkit.noise import NOISE_KINDS
 from lnlkit.plots import plot_epoch_snapshot, plot_noise_overview
-from lnlkit.train.recorder import RunResult, load_run
+from lnlkit.runs import RunResult, load_run
 
 __all__ = ["widget_frontend_available", "RunExplorer", "explore_run", "NoiseExplorer", "explore_noise",
            "default_noise_kinds", "noise_spec"]

@@ -13,9 +13,10 @@ from methodtest import interrupt_then_resume, method_context
 import lnlkit
 from lnlkit.methods import get_method, method_class
 from lnlkit.methods.base import EpochOutput, Method, MethodConfig
+from lnlkit.analysis import confident_set_rounds, round_changes
 from lnlkit.methods.me_momentum import (LoopState, MeMomentum, MeMomentumConfig, advance_noisy_val,
                                         advance_per_class, clothing_class_weights, confident_mask,
-                                        confident_set_rounds, early_stopping_step, per_class_scores, round_changes)
+                                        early_stopping_step, per_class_scores)
 from lnlkit.train.evaluate import class_balanced_accuracy, per_class_recall_precision, predict
 from lnlkit.train.loader import random_holdout
 
@@ -632,6 +633,18 @@ def test_run_records_the_nested_loops(small_digits, tmp_path):
     assert table.iloc[1]["added_clean"] == int(clean[ch["added"]].sum())
     with pytest.raises(ValueError, match="no recorded extraction"):
         round_changes(run, 5, 1)
+    # the recorded hold-out is the official split of the training seed, and replaying the margin rule on each phase
+    # A's recorded validation accuracies reproduces the run's decisions (what notebook 13 shows)
+    hp = run.config["hyperparameters"]
+    _, val_idx = random_holdout(len(noisy.labels), hp["val_fraction"], run.config["seed"])
+    np.testing.assert_array_equal(np.flatnonzero(sig["holdout"][-1]), val_idx)
+    for outer in sorted({r["outer"] for r in hist}):
+        phase_a = [r for r in hist if r["outer"] == outer and r["phase"] == "phase_a"]
+        best = margin = 0.0
+        for r in phase_a:
+            improved, best, margin, _ = early_stopping_step(r["val_acc"], best, margin, hp["margin_step"],
+                                                            hp["margin_limit"])
+            assert (improved, best) == (r["saved_best"], r["best_val"]), (outer, r["epoch"])
 
 
 @pytest.fixture(scope="module")

@@ -281,7 +281,7 @@ def test_exactly_the_papers_pretrained_presets_refuse_to_start_without_weights(s
 
 
 def test_pretrained_false_trains_from_scratch_and_the_tables_mark_it(small_digits, tmp_path):
-    from lnlkit.reproduce import _display_table, summary_table
+    from lnlkit.runs import display_table, summary_table
 
     run = _tiny_ce("clothing1m", pretrained=False).fit(small_digits.with_noise("none"), out=tmp_path / "r" / "a",
                                                       progress=False)
@@ -289,7 +289,7 @@ def test_pretrained_false_trains_from_scratch_and_the_tables_mark_it(small_digit
     assert cfg["pretrained"] is False and cfg["from_scratch"] is True
     assert bool(lnlkit.results_table(tmp_path / "r")["from_scratch"].iloc[0])
     assert bool(lnlkit.results_table(tmp_path / "r", aggregate=True)["from_scratch"].iloc[0])
-    assert _display_table(summary_table(tmp_path / "r"))["preset"].iloc[0] == "clothing1m (from scratch)"
+    assert display_table(summary_table(tmp_path / "r"))["preset"].iloc[0] == "clothing1m (from scratch)"
     # with a weights file the run records it (the record is made before the file is read)
     rec = get_method("dividemix", preset="clothing1m", weights_path="w/resnet50.pth").pretrained_record()
     assert rec == {"pretrained": "imagenet:w/resnet50.pth", "from_scratch": False}

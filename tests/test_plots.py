@@ -13,7 +13,7 @@ import lnlkit
 from lnlkit.plots import (plot_accuracy_curves, plot_accuracy_vs_noise, plot_epoch_snapshot, plot_examples,
                           plot_loss_distributions, plot_loss_over_epochs, plot_memorisation, plot_noise_overview,
                           plot_run_examples, plot_selection_quality, plot_selection_summary, plot_transition_matrix)
-from lnlkit.train.recorder import RunResult
+from lnlkit.runs import RunResult
 
 N, C = 80, 4
 RED, BLACK, GREEN = to_rgba("red"), to_rgba("black"), to_rgba("green")
@@ -441,3 +441,25 @@ def test_preset_variants_are_never_pooled():
     np.testing.assert_allclose(sym["dm (digits)"][1] - sym["dm (digits-fixed)"][1], 10.0)
     np.testing.assert_allclose(sym["dm (digits)"][2], np.std([0.0, 2.0], ddof=1))  # two seeds, not four runs
     assert [ax.get_title() for ax in plot_selection_summary(table).axes] == ["dm (digits)", "dm (digits-fixed)"]
+
+
+def test_test_accuracy_overlays_runs_and_other_keys():
+    a, b = _run(), _run(epochs=6, nets=True)
+    fig = lnlkit.plots.plot_test_accuracy({"CE": a, "other": b, "other, net 1": (b, "test_acc_net1")}, title="t")
+    lines = _lines(fig.axes[0])
+    assert set(lines) == {"CE", "other", "other, net 1"}
+    np.testing.assert_allclose(lines["CE"].get_ydata(), [50.0 + 3 * e for e in range(10)])
+    np.testing.assert_allclose(lines["other, net 1"].get_ydata(), [49.0 + 3 * e for e in range(6)])
+    assert lines["other, net 1"].get_linestyle() == ":" and lines["CE"].get_linestyle() == "-"
+    with pytest.raises(ValueError, match="empty"):
+        lnlkit.plots.plot_test_accuracy({})
+
+
+def test_open_set_rejection_draws_the_recorded_keys_only():
+    run = _run(epochs=4)
+    for e, r in enumerate(run.history):
+        r.update(ood_precision=0.1 * e, ood_recall=0.2 * e)
+    lines = _lines(lnlkit.plots.plot_open_set_rejection(run).axes[0])
+    assert set(lines) == {"OOD precision (rejected that are open-set)", "OOD recall (open-set that are rejected)",
+                          "clean-set precision"}  # no rej_noisy_precision recorded
+    np.testing.assert_allclose(lines["OOD recall (open-set that are rejected)"].get_ydata(), [0.0, 0.2, 0.4, 0.6])

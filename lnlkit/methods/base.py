@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-import lnlkit
+from lnlkit._version import __version__
 from lnlkit.data.dataset import Dataset, NoisyDataset
 from lnlkit.data.pipeline import apply_normalization, pipeline_record
 from lnlkit.train.checkpoint import load_checkpoint, save_checkpoint
@@ -359,7 +359,7 @@ class Method(abc.ABC):
         config = {
             **self.describe(), "dataset": data.name, "noise": data.noise.spec, "noise_info": data.noise.info,
             "noise_seed": data.seed, "seed": seed, "device": str(dev), "num_classes": data.num_classes,
-            "n_train": len(data.labels), "lnlkit_version": lnlkit.__version__, "torch_version": torch.__version__,
+            "n_train": len(data.labels), "lnlkit_version": __version__, "torch_version": torch.__version__,
             "python_version": platform.python_version(), **self.pretrained_record(),
             "data": pipeline_record(data.dataset),
         }

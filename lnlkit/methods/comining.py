@@ -59,7 +59,9 @@ resume exactly.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, ClassVar
 
 import numpy as np
@@ -73,7 +75,7 @@ from lnlkit.train.evaluate import autocast
 from lnlkit.train.losses import smooth_one_hot_exclusive, soft_cross_entropy
 from lnlkit.train.schedules import coteaching_beta1, coteaching_lr, set_adam_beta1, set_lr
 
-__all__ = ["CoMiningConfig", "CoMining", "FeatureBank", "forget_rate", "forget_rate_from_noise", "partition",
+__all__ = ["CoMiningConfig", "CoMining", "FeatureBank", "load_trained", "forget_rate", "forget_rate_from_noise", "partition",
            "symmetric_kl_bits", "triplet_loss", "kreciprocal_soft_labels", "relabel_gate"]
 
 RELABEL_SLICES = ("faithful", "intended")
@@ -356,6 +358,49 @@ class FeatureBank:
         self.feats = None if state["feats"] is None else state["feats"].to(device)
         self.labels = None if state["labels"] is None else state["labels"].to(device)
         self.ptr, self.filled = int(state["ptr"]), int(state["filled"])
+
+
+def load_trained(run_dir: str | os.PathLike, net: torch.nn.Module) -> list[FeatureBank]:
+    """Restore a finished Co-mining run for analysis: its last checkpoint's weights go into ``net`` and its two
+    feature banks come back.
+
+    Parameters
+    ----------
+    run_dir : path
+        A Co-mining run folder with a ``checkpoint.pt``.
+    net : nn.Module
+        Built as the run built it (its ``model`` hyperparameter); its weights are replaced.
+
+    Returns
+    -------
+    list of FeatureBank
+        The weak-view and the strong-view bank (:meth:`FeatureBank.contents` gives the written entries), on
+        ``net``'s device.
+
+    Raises
+    ------
+    ValueError
+        When ``run_dir`` is not a Co-mining run; FileNotFoundError when it has no checkpoint.
+    """
+    from lnlkit.runs import load_run
+    from lnlkit.train.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    config = load_run(run_dir).config
+    method = config.get("method")
+    if method != CoMining.name:
+        raise ValueError(f"{run_dir} is a run of {method!r}, not of {CoMining.name!r}")
+    if not (run_dir / "checkpoint.pt").exists():
+        raise FileNotFoundError(f"{run_dir} has no checkpoint.pt")
+    device = next(net.parameters()).device
+    state = load_checkpoint(run_dir / "checkpoint.pt", device)
+    net.load_state_dict(state["networks"][0])
+    banks = []
+    for bank_state in state["method"]["banks"]:
+        bank = FeatureBank(config["hyperparameters"]["bank_size"])
+        bank.load_state_dict(bank_state, device)
+        banks.append(bank)
+    return banks
 
 
 # ---------------------------------------------------------------------------------------------------- config

@@ -1,4 +1,4 @@
-"""The run folder (docs/run_folder.md): writing it atomically during training and reading it back.
+"""The run folder (docs/run_folder.md): writing it atomically during training (its reader is :mod:`lnlkit.runs`).
 
 Files: ``config.json``, ``noise.npz``, ``history.jsonl``, ``signals.npz``, ``result.json``, ``checkpoint.pt``.
 Every write goes to a temporary file in the same folder and is renamed into place, so a killed run never leaves a
@@ -10,22 +10,22 @@ mask, *after* the method has produced them.
 from __future__ import annotations
 
 import contextlib
-import glob as globmod
 import io
 import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
+# the reader lives in lnlkit.runs; these names stay importable from here for code written against this module
+from lnlkit.runs import RunResult, is_complete_run, load_run, read_jsonl, results_table
 from lnlkit.train.selection import selection_quality
 
-__all__ = ["RUN_FILES", "atomic_write_bytes", "write_json", "run_lock", "RunRecorder", "RunResult", "load_run",
-           "results_table", "is_complete_run", "auroc", "CLEAN_SCORE_SIGNALS"]
+__all__ = ["RUN_FILES", "atomic_write_bytes", "write_json", "run_lock", "RunRecorder", "auroc", "CLEAN_SCORE_SIGNALS",
+           "RunResult", "load_run", "results_table", "is_complete_run"]
 
 RUN_FILES = ("config.json", "noise.npz", "history.jsonl", "signals.npz", "result.json", "checkpoint.pt")
 
@@ -97,12 +97,6 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 # ---------------------------------------------------------------------------------------------- selection AUROC
@@ -213,7 +207,7 @@ class RunRecorder:
 
     def resume(self, next_epoch: int) -> None:
         """Reload history and signals written before the checkpoint and drop anything recorded after it."""
-        self.history = [r for r in _read_jsonl(self.out / "history.jsonl") if r["epoch"] < next_epoch]
+        self.history = [r for r in read_jsonl(self.out / "history.jsonl") if r["epoch"] < next_epoch]
         sig_path = self.out / "signals.npz"
         if sig_path.exists():
             with np.load(sig_path) as z:
@@ -310,153 +304,3 @@ class RunRecorder:
 
     def write_result(self, result: dict) -> None:
         write_json(self.out / "result.json", result)
-
-
-# ---------------------------------------------------------------------------------------------- reading
-@dataclass
-class RunResult:
-    """A run folder as Python objects.
-
-    Attributes
-    ----------
-    path : Path
-    config : dict
-    history : list of dict, one per epoch
-    result : dict, the final metrics (``status`` says whether the run completed)
-    labels, is_noisy, transition : ndarrays from ``noise.npz`` (``is_noisy`` None when unknown)
-    """
-
-    path: Path
-    config: dict
-    history: list[dict]
-    result: dict
-    labels: np.ndarray
-    is_noisy: np.ndarray | None
-    transition: np.ndarray | None
-    true_labels: np.ndarray | None = None
-    ood_mask: np.ndarray | None = None  # open-set noise: samples whose true class is outside the label space
-    _signals: dict | None = field(default=None, repr=False)
-
-    @property
-    def signals(self) -> dict[str, np.ndarray]:
-        """Per-epoch per-sample arrays (loaded on first access): ``epoch`` (E,), ``loss`` (E, N), ..."""
-        if self._signals is None:
-            path = self.path / "signals.npz"
-            if path.exists():
-                with np.load(path) as z:
-                    self._signals = {k: z[k] for k in z.files}
-            else:
-                self._signals = {}
-        return self._signals
-
-    def history_frame(self):
-        """History as a pandas DataFrame (one row per epoch)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.history)
-
-    def curve(self, key: str) -> np.ndarray:
-        """One history column over epochs (NaN where an epoch lacks it)."""
-        return np.array([np.nan if r.get(key) is None else r.get(key) for r in self.history], dtype=float)
-
-    @property
-    def complete(self) -> bool:
-        return self.result.get("status") == "complete"
-
-
-def load_run(path: str | os.PathLike) -> RunResult:
-    """Read a run folder written by :meth:`lnlkit.methods.Method.fit`.
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``path`` is not a run folder (no ``config.json``).
-    """
-    path = Path(path)
-    if not (path / "config.json").exists():
-        raise FileNotFoundError(f"{path} is not an lnlkit run folder (no config.json)")
-    config = json.loads((path / "config.json").read_text())
-    result = json.loads((path / "result.json").read_text()) if (path / "result.json").exists() else {"status": "running"}
-    labels = is_noisy = transition = true_labels = ood_mask = None
-    if (path / "noise.npz").exists():
-        with np.load(path / "noise.npz") as z:
-            labels = z["labels"]
-            is_noisy = z["is_noisy"] if z["is_noisy"].size else None
-            transition = z["transition"] if z["transition"].size else None
-            true_labels = z["true_labels"] if "true_labels" in z.files else None
-            ood_mask = z["ood_mask"] if "ood_mask" in z.files else None
-    return RunResult(path, config, _read_jsonl(path / "history.jsonl"), result, labels, is_noisy, transition,
-                     true_labels, ood_mask)
-
-
-def is_complete_run(path: str | os.PathLike) -> bool:
-    """True when ``path`` holds a run whose ``result.json`` says ``complete``."""
-    try:
-        return json.loads((Path(path) / "result.json").read_text()).get("status") == "complete"
-    except (OSError, ValueError):
-        return False
-
-
-def _expand(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
-    items = [paths_or_glob] if isinstance(paths_or_glob, (str, os.PathLike)) else list(paths_or_glob)
-    found: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if (p / "config.json").exists():
-            found.append(p)
-        elif p.is_dir():
-            found.extend(sorted(q.parent for q in p.rglob("config.json")))
-        else:
-            found.extend(sorted(Path(m) for m in globmod.glob(str(item)) if (Path(m) / "config.json").exists()))
-    return sorted(set(found))
-
-
-TABLE_COLUMNS = ["method", "preset", "from_scratch", "dataset", "noise", "seed", "realized_rate", "reported",
-                 "reported_as", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "sel_auroc",
-                 "epochs", "wall_s", "status", "path"]
-
-
-def results_table(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike], aggregate: bool = False):
-    """Collect run folders into a table.
-
-    Parameters
-    ----------
-    paths_or_glob : path, glob pattern or list of them
-        Run folders, or folders searched recursively for run folders.
-    aggregate : bool
-        One row per (method, preset, dataset, noise) with mean and standard deviation over seeds of the reported,
-        last and best accuracies, the selection precision and AUROC, and the number of seeds.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``from_scratch`` marks runs of a preset whose paper starts from ImageNet weights that trained from scratch
-        (``pretrained=false``).
-    """
-    import pandas as pd
-
-    rows = []
-    for p in _expand(paths_or_glob):
-        run = load_run(p)
-        cfg, res = run.config, run.result
-        rows.append({
-            "method": cfg.get("method"), "preset": cfg.get("preset"),
-            # the preset's paper starts from ImageNet weights but this run did not (pretrained=false)
-            "from_scratch": bool(cfg.get("from_scratch", False)), "dataset": cfg.get("dataset"),
-            "noise": cfg.get("noise"), "seed": cfg.get("seed"), "realized_rate": res.get("realized_rate"),
-            "reported": res.get("reported"), "reported_as": res.get("reported_as"),
-            "test_acc_last": res.get("test_acc_last"), "test_acc_best": res.get("test_acc_best"),
-            "sel_precision": res.get("sel_precision"), "sel_recall": res.get("sel_recall"),
-            "sel_auroc": res.get("sel_auroc"), "epochs": len(run.history), "wall_s": res.get("wall_s"), "status": res.get("status"), "path": str(p),
-        })
-    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    if not aggregate or frame.empty:
-        return frame
-    keys = ["method", "preset", "from_scratch", "dataset", "noise", "reported_as"]
-    numeric = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "sel_auroc", "realized_rate"]
-    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
-    grouped = frame.groupby(keys, dropna=False)
-    out = grouped[numeric].agg(["mean", "std"])
-    out.columns = [f"{a}_{b}" for a, b in out.columns]
-    out["seeds"] = grouped.size()
-    return out.reset_index()
