@@ -1,5 +1,8 @@
 """Pieces shared by the method test modules (``test_dividemix``, ``test_promix``, ``test_comining``, ...)."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -30,13 +33,15 @@ def method_context(method, noisy, seed: int = 0) -> Context:
 
 def interrupt_then_resume(make_method, data, out, crash_after_epoch: int):
     """Fit ``make_method(checkpoint_every=1)`` into ``out`` until a KeyboardInterrupt right after epoch
-    ``crash_after_epoch``, then resume it there; returns the resumed run (compare it with an uninterrupted one)."""
+    ``crash_after_epoch`` (checking that its ``result.json`` says so), then resume it there; returns the resumed run
+    (compare it with an uninterrupted one)."""
     def crash(record):
         if record["epoch"] == crash_after_epoch:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         make_method(checkpoint_every=1).fit(data, out=out, progress=False, callbacks=[crash])
+    assert json.loads((Path(out) / "result.json").read_text())["status"] == "interrupted"
     return make_method(checkpoint_every=1).fit(data, out=out, progress=False, resume=True)
 
 
