@@ -11,7 +11,7 @@ from lnlkit.methods.base import Context
 from lnlkit.train.loader import DeviceData
 
 # CE (``ce`` preset ``digits``) on digits with symmetric:0.4, seed 0, measured on this kit's CPU runs: best epoch
-# 95.1 %, last epoch 66.9 % (see tests/test_criteria.py for the CE run itself).  The methods' acceptance criterion:
+# 95.1 %, last epoch 66.9 % (see tests/test_ce_acceptance.py for the CE run itself).  The methods' acceptance criterion:
 # above CE's best epoch and at least 15 points above its last.
 CE_SYM40_SEED0_BEST, CE_SYM40_SEED0_LAST = 95.1, 66.9
 
