@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from fakedata import write_web_fg
 from methodtest import CE_SYM40_SEED0_LAST, DEFAULT_THREADS, method_context
 
 import lnlkit
@@ -384,7 +385,7 @@ def test_switch_triplet_mode_in_a_run(small_digits, mode, tmp_path):
 
 @pytest.mark.parametrize("backbone", ["resnet18_halved_residual", "resnet50_torchvision"])
 def test_switch_web_backbone(backbone, tmp_path):
-    root = _tiny_webfg(tmp_path, "web-bird")
+    root = write_web_fg(tmp_path / "webfg", "web-bird")
     with pytest.warns(UserWarning, match="expected 200"):
         data = lnlkit.load_dataset("web-bird", root=root, resize=36, crop=32)
     method = lnlkit.get_method("comining", preset="web-bird", web_backbone=backbone)

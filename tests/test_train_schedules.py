@@ -3,7 +3,10 @@
 import math
 
 import pytest
+import torch
+import torch.nn as nn
 
+import lnlkit
 from lnlkit.train import schedules
 from lnlkit.train.schedules import coteaching_beta1, coteaching_lr
 
