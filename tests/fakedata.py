@@ -85,3 +85,31 @@ def write_clothing_official(root: Path, annotations: bool = True, images_prefix:
 
 
 # ------------------------------------------------------------------------------------------------------------ CIFAR
+
+
+def write_cifarn(path: Path, clean, c100: bool = False) -> Path:
+    """A fake CIFAR-N label file (``torch.save`` of the official dict): every noisy label set is the clean label
+    plus a random 0 or 1 (mod the class count), drawn from a fixed seed."""
+    import torch
+
+    clean = np.asarray(clean)
+    k = 100 if c100 else 10
+    rng = np.random.default_rng(0)
+    noisy = lambda: (clean + rng.integers(0, 2, len(clean))) % k  # noqa: E731
+    keys = ("noisy_label",) if c100 else ("aggre_label", "worse_label", "random_label1", "random_label2",
+                                          "random_label3")
+    obj = {"clean_label": clean, **{key: noisy() for key in keys}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(obj, path)
+    return path
+
+
+def write_web_fg(root: Path, subset: str, classes=("a", "b", "c"), per_class: int = 3, size: int = 40) -> Path:
+    """A tiny web-fine-grained tree ``root/<subset>/{train,val}/<class>/*.jpg`` of random RGB images."""
+    rng = np.random.default_rng(0)
+    for c in classes:
+        for i in range(per_class):
+            write_image(root / subset / "train" / c / f"{i}.jpg",
+                        array=rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+        write_image(root / subset / "val" / c / "t.jpg", array=rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+    return root

@@ -1,5 +1,8 @@
 """Pieces shared by the method test modules (``test_dividemix``, ``test_promix``, ``test_comining``, ...)."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -8,7 +11,7 @@ from lnlkit.methods.base import Context
 from lnlkit.train.loader import DeviceData
 
 # CE (``ce`` preset ``digits``) on digits with symmetric:0.4, seed 0, measured on this kit's CPU runs: best epoch
-# 95.1 %, last epoch 66.9 % (see tests/test_criteria.py for the CE run itself).  The methods' acceptance criterion:
+# 95.1 %, last epoch 66.9 % (see tests/test_ce_acceptance.py for the CE run itself).  The methods' acceptance criterion:
 # above CE's best epoch and at least 15 points above its last.
 CE_SYM40_SEED0_BEST, CE_SYM40_SEED0_LAST = 95.1, 66.9
 
@@ -30,13 +33,15 @@ def method_context(method, noisy, seed: int = 0) -> Context:
 
 def interrupt_then_resume(make_method, data, out, crash_after_epoch: int):
     """Fit ``make_method(checkpoint_every=1)`` into ``out`` until a KeyboardInterrupt right after epoch
-    ``crash_after_epoch``, then resume it there; returns the resumed run (compare it with an uninterrupted one)."""
+    ``crash_after_epoch`` (checking that its ``result.json`` says so), then resume it there; returns the resumed run
+    (compare it with an uninterrupted one)."""
     def crash(record):
         if record["epoch"] == crash_after_epoch:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         make_method(checkpoint_every=1).fit(data, out=out, progress=False, callbacks=[crash])
+    assert json.loads((Path(out) / "result.json").read_text())["status"] == "interrupted"
     return make_method(checkpoint_every=1).fit(data, out=out, progress=False, resume=True)
 
 

@@ -422,3 +422,12 @@ def test_paper_presets_use_the_official_views():
     assert lnlkit.get_method("comining", preset="web-bird").config.strong_view == "randaugment"
     assert lnlkit.get_method("sop", preset="cifar10n").config.strong_view == "autoaugment"
     assert lnlkit.get_method("prune4rel", preset="cifar10n-sop").config.strong_view == "autoaugment"
+
+
+def test_strong_augment_is_batched_and_reproducible():
+    x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    aug = StrongAugment(1, False, magnitude=0.5)
+    a = aug(x, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and torch.equal(a, aug(x, torch.Generator().manual_seed(3)))
+    assert not torch.equal(a, aug(x, torch.Generator().manual_seed(4)))
+    assert torch.equal(StrongAugment(0, False, magnitude=0.0)(x, torch.Generator()), x)

@@ -7,17 +7,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from fakedata import write_cifar10, write_cifar100, write_image
-from methodtest import CE_SYM40_SEED0_LAST, DEFAULT_THREADS, interrupt_then_resume, method_context
+from fakedata import write_web_fg
+from methodtest import CE_SYM40_SEED0_LAST, DEFAULT_THREADS, method_context
 
 import lnlkit
-from lnlkit.methods import method_class
 from lnlkit.methods.comining import (CoMining, CoMiningConfig, FeatureBank, forget_rate, forget_rate_from_noise,
-                                     kreciprocal_soft_labels, partition, relabel_gate, symmetric_kl_bits,
-                                     triplet_loss)
-from lnlkit.train.augment import StrongAugment
-from lnlkit.train.losses import smooth_one_hot_exclusive
-from lnlkit.train.schedules import coteaching_beta1, coteaching_lr
+                                     kreciprocal_soft_labels, partition, relabel_gate, symmetric_kl_bits, triplet_loss)
 
 PAPER_PRESETS = ["cifar10nc", "cifar100nc", "cifar80no", "web-bird", "web-car", "web-aircraft"]
 
@@ -25,14 +20,10 @@ PAPER_PRESETS = ["cifar10nc", "cifar100nc", "cifar80no", "web-bird", "web-car", 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-
-
 def _short(**kw):
     """The digits preset cut to one warm-up epoch and one or two main epochs (algorithm unchanged)."""
     kw = {"epochs": 2, "warmup_epochs": 1, "checkpoint_every": 100, "bank_size": 128, **kw}
     return lnlkit.get_method("comining", preset="digits", **kw)
-
-
 
 
 def _unit(*rows):
@@ -59,13 +50,6 @@ def test_forget_rate_formula_and_noise_specs():
     assert lnlkit.get_method("comining", open_ratio=0.5).forget_rate("symmetric:0.2") == pytest.approx(0.6)
 
 
-def test_exclusive_label_smoothing():
-    t = smooth_one_hot_exclusive(torch.tensor([2, 0]), 5, 0.5)
-    torch.testing.assert_close(t.sum(1), torch.ones(2))
-    assert t[0, 2] == 0.5 and t[0, 0] == pytest.approx(0.125) and t[1, 0] == 0.5
-    assert torch.equal(smooth_one_hot_exclusive(torch.tensor([1]), 3, 0.0), torch.tensor([[0.0, 1.0, 0.0]]))
-
-
 def test_symmetric_kl_in_bits():
     p = torch.tensor([[0.5, 0.5], [0.9, 0.1], [0.3, 0.7]])
     q = torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.7, 0.3]])
@@ -76,20 +60,6 @@ def test_symmetric_kl_in_bits():
     hard = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
     assert not torch.isfinite(symmetric_kl_bits(*hard, clamp=None)).all()
     assert torch.isfinite(symmetric_kl_bits(*hard, clamp=1e-8)).all()
-
-
-def test_coteaching_schedule():
-    assert coteaching_lr(1e-3, 79, 200, 80) == 1e-3
-    assert coteaching_lr(1e-3, 80, 200, 80) == pytest.approx(1e-3)
-    assert coteaching_lr(1e-3, 140, 200, 80) == pytest.approx(0.5e-3)
-    assert coteaching_lr(1e-3, 199, 200, 80) == pytest.approx(1e-3 / 120)
-    assert (coteaching_beta1(79, 80), coteaching_beta1(80, 80)) == (0.9, 0.1)
-    m = lnlkit.get_method("comining", preset="cifar10nc")
-    assert m.learning_rate(100) == pytest.approx(1e-3 * 100 / 120)
-    web = lnlkit.get_method("comining", preset="web-bird")
-    assert web.learning_rate(9) == 0.01  # constant in the warm-up
-    assert web.learning_rate(10) == pytest.approx(0.005 * (1 + math.cos(math.pi / 51)))
-    assert web.learning_rate(59) == pytest.approx(0.005 * (1 + math.cos(math.pi * 50 / 51)))
 
 
 @pytest.mark.parametrize("relabel_slice", ["faithful", "intended"])
@@ -215,15 +185,6 @@ def test_feature_bank_fifo_and_wraparound():
     assert torch.equal(again.contents()[1], bank.contents()[1]) and again.ptr == bank.ptr
     with pytest.raises(ValueError):
         FeatureBank(0)
-
-
-def test_strong_augment_is_batched_and_reproducible():
-    x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    aug = StrongAugment(1, False, magnitude=0.5)
-    a = aug(x, torch.Generator().manual_seed(3))
-    assert a.shape == x.shape and torch.equal(a, aug(x, torch.Generator().manual_seed(3)))
-    assert not torch.equal(a, aug(x, torch.Generator().manual_seed(4)))
-    assert torch.equal(StrongAugment(0, False, magnitude=0.0)(x, torch.Generator()), x)
 
 
 # ---------------------------------------------------------------------------------------------- one step
@@ -424,7 +385,7 @@ def test_switch_triplet_mode_in_a_run(small_digits, mode, tmp_path):
 
 @pytest.mark.parametrize("backbone", ["resnet18_halved_residual", "resnet50_torchvision"])
 def test_switch_web_backbone(backbone, tmp_path):
-    root = _tiny_webfg(tmp_path, "web-bird")
+    root = write_web_fg(tmp_path / "webfg", "web-bird")
     with pytest.warns(UserWarning, match="expected 200"):
         data = lnlkit.load_dataset("web-bird", root=root, resize=36, crop=32)
     method = lnlkit.get_method("comining", preset="web-bird", web_backbone=backbone)
@@ -473,104 +434,7 @@ def test_presets_construct_and_document_their_sources():
         c.w_pc, c.w_tri, c.w_re, c.margin, c.sigma, c.k1, c.epsilon, c.er, c.lr)
 
 
-def test_preset_for_and_registry():
-    assert CoMining.preset_for("cifar10", "symmetric:0.5") == "cifar10nc"
-    assert CoMining.preset_for("cifar100", "pairflip:0.4") == "cifar100nc"
-    assert CoMining.preset_for("cifar100", "openset:0.2+symmetric:0.4") == "cifar80no"
-    assert CoMining.preset_for("web-aircraft", "none") == "web-aircraft"
-    assert CoMining.preset_for("digits", "openset:0.2+symmetric:0.2") == "digits"
-    for dataset, noise in (("cifar10", "openset:0.2+symmetric:0.4"), ("cifar10", "asym-cifar10:0.4"),
-                           ("cifar10", None), ("web-bird", "symmetric:0.2"), ("mnist", "symmetric:0.2"),
-                           ("cifar10", "symmetric:abc")):
-        assert CoMining.preset_for(dataset, noise) is None, (dataset, noise)
-    assert method_class("comining") is CoMining and CoMining.reported_as == "mean_last10"
-
-
-def test_validation_errors():
-    for kw, match in ((dict(relabel_slice="middle"), "relabel_slice"), (dict(triplet_mode="soft"), "triplet_mode"),
-                      (dict(web_backbone="vgg"), "web_backbone"), (dict(optimizer="rmsprop"), "optimizer"),
-                      (dict(epsilon=1.0), "epsilon"), (dict(pos_window=(5, 0)), "pos_window"),
-                      (dict(open_ratio=1.0), "open_ratio"), (dict(bank_size=0), "bank_size"),
-                      (dict(sigma=1.5), "sigma"), (dict(lr_schedule="step"), "lr_schedule")):
-        with pytest.raises(ValueError, match=match):
-            lnlkit.get_method("comining", **kw)
-
-
-@pytest.mark.parametrize("preset", ["cifar10nc", "cifar100nc", "cifar80no"])
-def test_cifar_presets_run_on_fake_cifar(preset, tmp_path):
-    dataset, noise = {"cifar10nc": ("cifar10", "symmetric:0.4"), "cifar100nc": ("cifar100", "pairflip:0.4"),
-                      "cifar80no": ("cifar100", "openset:0.2+symmetric:0.4")}[preset]
-    if dataset == "cifar10":
-        write_cifar10(tmp_path / "data", per_batch=2, n_test=4)
-    else:
-        write_cifar100(tmp_path / "data", n_train=10, n_test=20)
-    data = lnlkit.load_dataset(dataset, root=tmp_path / "data").with_noise(noise, seed=0)
-    assert CoMining.preset_for(dataset, noise) == preset
-    run = lnlkit.get_method("comining", preset=preset, epochs=2, warmup_epochs=1, batch_size=5, eval_batch_size=16,
-                            checkpoint_every=100).fit(data, out=tmp_path / "r", progress=False)
-    assert run.complete and [r["phase"] for r in run.history] == ["warmup", "train"]
-    assert run.config["hyperparameters"]["model"] == "cnn7" and run.history[-1]["steps"] == 2
-    assert run.result["forget_rate"] == pytest.approx(0.52 if preset == "cifar80no" else 0.4)
-    assert run.signals["selected"].shape == (2, 10)
-
-
-def _tiny_webfg(tmp_path, subset):
-    root = tmp_path / "webfg"
-    rng = np.random.default_rng(0)
-    for c in ("a", "b", "c"):
-        for i in range(3):
-            write_image(root / subset / "train" / c / f"{i}.jpg",
-                        array=rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
-        write_image(root / subset / "val" / c / "t.jpg", array=rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
-    return root
-
-
-@pytest.mark.parametrize("subset", ["web-bird", "web-car", "web-aircraft"])
-def test_web_presets_run_on_a_tiny_image_tree(subset, tmp_path):
-    root = _tiny_webfg(tmp_path, subset)
-    with pytest.warns(UserWarning, match="expected"):
-        data = lnlkit.load_dataset(subset, root=root, resize=36, crop=32)
-    run = lnlkit.get_method("comining", preset=subset, epochs=2, warmup_epochs=1, batch_size=5,
-                            checkpoint_every=100, pretrained=False).fit(data.with_noise("none"), out=tmp_path / "r", progress=False)
-    assert run.complete and [r["phase"] for r in run.history] == ["warmup", "train"]
-    assert run.history[-1]["steps"] == 2 and run.result["forget_rate"] == 0.25
-    assert all(math.isfinite(run.history[-1][k]) for k in ("loss", "loss_tri", "loss_re"))
-    assert run.history[-1]["loss_tri"] > 0  # m = 0.4: the faithful term pushes the hardest negatives
-
-
 # ---------------------------------------------------------------------------------------------- robustness
-@pytest.mark.parametrize("case", ["no_clean", "no_candidates", "class_without_selected"])
-def test_degenerate_partitions_train_without_nan(small_digits, case):
-    rate = {"no_clean": 1.0, "no_candidates": 0.0, "class_without_selected": 0.4}[case]
-    method = _short(forget_rate=rate, relabel_slice="intended")
-    ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
-    x = ctx.data.train_inputs(torch.arange(20))
-    y = ctx.data.labels[:20].clone()
-    if case == "class_without_selected":
-        y[:] = 3  # only one class present: every other class has no selected sample and no bank entry
-    method.train_step(ctx, x, x, y, warmup=True)
-    out = method.train_step(ctx, x, x, y, warmup=False)
-    assert all(math.isfinite(float(v)) for v in out["terms"].values())
-    assert all(bool(torch.isfinite(p).all()) for p in method.net.parameters())
-    if case == "no_clean":
-        assert int(out["selected"].sum()) == 0 and int(out["candidate"].sum()) == 20
-    if case == "no_candidates":
-        assert int(out["candidate"].sum()) == 0 and float(out["terms"]["loss_re"]) == 0.0
-    # a single-sample batch and an empty bank
-    method.banks = [FeatureBank(8), FeatureBank(8)]
-    out = method.train_step(ctx, x[:1], x[:1], y[:1], warmup=False)
-    assert all(math.isfinite(float(v)) for v in out["terms"].values())
-
-
-def test_clean_data_runs_without_nan(small_digits, tmp_path):
-    run = _short().fit(small_digits.with_noise("none"), out=tmp_path / "r", progress=False)
-    assert run.complete and run.result["forget_rate"] == 0.0
-    for r in run.history:
-        assert all(math.isfinite(r[k]) for k in ("loss", "loss_cls", "loss_pc", "loss_tri", "loss_re", "test_acc"))
-    assert run.signals["selected"][-1].all()  # r = 0: everything is clean
-    assert np.isfinite(run.signals["score"].astype(float)).all()
-
-
 # ---------------------------------------------------------------------------------------------- end to end
 def test_open_set_run_records_rejections(small_digits, tmp_path):
     data = small_digits.with_noise("openset:0.2+symmetric:0.2", seed=0)
@@ -603,23 +467,6 @@ def test_digits_run_reports_the_last10_mean(digits, tmp_path):
     assert [r["phase"] for r in run.history] == ["warmup"] * warm + ["train"] * (12 - warm)
     assert not sig["selected"][:warm].any() and sig["selected"][warm:].any(axis=1).all()
     assert run.history[-1]["beta1"] == 0.9 and run.history[-1]["loss_tri"] == 0.0
-
-
-def test_resume_after_interrupt_matches_uninterrupted(small_digits, tmp_path):
-    data = small_digits.with_noise("pairflip:0.3", seed=1)
-    kw = dict(epochs=4, triplet_mode="corrected", decay_start=2)
-    full = _short(**kw).fit(data, out=tmp_path / "full", progress=False)
-
-    resumed = interrupt_then_resume(lambda **more: _short(**kw, **more), data, tmp_path / "cut", crash_after_epoch=2)
-    assert [r["epoch"] for r in resumed.history] == list(range(4))
-    for key in ("loss", "loss_tri", "loss_re", "test_acc", "sel_precision", "n_rejected", "beta1"):
-        assert [r.get(key) for r in resumed.history] == [r.get(key) for r in full.history], key
-    for key in ("score", "selected", "rejected", "relabel"):
-        np.testing.assert_array_equal(resumed.signals[key], full.signals[key])
-    for key in ("reported", "reported_std", "test_acc_best", "status"):
-        assert resumed.result[key] == full.result[key]
-
-
 
 
 @pytest.mark.slow

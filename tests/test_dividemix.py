@@ -8,26 +8,19 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
-from fakedata import write_cifar10, write_cifar100
-from methodtest import CE_SYM40_SEED0_LAST, DEFAULT_THREADS, interrupt_then_resume, method_context
+from methodtest import CE_SYM40_SEED0_LAST, DEFAULT_THREADS, method_context
 
 import lnlkit
-from lnlkit.methods import method_class
 from lnlkit.methods.dividemix import DivideMix, DivideMixConfig, SMR, SMRConfig
 from lnlkit.train.evaluate import predict, predict_train_subset
-from lnlkit.train.loader import DeviceData, class_balanced_subset, stream_numpy_generator
-from lnlkit.train.losses import mixup_cross_entropy, mixup_lambda, sharpen
+from lnlkit.train.loader import DeviceData
 
 CIFAR_SETTINGS = ["cifar10-sym20", "cifar10-sym50", "cifar10-sym80", "cifar10-sym90", "cifar10-asym40",
                   "cifar100-sym20", "cifar100-sym50", "cifar100-sym80", "cifar100-sym90"]
 PAPER_PRESETS = CIFAR_SETTINGS + ["animal10n", "clothing1m", "webvision"]
 
 
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 
 
 def _short(method="dividemix", preset="digits", **kw):
@@ -36,43 +29,11 @@ def _short(method="dividemix", preset="digits", **kw):
     return lnlkit.get_method(method, preset=preset, **kw)
 
 
-
-
 def _finite_params(method):
     return all(bool(torch.isfinite(p).all()) for net in method.networks() for p in net.parameters())
 
 
 # ---------------------------------------------------------------------------------------------- pieces
-def test_sharpen():
-    p = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
-    q = sharpen(p, 0.5)
-    assert torch.allclose(q.sum(1), torch.ones(2))
-    assert torch.allclose(q, p ** 2 / (p ** 2).sum(1, keepdim=True))
-    assert torch.equal(q.argmax(1), p.argmax(1)) and bool((q.max(1).values > p.max(1).values).all())
-    assert torch.allclose(sharpen(p, 1.0), p)
-    with pytest.raises(ValueError):
-        sharpen(p, 0.0)
-
-
-def test_mixup_lambda_is_at_least_half_and_deterministic():
-    lams = [mixup_lambda(stream_numpy_generator(0, 3, "s"), 4.0)] + [
-        mixup_lambda(g, a) for a in (0.5, 4.0) for g in [np.random.default_rng(1)] for _ in range(500)]
-    assert min(lams) >= 0.5 and max(lams) <= 1.0
-    assert np.mean(lams[-500:]) < np.mean(lams[1:501])  # Beta(4, 4) concentrates at 0.5, Beta(0.5, 0.5) at 0 / 1
-    assert lams[0] == mixup_lambda(stream_numpy_generator(0, 3, "s"), 4.0)
-    assert lams[0] != mixup_lambda(stream_numpy_generator(0, 4, "s"), 4.0)
-
-
-def test_mixup_cross_entropy_is_the_soft_target_loss_of_the_mixed_labels():
-    # SMR's warm-up loss in the form of its mixed targets: -Σ_c (λ 1[a] + (1 − λ) 1[b])_c log softmax(z)_c
-    logits = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
-    a, b = torch.tensor([0, 1, 2, 0, 1]), torch.tensor([2, 2, 0, 1, 1])
-    log_p = logits - torch.log(torch.exp(logits).sum(1, keepdim=True))
-    for lam in (0.7, 1.0):
-        mixed = lam * torch.eye(3)[a] + (1 - lam) * torch.eye(3)[b]
-        torch.testing.assert_close(mixup_cross_entropy(logits, a, b, lam), -(mixed * log_p).sum(1).mean())
-
-
 def test_lambda_u_ramp():
     m = lnlkit.get_method("smr", preset="cifar10-sym50")  # warm-up 10, λu = 25, ramp 16
     assert m.unlabelled_weight(10.0) == 0.0 and m.unlabelled_weight(5.0) == 0.0
@@ -94,16 +55,6 @@ def test_phases_and_recalibration_epochs():
     dm = lnlkit.get_method("dividemix", preset="cifar10-sym50")
     assert dm.recalibration_epochs() == [] and dm.phase(9) == "warmup" and dm.phase(10) == "ssl"
     assert [smr10.phase(e) for e in (9, 10, 28, 29, 30)] == ["warmup", "ssl", "ssl", "recal", "ssl"]
-
-
-def test_class_balanced_subset():
-    labels = torch.tensor([0] * 50 + [1] * 5 + [2] * 45)
-    idx = class_balanced_subset(labels, 30, 3, torch.Generator().manual_seed(0))
-    counts = torch.bincount(labels[idx], minlength=3).tolist()
-    assert counts == [10, 5, 10] and len(set(idx.tolist())) == len(idx)  # at most 30 / 3 per class, no repeats
-    again = class_balanced_subset(labels, 30, 3, torch.Generator().manual_seed(0))
-    assert torch.equal(idx, again)
-    assert len(class_balanced_subset(labels, 12, 3, torch.Generator().manual_seed(1))) == 12
 
 
 def test_predict_train_subset_matches_the_full_pass(small_digits):
@@ -355,36 +306,6 @@ def test_co_divide_trains_each_network_on_the_other_partition(small_digits):
 
 
 # ---------------------------------------------------------------------------------------------- edge cases
-@pytest.mark.parametrize("case", ["empty_labelled", "empty_unlabelled", "class_without_labelled"])
-def test_degenerate_partitions_train_without_nan(small_digits, case):
-    noisy = small_digits.with_noise("symmetric:0.4", seed=0)
-    method = _short()
-    ctx = method_context(method, noisy)
-    before = [p.detach().clone() for p in method.nets[0].parameters()]
-    pool = torch.arange(400)
-    prob = {"empty_labelled": torch.zeros(400), "empty_unlabelled": torch.ones(400),
-            "class_without_labelled": (torch.as_tensor(noisy.labels) != 0).float()}[case]
-    out = method.train_ssl(ctx, 1, k=0, pool=pool, prob=prob)
-    assert _finite_params(method)
-    sums = {k: float(v) for k, v in out["sums"].items()}
-    if case == "empty_labelled":  # nothing to learn from: the network is untouched
-        assert out["steps"] == 0
-        assert all(torch.equal(a, b) for a, b in zip(before, method.nets[0].parameters()))
-    else:
-        assert out["steps"] == math.ceil(int((prob > 0.5).sum()) / method.config.batch_size)
-        assert all(math.isfinite(v) for v in sums.values())
-    if case == "empty_unlabelled":
-        assert sums["loss_u"] == 0.0
-
-
-def test_clean_data_runs_without_nan(small_digits, tmp_path):
-    run = _short().fit(small_digits.with_noise("none"), out=tmp_path / "r", progress=False)
-    assert run.complete and [r["phase"] for r in run.history] == ["warmup", "ssl", "ssl"]
-    for r in run.history[1:]:
-        assert all(math.isfinite(r[k]) for k in ("loss", "loss_x", "loss_u", "penalty", "test_acc"))
-    assert np.isfinite(run.signals["clean_prob"][-1].astype(float)).all()
-
-
 # ---------------------------------------------------------------------------------------------- switches
 def _forward_log(net):
     log = []
@@ -440,22 +361,12 @@ def test_switch_lambda_u0_mixing(small_digits, faithful):
         assert partner_log == [] and len([1 for grad, _, _ in log if not grad]) == 2 * len(sizes)
 
 
-def test_labelled_only_needs_lambda_u_zero_and_validation_errors():
-    with pytest.raises(ValueError, match="lambda_u=0"):
-        lnlkit.get_method("smr", labelled_only=True, lambda_u=25.0)
-    with pytest.raises(ValueError, match="warmup_loss"):
-        lnlkit.get_method("smr", warmup_loss="cutmix")
-    with pytest.raises(ValueError, match="recal_period"):
-        lnlkit.get_method("smr", recal_period=0)
-    with pytest.raises(ValueError, match="epoch_subset"):
-        lnlkit.get_method("dividemix", epoch_subset=100, loss_history=5)
-
-
 # ---------------------------------------------------------------------------------------------- presets
 def test_presets_construct_and_document_their_sources():
     for cls in (DivideMix, SMR):
         for name in PAPER_PRESETS + ["digits"]:
             assert name in cls.PRESETS, (cls.name, name)
+        assert issubclass(SMR, DivideMix)  # SMR is DivideMix with its own warm-up, recalibration and presets
         for name, build in cls.PRESETS.items():
             cfg = build()
             cfg.validate()
@@ -491,50 +402,6 @@ def test_presets_construct_and_document_their_sources():
     # the digits preset only changes scale: the algorithm's constants are CIFAR's
     g = smr["digits"]()
     assert (g.alpha, g.temperature, g.p_threshold, g.lambda_u, g.model) == (4.0, 0.5, 0.5, 25.0, "small_cnn")
-
-
-def test_preset_for():
-    for cls in (DivideMix, SMR):
-        assert cls.preset_for("cifar10", "symmetric-inclusive:0.5") == "cifar10-sym50"
-        assert cls.preset_for("CIFAR10", "symmetric-inclusive:0.90") == "cifar10-sym90"
-        assert cls.preset_for("cifar10", "asym-cifar10:0.4") == "cifar10-asym40"
-        assert cls.preset_for("cifar100", "symmetric-inclusive:0.2") == "cifar100-sym20"
-        assert cls.preset_for("cifar100", "symmetric-inclusive:0.8") == "cifar100-sym80"
-        assert cls.preset_for("clothing1m", "none") == "clothing1m" and cls.preset_for("webvision", None) == "webvision"
-        assert cls.preset_for("animal10n", "none") == "animal10n"
-        assert cls.preset_for("digits", "pairflip:0.4") == "digits"
-        for dataset, noise in (("cifar10", "symmetric-inclusive:0.4"), ("cifar10", "symmetric:0.5"),
-                               ("cifar100", "asym-cifar10:0.4"), ("cifar10", None), ("clothing1m", "symmetric:0.2"),
-                               ("mnist", "symmetric:0.2"), ("cifar10", "asym-cifar10:abc")):
-            assert cls.preset_for(dataset, noise) is None, (dataset, noise)
-    for name in CIFAR_SETTINGS:
-        spec = lnlkit.methods.dividemix._CIFAR_SETTINGS[name]
-        assert SMR.preset_for(spec["dataset"], spec["noise"]) == name
-
-
-def test_registry():
-    assert method_class("dividemix") is DivideMix and method_class("smr") is SMR
-    assert issubclass(SMR, DivideMix) and SMR.reported_as == DivideMix.reported_as == "ensemble_acc_last"
-
-
-@pytest.mark.parametrize("preset", CIFAR_SETTINGS)
-def test_cifar_presets_run_on_fake_cifar(preset, tmp_path):
-    # every CIFAR setting once (alternating the method; the two methods' presets differ only in the warm-up,
-    # recalibration and batch settings, which every run here exercises), warm-up + one SSL epoch, tiny data
-    method = "smr" if CIFAR_SETTINGS.index(preset) % 2 else "dividemix"
-    setting = lnlkit.methods.dividemix._CIFAR_SETTINGS[preset]
-    if setting["dataset"] == "cifar10":
-        write_cifar10(tmp_path / "data", per_batch=1, n_test=2)
-    else:
-        write_cifar100(tmp_path / "data", n_train=5, n_test=2)
-    data = lnlkit.load_dataset(setting["dataset"], root=tmp_path / "data").with_noise(setting["noise"], seed=0)
-    run = lnlkit.get_method(method, preset=preset, epochs=1, warm_up=1, batch_size=4, eval_batch_size=16,
-                            record_train_loss=False, checkpoint_every=100).fit(data, out=tmp_path / "r",
-                                                                               progress=False)
-    assert run.complete and [r["phase"] for r in run.history] == ["warmup", "ssl"]
-    assert run.config["hyperparameters"]["model"] == "preact_resnet18"
-    assert run.signals["clean_prob"].shape == (1, 5) and "test_acc_net2" in run.history[-1]
-    assert run.history[-1]["steps"] == 2  # one SSL step per network
 
 
 # ---------------------------------------------------------------------------------------------- end to end
@@ -600,24 +467,6 @@ def test_sel_auroc_every_epoch_signals_only_on_recorded_epochs(small_digits, tmp
     assert table["sel_auroc"].tolist() == [run.result["sel_auroc"]]
 
 
-def test_resume_after_interrupt_matches_uninterrupted(small_digits, tmp_path):
-    data = small_digits.with_noise("pairflip:0.3", seed=1)
-    kw = dict(epochs=4, recal_period=3, loss_history=2)
-    full = _short("smr", **kw).fit(data, out=tmp_path / "full", progress=False)
-
-    # the checkpoint after epoch 2 holds the loss history of the SSL epoch 1 (recalibration does not extend it)
-    resumed = interrupt_then_resume(lambda **more: _short("smr", **kw, **more), data, tmp_path / "cut",
-                                    crash_after_epoch=3)
-    assert [r["epoch"] for r in resumed.history] == list(range(5))
-    for key in ("loss", "loss_x", "loss_u", "test_acc", "test_acc_net1", "test_acc_net2", "sel_precision",
-                "sel_auroc"):
-        assert [r.get(key) for r in resumed.history] == [r.get(key) for r in full.history], key
-    for key in ("loss", "clean_prob", "selected", "loss_net2"):
-        np.testing.assert_array_equal(resumed.signals[key], full.signals[key])
-    for key in ("test_acc_last", "test_acc_best", "reported", "sel_precision", "status"):
-        assert resumed.result[key] == full.result[key]
-
-
 def test_epoch_subset_partitions_a_class_balanced_sample_per_network(small_digits, tmp_path):
     # the Clothing1M recipe on digits: each network divides its own class-balanced sample of 200 images per epoch
     run = _short("smr", epochs=3, recal_period=3, epoch_subset=200).fit(
@@ -643,8 +492,6 @@ def test_train_subset_passes_on_image_files(tmp_path):
     idx = torch.tensor([4, 1, 5])
     torch.testing.assert_close(predict_train_subset(net, data, idx, batch_size=2), predict(net, data, "train")[idx])
     assert [i.tolist() for i, _ in data.iter_train_subset(idx, 2)] == [[4, 1], [5]]
-
-
 
 
 @pytest.mark.slow

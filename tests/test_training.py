@@ -56,28 +56,6 @@ def test_per_sample_losses_separate_noisy_samples_early(digits, tmp_path):
     assert loss[data.is_noisy].mean() > 3 * loss[~data.is_noisy].mean()
 
 
-def test_resume_after_interrupt_matches_uninterrupted(digits, tmp_path):
-    data = digits.with_noise("symmetric:0.4", seed=0)
-    full = _ce(epochs=6).fit(data, out=tmp_path / "full", progress=False)
-
-    def crash(record):
-        if record["epoch"] == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _ce(epochs=6).fit(data, out=tmp_path / "cut", progress=False, callbacks=[crash])
-    assert json.loads((tmp_path / "cut" / "result.json").read_text())["status"] == "interrupted"
-    resumed = _ce(epochs=6).fit(data, out=tmp_path / "cut", progress=False, resume=True)
-    keys = ("test_acc_last", "test_acc_best", "best_epoch", "reported", "epochs_done", "status")
-    assert {k: resumed.result[k] for k in keys} == {k: full.result[k] for k in keys}
-    assert [r["epoch"] for r in resumed.history] == list(range(6))
-    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
-    np.testing.assert_array_equal(resumed.signals["loss"], full.signals["loss"])
-    # resuming a complete run returns it unchanged
-    again = _ce(epochs=6).fit(data, out=tmp_path / "cut", progress=False, resume=True)
-    assert again.result == resumed.result
-
-
 def test_existing_run_folder_is_not_overwritten(digits, tmp_path):
     data = digits.with_noise("symmetric:0.2", seed=0)
     _ce(epochs=1).fit(data, out=tmp_path / "r", progress=False)
