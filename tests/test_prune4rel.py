@@ -10,11 +10,12 @@ from fakedata import write_cifar10, write_cifar100
 
 import lnlkit
 from lnlkit.methods import method_class
-from lnlkit.methods.prune4rel import (PRESETS, Prune4ReL, confidence_scores, forgetting_selection,
-                                      glister_gains, glister_selection, grand_scores, greedy_neighborhood_confidence,
+from lnlkit.methods.prune4rel import (Prune4ReL, confidence_scores, forgetting_selection, glister_gains,
+                                      glister_selection, grand_scores, greedy_neighborhood_confidence,
                                       kcenter_greedy_selection, moderate_selection, similarity_weights,
                                       small_loss_selection, uncertainty_selection, uniform_selection)
 from lnlkit.methods.sop import SOP, class_balance_loss, consistency_loss, sop_losses
+from lnlkit.presets.prune4rel import PRESETS
 
 BASELINES = ["uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate", "kcentergreedy", "glister"]
 
@@ -614,7 +615,7 @@ def test_prune4rel_presets_run_on_fake_data(preset, tmp_path):
 
 
 def test_prune4rel_presets_train_the_sop_presets():
-    from lnlkit.methods.sop import PRESETS as SOP_PRESET_BUILDERS
+    from lnlkit.presets.sop import PRESETS as SOP_PRESET_BUILDERS
 
     for p4r, sop in (("cifar10n-sop", "cifar10n"), ("cifar100n-sop", "cifar100n")):
         method = lnlkit.get_method("prune4rel", preset=p4r)

@@ -29,7 +29,6 @@ number is the last epoch's test accuracy (``reported_as = "test_acc_last"``; the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -37,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
+from lnlkit.presets import PresetTable
 from lnlkit.train.augment import SOP_STRONG_VIEWS, Augment, sop_strong_view
 from lnlkit.train.evaluate import autocast, per_sample_pass
 from lnlkit.train.losses import one_hot
@@ -180,73 +180,13 @@ class SOPConfig(MethodConfig):
         return self.rc > 0 or self.rb > 0
 
 
-# ---------------------------------------------------------------------------------------------------- presets
-def _cifar10n() -> SOPConfig:
-    """SOP+ as Prune4ReL trains it on CIFAR-10N (``cifar10n:aggre|worst|rand1..3``), ``sop_CF10.sh``: PreAct ResNet-18,
-    300 epochs, batch 128, SGD 0.02 Nesterov momentum 0.9, wd 5e-4, cosine (T = 300, min 1e-4), lr_u 10,
-    lr_v 100 (the default; not passed by the scripts), rc 0.9, rb 0.1.  Strong view: crop + flip + Cutout 16
-    (AutoAugment not available in the kit, deviation)."""
-    return SOPConfig(model="preact_resnet18")
-
-
-def _cifar100n() -> SOPConfig:
-    """SOP+ as Prune4ReL trains it on CIFAR-100N (``cifar100n:noisy``): as CIFAR-10N with lr_u = 1 (its script)."""
-    return SOPConfig(model="preact_resnet18", lr_u=1.0)
-
-
-def _official_cifar100() -> SOPConfig:
-    """The official SOP+ configuration (official ``config_cifar100.json``): PreAct ResNet-18, 300 epochs, batch
-    128, SGD 0.02 momentum 0.9 **without** Nesterov, wd 1e-3, cosine (T = 300, min 2e-4), rc 0.9, rb 0.1, with the
-    README's sym-50% rates lr_u = 1, lr_v = 10 (use ``symmetric-inclusive:0.5`` on CIFAR-100).  The official seed
-    666 is the user's ``--seed``; the official CIFAR-100 strong branch's CIFAR-10 normalisation quirk is not
-    reproduced (the kit normalises once)."""
-    return SOPConfig(model="preact_resnet18", nesterov=False, weight_decay=1e-3, lr_min=2e-4, lr_u=1.0, lr_v=10.0)
-
-
-def _official_cifar100_asym40() -> SOPConfig:
-    """Official SOP+ for CIFAR-100 asym-40%: as ``cifar100-sop-sym50`` with the README's lr_u = 0.1, lr_v = 100
-    (the paper says lr_u = 1: UNVERIFIED which one produced the table)."""
-    return SOPConfig(model="preact_resnet18", nesterov=False, weight_decay=1e-3, lr_min=2e-4, lr_u=0.1, lr_v=100.0)
-
-
-def _webvision() -> SOPConfig:
-    """SOP (rc = rb = 0 as run; the script passes the loop variable ``$seed`` as rc, so its first run has
-    rc = 0) on mini-WebVision as Prune4ReL's script: 100 epochs, batch 32, SGD 0.02, wd 5e-4, ×0.1 at 50,
-    lr_u 0.1, lr_v 1.  Model deviation: Inception-ResNet-v2 is not in the kit; ``resnet50_tv`` from scratch."""
-    return SOPConfig(model="resnet50_tv", epochs=100, batch_size=32, lr_schedule="multistep", lr_milestones=(50,),
-                     lr_u=0.1, lr_v=1.0, rc=0.0, rb=0.0, crop_padding=0, eval_batch_size=256)
-
-
-def _digits() -> SOPConfig:
-    """SOP+ on the embedded digits.  Scale only, the algorithm and its weights are CIFAR-10N's (lr_u 10, lr_v 100,
-    rc 0.9, rb 0.1, Nesterov SGD 0.02, wd 5e-4, cosine to 1e-4): ``small_cnn``, 60 epochs, batch 32, crop padding
-    1, no flip (digits are not mirror-symmetric), strong Cutout 4 (CIFAR's 16 of 32 pixels scaled to 8×8 images);
-    strong view ``mild`` (crop + flip + Cutout): the official AutoAugment's magnitudes are in CIFAR pixels (shifts
-    up to 9 pixels blank an 8×8 digit)."""
-    return SOPConfig(model="small_cnn", epochs=60, batch_size=32, crop_padding=1, flip=False, strong_cutout=4,
-                     strong_view="mild")
-
-
-def _digits_sop() -> SOPConfig:
-    """Plain SOP (rc = rb = 0) at the ``digits`` scale, for the SOP vs SOP+ comparison."""
-    return SOPConfig(model="small_cnn", epochs=60, batch_size=32, crop_padding=1, flip=False, strong_cutout=4,
-                     rc=0.0, rb=0.0, strong_view="mild")
-
-
-PRESETS: dict[str, Callable[[], SOPConfig]] = {
-    "cifar10n": _cifar10n, "cifar100n": _cifar100n, "cifar100-sop-sym50": _official_cifar100,
-    "cifar100-sop-asym40": _official_cifar100_asym40, "webvision": _webvision, "digits": _digits,
-    "digits-sop": _digits_sop,
-}
-
-
 # ---------------------------------------------------------------------------------------------------- the method
 class SOP(Method):
     """SOP / SOP+: per-sample over-parameterisation ``u``, ``v`` of the label noise (module docstring)."""
 
     name = "sop"
     Config = SOPConfig
-    PRESETS = PRESETS
+    PRESETS = PresetTable("lnlkit.presets.sop")
     reported_as = "test_acc_last"
 
     @classmethod
