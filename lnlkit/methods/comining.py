@@ -63,12 +63,13 @@ import torch
 import torch.nn.functional as F
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
-from lnlkit.presets import PresetTable
 from lnlkit.noise import parse_noise_spec
+from lnlkit.presets import PresetTable
 from lnlkit.train.augment import COMINING_STRONG_VIEWS, Augment, StrongAugment, comining_strong_view
 from lnlkit.train.evaluate import autocast
 from lnlkit.train.losses import smooth_one_hot_exclusive, soft_cross_entropy
 from lnlkit.train.schedules import coteaching_beta1, coteaching_lr, set_adam_beta1, set_lr
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
 __all__ = ["CoMiningConfig", "CoMining", "FeatureBank", "forget_rate", "forget_rate_from_noise", "partition",
            "symmetric_kl_bits", "triplet_loss", "kreciprocal_soft_labels", "relabel_gate"]
@@ -465,55 +466,25 @@ class CoMiningConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' (CIFAR) or 'sgd' (web), got {self.optimizer!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.lr_schedule not in ("coteaching", "cosine_after_warmup", "constant"):
-            raise ValueError("lr_schedule must be coteaching, cosine_after_warmup or constant, "
-                             f"got {self.lr_schedule!r}")
-        for name in ("warmup_epochs", "decay_start"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if not 0.0 <= self.epsilon < 1.0:
-            raise ValueError(f"epsilon (label smoothing) must be in [0, 1), got {self.epsilon}")
-        for name in ("w_pc", "w_tri", "w_re", "margin"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_choice(self, "optimizer", ("adam", "sgd"), "adam on CIFAR, sgd on the web sets")
+        check_choice(self, "lr_schedule", ("coteaching", "cosine_after_warmup", "constant"))
+        check_positive(self, "lr")
+        check_int(self, "warmup_epochs", "decay_start", low=0)
+        check_int(self, "bank_size", "k1", "report_last", low=1)
+        check_non_negative(self, "w_pc", "w_tri", "w_re", "margin", "strong_magnitude", "strong_cutout")
+        check_range(self, "epsilon", low=0.0, high=1.0, high_open=True)
+        check_range(self, "sigma", "er", low=0.0, high=1.0)
+        check_range(self, "forget_rate", "closeset_ratio", low=0.0, high=1.0, optional=True)
+        check_range(self, "open_ratio", low=0.0, high=1.0, high_open=True, optional=True)
+        check_range(self, "skl_clamp", low=0.0, high=1.0, low_open=True, high_open=True, optional=True)
         for name in ("pos_window", "neg_window"):
             window = tuple(getattr(self, name))
             if len(window) != 2 or not all(isinstance(v, int) for v in window) or not 0 <= window[0] < window[1]:
                 raise ValueError(f"{name} must be two integers lo < hi with lo >= 0, got {window!r}")
-        if not isinstance(self.bank_size, int) or self.bank_size < 1:
-            raise ValueError(f"bank_size must be a positive integer, got {self.bank_size!r}")
-        if not isinstance(self.k1, int) or self.k1 < 1:
-            raise ValueError(f"k1 must be a positive integer, got {self.k1!r}")
-        if not 0.0 <= self.sigma <= 1.0 or not 0.0 <= self.er <= 1.0:
-            raise ValueError(f"sigma and er must be in [0, 1], got {self.sigma}, {self.er}")
-        for name in ("forget_rate", "closeset_ratio"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1] or None, got {value}")
-        if self.open_ratio is not None and not 0.0 <= self.open_ratio < 1.0:
-            raise ValueError(f"open_ratio must be in [0, 1) or None, got {self.open_ratio}")
-        if self.relabel_slice not in RELABEL_SLICES:
-            raise ValueError(f"relabel_slice must be one of {RELABEL_SLICES} (P1 in docs/methods/comining.md), "
-                             f"got {self.relabel_slice!r}")
-        if self.triplet_mode not in TRIPLET_MODES:
-            raise ValueError(f"triplet_mode must be one of {TRIPLET_MODES} (P2 in docs/methods/comining.md), "
-                             f"got {self.triplet_mode!r}")
-        if self.web_backbone is not None and self.web_backbone not in WEB_BACKBONES:
-            raise ValueError(f"web_backbone must be None or one of {WEB_BACKBONES} (P3 in docs/methods/comining.md), "
-                             f"got {self.web_backbone!r}")
-        if self.skl_clamp is not None and not 0.0 < self.skl_clamp < 1.0:
-            raise ValueError(f"skl_clamp must be in (0, 1) or None, got {self.skl_clamp}")
-        if self.strong_magnitude < 0 or self.strong_cutout < 0:
-            raise ValueError("strong_magnitude and strong_cutout must be >= 0")
-        if self.strong_view not in COMINING_STRONG_VIEWS:
-            raise ValueError(f"strong_view must be one of {COMINING_STRONG_VIEWS}, got {self.strong_view!r}")
-        if not isinstance(self.report_last, int) or self.report_last < 1:
-            raise ValueError(f"report_last must be a positive integer, got {self.report_last!r}")
+        check_choice(self, "relabel_slice", RELABEL_SLICES, "P1 in docs/methods/comining.md")
+        check_choice(self, "triplet_mode", TRIPLET_MODES, "P2 in docs/methods/comining.md")
+        check_choice(self, "web_backbone", (None, *WEB_BACKBONES), "P3 in docs/methods/comining.md")
+        check_choice(self, "strong_view", COMINING_STRONG_VIEWS)
 
 
 # ---------------------------------------------------------------------------------------------------- the method

@@ -67,6 +67,7 @@ from lnlkit.train.losses import (mixup, mixup_cross_entropy, mixup_lambda, negat
                                  soft_cross_entropy, uniform_prior_penalty)
 from lnlkit.train.schedules import linear_rampup, multistep_lr, set_lr
 from lnlkit.train.selection import gmm_split, min_max_normalise
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
 __all__ = ["DivideMixConfig", "SMRConfig", "DivideMix", "SMR"]
 
@@ -152,32 +153,18 @@ class DivideMixConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.warmup_loss not in ("ce", "mixup"):
-            raise ValueError(f"warmup_loss must be 'ce' (DivideMix) or 'mixup' (SMR), got {self.warmup_loss!r}")
-        if self.recal_period is not None and (not isinstance(self.recal_period, int) or self.recal_period < 1):
-            raise ValueError(f"recal_period must be a positive integer or None, got {self.recal_period!r}")
-        if not isinstance(self.warm_up, int) or self.warm_up < 0:
-            raise ValueError(f"warm_up must be a non-negative integer, got {self.warm_up!r}")
-        if self.alpha <= 0:
-            raise ValueError(f"alpha (Beta parameter) must be positive, got {self.alpha}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
-        if not 0.0 <= self.p_threshold <= 1.0:
-            raise ValueError(f"p_threshold must be in [0, 1], got {self.p_threshold}")
-        if self.lambda_u < 0 or self.rampup_length < 0:
-            raise ValueError(f"lambda_u and rampup_length must be >= 0, got {self.lambda_u}, {self.rampup_length}")
-        if not isinstance(self.loss_history, int) or self.loss_history < 1:
-            raise ValueError(f"loss_history must be a positive integer, got {self.loss_history!r}")
+        check_positive(self, "lr", "alpha", "temperature")
+        check_choice(self, "warmup_loss", ("ce", "mixup"), "ce: DivideMix, mixup: SMR")
+        check_int(self, "recal_period", "epoch_subset", low=1, optional=True)
+        check_int(self, "warm_up", low=0)
+        check_int(self, "loss_history", low=1)
+        check_range(self, "p_threshold", low=0.0, high=1.0)
+        check_non_negative(self, "lambda_u", "rampup_length")
         if self.labelled_only and self.lambda_u != 0:
             raise ValueError(f"labelled_only drops the unlabelled loss; it needs lambda_u=0, got {self.lambda_u}")
-        if self.epoch_subset is not None:
-            if not isinstance(self.epoch_subset, int) or self.epoch_subset < 1:
-                raise ValueError(f"epoch_subset must be a positive integer or None, got {self.epoch_subset!r}")
-            if self.loss_history > 1:
-                raise ValueError("loss_history > 1 averages per-sample losses over epochs and cannot be combined "
-                                 "with epoch_subset (each epoch partitions a different sample)")
+        if self.epoch_subset is not None and self.loss_history > 1:
+            raise ValueError("loss_history > 1 averages per-sample losses over epochs and cannot be combined "
+                             "with epoch_subset (each epoch partitions a different sample)")
 
 
 @dataclass

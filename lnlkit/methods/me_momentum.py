@@ -76,6 +76,7 @@ from lnlkit.train.augment import Augment
 from lnlkit.train.evaluate import autocast, class_balanced_accuracy, per_class_recall_precision, predict
 from lnlkit.train.loader import random_holdout
 from lnlkit.train.schedules import multistep_lr, set_lr
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
 __all__ = ["MeMomentumConfig", "MeMomentum", "LoopState", "LoopEvents", "early_stopping_step", "advance_noisy_val",
            "confident_set_rounds", "round_changes",
@@ -162,28 +163,15 @@ class MeMomentumConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be 'noisy_val' (MNIST/CIFAR main.py) or 'per_class' (Clothing.py), "
-                             f"got {self.variant!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        for name in ("outer_loops", "max_phase_a_epochs", "max_inner_rounds", "round_epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.margin_step <= 0 or self.margin_limit < 0:
-            raise ValueError(f"margin_step must be > 0 and margin_limit >= 0, got {self.margin_step}, "
-                             f"{self.margin_limit}")
-        if not 0.0 <= self.beta <= 1.0:
-            raise ValueError(f"beta must be in [0, 1], got {self.beta}")
+        check_choice(self, "variant", VARIANTS, "noisy_val: MNIST/CIFAR main.py, per_class: Clothing.py")
+        check_positive(self, "lr", "margin_step")
+        check_range(self, "val_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
+        check_int(self, "outer_loops", "max_phase_a_epochs", "max_inner_rounds", "round_epochs", low=1)
+        check_non_negative(self, "margin_limit")
+        check_range(self, "beta", low=0.0, high=1.0)
         for name in ("extract_transform", "val_transform"):
-            if getattr(self, name) not in TRANSFORMS:
-                raise ValueError(f"{name} must be 'train' (official: augmented images) or 'test', "
-                                 f"got {getattr(self, name)!r}")
-        if self.stem_padding not in (0, 1):
-            raise ValueError(f"stem_padding must be 0 (official quirk) or 1 (standard), got {self.stem_padding!r}")
+            check_choice(self, name, TRANSFORMS, "train: augmented images, as the official code")
+        check_choice(self, "stem_padding", (0, 1), "0: the official quirk, 1: standard")
         if any(not isinstance(m, int) or m < 0 for m in self.round_milestones):
             raise ValueError(f"round_milestones must be non-negative integers, got {self.round_milestones!r}")
 
