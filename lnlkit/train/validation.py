@@ -6,6 +6,7 @@ one or more field names, so one line covers fields that share a rule.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Iterable
 
 __all__ = ["check_choice", "check_int", "check_non_negative", "check_positive", "check_range"]
@@ -16,6 +17,10 @@ def _values(cfg: Any, names: Iterable[str], optional: bool):
         value = getattr(cfg, name)
         if not (optional and value is None):
             yield name, value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _or_none(optional: bool) -> str:
@@ -34,14 +39,14 @@ def check_choice(cfg: Any, name: str, choices: Iterable[Any], hint: str = "") ->
 def check_positive(cfg: Any, *names: str, optional: bool = False) -> None:
     """Each field must be a number > 0 (or None when ``optional``)."""
     for name, value in _values(cfg, names, optional):
-        if not value > 0:
+        if not (_number(value) and value > 0):
             raise ValueError(f"{name} must be positive{_or_none(optional)}, got {value!r}")
 
 
 def check_non_negative(cfg: Any, *names: str, optional: bool = False) -> None:
     """Each field must be a number >= 0 (or None when ``optional``)."""
     for name, value in _values(cfg, names, optional):
-        if not value >= 0:
+        if not (_number(value) and value >= 0):
             raise ValueError(f"{name} must be >= 0{_or_none(optional)}, got {value!r}")
 
 
@@ -57,8 +62,7 @@ def check_range(cfg: Any, *names: str, low: float, high: float, low_open: bool =
                 optional: bool = False) -> None:
     """Each field must lie in the interval from ``low`` to ``high`` (ends open as asked; None when ``optional``)."""
     for name, value in _values(cfg, names, optional):
-        above = value > low if low_open else value >= low
-        below = value < high if high_open else value <= high
-        if not (above and below):
+        if not _number(value) or not (value > low if low_open else value >= low) or not (
+                value < high if high_open else value <= high):
             interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
             raise ValueError(f"{name} must be in {interval}{_or_none(optional)}, got {value!r}")
