@@ -28,21 +28,11 @@ Docs: docs/methods/dividemix_smr.md.  One epoch ``e`` of the loop ``e = 0 … E`
 
 4. Test: argmax of the sum of the two networks' logits (the base class's ensemble evaluation).
 
-SMR is DivideMix with (1) and (2) switched on (:class:`SMR`); every other line is shared.  Where the official code
-does something the docs list as a quirk, a named ``faithful_*`` switch keeps the official behaviour by default:
-
-* ``faithful_train_mode_guess`` — the network being trained is in *train* mode during its no-grad co-guessing and
-  co-refinement forwards, so its BatchNorm running statistics are updated by those passes (and each of the four
-  forwards is normalised with its own batch statistics).  ``False``: those forwards run in eval mode.
-* ``faithful_lambda_u0_mixing`` — in the labelled-only step of the λu = 0 scripts (``labelled_only=True``:
-  Animal-10N, Clothing1M, WebVision) only the first 2B mixed rows are kept, but their mixup partners are drawn from
-  all 4B rows, so unlabelled inputs and their guessed targets leak into ``L_x``.  ``False``: partners are drawn
-  among the labelled rows only (and no unlabelled batch is drawn).
-
-Kit choices (documented deviations): the GMM has a fixed ``random_state`` (``gmm_random_state``; the official one is
-unseeded); all randomness (loader order, augmentation, λ draws, permutations) comes from per-(seed, epoch, stream)
-generators, so runs are deterministic and resume exactly; the reported number is the last epoch's ensemble test
-accuracy (``reported_as = "ensemble_acc_last"``; the best epoch is in ``test_acc_best``).
+SMR is DivideMix with (1) and (2) switched on (:class:`SMR`); every other line is shared.  Official-code quirks
+sit behind named ``faithful_*`` switches that keep the official behaviour by default (``faithful_train_mode_guess``,
+``faithful_lambda_u0_mixing``); those switches, the kit's deviations (seeded GMM, per-(seed, epoch, stream)
+generators, exact resume) and the reported number (``reported_as = "ensemble_acc_last"``) are described in
+docs/methods/dividemix_smr.md#switches-faithful-vs-fixed and the sections after it.
 """
 
 from __future__ import annotations

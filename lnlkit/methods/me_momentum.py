@@ -41,24 +41,17 @@ phase, round, epoch in the phase — and decisions live in :class:`LoopState`, a
 resumes in the same round.  ``epochs`` is only a cap (0: the schedule's maximum); the run ends when the schedule
 does (:meth:`MeMomentum.finished`).
 
-Switches (official behaviour by default):
-
-* ``extract_transform`` ∈ {"train" (official, P-M1), "test"}: images the confident set is predicted on;
-* ``val_transform`` ∈ {"train" (official, P-M2), "test"}: images the noisy validation accuracy is computed on;
-* ``stem_padding`` ∈ {0 (official, P-M6), 1}: padding of the CIFAR ResNet stem (ignored by models without one).
-
-Predictions for extraction and validation are made in eval mode, as the official ``tools.py`` does (BatchNorm
-running statistics, no dropout), whichever transform the switches pick.
+Switches (official behaviour by default): ``extract_transform`` and ``val_transform`` ∈ {"train" (official),
+"test"}, ``stem_padding`` ∈ {0 (official), 1}; predictions for extraction and validation are made in eval mode,
+as the official ``tools.py``.  See docs/methods/me_momentum.md#official-quirks-and-switches.
 
 Per-sample signals (with ``record_train_loss``): ``loss``, ``confidence`` (probability of the given label), ``pred``
 and ``clean_score`` = probability of the given label minus the largest other probability, on un-augmented images in
 eval mode: the continuous form of the confident-set rule, which keeps exactly the samples whose score is positive
 (ties aside), so its AUROC against the true mask measures the ranking behind the extraction.
 
-Kit choices (documented deviations): the augmentation is the kit's device-side crop/flip; classes absent from the validation set are left out of the
-class-balanced mean; a final training batch of a single sample is skipped (BatchNorm cannot train on it, the
-official loader would crash); a fresh network of outer loop k is initialised from a generator seeded by (seed, k); all
-randomness comes from per-(seed, epoch, stream) generators so runs are deterministic and resume exactly.
+Kit choices (device-side crop/flip, absent validation classes, lone-sample batches, per-(seed, epoch, stream)
+generators): docs/methods/me_momentum.md#deviations-from-the-official-code-and-why.
 """
 
 from __future__ import annotations
