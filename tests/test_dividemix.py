@@ -508,7 +508,7 @@ def test_preset_for():
                                ("mnist", "symmetric:0.2"), ("cifar10", "asym-cifar10:abc")):
             assert cls.preset_for(dataset, noise) is None, (dataset, noise)
     for name in CIFAR_SETTINGS:
-        spec = lnlkit.methods.dividemix._CIFAR_SETTINGS[name]
+        spec = DivideMix.CIFAR_SETTINGS[name]
         assert SMR.preset_for(spec["dataset"], spec["noise"]) == name
 
 
@@ -522,7 +522,7 @@ def test_cifar_presets_run_on_fake_cifar(preset, tmp_path):
     # every CIFAR setting once (alternating the method; the two methods' presets differ only in the warm-up,
     # recalibration and batch settings, which every run here exercises), warm-up + one SSL epoch, tiny data
     method = "smr" if CIFAR_SETTINGS.index(preset) % 2 else "dividemix"
-    setting = lnlkit.methods.dividemix._CIFAR_SETTINGS[preset]
+    setting = DivideMix.CIFAR_SETTINGS[preset]
     if setting["dataset"] == "cifar10":
         write_cifar10(tmp_path / "data", per_batch=1, n_test=2)
     else:

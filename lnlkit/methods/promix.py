@@ -77,6 +77,7 @@ from lnlkit.train.losses import (ema_prior, fmix_mask, logit_adjust, mixup_lambd
                                  sharpen, soft_cross_entropy)
 from lnlkit.train.schedules import cosine_lr, set_lr
 from lnlkit.train.selection import min_max_normalise
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
 __all__ = ["ProMixConfig", "ProMix", "class_wise_small_loss_selection", "matched_high_confidence",
            "label_guessing_by_agreement", "negative_entropy_clamped", "debiased_probs"]
@@ -296,40 +297,17 @@ class ProMixConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.lr <= 0 or not 0.0 <= self.min_lr_factor <= 1.0:
-            raise ValueError(f"lr must be positive and min_lr_factor in [0, 1], got {self.lr}, {self.min_lr_factor}")
-        if not isinstance(self.warm_up, int) or self.warm_up < 0:
-            raise ValueError(f"warm_up must be a non-negative integer, got {self.warm_up!r}")
-        for name in ("rho", "tau", "lga_threshold", "bias_m"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
-        if self.rho_end is not None and not 0.0 <= self.rho_end <= 1.0:
-            raise ValueError(f"rho_end must be in [0, 1] or None, got {self.rho_end}")
-        if self.pl_rampup is not None and self.pl_rampup < 0:
-            raise ValueError(f"pl_rampup must be >= 0 or None, got {self.pl_rampup}")
-        for name in ("rampup_length", "pl_weight", "debias_output", "debias_pl"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
-        if self.mixup_alpha <= 0 or self.fmix_alpha <= 0 or self.fmix_decay_power <= 0:
-            raise ValueError("mixup_alpha, fmix_alpha and fmix_decay_power must be positive, got "
-                             f"{self.mixup_alpha}, {self.fmix_alpha}, {self.fmix_decay_power}")
-        for name in ("start_expand", "css_partition_from_predictions_after_epoch"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
-        if self.css_quota not in ("balanced", "per_class"):
-            raise ValueError(f"css_quota must be 'balanced' or 'per_class', got {self.css_quota!r}")
-        if self.augment_order not in ("crop_flip", "flip_crop"):
-            raise ValueError(f"augment_order must be 'crop_flip' or 'flip_crop', got {self.augment_order!r}")
-        if not isinstance(self.randaug_ops, int) or self.randaug_ops < 0:
-            raise ValueError(f"randaug_ops must be a non-negative integer, got {self.randaug_ops!r}")
-        if not 0.0 <= self.cutout_max_fraction <= 1.0:
-            raise ValueError(f"cutout_max_fraction must be in [0, 1], got {self.cutout_max_fraction}")
-        if self.model_width is not None and (not isinstance(self.model_width, int) or self.model_width < 1):
-            raise ValueError(f"model_width must be a positive integer or None, got {self.model_width!r}")
+        check_positive(self, "lr", "temperature", "mixup_alpha", "fmix_alpha", "fmix_decay_power")
+        check_range(self, "min_lr_factor", "rho", "tau", "lga_threshold", "bias_m", "cutout_max_fraction", low=0.0,
+                    high=1.0)
+        check_range(self, "rho_end", low=0.0, high=1.0, optional=True)
+        check_non_negative(self, "pl_rampup", optional=True)
+        check_non_negative(self, "rampup_length", "pl_weight", "debias_output", "debias_pl")
+        check_int(self, "warm_up", "randaug_ops", low=0)
+        check_int(self, "start_expand", "css_partition_from_predictions_after_epoch", low=0, optional=True)
+        check_int(self, "model_width", low=1, optional=True)
+        check_choice(self, "css_quota", ("balanced", "per_class"))
+        check_choice(self, "augment_order", ("crop_flip", "flip_crop"))
 
 
 # ---------------------------------------------------------------------------------------------- the method

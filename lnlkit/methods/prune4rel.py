@@ -70,14 +70,15 @@ import torch
 import torch.nn.functional as F
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
-from lnlkit.presets import PresetTable
 from lnlkit.methods.dividemix import DivideMix, DivideMixConfig
 from lnlkit.methods.sop import SOP, SOPConfig
+from lnlkit.presets import PresetTable
 from lnlkit.train.augment import SOP_STRONG_VIEWS, Augment, sop_strong_view
 from lnlkit.train.evaluate import autocast, per_sample_pass
 from lnlkit.train.loader import stream_generator
 from lnlkit.train.neighbours import INDEXES, Neighbourhoods, similarity_weights
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
 __all__ = ["Prune4ReLConfig", "Prune4ReL", "GreedyResult", "greedy_neighborhood_confidence", "similarity_weights",
            "confidence_scores", "uniform_selection", "small_loss_selection", "uncertainty_selection",
@@ -616,46 +617,24 @@ class Prune4ReLConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.selector not in SELECTORS:
-            raise ValueError(f"selector must be one of {', '.join(SELECTORS)}, got {self.selector!r}")
-        if not 0.0 < self.ratio <= 1.0:
-            raise ValueError(f"ratio (selection ratio f) must be in (0, 1], got {self.ratio}")
-        if self.learner not in LEARNERS:
-            raise ValueError(f"learner must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
+        check_choice(self, "selector", SELECTORS)
+        check_choice(self, "learner", LEARNERS)
         if self.balance and self.selector in _NO_BALANCED_BRANCH:
             raise ValueError(f"prune:{self.selector} has no class-balanced variant (the official --balance True branch "
                              "crashes); use balance=False")
-        if not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
-            raise ValueError(f"warmup_epochs must be a non-negative integer, got {self.warmup_epochs!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.lr_schedule not in ("cosine", "multistep"):
-            raise ValueError(f"lr_schedule must be 'cosine' or 'multistep', got {self.lr_schedule!r}")
-        if not 0.0 <= self.tau <= 1.0:
-            raise ValueError(f"tau is a threshold on 0.5 + 0.5·cos, in [0, 1]; got {self.tau}")
-        if self.eta <= 0:
-            raise ValueError(f"eta must be positive, got {self.eta}")
-        if self.metric not in ("cossim", "euclidean"):
-            raise ValueError(f"metric must be 'cossim' or 'euclidean', got {self.metric!r}")
-        if self.uncertainty not in ("LeastConfidence", "Margin", "Entropy"):
-            raise ValueError(f"uncertainty must be LeastConfidence, Margin or Entropy, got {self.uncertainty!r}")
-        if self.gain not in ("self", "neighborhood"):
-            raise ValueError(f"gain must be 'self' (official) or 'neighborhood' (exact), got {self.gain!r}")
-        if self.strong_view not in SOP_STRONG_VIEWS:
-            raise ValueError(f"strong_view must be one of {SOP_STRONG_VIEWS}, got {self.strong_view!r}")
-        if self.score_view not in ("strong", "weak", "clean"):
-            raise ValueError(f"score_view must be 'strong' (official), 'weak' or 'clean', got {self.score_view!r}")
-        if self.rc < 0 or self.rb < 0 or self.lr_u < 0 or self.lr_v < 0:
-            raise ValueError("rc, rb, lr_u and lr_v must be >= 0")
-        if not 0.0 <= self.p_threshold <= 1.0 or self.temperature <= 0 or self.alpha <= 0 or self.lambda_u < 0:
-            raise ValueError("DivideMix settings out of range (p_threshold in [0, 1], temperature, alpha > 0, "
-                             "lambda_u >= 0)")
-        if not isinstance(self.subset_warm_up, int) or self.subset_warm_up < 0:
-            raise ValueError(f"subset_warm_up must be a non-negative integer, got {self.subset_warm_up!r}")
-        if self.selection_batch < 1 or self.selection_block < 1 or self.selection_leaf < 1:
-            raise ValueError("selection_batch, selection_block and selection_leaf must be >= 1")
-        if self.selection_index not in INDEXES:
-            raise ValueError(f"selection_index must be one of {INDEXES}, got {self.selection_index!r}")
+        check_range(self, "ratio", low=0.0, high=1.0, low_open=True)  # the selection ratio f
+        check_range(self, "tau", "p_threshold", low=0.0, high=1.0)  # tau: a threshold on 0.5 + 0.5·cos
+        check_positive(self, "lr", "eta", "temperature", "alpha")
+        check_non_negative(self, "rc", "rb", "lr_u", "lr_v", "lambda_u")
+        check_int(self, "warmup_epochs", "subset_warm_up", low=0)
+        check_int(self, "selection_batch", "selection_block", "selection_leaf", low=1)
+        check_choice(self, "lr_schedule", ("cosine", "multistep"))
+        check_choice(self, "metric", ("cossim", "euclidean"))
+        check_choice(self, "uncertainty", ("LeastConfidence", "Margin", "Entropy"))
+        check_choice(self, "gain", ("self", "neighborhood"), "self: official, neighborhood: exact")
+        check_choice(self, "strong_view", SOP_STRONG_VIEWS)
+        check_choice(self, "score_view", ("strong", "weak", "clean"), "strong: official")
+        check_choice(self, "selection_index", INDEXES)
         if self.selection_index == "cells" and self.metric != "cossim":
             raise ValueError("selection_index='cells' prunes by angle and needs metric='cossim'")
 

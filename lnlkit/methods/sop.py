@@ -41,6 +41,7 @@ from lnlkit.train.augment import SOP_STRONG_VIEWS, Augment, sop_strong_view
 from lnlkit.train.evaluate import autocast, per_sample_pass
 from lnlkit.train.losses import one_hot
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive
 
 __all__ = ["SOPConfig", "SOP", "sop_losses", "consistency_loss", "class_balance_loss", "corrected_prediction"]
 
@@ -157,22 +158,11 @@ class SOPConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.lr_schedule not in ("cosine", "multistep"):
-            raise ValueError(f"lr_schedule must be 'cosine' or 'multistep', got {self.lr_schedule!r}")
-        if self.lr_u < 0 or self.lr_v < 0:
-            raise ValueError(f"lr_u and lr_v must be >= 0, got {self.lr_u}, {self.lr_v}")
-        if self.rc < 0 or self.rb < 0:
-            raise ValueError(f"rc and rb (SOP+ weights) must be >= 0, got {self.rc}, {self.rb}")
-        if self.init_std < 0:
-            raise ValueError(f"init_std must be >= 0, got {self.init_std}")
-        if self.lr_period is not None and (not isinstance(self.lr_period, int) or self.lr_period < 1):
-            raise ValueError(f"lr_period must be a positive integer or None, got {self.lr_period!r}")
-        if self.strong_cutout < 0 or self.crop_padding < 0:
-            raise ValueError("strong_cutout and crop_padding must be >= 0")
-        if self.strong_view not in SOP_STRONG_VIEWS:
-            raise ValueError(f"strong_view must be one of {SOP_STRONG_VIEWS}, got {self.strong_view!r}")
+        check_positive(self, "lr")
+        check_choice(self, "lr_schedule", ("cosine", "multistep"))
+        check_non_negative(self, "lr_u", "lr_v", "rc", "rb", "init_std", "strong_cutout", "crop_padding")
+        check_int(self, "lr_period", low=1, optional=True)
+        check_choice(self, "strong_view", SOP_STRONG_VIEWS)
 
     @property
     def plus(self) -> bool:
