@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 
 import lnlkit
-from lnlkit.methods.prune4rel import (PRESETS, confidence_scores, forgetting_selection, glister_gains,
+from lnlkit.methods.prune4rel import (confidence_scores, forgetting_selection, glister_gains,
                                       glister_selection, grand_scores, greedy_neighborhood_confidence,
                                       kcenter_greedy_selection, moderate_selection, similarity_weights,
                                       small_loss_selection, uncertainty_selection, uniform_selection)
 from lnlkit.methods.sop import class_balance_loss, consistency_loss, sop_losses
+from lnlkit.presets.prune4rel import PRESETS
 
 BASELINES = ["uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate", "kcentergreedy", "glister"]
 
@@ -480,7 +481,7 @@ def test_a_class_without_samples_and_degenerate_embeddings():
 # ---------------------------------------------------------------------------------------------- presets on fake data
 
 def test_prune4rel_presets_train_the_sop_presets():
-    from lnlkit.methods.sop import PRESETS as SOP_PRESET_BUILDERS
+    from lnlkit.presets.sop import PRESETS as SOP_PRESET_BUILDERS
 
     for p4r, sop in (("cifar10n-sop", "cifar10n"), ("cifar100n-sop", "cifar100n")):
         method = lnlkit.get_method("prune4rel", preset=p4r)

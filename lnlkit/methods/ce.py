@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
+from lnlkit.presets import PresetTable
 from lnlkit.train.augment import Augment
 from lnlkit.train.device import backward_step
 from lnlkit.train.evaluate import autocast, per_sample_pass
@@ -50,44 +51,12 @@ class CEConfig(MethodConfig):
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
 
-def _digits() -> CEConfig:
-    """Embedded digits: a small CNN, cosine LR and no weight decay, so memorisation shows within 100 epochs;
-    reaches ≥ 98% test accuracy on clean digits."""
-    return CEConfig(epochs=100, batch_size=32, model="small_cnn", lr=0.05, weight_decay=0.0, lr_schedule="cosine",
-                    lr_milestones=(), crop_padding=1, flip=False)
-
-
-def _cifar10() -> CEConfig:
-    """CIFAR-10 "Standard CE" of DivideMix's tables: PreAct ResNet-18, SGD 0.02, ×0.1 at 150, 300 epochs."""
-    return CEConfig(model="preact_resnet18")
-
-
-def _cifar100() -> CEConfig:
-    """CIFAR-100, same recipe as CIFAR-10 (DivideMix's CE baseline)."""
-    return CEConfig(model="preact_resnet18")
-
-
-def _cifar_promix() -> CEConfig:
-    """The plain ResNet-18 of ProMix with a cosine schedule over 600 epochs (ProMix's backbone, length and CIFAR
-    normalisation)."""
-    return CEConfig(epochs=600, batch_size=256, model="resnet18", lr=0.05, lr_schedule="cosine", lr_milestones=(),
-                    normalization="promix")
-
-
-def _clothing1m() -> CEConfig:
-    """Clothing1M: torchvision ResNet-50 (ImageNet weights from the local file ``--set weights_path=...``), SGD
-    0.002, ×0.1 at 40, 80 epochs, batch 32, wd 1e-3 — the optimiser SMR/DivideMix train their networks with."""
-    return CEConfig(epochs=80, batch_size=32, model="resnet50_tv", lr=0.002, weight_decay=1e-3,
-                    lr_milestones=(40,), crop_padding=0, flip=True)
-
-
 class CE(Method):
     """Cross-entropy on the given labels."""
 
     name = "ce"
     Config = CEConfig
-    PRESETS = {"digits": _digits, "cifar10": _cifar10, "cifar100": _cifar100, "cifar-promix": _cifar_promix,
-               "clothing1m": _clothing1m}
+    PRESETS = PresetTable("lnlkit.presets.ce")
     reported_as = "test_acc_last"
     supports_fp16 = True
     PRETRAINED_PRESETS = frozenset({"clothing1m"})  # ImageNet-initialised ResNet-50, as SMR/DivideMix

@@ -62,7 +62,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -70,10 +70,12 @@ import torch.nn.functional as F
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
 from lnlkit.noise import parse_noise_spec
+from lnlkit.presets import PresetTable
 from lnlkit.train.augment import COMINING_STRONG_VIEWS, Augment, StrongAugment, comining_strong_view
 from lnlkit.train.evaluate import autocast
 from lnlkit.train.losses import smooth_one_hot_exclusive, soft_cross_entropy
 from lnlkit.train.schedules import coteaching_beta1, coteaching_lr, set_adam_beta1, set_lr
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
 __all__ = ["CoMiningConfig", "CoMining", "FeatureBank", "load_trained", "forget_rate", "forget_rate_from_noise", "partition",
            "symmetric_kl_bits", "triplet_loss", "kreciprocal_soft_labels", "relabel_gate"]
@@ -513,146 +515,25 @@ class CoMiningConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' (CIFAR) or 'sgd' (web), got {self.optimizer!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.lr_schedule not in ("coteaching", "cosine_after_warmup", "constant"):
-            raise ValueError("lr_schedule must be coteaching, cosine_after_warmup or constant, "
-                             f"got {self.lr_schedule!r}")
-        for name in ("warmup_epochs", "decay_start"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if not 0.0 <= self.epsilon < 1.0:
-            raise ValueError(f"epsilon (label smoothing) must be in [0, 1), got {self.epsilon}")
-        for name in ("w_pc", "w_tri", "w_re", "margin"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_choice(self, "optimizer", ("adam", "sgd"), "adam on CIFAR, sgd on the web sets")
+        check_choice(self, "lr_schedule", ("coteaching", "cosine_after_warmup", "constant"))
+        check_positive(self, "lr")
+        check_int(self, "warmup_epochs", "decay_start", low=0)
+        check_int(self, "bank_size", "k1", "report_last", low=1)
+        check_non_negative(self, "w_pc", "w_tri", "w_re", "margin", "strong_magnitude", "strong_cutout")
+        check_range(self, "epsilon", low=0.0, high=1.0, high_open=True)
+        check_range(self, "sigma", "er", low=0.0, high=1.0)
+        check_range(self, "forget_rate", "closeset_ratio", low=0.0, high=1.0, optional=True)
+        check_range(self, "open_ratio", low=0.0, high=1.0, high_open=True, optional=True)
+        check_range(self, "skl_clamp", low=0.0, high=1.0, low_open=True, high_open=True, optional=True)
         for name in ("pos_window", "neg_window"):
             window = tuple(getattr(self, name))
             if len(window) != 2 or not all(isinstance(v, int) for v in window) or not 0 <= window[0] < window[1]:
                 raise ValueError(f"{name} must be two integers lo < hi with lo >= 0, got {window!r}")
-        if not isinstance(self.bank_size, int) or self.bank_size < 1:
-            raise ValueError(f"bank_size must be a positive integer, got {self.bank_size!r}")
-        if not isinstance(self.k1, int) or self.k1 < 1:
-            raise ValueError(f"k1 must be a positive integer, got {self.k1!r}")
-        if not 0.0 <= self.sigma <= 1.0 or not 0.0 <= self.er <= 1.0:
-            raise ValueError(f"sigma and er must be in [0, 1], got {self.sigma}, {self.er}")
-        for name in ("forget_rate", "closeset_ratio"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1] or None, got {value}")
-        if self.open_ratio is not None and not 0.0 <= self.open_ratio < 1.0:
-            raise ValueError(f"open_ratio must be in [0, 1) or None, got {self.open_ratio}")
-        if self.relabel_slice not in RELABEL_SLICES:
-            raise ValueError(f"relabel_slice must be one of {RELABEL_SLICES} (P1 in docs/methods/comining.md), "
-                             f"got {self.relabel_slice!r}")
-        if self.triplet_mode not in TRIPLET_MODES:
-            raise ValueError(f"triplet_mode must be one of {TRIPLET_MODES} (P2 in docs/methods/comining.md), "
-                             f"got {self.triplet_mode!r}")
-        if self.web_backbone is not None and self.web_backbone not in WEB_BACKBONES:
-            raise ValueError(f"web_backbone must be None or one of {WEB_BACKBONES} (P3 in docs/methods/comining.md), "
-                             f"got {self.web_backbone!r}")
-        if self.skl_clamp is not None and not 0.0 < self.skl_clamp < 1.0:
-            raise ValueError(f"skl_clamp must be in (0, 1) or None, got {self.skl_clamp}")
-        if self.strong_magnitude < 0 or self.strong_cutout < 0:
-            raise ValueError("strong_magnitude and strong_cutout must be >= 0")
-        if self.strong_view not in COMINING_STRONG_VIEWS:
-            raise ValueError(f"strong_view must be one of {COMINING_STRONG_VIEWS}, got {self.strong_view!r}")
-        if not isinstance(self.report_last, int) or self.report_last < 1:
-            raise ValueError(f"report_last must be a positive integer, got {self.report_last!r}")
-
-
-# ---------------------------------------------------------------------------------------------------- presets
-_CIFAR_DOC = (
-    "Co-mining, {what} (``cifarmain.py``; use the noise ``{noise}`` with seed 0, the official RandomState(0) "
-    "recipe): 7-layer CNN, 200 epochs, batch 128, Adam lr 1e-3 with the Co-teaching schedule (linear decay from "
-    "epoch 80, β1 0.9 → 0.1), weight decay 0 (the script's --weight-decay never reaches Adam, P6), warm-up 10, "
-    "ε = 0.5, w_pc = 1, w_tri = 3, w_re = 0.01, m = 0, windows [0, 5), bank 4096, k1 = 15, σ = 0.15, er = 0.5; "
-    "forget rate {rate} from the noise spec. Official behaviour of both loss bugs (relabel_slice and "
-    "triplet_mode 'faithful': the triplet term is exactly 0 here). The strong view is lnlkit's device-side "
-    "StrongAugment, not AutoAugment's CIFAR-10 policy (P8). Load CIFAR with ``normalization=\"comining\"`` "
-    "(ImageNet mean/std, as the official transforms).")
-
-
-def _cifar(what: str, noise: str, rate: str) -> Callable[[], CoMiningConfig]:
-    def build() -> CoMiningConfig:
-        return CoMiningConfig(model="cnn7", relabel_slice="faithful", triplet_mode="faithful")
-
-    build.__doc__ = _CIFAR_DOC.format(what=what, noise=noise, rate=rate)
-    return build
-
-
-def _web(subset: str, classes: int) -> Callable[[], CoMiningConfig]:
-    def build() -> CoMiningConfig:
-        return CoMiningConfig(
-            epochs=60, batch_size=25, web_backbone="resnet18_halved_residual", optimizer="sgd", lr=0.01,
-            momentum=0.9, nesterov=True, weight_decay=1e-5, lr_schedule="cosine_after_warmup", warmup_epochs=10,
-            w_pc=0.3, w_tri=3.0, w_re=0.01, margin=0.4, sigma=0.5, er=0.5, forget_rate=0.25, crop_padding=0,
-            flip=True, strong_view="randaugment", relabel_slice="faithful", triplet_mode="faithful", eval_batch_size=64)
-
-    build.__doc__ = (
-        f"Co-mining, {subset} ({classes} classes, ``--noise none``; images Resize 512 → random crop 448): the "
-        "released ResNet-18 with halved residual sums, ImageNet weights from a local file (``--set "
-        "weights_path=...``; without it the network starts from scratch), SGD Nesterov lr 0.01, momentum 0.9, wd "
-        "1e-5, batch 25, 60 epochs, warm-up 10 then cosine, w_pc = 0.3, w_tri = 3, w_re = 0.01, m = 0.4, σ = 0.5, "
-        "er = 0.5, forget rate 0.25 (``--noise-rate``; its ramp over the warm-up has no effect since the warm-up "
-        "ignores it), official loss behaviour. Set ``web_backbone=resnet50_torchvision`` for the paper's ResNet-50 "
-        "(P3). "
-        + ("The values are the README's web-bird command. " if subset == "web-bird" else
-           "The README gives only the web-bird command; these values are assumed the same (UNVERIFIED). ")
-        + "The strong view is lnlkit's StrongAugment instead of RandAugment (P8); each view is its own decoded "
-        "crop, as the official loader's (the device adds the strong ops).")
-    return build
-
-
-def _digits() -> CoMiningConfig:
-    """Co-mining on the embedded digits (1,347 training images): the CIFAR preset scaled, the algorithm unchanged
-    (official behaviour of both loss bugs, ε = 0.5, w_pc = 1, w_tri = 3, w_re = 0.01, m = 0, k1 = 15, σ = 0.15,
-    er = 0.5, forget rate from the noise spec).  Scale: ``small_cnn``, 50 epochs with the Co-teaching decay from
-    epoch 20 (200 / 80 scaled by 1/4), a 6-epoch warm-up, batch 64, bank 512 (4096 is 8% of CIFAR-10 and would
-    outnumber the digits training set; 512 keeps about 50 entries per class for the k1 = 15 search), crop padding 1,
-    no flip (digits are not mirror-symmetric).  Tuned on symmetric:0.4 and pairflip:0.4 (seeds 0-2): batch 32 gave
-    the same accuracy, but the per-batch cut at the nominal rate caps the clean-set precision when a batch holds more
-    noise than r (at batch 32 even a perfect ranking reaches only 0.93 on seed 2 of symmetric:0.4, whose realised
-    rate is 0.42; 0.95 at batch 64); the warm-up scaled with the epochs (3) ends before the network has left its
-    early-learning phase (63 optimisation steps against CIFAR's ~3,900), which cost 10-25 points under pair-flip
-    noise, so it is 6 (126 steps).  Strong view ``mild`` (weak + small affine/contrast ops + cutout): the official
-    AutoAugment magnitudes are in CIFAR pixels (shifts up to 10 of 32 pixels) and wreck an 8×8 digit; with them,
-    symmetric:0.4 seed 0 fell from 99.29 to 97.64 and the clean-set precision from 0.969 to 0.887."""
-    return CoMiningConfig(model="small_cnn", epochs=50, batch_size=64, decay_start=20, warmup_epochs=6,
-                          bank_size=512, crop_padding=1, flip=False, relabel_slice="faithful",
-                          triplet_mode="faithful", strong_view="mild")
-
-
-def _digits_fixed(relabel_slice: str, triplet_mode: str) -> Callable[[], CoMiningConfig]:
-    def build() -> CoMiningConfig:
-        cfg = _digits()
-        cfg.relabel_slice, cfg.triplet_mode = relabel_slice, triplet_mode
-        return cfg
-
-    fixes = [f for f, on in (("the intended relabel slice (P1)", relabel_slice == "intended"),
-                             ("the corrected triplet loss (P2)", triplet_mode == "corrected")) if on]
-    build.__doc__ = ("The ``digits`` preset with " + " and ".join(fixes) + " instead of the official behaviour: "
-                     "the faithful-vs-fixed comparison of notebook 12 (a preset of its own so the results table keeps "
-                     "it apart).")
-    return build
-
-
-PRESETS: dict[str, Callable[[], CoMiningConfig]] = {
-    "cifar10nc": _cifar("CIFAR-10 closed-set (``cifar10nc``, Table 1)", "symmetric:ρ or pairflip:ρ", "ρ"),
-    "cifar100nc": _cifar("CIFAR-100 closed-set (``cifar100nc``, Table 2)", "symmetric:ρ or pairflip:ρ", "ρ"),
-    "cifar80no": _cifar("CIFAR-80 open-set (``cifar80no``, Table 3: CIFAR-100 with the last 20 classes open-set)",
-                        "openset:0.2+symmetric:ρ or openset:0.2+pairflip:ρ", "0.2 + 0.8·ρ (0.52 at ρ = 0.4)"),
-    "web-bird": _web("web-bird", 200),
-    "web-car": _web("web-car", 196),
-    "web-aircraft": _web("web-aircraft", 100),
-    "digits": _digits,
-    "digits-intended-slice": _digits_fixed("intended", "faithful"),
-    "digits-corrected-triplet": _digits_fixed("faithful", "corrected"),
-    "digits-fixed": _digits_fixed("intended", "corrected"),
-}
+        check_choice(self, "relabel_slice", RELABEL_SLICES, "P1 in docs/methods/comining.md")
+        check_choice(self, "triplet_mode", TRIPLET_MODES, "P2 in docs/methods/comining.md")
+        check_choice(self, "web_backbone", (None, *WEB_BACKBONES), "P3 in docs/methods/comining.md")
+        check_choice(self, "strong_view", COMINING_STRONG_VIEWS)
 
 
 # ---------------------------------------------------------------------------------------------------- the method
@@ -662,7 +543,7 @@ class CoMining(Method):
 
     name = "comining"
     Config = CoMiningConfig
-    PRESETS = PRESETS
+    PRESETS = PresetTable("lnlkit.presets.comining")
     reported_as = "mean_last10"
     data_pipeline = "comining"  # ImageNet statistics (official builder.py)
     PRETRAINED_PRESETS = frozenset({"web-bird", "web-car", "web-aircraft"})  # official model/resnet.py loads them

@@ -28,21 +28,11 @@ Docs: docs/methods/dividemix_smr.md.  One epoch ``e`` of the loop ``e = 0 … E`
 
 4. Test: argmax of the sum of the two networks' logits (the base class's ensemble evaluation).
 
-SMR is DivideMix with (1) and (2) switched on (:class:`SMR`); every other line is shared.  Where the official code
-does something the docs list as a quirk, a named ``faithful_*`` switch keeps the official behaviour by default:
-
-* ``faithful_train_mode_guess`` — the network being trained is in *train* mode during its no-grad co-guessing and
-  co-refinement forwards, so its BatchNorm running statistics are updated by those passes (and each of the four
-  forwards is normalised with its own batch statistics).  ``False``: those forwards run in eval mode.
-* ``faithful_lambda_u0_mixing`` — in the labelled-only step of the λu = 0 scripts (``labelled_only=True``:
-  Animal-10N, Clothing1M, WebVision) only the first 2B mixed rows are kept, but their mixup partners are drawn from
-  all 4B rows, so unlabelled inputs and their guessed targets leak into ``L_x``.  ``False``: partners are drawn
-  among the labelled rows only (and no unlabelled batch is drawn).
-
-Kit choices (documented deviations): the GMM has a fixed ``random_state`` (``gmm_random_state``; the official one is
-unseeded); all randomness (loader order, augmentation, λ draws, permutations) comes from per-(seed, epoch, stream)
-generators, so runs are deterministic and resume exactly; the reported number is the last epoch's ensemble test
-accuracy (``reported_as = "ensemble_acc_last"``; the best epoch is in ``test_acc_best``).
+SMR is DivideMix with (1) and (2) switched on (:class:`SMR`); every other line is shared.  Official-code quirks
+sit behind named ``faithful_*`` switches that keep the official behaviour by default (``faithful_train_mode_guess``,
+``faithful_lambda_u0_mixing``); those switches, the kit's deviations (seeded GMM, per-(seed, epoch, stream)
+generators, exact resume) and the reported number (``reported_as = "ensemble_acc_last"``) are described in
+docs/methods/dividemix_smr.md#switches-faithful-vs-fixed and the sections after it.
 """
 
 from __future__ import annotations
@@ -50,7 +40,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterator
+from typing import ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -58,6 +48,7 @@ import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
+from lnlkit.presets import PresetTable
 from lnlkit.train.augment import Augment
 from lnlkit.train.device import backward_step
 from lnlkit.train.evaluate import autocast, predict_train_subset
@@ -66,6 +57,7 @@ from lnlkit.train.losses import (mixup, mixup_cross_entropy, mixup_lambda, negat
                                  soft_cross_entropy, uniform_prior_penalty)
 from lnlkit.train.schedules import linear_rampup, multistep_lr, set_lr
 from lnlkit.train.selection import gmm_split, min_max_normalise
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
 __all__ = ["DivideMixConfig", "SMRConfig", "DivideMix", "SMR"]
 
@@ -151,32 +143,18 @@ class DivideMixConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.warmup_loss not in ("ce", "mixup"):
-            raise ValueError(f"warmup_loss must be 'ce' (DivideMix) or 'mixup' (SMR), got {self.warmup_loss!r}")
-        if self.recal_period is not None and (not isinstance(self.recal_period, int) or self.recal_period < 1):
-            raise ValueError(f"recal_period must be a positive integer or None, got {self.recal_period!r}")
-        if not isinstance(self.warm_up, int) or self.warm_up < 0:
-            raise ValueError(f"warm_up must be a non-negative integer, got {self.warm_up!r}")
-        if self.alpha <= 0:
-            raise ValueError(f"alpha (Beta parameter) must be positive, got {self.alpha}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
-        if not 0.0 <= self.p_threshold <= 1.0:
-            raise ValueError(f"p_threshold must be in [0, 1], got {self.p_threshold}")
-        if self.lambda_u < 0 or self.rampup_length < 0:
-            raise ValueError(f"lambda_u and rampup_length must be >= 0, got {self.lambda_u}, {self.rampup_length}")
-        if not isinstance(self.loss_history, int) or self.loss_history < 1:
-            raise ValueError(f"loss_history must be a positive integer, got {self.loss_history!r}")
+        check_positive(self, "lr", "alpha", "temperature")
+        check_choice(self, "warmup_loss", ("ce", "mixup"), "ce: DivideMix, mixup: SMR")
+        check_int(self, "recal_period", "epoch_subset", low=1, optional=True)
+        check_int(self, "warm_up", low=0)
+        check_int(self, "loss_history", low=1)
+        check_range(self, "p_threshold", low=0.0, high=1.0)
+        check_non_negative(self, "lambda_u", "rampup_length")
         if self.labelled_only and self.lambda_u != 0:
             raise ValueError(f"labelled_only drops the unlabelled loss; it needs lambda_u=0, got {self.lambda_u}")
-        if self.epoch_subset is not None:
-            if not isinstance(self.epoch_subset, int) or self.epoch_subset < 1:
-                raise ValueError(f"epoch_subset must be a positive integer or None, got {self.epoch_subset!r}")
-            if self.loss_history > 1:
-                raise ValueError("loss_history > 1 averages per-sample losses over epochs and cannot be combined "
-                                 "with epoch_subset (each epoch partitions a different sample)")
+        if self.epoch_subset is not None and self.loss_history > 1:
+            raise ValueError("loss_history > 1 averages per-sample losses over epochs and cannot be combined "
+                             "with epoch_subset (each epoch partitions a different sample)")
 
 
 @dataclass
@@ -189,176 +167,14 @@ class SMRConfig(DivideMixConfig):
     recal_period: int | None = 30
 
 
-# ---------------------------------------------------------------------------------------------------- presets
-# λu / p_threshold per CIFAR setting (docs/methods/dividemix_smr.md#hyperparameters-per-cifar-setting).
-# DivideMix's values are its paper's App. B Table 7; SMR's README gives C10 sym50, C10 asym40 and C100 sym20 and
-# inherits the rest from DivideMix by assumption.
-_CIFAR_SETTINGS: dict[str, dict] = {
-    # name: (dataset, noise spec, overrides, where the values come from)
-    "cifar10-sym20": dict(dataset="cifar10", noise="symmetric-inclusive:0.2", lambda_u=0.0, p_threshold=0.5,
-                          source="DivideMix Table 7 (DivideMix issue #50); not in SMR's docs, inherited by assumption"),
-    "cifar10-sym50": dict(dataset="cifar10", noise="symmetric-inclusive:0.5", lambda_u=25.0, p_threshold=0.5,
-                          source="SMR README; DivideMix Table 7"),
-    "cifar10-sym80": dict(dataset="cifar10", noise="symmetric-inclusive:0.8", lambda_u=25.0, p_threshold=0.5,
-                          source="inherited from DivideMix Table 7, UNVERIFIED"),
-    "cifar10-sym90": dict(dataset="cifar10", noise="symmetric-inclusive:0.9", lambda_u=50.0, p_threshold=0.6,
-                          loss_history=5,
-                          source="inherited from DivideMix Table 7, UNVERIFIED (p_threshold 0.6 stated by the "
-                                 "DivideMix author, issue #10; λu 50 and 0.6 also in issue #46); the GMM input "
-                                 "is the mean of the last 5 epochs' losses"),
-    "cifar10-asym40": dict(dataset="cifar10", noise="asym-cifar10:0.4", lambda_u=0.0, p_threshold=0.5,
-                           asym=True, source="SMR README; DivideMix issues #9/#26"),
-    "cifar100-sym20": dict(dataset="cifar100", noise="symmetric-inclusive:0.2", lambda_u=25.0, p_threshold=0.5,
-                           source="SMR README; DivideMix Table 7"),
-    "cifar100-sym50": dict(dataset="cifar100", noise="symmetric-inclusive:0.5", lambda_u=150.0, p_threshold=0.5,
-                           source="inherited from DivideMix Table 7, UNVERIFIED (λu 150 quoted in InstanceGM "
-                                  "issue #1)"),
-    "cifar100-sym80": dict(dataset="cifar100", noise="symmetric-inclusive:0.8", lambda_u=150.0, p_threshold=0.5,
-                           source="inherited from DivideMix Table 7, UNVERIFIED"),
-    "cifar100-sym90": dict(dataset="cifar100", noise="symmetric-inclusive:0.9", lambda_u=150.0, p_threshold=0.6,
-                           loss_history=5,
-                           source="inherited from DivideMix (author, issue #10), UNVERIFIED; the GMM input is "
-                                  "the mean of the last 5 epochs' losses"),
-}
-
-
-def _cifar_preset(name: str, smr: bool) -> Callable[[], DivideMixConfig]:
-    s = _CIFAR_SETTINGS[name]
-    cifar100 = s["dataset"] == "cifar100"
-
-    def build() -> DivideMixConfig:
-        common = dict(model="preact_resnet18", epochs=300, lr=0.02, lr_milestones=(150,), weight_decay=5e-4,
-                      warm_up=30 if cifar100 else 10, alpha=4.0, temperature=0.5, lambda_u=s["lambda_u"],
-                      p_threshold=s["p_threshold"], loss_history=s.get("loss_history", 1))
-        if smr:
-            return SMRConfig(batch_size=128, warmup_loss="mixup", recal_period=30, **common)
-        return DivideMixConfig(batch_size=64, warmup_loss="ce", asym_penalty=s.get("asym", False), **common)
-
-    method = "SMR" if smr else "DivideMix"
-    build.__doc__ = (
-        f"{method}, {s['dataset'].upper().replace('CIFAR', 'CIFAR-')} with {s['noise']} noise (use this spec; "
-        f"seed 123 gives the official labels). PreAct ResNet-18, 300 epochs (301 passes), SGD lr 0.02 ×0.1 at 150, "
-        f"wd 5e-4, warm-up {30 if cifar100 else 10}, α = 4, T = 0.5, "
-        + ("batch 128 (warm-up 256), mixup-CE warm-up, recalibration every 30 epochs. " if smr else
-           f"batch 64 (warm-up 128), CE warm-up{' + confidence penalty (asym)' if s.get('asym') else ''}. ")
-        + f"λu = {s['lambda_u']:g}, p_threshold = {s['p_threshold']:g} (source: {s['source']})."
-    )
-    return build
-
-
-def _animal10n(smr: bool) -> Callable[[], DivideMixConfig]:
-    def build() -> DivideMixConfig:
-        cls = SMRConfig if smr else DivideMixConfig
-        return cls(model="preact_resnet18", epochs=200, batch_size=128, lr=0.01, lr_milestones=(140,), lr_gamma=0.01,
-                   weight_decay=1e-3, warm_up=30, warmup_loss="mixup" if smr else "ce",
-                   recal_period=15 if smr else None, alpha=4.0, lambda_u=0.0, labelled_only=True, p_threshold=0.5,
-                   crop_padding=0, flip=True)
-
-    build.__doc__ = (
-        ("SMR" if smr else "DivideMix") + ", Animal-10N (real noise, use ``--noise none``): SMR's script as coded — "
-        "200 epochs, warm-up 30, SGD lr 0.01 until epoch 139 then 1e-4 (the intended step at 80 is dead code in SMR's "
-        "script), wd 1e-3, batch 128 (warm-up 256), α = 4, λu = 0 (labelled-only step), p_threshold 0.5, random flip "
-        "only" + (", mixup warm-up, recalibration every 15 epochs (44, 59, …, 194). " if smr else
-                  ". DivideMix has no official Animal-10N script: these are SMR's settings with DivideMix's CE warm-up "
-                  "(kit choice, UNVERIFIED). ")
-        + "Model deviation: the official backbone is torchvision VGG-19-BN (not pretrained), which lnlkit does not "
-        "provide; this preset uses lnlkit's ``preact_resnet18`` (adaptive pooling, so 64×64 inputs work).")
-    return build
-
-
-def _clothing1m(smr: bool) -> Callable[[], DivideMixConfig]:
-    def build() -> DivideMixConfig:
-        cls = SMRConfig if smr else DivideMixConfig
-        return cls(model="resnet50_tv", epochs=80, batch_size=32, lr=0.002, lr_milestones=(40,), weight_decay=1e-3,
-                   warm_up=1, warmup_loss="mixup" if smr else "ce", asym_penalty=not smr,
-                   recal_period=10 if smr else None, alpha=0.5, lambda_u=0.0, labelled_only=True, p_threshold=0.5,
-                   epoch_subset=32000, crop_padding=0, flip=True, record_train_loss=False, eval_batch_size=256)
-
-    build.__doc__ = (
-        ("SMR" if smr else "DivideMix") + ", Clothing1M (use ``--noise none``): torchvision ResNet-50 with ImageNet "
-        "weights from a local file (``--set weights_path=...``; without it the network starts from scratch), fc → "
-        "14; 80 epochs, warm-up 1, SGD lr 0.002 ×0.1 at 40, wd 1e-3, batch 32 (warm-up 64), α = 0.5, λu = 0 "
-        "(labelled-only step), p_threshold 0.5; each epoch each network partitions its own class-balanced sample of "
-        "32,000 images (1000 × 32) and a warm-up epoch trains on 64,000; "
-        + ("mixup warm-up, recalibration every 10 epochs (9, 19, …, 79) over an epoch sample (test transform, "
-           "unshuffled)." if smr else "CE warm-up + confidence penalty (DivideMix's Clothing1M script).")
-        + " Deviations: the official number is the ensemble of each network's best-validation checkpoint; lnlkit "
-        "reports the last epoch's ensemble test accuracy (no validation pass in the kit's driver).  The two "
-        "training views are two independent random 224 crops, as the official loader's.")
-    return build
-
-
-def _webvision(smr: bool) -> Callable[[], DivideMixConfig]:
-    def build() -> DivideMixConfig:
-        cls = SMRConfig if smr else DivideMixConfig
-        return cls(model="resnet50_tv", epochs=120 if smr else 80, batch_size=32, lr=0.01,
-                   lr_milestones=(40, 80) if smr else (40,), weight_decay=5e-4, warm_up=1,
-                   warmup_loss="mixup" if smr else "ce", recal_period=15 if smr else None, alpha=0.5, lambda_u=0.0,
-                   labelled_only=True, p_threshold=0.5, crop_padding=0, flip=True, precision="fp16" if smr else "fp32",
-                   eval_precision="fp32" if smr else None, eval_batch_size=256)
-
-    build.__doc__ = (
-        ("SMR" if smr else "DivideMix") + ", mini-WebVision (50 classes, ``--noise none``): "
-        + ("120 epochs, lr 0.01 ×0.1 at 40 and ×0.01 at 80, mixup warm-up (1 epoch), recalibration every 15 epochs "
-           "(14, 29, …, 119), " if smr else "80 epochs, lr 0.01 ×0.1 at 40, CE warm-up (1 epoch, no penalty), ")
-        + "SGD wd 5e-4, batch 32 (warm-up 64), α = 0.5, λu = 0 (labelled-only step), p_threshold 0.5, "
-        + ("float16 autocast with loss scaling in the training steps, float32 evaluation (``precision='fp16'``, "
-           "``eval_precision='fp32'``, as the official ``Train_webvision.py``; there the mixup warm-up and the "
-           "co-guessing forwards stay float32, here they run in float16 too). " if smr else "float32. ")
-        + "Model deviation: the official backbone is InceptionResNetV2 trained from scratch, which lnlkit does not "
-        "provide; this preset uses torchvision ResNet-50 from scratch (``resnet50_tv`` without weights). Only "
-        "WebVision-val top-1 of the ensemble is recorded (not top-5, not ILSVRC12-val). The two training views "
-        "differ by device-side flips only (see the Clothing1M preset).")
-    return build
-
-
-def _digits(smr: bool, warmup_loss: str | None = None, recal: bool | None = None) -> Callable[[], DivideMixConfig]:
-    warmup_loss = warmup_loss or ("mixup" if smr else "ce")
-    recal = smr if recal is None else recal
-
-    def build() -> DivideMixConfig:
-        cls = SMRConfig if smr else DivideMixConfig
-        return cls(model="small_cnn", epochs=60, batch_size=64, lr=0.02, lr_milestones=(30,), weight_decay=5e-4,
-                   warm_up=5, warmup_loss=warmup_loss, recal_period=6 if recal else None, alpha=4.0, lambda_u=25.0,
-                   rampup_length=3.0, p_threshold=0.5, temperature=0.5, crop_padding=1, flip=False)
-
-    parts = [("SMR" if smr else "DivideMix") + " on the embedded digits (1,347 training images)"]
-    if not smr and (warmup_loss == "mixup" or recal):
-        parts.append("ablation: DivideMix" + (" + mixup warm-up" if warmup_loss == "mixup" else "")
-                     + (" + recalibration" if recal else ""))
-    build.__doc__ = (
-        "; ".join(parts) + ". Scale only, the algorithm is unchanged: ``small_cnn``, 60 epochs (61 passes), batch 64 "
-        "(warm-up 128; the same for every digits preset so the ablation compares like with like), lr 0.02 ×0.1 "
-        "at 30, warm-up 5, λu ramp 3 epochs, "
-        + ("recalibration every 6 epochs, " if recal else "")
-        + "crop padding 1, no flip (digits are not mirror-symmetric); α = 4, T = 0.5, λu = 25, p_threshold 0.5 as "
-        "on CIFAR-10 sym 50%"
-        + (", no confidence penalty (set ``asym_penalty=True`` for DivideMix's asymmetric-noise warm-up)."
-           if warmup_loss == "ce" else ".")
-        + (" The recalibration period is CIFAR's 30 scaled like the epochs (300 → 60): 9 recalibration epochs "
-           "(11, 17, …, 59)." if recal else "")
-        + " Tuned on symmetric:0.4 and pairflip:0.4 (seeds 0-2): batch 32 made SMR's recalibration epochs "
-        "destructive under pair-flip noise (each one a larger share of the optimisation steps).")
-    return build
-
-
-def _presets(smr: bool) -> dict[str, Callable[[], DivideMixConfig]]:
-    presets = {name: _cifar_preset(name, smr) for name in _CIFAR_SETTINGS}
-    presets.update(animal10n=_animal10n(smr), clothing1m=_clothing1m(smr), webvision=_webvision(smr),
-                   digits=_digits(smr))
-    if not smr:  # SMR's ablation: DivideMix, + mixup warm-up, + recalibration, both (= smr's "digits")
-        presets["digits-mixup-warmup"] = _digits(False, warmup_loss="mixup", recal=False)
-        presets["digits-recal"] = _digits(False, warmup_loss="ce", recal=True)
-    return presets
-
-
 # ---------------------------------------------------------------------------------------------------- the method
 class DivideMix(Method):
     """DivideMix: co-divide with per-network GMMs, co-refinement, co-guessing and MixMatch (module docstring)."""
 
     name = "dividemix"
     Config = DivideMixConfig
-    PRESETS = _presets(smr=False)
+    PRESETS = PresetTable("lnlkit.presets.dividemix")
+    CIFAR_SETTINGS = PresetTable("lnlkit.presets.dividemix", "CIFAR_SETTINGS")  # drives preset_for
     reported_as = "ensemble_acc_last"
     supports_fp16 = True
     data_pipeline = "dividemix"
@@ -386,7 +202,7 @@ class DivideMix(Method):
             rate = float(arg)
         except ValueError:
             return None
-        for name, s in _CIFAR_SETTINGS.items():
+        for name, s in cls.CIFAR_SETTINGS.items():
             s_kind, _, s_rate = s["noise"].partition(":")
             if s["dataset"] == dataset and s_kind == kind and math.isclose(rate, float(s_rate), abs_tol=1e-9):
                 return name if name in cls.PRESETS else None
@@ -756,4 +572,4 @@ class SMR(DivideMix):
 
     name = "smr"
     Config = SMRConfig
-    PRESETS = _presets(smr=True)
+    PRESETS = PresetTable("lnlkit.presets.dividemix", "SMR_PRESETS")

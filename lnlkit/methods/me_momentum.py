@@ -41,41 +41,35 @@ phase, round, epoch in the phase — and decisions live in :class:`LoopState`, a
 resumes in the same round.  ``epochs`` is only a cap (0: the schedule's maximum); the run ends when the schedule
 does (:meth:`MeMomentum.finished`).
 
-Switches (official behaviour by default):
-
-* ``extract_transform`` ∈ {"train" (official, P-M1), "test"}: images the confident set is predicted on;
-* ``val_transform`` ∈ {"train" (official, P-M2), "test"}: images the noisy validation accuracy is computed on;
-* ``stem_padding`` ∈ {0 (official, P-M6), 1}: padding of the CIFAR ResNet stem (ignored by models without one).
-
-Predictions for extraction and validation are made in eval mode, as the official ``tools.py`` does (BatchNorm
-running statistics, no dropout), whichever transform the switches pick.
+Switches (official behaviour by default): ``extract_transform`` and ``val_transform`` ∈ {"train" (official),
+"test"}, ``stem_padding`` ∈ {0 (official), 1}; predictions for extraction and validation are made in eval mode,
+as the official ``tools.py``.  See docs/methods/me_momentum.md#official-quirks-and-switches.
 
 Per-sample signals (with ``record_train_loss``): ``loss``, ``confidence`` (probability of the given label), ``pred``
 and ``clean_score`` = probability of the given label minus the largest other probability, on un-augmented images in
 eval mode: the continuous form of the confident-set rule, which keeps exactly the samples whose score is positive
 (ties aside), so its AUROC against the true mask measures the ranking behind the extraction.
 
-Kit choices (documented deviations): the augmentation is the kit's device-side crop/flip; classes absent from the validation set are left out of the
-class-balanced mean; a lone last training sample joins the batch before it (the kit's loader), and a training set
-of one sample is skipped (BatchNorm cannot train on it, the official loader would crash); a fresh network of outer loop k is initialised from a generator seeded by (seed, k); all
-randomness comes from per-(seed, epoch, stream) generators so runs are deterministic and resume exactly.
+Kit choices (device-side crop/flip, absent validation classes, lone-sample batches, per-(seed, epoch, stream)
+generators): docs/methods/me_momentum.md#deviations-from-the-official-code-and-why.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, replace
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
+from lnlkit.presets import PresetTable
 from lnlkit.train.augment import Augment
 from lnlkit.train.evaluate import autocast, class_balanced_accuracy, per_class_recall_precision, predict
 from lnlkit.train.loader import random_holdout
 from lnlkit.train.schedules import multistep_lr, set_lr
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
 __all__ = ["MeMomentumConfig", "MeMomentum", "LoopState", "LoopEvents", "early_stopping_step", "advance_noisy_val",
            "advance_per_class", "confident_mask", "clothing_class_weights", "per_class_scores"]
@@ -161,103 +155,17 @@ class MeMomentumConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be 'noisy_val' (MNIST/CIFAR main.py) or 'per_class' (Clothing.py), "
-                             f"got {self.variant!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        for name in ("outer_loops", "max_phase_a_epochs", "max_inner_rounds", "round_epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.margin_step <= 0 or self.margin_limit < 0:
-            raise ValueError(f"margin_step must be > 0 and margin_limit >= 0, got {self.margin_step}, "
-                             f"{self.margin_limit}")
-        if not 0.0 <= self.beta <= 1.0:
-            raise ValueError(f"beta must be in [0, 1], got {self.beta}")
+        check_choice(self, "variant", VARIANTS, "noisy_val: MNIST/CIFAR main.py, per_class: Clothing.py")
+        check_positive(self, "lr", "margin_step")
+        check_range(self, "val_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
+        check_int(self, "outer_loops", "max_phase_a_epochs", "max_inner_rounds", "round_epochs", low=1)
+        check_non_negative(self, "margin_limit")
+        check_range(self, "beta", low=0.0, high=1.0)
         for name in ("extract_transform", "val_transform"):
-            if getattr(self, name) not in TRANSFORMS:
-                raise ValueError(f"{name} must be 'train' (official: augmented images) or 'test', "
-                                 f"got {getattr(self, name)!r}")
-        if self.stem_padding not in (0, 1):
-            raise ValueError(f"stem_padding must be 0 (official quirk) or 1 (standard), got {self.stem_padding!r}")
+            check_choice(self, name, TRANSFORMS, "train: augmented images, as the official code")
+        check_choice(self, "stem_padding", (0, 1), "0: the official quirk, 1: standard")
         if any(not isinstance(m, int) or m < 0 for m in self.round_milestones):
             raise ValueError(f"round_milestones must be non-negative integers, got {self.round_milestones!r}")
-
-
-# ---------------------------------------------------------------------------------------------------- presets
-def _mnist() -> MeMomentumConfig:
-    """MNIST (``main.py --dataset mnist``): LeNet (conv 6@5×5 pad 2 → pool → conv 16@5×5 → pool → FC 400-120-84),
-    no augmentation, SGD lr 0.01 / momentum 0.9 / wd 1e-4, batch 128; 10% noisy hold-out; 3 outer loops, phase A
-    ≤ 100 epochs with the growing margin, ≤ 19 rounds of 100 epochs (lr ×0.1 at 40, 80).  lnlkit has no MNIST loader:
-    pass the 28×28 images with ``Dataset.from_arrays`` (normalisation 0.1307 / 0.3081, as the official code).
-    With no augmentation the extraction/validation transform switches have no effect."""
-    return MeMomentumConfig(model="lenet", crop_padding=0, flip=False)
-
-
-def _cifar10() -> MeMomentumConfig:
-    """CIFAR-10 (``main.py --dataset cifar10``): post-activation CIFAR ResNet-18 with the padding-0 stem (P-M6),
-    random crop 32 / pad 4 + flip, SGD lr 0.01 / momentum 0.9 / wd 1e-4, batch 128; 10% noisy hold-out (45k / 5k);
-    3 outer loops, phase A ≤ 100 epochs, ≤ 19 rounds × 100 epochs (lr ×0.1 at 40, 80); extraction and validation on
-    augmented images (P-M1, P-M2).  The paper's CIFAR numbers and noise grid could not be verified
-    (docs/targets.md); use the official normalisation with ``load_dataset("cifar10", normalization="mememomentum")``."""
-    return MeMomentumConfig(model="resnet18")
-
-
-def _cifar100() -> MeMomentumConfig:
-    """CIFAR-100 (``main.py --dataset cifar100``): as CIFAR-10 with the CIFAR ResNet-34 ([3, 4, 6, 3], padding-0
-    stem).  Everything else inherited from the shared ``main.py`` settings (the code has no CIFAR-100-specific
-    hyperparameters)."""
-    return MeMomentumConfig(model="resnet34")
-
-
-def _clothing1m() -> MeMomentumConfig:
-    """Clothing1M (``Clothing.py``, use ``--noise none``): the per-class variant — torchvision ResNet-50 with
-    ImageNet weights from a local file (``--set weights_path=...``; without it the network starts from scratch; the
-    official ``--pretrain`` flag is store_false, so pretraining is on), fc → 14; SGD lr 0.005 / momentum 0.9 /
-    wd 1e-3, batch 32; 3 outer loops × 6 rounds × 5 epochs, lr ×0.1 at epochs 10 and 20 of each outer loop;
-    class-weighted CE; per-class score 0.45·recall + 0.55·precision on the clean validation set (14,313 images);
-    extraction and validation with the evaluation transform (as ``Clothing.py``).  Deviations: the kit's image
-    pipeline (its resize / crop, device-side flip) replaces Resize(256) → RandomCrop(256, pad 32); the per-class best
-    models are kept as their predictions, not as 90 checkpoints (P-M5).  The published ≈ 73.13% is UNVERIFIED."""
-    return MeMomentumConfig(model="resnet50_tv", variant="per_class", lr=0.005, weight_decay=1e-3, batch_size=32,
-                            outer_loops=3, max_inner_rounds=6, round_epochs=5, round_milestones=(10, 20),
-                            beta=0.45, class_weighted=True, crop_padding=0, flip=True, extract_transform="test",
-                            val_transform="test", record_train_loss=False, eval_batch_size=256)
-
-
-def _digits() -> MeMomentumConfig:
-    """Embedded digits (1,347 training images, 8×8): scale only, the algorithm is unchanged.  ``small_cnn``,
-    batch 32, SGD lr 0.01 / momentum 0.9 / wd 1e-4 as the paper; 10% noisy hold-out (≈ 135 images); 3 outer loops;
-    crop padding 1, no flip (digits are not mirror-symmetric); extraction and validation on augmented images in eval
-    mode, as the official code.
-
-    The official schedule scaled by 1/10 for the rounds and 1/5 for phase A:
-
-    * **Phase A** trains at constant lr on the whole 90% pool and keeps the model of its best noisy-validation epoch
-      ("latest").  An epoch counts when its accuracy beats ``best + margin``; the margin returns to 0 when one does
-      and grows by 0.1 per stale epoch.  Official: up to 100 epochs, stop once the margin exceeds 2, i.e. after 20
-      stale epochs.  Here: up to 20 epochs, stop once it exceeds 0.35, i.e. after 4 stale epochs (the same 1/5; the
-      limit sits half a step below 0.4 so that the float accumulation of 0.1 cannot shift the stop).  The step stays
-      0.1, the official value; one hold-out sample is worth about 0.74 points here, so any gain of one sample counts.
-    * **Rounds**: up to 19 per outer loop, 10 epochs each (official 100) with lr ×0.1 at epochs 4 and 8 (40, 80)."""
-    return MeMomentumConfig(model="small_cnn", batch_size=32, max_phase_a_epochs=20, margin_limit=0.35,
-                            round_epochs=10, round_milestones=(4, 8), crop_padding=1, flip=False)
-
-
-def _digits_fixed() -> MeMomentumConfig:
-    """The ``digits`` preset with both augmentation quirks fixed: the confident set and the noisy validation
-    accuracy are predicted on clean (un-augmented) images (``extract_transform="test"``, ``val_transform="test"``).
-    A preset of its own so that its runs are tabulated apart from the official behaviour."""
-    return replace(_digits(), extract_transform="test", val_transform="test")
-
-
-PRESETS: dict[str, Callable[[], MeMomentumConfig]] = {
-    "mnist": _mnist, "cifar10": _cifar10, "cifar100": _cifar100, "clothing1m": _clothing1m, "digits": _digits,
-    "digits-fixed": _digits_fixed,
-}
 
 
 # ---------------------------------------------------------------------------------------------------- the loops
@@ -495,7 +403,7 @@ class MeMomentum(Method):
 
     name = "mememomentum"
     Config = MeMomentumConfig
-    PRESETS = PRESETS
+    PRESETS = PresetTable("lnlkit.presets.me_momentum")
     reported_as = "test_at_best_val"
     data_pipeline = "mememomentum"  # CIFAR: DivideMix's statistics; Clothing1M: ImageNet's (official Clothing.py)
     PRETRAINED_PRESETS = frozenset({"clothing1m"})  # official Clothing.py: resnet50(pretrained=True)

@@ -61,16 +61,15 @@ RandomAugment runs on normalised device tensors (mapped back to pixel values for
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Callable, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
+from lnlkit.presets import PresetTable
 from lnlkit.train.augment import Augment, RandomAugment
 from lnlkit.train.evaluate import accuracy, autocast, predict
 from lnlkit.train.loader import Batch, stream_numpy_generator
@@ -78,6 +77,7 @@ from lnlkit.train.losses import (ema_prior, fmix_mask, logit_adjust, mixup_lambd
                                  sharpen, soft_cross_entropy)
 from lnlkit.train.schedules import cosine_lr, set_lr
 from lnlkit.train.selection import min_max_normalise
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
 __all__ = ["ProMixConfig", "ProMix", "class_wise_small_loss_selection", "matched_high_confidence",
            "label_guessing_by_agreement", "negative_entropy_clamped", "debiased_probs"]
@@ -297,133 +297,17 @@ class ProMixConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.lr <= 0 or not 0.0 <= self.min_lr_factor <= 1.0:
-            raise ValueError(f"lr must be positive and min_lr_factor in [0, 1], got {self.lr}, {self.min_lr_factor}")
-        if not isinstance(self.warm_up, int) or self.warm_up < 0:
-            raise ValueError(f"warm_up must be a non-negative integer, got {self.warm_up!r}")
-        for name in ("rho", "tau", "lga_threshold", "bias_m"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
-        if self.rho_end is not None and not 0.0 <= self.rho_end <= 1.0:
-            raise ValueError(f"rho_end must be in [0, 1] or None, got {self.rho_end}")
-        if self.pl_rampup is not None and self.pl_rampup < 0:
-            raise ValueError(f"pl_rampup must be >= 0 or None, got {self.pl_rampup}")
-        for name in ("rampup_length", "pl_weight", "debias_output", "debias_pl"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
-        if self.mixup_alpha <= 0 or self.fmix_alpha <= 0 or self.fmix_decay_power <= 0:
-            raise ValueError("mixup_alpha, fmix_alpha and fmix_decay_power must be positive, got "
-                             f"{self.mixup_alpha}, {self.fmix_alpha}, {self.fmix_decay_power}")
-        for name in ("start_expand", "css_partition_from_predictions_after_epoch"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
-        if self.css_quota not in ("balanced", "per_class"):
-            raise ValueError(f"css_quota must be 'balanced' or 'per_class', got {self.css_quota!r}")
-        if self.augment_order not in ("crop_flip", "flip_crop"):
-            raise ValueError(f"augment_order must be 'crop_flip' or 'flip_crop', got {self.augment_order!r}")
-        if not isinstance(self.randaug_ops, int) or self.randaug_ops < 0:
-            raise ValueError(f"randaug_ops must be a non-negative integer, got {self.randaug_ops!r}")
-        if not 0.0 <= self.cutout_max_fraction <= 1.0:
-            raise ValueError(f"cutout_max_fraction must be in [0, 1], got {self.cutout_max_fraction}")
-        if self.model_width is not None and (not isinstance(self.model_width, int) or self.model_width < 1):
-            raise ValueError(f"model_width must be a positive integer or None, got {self.model_width!r}")
-
-
-# ---------------------------------------------------------------------------------------------- presets
-# The columns of the official run.sh commands that change per setting; everything else is common to all runs.
-_SETTINGS: dict[str, dict] = {
-    "cifar10-sym20": dict(dataset="cifar10", noise="symmetric-inclusive:0.2", rho=0.7, source="run.sh"),
-    "cifar10-sym50": dict(dataset="cifar10", noise="symmetric-inclusive:0.5", rho=0.5, source="run.sh"),
-    "cifar10-sym80": dict(dataset="cifar10", noise="symmetric-inclusive:0.8", rho=0.25,
-                          source="NOT PUBLISHED (the paper reports a result, run.sh has no command): rho 0.25 is the "
-                                 "kit's estimate (≈ the clean fraction per class, 0.2–0.3); tau/α/β_pl inherited "
-                                 "from CIFAR-10, UNVERIFIED"),
-    "cifar10-sym90": dict(dataset="cifar10", noise="symmetric-inclusive:0.9", rho=0.15,
-                          source="NOT PUBLISHED: rho 0.15 is the kit's estimate (0.1–0.15); tau/α/β_pl inherited "
-                                 "from CIFAR-10, UNVERIFIED"),
-    "cifar10-asym40": dict(dataset="cifar10", noise="asym-cifar10:0.4", rho=0.5, asym=True,
-                           source="run.sh; warm-up with the negative-entropy penalty"),
-    "cifar100-sym20": dict(dataset="cifar100", noise="symmetric-inclusive:0.2", rho=0.7, source="run.sh"),
-    "cifar100-sym50": dict(dataset="cifar100", noise="symmetric-inclusive:0.5", rho=0.5, source="run.sh"),
-    "cifar100-sym80": dict(dataset="cifar100", noise="symmetric-inclusive:0.8", rho=0.25,
-                           source="NOT PUBLISHED: rho 0.25 is the kit's estimate; tau/α/β_pl inherited from "
-                                  "CIFAR-100, UNVERIFIED"),
-    "cifar100-sym90": dict(dataset="cifar100", noise="symmetric-inclusive:0.9", rho=0.15,
-                           source="NOT PUBLISHED: rho 0.15 is the kit's estimate; tau/α/β_pl inherited from "
-                                  "CIFAR-100, UNVERIFIED"),
-    "cifar10n-aggre": dict(dataset="cifar10", noise="cifar10n:aggre", rho=0.5, source="run.sh (α/β_pl defaults)"),
-    "cifar10n-rand1": dict(dataset="cifar10", noise="cifar10n:rand1", rho=0.5, source="run.sh (α/β_pl defaults)"),
-    "cifar10n-rand2": dict(dataset="cifar10", noise="cifar10n:rand2", rho=0.5,
-                           source="rand1's command (the paper reports rand2; run.sh has no command), UNVERIFIED"),
-    "cifar10n-rand3": dict(dataset="cifar10", noise="cifar10n:rand3", rho=0.5,
-                           source="rand1's command (the paper reports rand3; run.sh has no command), UNVERIFIED"),
-    "cifar10n-worst": dict(dataset="cifar10", noise="cifar10n:worst", rho=0.5, source="run.sh (α/β_pl defaults)"),
-    "cifar100n-noisy": dict(dataset="cifar100", noise="cifar100n:noisy", rho=0.5, source="run.sh"),
-}
-
-
-def _cifar_preset(name: str) -> Callable[[], ProMixConfig]:
-    s = _SETTINGS[name]
-    c100 = s["dataset"] == "cifar100"
-
-    def build() -> ProMixConfig:
-        return ProMixConfig(
-            model="resnet18", epochs=600, batch_size=256, lr=0.05, min_lr_factor=1e-3, weight_decay=5e-4,
-            warm_up=30 if c100 else 10, asym_penalty=s.get("asym", False), rampup_length=50.0, rho=s["rho"],
-            tau=0.95 if c100 else 0.99, debias_output=0.5 if c100 else 0.8, debias_pl=0.5 if c100 else 0.8,
-            bias_m=0.9999, temperature=0.5, start_expand=250, lga_threshold=0.9,
-            augment_order="crop_flip" if c100 else "flip_crop", crop_padding=4, flip=True)
-
-    build.__doc__ = (
-        f"ProMix, {s['dataset'].upper().replace('CIFAR', 'CIFAR-')} with ``{s['noise']}`` noise (CIFAR-N: real "
-        f"labels; synthetic: seed 123 gives the official labels). Plain ResNet-18 ×2 with pseudo heads, 600 epochs "
-        f"(601 passes), batch 256, SGD lr 0.05 cosine to 5e-5, wd 5e-4, warm-up {30 if c100 else 10}"
-        f"{' + negative-entropy penalty' if s.get('asym') else ''}, w ramp 50, LGA in the last 250 epochs (e > 350, "
-        f"threshold 0.9), β 0.1 ramped over 100 epochs and off from 100, bias_m 0.9999, T 0.5; rho {s['rho']:g}, "
-        f"tau {0.95 if c100 else 0.99:g}, α = β_pl = {0.5 if c100 else 0.8:g}. Load the data with "
-        f"``normalization='promix'`` for the official statistics. Source: {s['source']}.")
-    return build
-
-
-def _digits() -> ProMixConfig:
-    """ProMix on the embedded digits (1,347 training images). Scale only, the algorithm and its constants are the
-    CIFAR-10 sym 50% command's (rho 0.5, tau 0.99, α = β_pl = 0.8, T 0.5, LGA threshold 0.9, mixup Beta(4, 4),
-    FMix Beta(1, 1), lr 0.05 cosine to 5e-5, wd 5e-4): ``small_cnn`` of width 16, batch 128 (10 SSL steps per
-    epoch), 60 epochs (61 passes; CIFAR's 600 / 10) and every length in epochs divided by 10 — w ramp 5 (so β ramps
-    over 10 and is off from 10), LGA in the last 25 epochs (e > 35).  The warm-up is 3 epochs (CIFAR's 10 / 10 =
-    1 epoch of 11 steps leaves the networks too weak for the first CSS) and the prior momentum 0.98 keeps the EMA's
-    time constant (~50 steps ≈ 5 epochs) in proportion to CIFAR's (~10k steps ≈ 51 of 600 epochs).  Crop padding 1,
-    no flip (digits are not mirror-symmetric).  Tuned for time (width 32 / batch 64 took ~6 min per run on one CPU
-    thread) on symmetric:0.4 and pairflip:0.4, seeds 0-2."""
-    return ProMixConfig(model="small_cnn", model_width=16, epochs=60, batch_size=128, lr=0.05, min_lr_factor=1e-3,
-                        weight_decay=5e-4, warm_up=3, rampup_length=5.0, rho=0.5, tau=0.99, debias_output=0.8,
-                        debias_pl=0.8, bias_m=0.98, start_expand=25, crop_padding=1, flip=False)
-
-
-def _digits_penalty(fixed: bool) -> Callable[[], ProMixConfig]:
-    def build() -> ProMixConfig:
-        return dataclasses.replace(_digits(), asym_penalty=True, fix_negentropy_clamp=fixed)
-
-    build.__doc__ = (
-        "The ``digits`` preset with the warm-up's negative-entropy penalty of ProMix's asymmetric-noise runs switched "
-        "on, " + ("as intended (``fix_negentropy_clamp=True``, the kit's default)" if fixed else
-                  "as the official code computes it (logits clamped at 1e-12 before the softmax, "
-                  "``fix_negentropy_clamp=False``)")
-        + ": the faithful-vs-fixed comparison of notebook 10 (its own preset, so results tables never pool it with "
-        "the main runs).")
-    return build
-
-
-def _presets() -> dict[str, Callable[[], ProMixConfig]]:
-    presets = {name: _cifar_preset(name) for name in _SETTINGS}
-    presets["digits"] = _digits
-    presets["digits-penalty"] = _digits_penalty(True)
-    presets["digits-penalty-faithful"] = _digits_penalty(False)
-    return presets
+        check_positive(self, "lr", "temperature", "mixup_alpha", "fmix_alpha", "fmix_decay_power")
+        check_range(self, "min_lr_factor", "rho", "tau", "lga_threshold", "bias_m", "cutout_max_fraction", low=0.0,
+                    high=1.0)
+        check_range(self, "rho_end", low=0.0, high=1.0, optional=True)
+        check_non_negative(self, "pl_rampup", optional=True)
+        check_non_negative(self, "rampup_length", "pl_weight", "debias_output", "debias_pl")
+        check_int(self, "warm_up", "randaug_ops", low=0)
+        check_int(self, "start_expand", "css_partition_from_predictions_after_epoch", low=0, optional=True)
+        check_int(self, "model_width", low=1, optional=True)
+        check_choice(self, "css_quota", ("balanced", "per_class"))
+        check_choice(self, "augment_order", ("crop_flip", "flip_crop"))
 
 
 # ---------------------------------------------------------------------------------------------- the method
@@ -432,10 +316,10 @@ class ProMix(Method):
 
     name = "promix"
     Config = ProMixConfig
-    PRESETS = _presets()
+    PRESETS = PresetTable("lnlkit.presets.promix")
     reported_as = "ensemble_acc_last"
     data_pipeline = "promix"  # official dataloader_cifarn.py: CIFAR-10 std (0.247, 0.243, 0.261)
-    SETTINGS: ClassVar[dict[str, dict]] = _SETTINGS
+    SETTINGS = PresetTable("lnlkit.presets.promix", "SETTINGS")  # drives preset_for
 
     @classmethod
     def preset_for(cls, dataset: str, noise: str | None) -> str | None:
@@ -447,7 +331,7 @@ class ProMix(Method):
         if noise is None or ":" not in str(noise):
             return None
         kind, _, arg = str(noise).lower().replace(" ", "").partition(":")
-        for name, s in _SETTINGS.items():
+        for name, s in cls.SETTINGS.items():
             s_kind, _, s_arg = s["noise"].partition(":")
             if s["dataset"] != dataset or s_kind != kind:
                 continue

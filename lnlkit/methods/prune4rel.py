@@ -60,7 +60,6 @@ greedy.  Memory O(n·d).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import heapq
 import time
 from dataclasses import dataclass, field
@@ -73,11 +72,13 @@ import torch.nn.functional as F
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
 from lnlkit.methods.dividemix import DivideMix, DivideMixConfig
 from lnlkit.methods.sop import SOP, SOPConfig
+from lnlkit.presets import PresetTable
 from lnlkit.train.augment import SOP_STRONG_VIEWS, Augment, sop_strong_view
 from lnlkit.train.evaluate import autocast, per_sample_pass
 from lnlkit.train.loader import stream_generator
 from lnlkit.train.neighbours import INDEXES, Neighbourhoods, similarity_weights
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
 __all__ = ["Prune4ReLConfig", "Prune4ReL", "GreedyResult", "greedy_neighborhood_confidence", "similarity_weights",
            "confidence_scores", "uniform_selection", "small_loss_selection", "uncertainty_selection",
@@ -528,7 +529,7 @@ def glister_selection(gains: np.ndarray, budget: int) -> np.ndarray:
     return _top(np.asarray(gains, np.float64), budget, largest=True)
 
 
-# ================================================================================== config and presets
+# ================================================================================== config
 @dataclass
 class Prune4ReLConfig(MethodConfig):
     """Hyperparameters of Prune4ReL and the pruning baselines (defaults: CIFAR-10N with SOP+, ``sop_CF10.sh``).
@@ -616,121 +617,26 @@ class Prune4ReLConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.selector not in SELECTORS:
-            raise ValueError(f"selector must be one of {', '.join(SELECTORS)}, got {self.selector!r}")
-        if not 0.0 < self.ratio <= 1.0:
-            raise ValueError(f"ratio (selection ratio f) must be in (0, 1], got {self.ratio}")
-        if self.learner not in LEARNERS:
-            raise ValueError(f"learner must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
+        check_choice(self, "selector", SELECTORS)
+        check_choice(self, "learner", LEARNERS)
         if self.balance and self.selector in _NO_BALANCED_BRANCH:
             raise ValueError(f"prune:{self.selector} has no class-balanced variant (the official --balance True branch "
                              "crashes); use balance=False")
-        if not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
-            raise ValueError(f"warmup_epochs must be a non-negative integer, got {self.warmup_epochs!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.lr_schedule not in ("cosine", "multistep"):
-            raise ValueError(f"lr_schedule must be 'cosine' or 'multistep', got {self.lr_schedule!r}")
-        if not 0.0 <= self.tau <= 1.0:
-            raise ValueError(f"tau is a threshold on 0.5 + 0.5·cos, in [0, 1]; got {self.tau}")
-        if self.eta <= 0:
-            raise ValueError(f"eta must be positive, got {self.eta}")
-        if self.metric not in ("cossim", "euclidean"):
-            raise ValueError(f"metric must be 'cossim' or 'euclidean', got {self.metric!r}")
-        if self.uncertainty not in ("LeastConfidence", "Margin", "Entropy"):
-            raise ValueError(f"uncertainty must be LeastConfidence, Margin or Entropy, got {self.uncertainty!r}")
-        if self.gain not in ("self", "neighborhood"):
-            raise ValueError(f"gain must be 'self' (official) or 'neighborhood' (exact), got {self.gain!r}")
-        if self.strong_view not in SOP_STRONG_VIEWS:
-            raise ValueError(f"strong_view must be one of {SOP_STRONG_VIEWS}, got {self.strong_view!r}")
-        if self.score_view not in ("strong", "weak", "clean"):
-            raise ValueError(f"score_view must be 'strong' (official), 'weak' or 'clean', got {self.score_view!r}")
-        if self.rc < 0 or self.rb < 0 or self.lr_u < 0 or self.lr_v < 0:
-            raise ValueError("rc, rb, lr_u and lr_v must be >= 0")
-        if not 0.0 <= self.p_threshold <= 1.0 or self.temperature <= 0 or self.alpha <= 0 or self.lambda_u < 0:
-            raise ValueError("DivideMix settings out of range (p_threshold in [0, 1], temperature, alpha > 0, "
-                             "lambda_u >= 0)")
-        if not isinstance(self.subset_warm_up, int) or self.subset_warm_up < 0:
-            raise ValueError(f"subset_warm_up must be a non-negative integer, got {self.subset_warm_up!r}")
-        if self.selection_batch < 1 or self.selection_block < 1 or self.selection_leaf < 1:
-            raise ValueError("selection_batch, selection_block and selection_leaf must be >= 1")
-        if self.selection_index not in INDEXES:
-            raise ValueError(f"selection_index must be one of {INDEXES}, got {self.selection_index!r}")
+        check_range(self, "ratio", low=0.0, high=1.0, low_open=True)  # the selection ratio f
+        check_range(self, "tau", "p_threshold", low=0.0, high=1.0)  # tau: a threshold on 0.5 + 0.5·cos
+        check_positive(self, "lr", "eta", "temperature", "alpha")
+        check_non_negative(self, "rc", "rb", "lr_u", "lr_v", "lambda_u")
+        check_int(self, "warmup_epochs", "subset_warm_up", low=0)
+        check_int(self, "selection_batch", "selection_block", "selection_leaf", low=1)
+        check_choice(self, "lr_schedule", ("cosine", "multistep"))
+        check_choice(self, "metric", ("cossim", "euclidean"))
+        check_choice(self, "uncertainty", ("LeastConfidence", "Margin", "Entropy"))
+        check_choice(self, "gain", ("self", "neighborhood"), "self: official, neighborhood: exact")
+        check_choice(self, "strong_view", SOP_STRONG_VIEWS)
+        check_choice(self, "score_view", ("strong", "weak", "clean"), "strong: official")
+        check_choice(self, "selection_index", INDEXES)
         if self.selection_index == "cells" and self.metric != "cossim":
             raise ValueError("selection_index='cells' prunes by angle and needs metric='cossim'")
-
-
-_CIFAR10N_DOC = ("PreAct ResNet-18, {epochs} epochs on S after a {se}-epoch warm-up on all data, batch 128, SGD "
-                 "0.02 Nesterov momentum 0.9, wd 5e-4, cosine (T = {epochs}, min 1e-4); ")
-
-
-def _preset(doc: str, **values) -> Callable[[], Prune4ReLConfig]:
-    def build() -> Prune4ReLConfig:
-        return Prune4ReLConfig(**values)
-
-    build.__doc__ = doc
-    return build
-
-
-PRESETS: dict[str, Callable[[], Prune4ReLConfig]] = {
-    "cifar10n-sop": _preset(
-        "CIFAR-10N (``cifar10n:rand1|rand2|rand3|worst|aggre``) with SOP+ (``sop_CF10.sh``): "
-        + _CIFAR10N_DOC.format(epochs=300, se=10) + "lr_u 10, lr_v 100 (the default, not passed), rc 0.9, rb 0.1; "
-        "τ 0.975 (cos > 0.95), η 1, balance, LeastConfidence; f = 0.2 by default (the scripts sweep 0.2, 0.4, "
-        "0.6, 0.8: ``--set ratio=...``).  Strong view without AutoAugment (kit deviation).",
-        model="preact_resnet18"),
-    "cifar100n-sop": _preset(
-        "CIFAR-100N (``cifar100n:noisy``) with SOP+: " + _CIFAR10N_DOC.format(epochs=300, se=30)
-        + "lr_u 1, lr_v 100, rc 0.9, rb 0.1; τ 0.95 (cos > 0.9), η 1, balance.",
-        model="preact_resnet18", warmup_epochs=30, lr_u=1.0, tau=0.95),
-    "cifar10n-dividemix": _preset(
-        "CIFAR-10N with DivideMix as re-labeller: " + _CIFAR10N_DOC.format(epochs=300, se=10)
-        + "λu 1 constant, p_threshold 0.5, T 0.5, α 4; τ 0.975, **η 100** (not passed by the script, so the "
-        "default: ambiguous run, P-P2), balance; batch 128 (the Prune4ReL scripts' value, UNVERIFIED for the SSL "
-        "step).", model="preact_resnet18", learner="dividemix", eta=100.0),
-    "cifar100n-dividemix": _preset(
-        "CIFAR-100N with DivideMix: " + _CIFAR10N_DOC.format(epochs=300, se=30)
-        + "λu 1 constant, p_threshold 0.5, T 0.5, α 4; τ 0.95, η 1, balance.",
-        model="preact_resnet18", learner="dividemix", warmup_epochs=30, tau=0.95),
-    "webvision-sop": _preset(
-        "mini-WebVision (50 classes, ``--noise none``) with SOP (its script): 100 epochs on S after 10 of warm-up, "
-        "batch 32, SGD 0.02 wd 5e-4, ×0.1 at epoch 50, lr_u 0.1, lr_v 1, rb 0 and rc 0 (the script passes its "
-        "seed loop variable as rc: rc = 0 is its first run, UNVERIFIED); τ 0.95, η 1, balance.  Model deviation: "
-        "Inception-ResNet-v2 is not in the kit; ``resnet50_tv`` from scratch.",
-        model="resnet50_tv", epochs=100, warmup_epochs=10, batch_size=32, lr_schedule="multistep",
-        lr_milestones=(50,), lr_u=0.1, lr_v=1.0, rc=0.0, rb=0.0, tau=0.95, crop_padding=0, eval_batch_size=256),
-    "clothing1m-dividemix": _preset(
-        "Clothing1M (``--noise none``; \"test\" = the clean validation list) with DivideMix (its script): ResNet-50 "
-        "(ImageNet weights from ``--set weights_path=...``), 10 epochs on S after 1 warm-up epoch (the official "
-        "one is a pre-warmed checkpoint), batch 32, SGD 0.002 wd 1e-3, ×0.1 at epoch 5 (net2's milestone is the "
-        "hard-coded 150 while ``faithful_net2_milestone``), λu 0.1, α 0.5; τ 0.8 (cos > 0.6), η 1, f = 0.1 (the "
-        "script sweeps 0.01, 0.05, 0.1, 0.2).", model="resnet50_tv", learner="dividemix", epochs=10,
-        warmup_epochs=1, batch_size=32, lr=0.002, weight_decay=1e-3, lr_schedule="multistep", lr_milestones=(5,),
-        lambda_u=0.1, alpha=0.5, tau=0.8, ratio=0.1, crop_padding=0, eval_batch_size=256, record_train_loss=False),
-    "imagenet-sop": _preset(
-        "ImageNet-1K, 20% ``i → i+1`` noise, with SOP (rc = rb = 0) (its script): ResNet-50, 50 epochs on S after 10 "
-        "(official: pre-warmed), batch 64, SGD 0.02 wd 1e-3 cosine, lr_u 0.1, lr_v 1; τ 0.95, **η 100** (not "
-        "passed: the default, P-P2), f = 0.2 (the script sweeps 0.05–0.4).  No ImageNet loader in the kit: for a "
-        "user's own ``Dataset``.", model="resnet50_tv", epochs=50, warmup_epochs=10, batch_size=64,
-        weight_decay=1e-3, lr_u=0.1, lr_v=1.0, rc=0.0, rb=0.0, tau=0.95, eta=100.0, crop_padding=0,
-        eval_batch_size=256),
-    "digits": _preset(
-        "Prune4ReL with SOP+ on the embedded digits (1,347 training images).  Scale only, every algorithmic "
-        "setting is CIFAR-10N's (SOP+ lr_u 10, lr_v 100, rc 0.9, rb 0.1, Nesterov SGD 0.02, wd 5e-4, cosine to "
-        "1e-4 over the epochs on S; τ 0.975, η 1, balance, LeastConfidence, strong-view scores): ``small_cnn``, "
-        "150 epochs on S after a 5-epoch warm-up (CIFAR's 300 : 10), batch 32, crop padding 1, no flip, strong "
-        "Cutout 4; f = 0.2.  Tuned on symmetric:0.4 seed 0: the first scale, 60 epochs after a 2-epoch warm-up "
-        "(same 30 : 1), left a warm-up model too weak for meaningful confidences (84 SGD steps; CIFAR's warm-up is "
-        "3,900) and Prune4ReL did not beat Uniform.  Strong (and score) view ``mild``, crop + flip + Cutout: the "
-        "official AutoAugment's magnitudes are in CIFAR pixels (shifts up to 9 pixels blank an 8×8 digit).",
-        model="small_cnn", epochs=150, warmup_epochs=5, batch_size=32, crop_padding=1, flip=False, strong_cutout=4,
-        strong_view="mild"),
-    "digits-dividemix": _preset(
-        "Prune4ReL with DivideMix on the digits: the ``digits`` scale (150 epochs on S after 5 of warm-up) with "
-        "CIFAR-10N's DivideMix settings (λu 1 constant, p_threshold 0.5, T 0.5, α 4), η 1 (the CIFAR-100N value; "
-        "the CIFAR-10N script's 100 is ambiguous), batch 64.", model="small_cnn", learner="dividemix", epochs=150,
-        warmup_epochs=5, batch_size=64, crop_padding=1, flip=False),
-}
 
 
 # ================================================================================== the CE learner
@@ -853,7 +759,7 @@ class Prune4ReL(Method):
 
     name = "prune4rel"
     Config = Prune4ReLConfig
-    PRESETS = PRESETS
+    PRESETS = PresetTable("lnlkit.presets.prune4rel")
     data_pipeline = "prune4rel"
     PRETRAINED_PRESETS = frozenset({"clothing1m-dividemix"})  # ImageNet-initialised ResNet-50
     SELECTOR: ClassVar[str] = "prune4rel"
@@ -1121,23 +1027,6 @@ class Prune4ReL(Method):
 
 
 # ================================================================================== the baselines as methods
-def _baseline_presets(config_cls: type, **fixed) -> dict[str, Callable[[], Prune4ReLConfig]]:
-    """Prune4ReL's presets with a baseline's selector and its official selection defaults (``fixed``)."""
-
-    def one(build: Callable[[], Prune4ReLConfig]) -> Callable[[], Prune4ReLConfig]:
-        def wrapped() -> Prune4ReLConfig:
-            base = build()
-            values = {f.name: getattr(base, f.name) for f in dataclasses.fields(Prune4ReLConfig) if f.name != "selector"}
-            return config_cls(**{**values, **fixed})
-
-        extra = ", ".join(f"{k}={v!r}" for k, v in fixed.items())
-        wrapped.__doc__ = (f"{build.__doc__} Selection: ``{config_cls().selector}`` instead of the greedy"
-                           + (f" ({extra})." if extra else "."))
-        return wrapped
-
-    return {k: one(b) for k, b in PRESETS.items()}
-
-
 @dataclass
 class PruneUniformConfig(Prune4ReLConfig):
     selector: str = "uniform"
@@ -1151,7 +1040,7 @@ class PruneUniform(Prune4ReL):
     name = "prune:uniform"
     SELECTOR = "uniform"
     Config = PruneUniformConfig
-    PRESETS = _baseline_presets(PruneUniformConfig, balance=False)
+    PRESETS = PresetTable("lnlkit.presets.prune4rel", "UNIFORM_PRESETS")
 
 
 @dataclass
@@ -1167,7 +1056,7 @@ class PruneSmallLoss(Prune4ReL):
     name = "prune:smallloss"
     SELECTOR = "smallloss"
     Config = PruneSmallLossConfig
-    PRESETS = _baseline_presets(PruneSmallLossConfig, balance=False)
+    PRESETS = PresetTable("lnlkit.presets.prune4rel", "SMALLLOSS_PRESETS")
 
 
 @dataclass
@@ -1185,7 +1074,7 @@ class PruneUncertainty(Prune4ReL):
     name = "prune:uncertainty"
     SELECTOR = "uncertainty"
     Config = PruneUncertaintyConfig
-    PRESETS = _baseline_presets(PruneUncertaintyConfig, uncertainty="Margin", balance=False)
+    PRESETS = PresetTable("lnlkit.presets.prune4rel", "UNCERTAINTY_PRESETS")
 
 
 @dataclass
@@ -1201,7 +1090,7 @@ class PruneForgetting(Prune4ReL):
     name = "prune:forgetting"
     SELECTOR = "forgetting"
     Config = PruneForgettingConfig
-    PRESETS = _baseline_presets(PruneForgettingConfig, balance=False)
+    PRESETS = PresetTable("lnlkit.presets.prune4rel", "FORGETTING_PRESETS")
 
 
 @dataclass
@@ -1217,7 +1106,7 @@ class PruneGraNd(Prune4ReL):
     name = "prune:grand"
     SELECTOR = "grand"
     Config = PruneGraNdConfig
-    PRESETS = _baseline_presets(PruneGraNdConfig, balance=False)
+    PRESETS = PresetTable("lnlkit.presets.prune4rel", "GRAND_PRESETS")
 
 
 @dataclass
@@ -1234,7 +1123,7 @@ class PruneModerate(Prune4ReL):
     name = "prune:moderate"
     SELECTOR = "moderate"
     Config = PruneModerateConfig
-    PRESETS = _baseline_presets(PruneModerateConfig, balance=False)
+    PRESETS = PresetTable("lnlkit.presets.prune4rel", "MODERATE_PRESETS")
 
 
 @dataclass
@@ -1250,7 +1139,7 @@ class PruneKCenterGreedy(Prune4ReL):
     name = "prune:kcentergreedy"
     SELECTOR = "kcentergreedy"
     Config = PruneKCenterGreedyConfig
-    PRESETS = _baseline_presets(PruneKCenterGreedyConfig, balance=False)
+    PRESETS = PresetTable("lnlkit.presets.prune4rel", "KCENTERGREEDY_PRESETS")
 
 
 @dataclass
@@ -1267,4 +1156,4 @@ class PruneGlister(Prune4ReL):
     name = "prune:glister"
     SELECTOR = "glister"
     Config = PruneGlisterConfig
-    PRESETS = _baseline_presets(PruneGlisterConfig, balance=False)
+    PRESETS = PresetTable("lnlkit.presets.prune4rel", "GLISTER_PRESETS")

@@ -31,7 +31,6 @@ per-(seed, epoch, stream) generators so resume is exact; the reported number is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -39,10 +38,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
+from lnlkit.presets import PresetTable
 from lnlkit.train.augment import SOP_STRONG_VIEWS, Augment, sop_strong_view
 from lnlkit.train.evaluate import autocast, per_sample_pass
 from lnlkit.train.losses import one_hot
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
+from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive
 
 __all__ = ["SOPConfig", "SOP", "sop_losses", "consistency_loss", "class_balance_loss", "corrected_prediction"]
 
@@ -159,87 +160,16 @@ class SOPConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.lr_schedule not in ("cosine", "multistep"):
-            raise ValueError(f"lr_schedule must be 'cosine' or 'multistep', got {self.lr_schedule!r}")
-        if self.lr_u < 0 or self.lr_v < 0:
-            raise ValueError(f"lr_u and lr_v must be >= 0, got {self.lr_u}, {self.lr_v}")
-        if self.rc < 0 or self.rb < 0:
-            raise ValueError(f"rc and rb (SOP+ weights) must be >= 0, got {self.rc}, {self.rb}")
-        if self.init_std < 0:
-            raise ValueError(f"init_std must be >= 0, got {self.init_std}")
-        if self.lr_period is not None and (not isinstance(self.lr_period, int) or self.lr_period < 1):
-            raise ValueError(f"lr_period must be a positive integer or None, got {self.lr_period!r}")
-        if self.strong_cutout < 0 or self.crop_padding < 0:
-            raise ValueError("strong_cutout and crop_padding must be >= 0")
-        if self.strong_view not in SOP_STRONG_VIEWS:
-            raise ValueError(f"strong_view must be one of {SOP_STRONG_VIEWS}, got {self.strong_view!r}")
+        check_positive(self, "lr")
+        check_choice(self, "lr_schedule", ("cosine", "multistep"))
+        check_non_negative(self, "lr_u", "lr_v", "rc", "rb", "init_std", "strong_cutout", "crop_padding")
+        check_int(self, "lr_period", low=1, optional=True)
+        check_choice(self, "strong_view", SOP_STRONG_VIEWS)
 
     @property
     def plus(self) -> bool:
         """SOP+ (consistency or class balance on)."""
         return self.rc > 0 or self.rb > 0
-
-
-# ---------------------------------------------------------------------------------------------------- presets
-def _cifar10n() -> SOPConfig:
-    """SOP+ as Prune4ReL trains it on CIFAR-10N (``cifar10n:aggre|worst|rand1..3``), ``sop_CF10.sh``: PreAct ResNet-18,
-    300 epochs, batch 128, SGD 0.02 Nesterov momentum 0.9, wd 5e-4, cosine (T = 300, min 1e-4), lr_u 10,
-    lr_v 100 (the default; not passed by the scripts), rc 0.9, rb 0.1.  Strong view: crop + flip + Cutout 16
-    (AutoAugment not available in the kit, deviation)."""
-    return SOPConfig(model="preact_resnet18")
-
-
-def _cifar100n() -> SOPConfig:
-    """SOP+ as Prune4ReL trains it on CIFAR-100N (``cifar100n:noisy``): as CIFAR-10N with lr_u = 1 (its script)."""
-    return SOPConfig(model="preact_resnet18", lr_u=1.0)
-
-
-def _official_cifar100() -> SOPConfig:
-    """The official SOP+ configuration (official ``config_cifar100.json``): PreAct ResNet-18, 300 epochs, batch
-    128, SGD 0.02 momentum 0.9 **without** Nesterov, wd 1e-3, cosine (T = 300, min 2e-4), rc 0.9, rb 0.1, with the
-    README's sym-50% rates lr_u = 1, lr_v = 10 (use ``symmetric-inclusive:0.5`` on CIFAR-100).  The official seed
-    666 is the user's ``--seed``; the official CIFAR-100 strong branch's CIFAR-10 normalisation quirk is not
-    reproduced (the kit normalises once)."""
-    return SOPConfig(model="preact_resnet18", nesterov=False, weight_decay=1e-3, lr_min=2e-4, lr_u=1.0, lr_v=10.0)
-
-
-def _official_cifar100_asym40() -> SOPConfig:
-    """Official SOP+ for CIFAR-100 asym-40%: as ``cifar100-sop-sym50`` with the README's lr_u = 0.1, lr_v = 100
-    (the paper says lr_u = 1: UNVERIFIED which one produced the table)."""
-    return SOPConfig(model="preact_resnet18", nesterov=False, weight_decay=1e-3, lr_min=2e-4, lr_u=0.1, lr_v=100.0)
-
-
-def _webvision() -> SOPConfig:
-    """SOP (rc = rb = 0 as run; the script passes the loop variable ``$seed`` as rc, so its first run has
-    rc = 0) on mini-WebVision as Prune4ReL's script: 100 epochs, batch 32, SGD 0.02, wd 5e-4, ×0.1 at 50,
-    lr_u 0.1, lr_v 1.  Model deviation: Inception-ResNet-v2 is not in the kit; ``resnet50_tv`` from scratch."""
-    return SOPConfig(model="resnet50_tv", epochs=100, batch_size=32, lr_schedule="multistep", lr_milestones=(50,),
-                     lr_u=0.1, lr_v=1.0, rc=0.0, rb=0.0, crop_padding=0, eval_batch_size=256)
-
-
-def _digits() -> SOPConfig:
-    """SOP+ on the embedded digits.  Scale only, the algorithm and its weights are CIFAR-10N's (lr_u 10, lr_v 100,
-    rc 0.9, rb 0.1, Nesterov SGD 0.02, wd 5e-4, cosine to 1e-4): ``small_cnn``, 60 epochs, batch 32, crop padding
-    1, no flip (digits are not mirror-symmetric), strong Cutout 4 (CIFAR's 16 of 32 pixels scaled to 8×8 images);
-    strong view ``mild`` (crop + flip + Cutout): the official AutoAugment's magnitudes are in CIFAR pixels (shifts
-    up to 9 pixels blank an 8×8 digit)."""
-    return SOPConfig(model="small_cnn", epochs=60, batch_size=32, crop_padding=1, flip=False, strong_cutout=4,
-                     strong_view="mild")
-
-
-def _digits_sop() -> SOPConfig:
-    """Plain SOP (rc = rb = 0) at the ``digits`` scale, for the SOP vs SOP+ comparison."""
-    return SOPConfig(model="small_cnn", epochs=60, batch_size=32, crop_padding=1, flip=False, strong_cutout=4,
-                     rc=0.0, rb=0.0, strong_view="mild")
-
-
-PRESETS: dict[str, Callable[[], SOPConfig]] = {
-    "cifar10n": _cifar10n, "cifar100n": _cifar100n, "cifar100-sop-sym50": _official_cifar100,
-    "cifar100-sop-asym40": _official_cifar100_asym40, "webvision": _webvision, "digits": _digits,
-    "digits-sop": _digits_sop,
-}
 
 
 # ---------------------------------------------------------------------------------------------------- the method
@@ -248,7 +178,7 @@ class SOP(Method):
 
     name = "sop"
     Config = SOPConfig
-    PRESETS = PRESETS
+    PRESETS = PresetTable("lnlkit.presets.sop")
     reported_as = "test_acc_last"
 
     @classmethod
