@@ -67,6 +67,7 @@ from lnlkit.noise import parse_noise_spec
 from lnlkit.train.augment import COMINING_STRONG_VIEWS, Augment, StrongAugment, comining_strong_view
 from lnlkit.train.evaluate import autocast
 from lnlkit.train.losses import smooth_one_hot_exclusive, soft_cross_entropy
+from lnlkit.train.meter import mean_per_step
 from lnlkit.train.schedules import coteaching_beta1, coteaching_lr, set_adam_beta1, set_lr
 
 __all__ = ["CoMiningConfig", "CoMining", "FeatureBank", "forget_rate", "forget_rate_from_noise", "partition",
@@ -628,7 +629,7 @@ class CoMining(Method):
         if dataset == "digits":
             return "digits"
         if dataset in cls.WEB_DATASETS:
-            return dataset if (noise is None or str(noise).lower() in ("none", "clean", "")) else None
+            return dataset if cls.no_injected_noise(noise) else None
         if noise is None:
             return None
         try:
@@ -689,12 +690,12 @@ class CoMining(Method):
 
     def _build_network(self, ctx: Context):
         cfg = self.config
-        extra = {"weights_path": cfg.weights_path} if cfg.weights_path else {}
+        weights = cfg.weights_path
         if cfg.web_backbone == "resnet18_halved_residual":
-            return ctx.build_model("resnet18", stem="imagenet", halved_residual=True, fc_init="he", **extra)
+            return ctx.build_model("resnet18", weights, stem="imagenet", halved_residual=True, fc_init="he")
         if cfg.web_backbone == "resnet50_torchvision":
-            return ctx.build_model("resnet50_tv", **extra)
-        return ctx.build_model(cfg.model, **extra)
+            return ctx.build_model("resnet50_tv", weights)
+        return ctx.build_model(cfg.model, weights)
 
     def networks(self):
         return [self.net]
@@ -759,7 +760,7 @@ class CoMining(Method):
                 sums[key] += out["terms"][key]
             steps += 1
         for key, value in sums.items():
-            record[key] = float(value.item() / steps) if steps else float("nan")
+            record[key] = mean_per_step(value, steps)
         # the per-sample clean score: the negated ranking score (higher = cleaner), every epoch
         sig["clean_score"] = -sig["score"]
         signals = {k: v.cpu().numpy() for k, v in sig.items()}
