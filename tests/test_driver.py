@@ -134,7 +134,8 @@ def test_build_model_passes_weights_path_only_when_set(small_digits, monkeypatch
     import lnlkit.models
 
     seen = []
-    monkeypatch.setattr(lnlkit.models, "build_model_for_input", lambda name, c, shape, **kw: seen.append(kw) or nn.Identity())
+    monkeypatch.setattr(lnlkit.models, "build_model_for_input",
+                        lambda name, c, shape, **kw: seen.append(kw) or nn.Identity())
     data = DeviceData(small_digits.with_noise("none"), torch.device("cpu"), 0)
     ctx = Context(data=data, device=torch.device("cpu"), seed=0, num_classes=10, n_train=400, in_channels=1,
                   input_shape=data.input_shape, default_model="small_cnn", dataset_name="digits")

@@ -215,7 +215,7 @@ class Method(abc.ABC):
             )
         return {"pretrained": False, "from_scratch": paper}
 
-    # ------------------------------------------------------------------ driver
+    # ------------------------------------------------------------------ running (the driver: lnlkit.train.driver)
     def describe(self) -> dict:
         return {"method": self.name, "preset": self.preset, "hyperparameters": dataclasses.asdict(self.config)}
 

@@ -194,7 +194,8 @@ def _fit(method: Any, data: NoisyDataset, out: Path, dev: torch.device, callback
             if last:
                 break
     except KeyboardInterrupt:
-        recorder.write_result(method._result(recorder.history, data, "interrupted", wall_before + time.perf_counter() - t0))
+        recorder.write_result(method._result(recorder.history, data, "interrupted",
+                                             wall_before + time.perf_counter() - t0))
         raise
     finally:
         if bar is not None:
