@@ -106,7 +106,8 @@ def fit(method: Any, data: NoisyDataset | Dataset, out: str | Path | None = None
         raise ValueError("precision 'fp16' needs a CUDA device; use 'bf16' or 'fp32' on the CPU")
     method.pretrained_record()  # a paper that starts from ImageNet weights: no silent from-scratch run
     requested, strict = method.normalization_request()  # the preset's data pipeline, whoever loaded the data
-    data = apply_normalization(data, requested, strict=strict, warn=True,
+    # the warning names the line that called Method.fit (Method.fit -> this function -> apply_normalization)
+    data = apply_normalization(data, requested, strict=strict, warn=True, stacklevel=4,
                                who=f"{method.name}" + (f" (preset {method.preset!r})" if method.preset else ""))
     with run_lock(out):  # a second process on the same folder waits, then resumes or refuses
         return _fit(method, data, out, dev, callbacks, resume, bar_factory, seed)
