@@ -690,12 +690,12 @@ class CoMining(Method):
 
     def _build_network(self, ctx: Context):
         cfg = self.config
-        weights = cfg.weights_path
         if cfg.web_backbone == "resnet18_halved_residual":
-            return ctx.build_model("resnet18", weights, stem="imagenet", halved_residual=True, fc_init="he")
+            return ctx.build_model("resnet18", weights_path=cfg.weights_path, stem="imagenet", halved_residual=True,
+                                   fc_init="he")
         if cfg.web_backbone == "resnet50_torchvision":
-            return ctx.build_model("resnet50_tv", weights)
-        return ctx.build_model(cfg.model, weights)
+            return ctx.build_model("resnet50_tv", weights_path=cfg.weights_path)
+        return ctx.build_model(cfg.model, weights_path=cfg.weights_path)
 
     def networks(self):
         return [self.net]
