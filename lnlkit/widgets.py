@@ -31,7 +31,7 @@ from lnlkit.plots import plot_epoch_snapshot, plot_noise_overview
 from lnlkit.runs import RunResult, load_run
 
 __all__ = ["widget_frontend_available", "RunExplorer", "explore_run", "NoiseExplorer", "explore_noise",
-           "default_noise_kinds", "noise_spec"]
+           "default_noise_kinds", "noise_spec", "progress_bar"]
 
 STATIC_ENV = "LNLKIT_STATIC_WIDGETS"
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -410,3 +410,25 @@ def explore_noise(dataset: Any, **kwargs: Any) -> NoiseExplorer:
     """:class:`NoiseExplorer` over ``dataset`` (static when ``static=True``, or when ``static=None`` and no widget
     front-end is available; see :func:`widget_frontend_available`).  ``kwargs`` go to :class:`NoiseExplorer`."""
     return NoiseExplorer(dataset, **kwargs)
+
+
+def progress_bar(total: int, initial: int = 0, desc: str = ""):
+    """A progress bar factory for ``Method.fit(progress=progress_bar)`` in a notebook: tqdm's widget bar where a
+    front-end renders widgets (:func:`widget_frontend_available`), its text bar elsewhere (scripts, papermill output).
+
+    Parameters
+    ----------
+    total : int
+        Epochs of the run.
+    initial : int
+        The first epoch (a resumed run starts part-way).
+    desc : str
+        The label, the method's name.
+    """
+    if widget_frontend_available():
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, unit="epoch", leave=False, mininterval=1.0)
+    from lnlkit.train.driver import text_progress_bar
+
+    return text_progress_bar(total, initial, desc)

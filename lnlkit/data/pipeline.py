@@ -133,7 +133,7 @@ def _same(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 
 def apply_normalization(data: Dataset | NoisyDataset, requested: str | None, strict: bool = True,
-                        warn: bool = False, who: str = "the method") -> Dataset | NoisyDataset:
+                        warn: bool = False, who: str = "the method", stacklevel: int = 3) -> Dataset | NoisyDataset:
     """``data`` carrying the statistics of ``requested`` (a new object when they change; inputs are shared).
 
     Parameters
@@ -145,6 +145,8 @@ def apply_normalization(data: Dataset | NoisyDataset, requested: str | None, str
         Warn when the statistics change (the driver does, for a data set loaded by hand with another pipeline).
     who : str
         Named in the warning (e.g. ``"the promix preset"``).
+    stacklevel : int
+        The warning's ``stacklevel`` (3: the caller of this function's caller).
 
     Returns
     -------
@@ -162,7 +164,7 @@ def apply_normalization(data: Dataset | NoisyDataset, requested: str | None, str
             f"{ds.name} was loaded with the {ds.extras.get('normalization', 'own')!r} normalisation, but {who} "
             f"uses {key!r} (mean {mean}, std {std}): re-normalised for this run. Load the data with "
             f"lnlkit.load_dataset({ds.name!r}, method=...) to get it directly, or set normalization='dataset' to "
-            f"keep the loaded statistics", UserWarning, stacklevel=3)
+            f"keep the loaded statistics", UserWarning, stacklevel=stacklevel)
     new = dataclasses.replace(ds, mean=mean, std=std, extras={**ds.extras, "normalization": key})
     if isinstance(data, NoisyDataset):
         return NoisyDataset(new, data.noise, data.seed)

@@ -1,4 +1,4 @@
-"""What every method shares: its config dataclass and presets, and the epoch driver behind ``Method.fit``.
+"""The method contract: a method's config dataclass, its presets, and the hooks the driver calls.
 
 A method subclass implements the paper's algorithm in three hooks:
 
@@ -8,34 +8,30 @@ A method subclass implements the paper's algorithm in three hooks:
 * ``networks()`` lists the networks evaluated on the test set (ensembled when several).
 
 Everything else — the run folder, atomic checkpoints, exact ``resume``, progress bar, callbacks, test evaluation,
-the final ``result.json`` — is done here once.
+the final ``result.json`` — is done once by the driver, :mod:`lnlkit.train.driver`, behind ``Method.fit``.
+``Context`` (what the hooks receive) lives in :mod:`lnlkit.train.context` and the ``--set`` parsing in
+:mod:`lnlkit.train.overrides`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
-import json
-import platform
-import tempfile
-import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-from lnlkit._version import __version__
 from lnlkit.data.dataset import Dataset, NoisyDataset
-from lnlkit.data.pipeline import apply_normalization, pipeline_record
-from lnlkit.train.checkpoint import load_checkpoint, save_checkpoint
-from lnlkit.train.device import check_precision, grad_scaler, resolve_device, rng_state, seed_everything, set_rng_state
+from lnlkit.train import driver
+from lnlkit.train.context import Context
+from lnlkit.train.device import check_precision, grad_scaler
+from lnlkit.train.driver import ProgressFactory
 from lnlkit.train.evaluate import evaluate_test
-from lnlkit.train.loader import DeviceData
-from lnlkit.train.recorder import RunRecorder, RunResult, load_run, run_lock
+from lnlkit.train.overrides import parse_overrides
+from lnlkit.train.recorder import RunResult
 
 __all__ = ["MethodConfig", "Method", "EpochOutput", "Context", "parse_overrides"]
 
@@ -84,67 +80,6 @@ class MethodConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def _coerce(value: str, annotation: Any, key: str) -> Any:
-    """Parse a ``--set key=value`` string into the field's type."""
-    origin = typing.get_origin(annotation)
-    if annotation is bool or annotation == "bool":
-        low = value.lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"--set {key}: expected true/false, got {value!r}")
-    if annotation in (int, "int"):
-        return int(value)
-    if annotation in (float, "float"):
-        return float(value)
-    if origin in (tuple, list) or annotation in ("tuple", "list") or str(annotation).startswith(("tuple", "list")):
-        parsed = json.loads(value) if value.strip().startswith("[") else [v for v in value.split(",") if v.strip()]
-        args = typing.get_args(annotation)
-        elem = args[0] if args else None
-        conv = {int: int, float: float}.get(elem, None)
-        if conv is None:
-            conv = (lambda v: float(v) if "." in str(v) or "e" in str(v).lower() else int(v))
-        return tuple(conv(v) for v in parsed)
-    if origin is typing.Union or str(annotation).startswith(("typing.Optional", "Optional")) or " | " in str(annotation):
-        if value.lower() in ("none", "null"):
-            return None
-        for arg in typing.get_args(annotation):
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except (ValueError, TypeError):
-                continue
-        return value
-    return value
-
-
-def parse_overrides(config_cls: type, items: Iterable[str]) -> dict[str, Any]:
-    """Turn ``["lr=0.1", "epochs=5"]`` into typed overrides for ``config_cls``.
-
-    Raises
-    ------
-    ValueError
-        For a malformed item or an unknown key (the message lists the valid keys).
-    """
-    hints = typing.get_type_hints(config_cls)
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        key = key.strip()
-        if key not in names:
-            raise ValueError(f"unknown setting {key!r} for {config_cls.__name__}; valid keys: {', '.join(sorted(names))}")
-        try:
-            out[key] = _coerce(value.strip(), hints.get(key, str), key)
-        except (ValueError, json.JSONDecodeError) as err:
-            raise ValueError(f"--set {key}={value!r}: cannot parse as {hints.get(key)}: {err}") from None
-    return out
-
-
 @dataclass
 class EpochOutput:
     """What one epoch of a method produced.
@@ -159,41 +94,6 @@ class EpochOutput:
 
     record: dict = field(default_factory=dict)
     signals: dict = field(default_factory=dict)
-
-
-@dataclass
-class Context:
-    """What a method's hooks may use.  Note: no true noise mask here — only the given labels."""
-
-    data: DeviceData
-    device: torch.device
-    seed: int
-    num_classes: int
-    n_train: int
-    in_channels: int
-    input_shape: tuple
-    default_model: str
-    dataset_name: str
-    progress: Any = None  # the tqdm bar, for per-step postfixes
-    # the noise spec string the user asked for (e.g. "openset:0.2+symmetric:0.4"): the *nominal* setting, which some
-    # official codes take as an argument (Co-mining's forget rate); never the realised noise mask
-    noise_spec: str | None = None
-
-    def build_model(self, name: str = "auto", **kw: Any) -> nn.Module:
-        """Build a registry model sized for this data (``"auto"``: the data set's default), on the device; flat
-        features get an MLP in place of an image network (:func:`lnlkit.models.build_model_for_input`)."""
-        from lnlkit.models import build_model_for_input
-
-        # flat features get an MLP whatever image network the preset names (see build_model_for_input)
-        name = self.default_model if name == "auto" else name
-        net = build_model_for_input(name, self.num_classes, self.input_shape, **kw).to(self.device)
-        return net.to(memory_format=torch.channels_last) if self.data.channels_last else net
-
-    def generator(self, epoch: int, stream: str) -> torch.Generator:
-        """A reproducible per-(epoch, stream) generator on the device (see ``stream_generator``)."""
-        from lnlkit.train.loader import stream_generator
-
-        return stream_generator(self.device, self.seed, epoch, stream)
 
 
 class Method(abc.ABC):
@@ -253,6 +153,12 @@ class Method(abc.ABC):
         dataset = str(dataset).lower()
         return dataset if dataset in cls.PRESETS else None
 
+    @staticmethod
+    def no_injected_noise(noise: str | None) -> bool:
+        """Whether a noise spec injects nothing (``None``, ``"none"``, ``"clean"`` or ``""``): the setting of the
+        real-noise data sets (Clothing1M, WebVision, ...), whose presets :meth:`preset_for` matches only then."""
+        return noise is None or str(noise).lower() in ("none", "clean", "")
+
     def finished(self) -> bool:
         """True once the method's own schedule is over before ``num_epochs()`` (e.g. an early-stopped loop).
 
@@ -309,14 +215,14 @@ class Method(abc.ABC):
             )
         return {"pretrained": False, "from_scratch": paper}
 
-    # ------------------------------------------------------------------ driver
+    # ------------------------------------------------------------------ running (the driver: lnlkit.train.driver)
     def describe(self) -> dict:
         return {"method": self.name, "preset": self.preset, "hyperparameters": dataclasses.asdict(self.config)}
 
     def fit(self, data: NoisyDataset | Dataset, out: str | Path | None = None, device: str = "auto",
-            callbacks: Iterable[Callable[[dict], None]] = (), resume: bool = False, progress: bool = True,
-            seed: int | None = None) -> RunResult:
-        """Train on ``data`` and write the run folder ``out``.
+            callbacks: Iterable[Callable[[dict], None]] = (), resume: bool = False,
+            progress: bool | ProgressFactory = True, seed: int | None = None) -> RunResult:
+        """Train on ``data`` and write the run folder ``out`` (the driver: :func:`lnlkit.train.driver.fit`).
 
         Parameters
         ----------
@@ -329,8 +235,9 @@ class Method(abc.ABC):
             Each receives every epoch's completed record (dict).
         resume : bool
             Continue from ``out/checkpoint.pt``.  A complete run is returned as is.
-        progress : bool
-            Show a tqdm progress bar.
+        progress : bool or callable
+            True: a tqdm text bar; False: none; or a bar factory ``factory(total=, initial=, desc=)``, e.g.
+            :func:`lnlkit.widgets.progress_bar` for a notebook widget.
         seed : int, optional
             Training seed; defaults to the seed the noise was drawn with.
 
@@ -338,126 +245,8 @@ class Method(abc.ABC):
         -------
         RunResult
         """
-        if isinstance(data, Dataset):
-            data = data.with_noise("none")
-        if not isinstance(data, NoisyDataset):
-            raise TypeError(f"fit() expects a NoisyDataset (dataset.with_noise(...)), got {type(data).__name__}")
-        seed = int(data.seed if seed is None else seed)
-        out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix=f"lnlkit-{self.name}-"))
-        dev = resolve_device(device)  # bad input fails before any folder is made
-        if dev.type != "cuda" and "fp16" in (self.config.precision, self.config.eval_precision):
-            raise ValueError("precision 'fp16' needs a CUDA device; use 'bf16' or 'fp32' on the CPU")
-        self.pretrained_record()  # a paper that starts from ImageNet weights: no silent from-scratch run
-        requested, strict = self.normalization_request()  # the preset's data pipeline, whoever loaded the data
-        data = apply_normalization(data, requested, strict=strict, warn=True,
-                                   who=f"{self.name}" + (f" (preset {self.preset!r})" if self.preset else ""))
-        with run_lock(out):  # a second process on the same folder waits, then resumes or refuses
-            return self._fit(data, out, dev, callbacks, resume, progress, seed)
-
-    def _fit(self, data: NoisyDataset, out: Path, dev: torch.device, callbacks: Iterable[Callable[[dict], None]],
-             resume: bool, progress: bool, seed: int) -> RunResult:
-        config = {
-            **self.describe(), "dataset": data.name, "noise": data.noise.spec, "noise_info": data.noise.info,
-            "noise_seed": data.seed, "seed": seed, "device": str(dev), "num_classes": data.num_classes,
-            "n_train": len(data.labels), "lnlkit_version": __version__, "torch_version": torch.__version__,
-            "python_version": platform.python_version(), **self.pretrained_record(),
-            "data": pipeline_record(data.dataset),
-        }
-        checkpoint = out / "checkpoint.pt"
-        if resume and (out / "config.json").exists():
-            self._check_same_run(out, config)
-            if (out / "result.json").exists() and json.loads((out / "result.json").read_text()).get("status") == "complete":
-                return load_run(out)
-        elif not resume and out.exists() and any((out / f).exists() for f in ("config.json", "checkpoint.pt")):
-            raise FileExistsError(f"{out} already holds a run; pass resume=True (--resume) or choose another folder")
-
-        true_labels = data.dataset.y_train if data.dataset.clean_train_known else None
-        recorder = RunRecorder(out, data.noise, true_labels)
-        seed_everything(seed)
-        # fp32 runs keep the inputs in float32 (on CUDA the default storage is float16, which rounds them)
-        storage = torch.float32 if self.config.precision == "fp32" else None
-        device_data = DeviceData(data, dev, seed, storage_dtype=storage, channels_last=self.config.channels_last)
-        shape = device_data.input_shape  # (C, H, W) for images, (D,) for flat features
-        ctx = Context(
-            data=device_data, device=dev, seed=seed, num_classes=data.num_classes, n_train=len(data.labels),
-            in_channels=shape[0] if len(shape) == 3 else 1, input_shape=shape,
-            default_model=data.dataset.default_model, dataset_name=data.name, noise_spec=data.noise.spec,
-        )
-        self.grad_scaler = grad_scaler(dev, self.config.precision)
-        self.setup(ctx)
-        start_epoch, wall_before = 0, 0.0
-        if resume and checkpoint.exists():
-            state = load_checkpoint(checkpoint)
-            for net, sd in zip(self.networks(), state["networks"]):
-                net.load_state_dict(sd)
-            self.load_state_dict(state["method"])
-            if state.get("grad_scaler"):
-                self.grad_scaler.load_state_dict(state["grad_scaler"])
-            set_rng_state(state["rng"])
-            start_epoch, wall_before = state["next_epoch"], state["wall_s"]
-            recorder.resume(start_epoch)
-        else:
-            recorder.start(config)
-
-        total = self.num_epochs()
-        t0 = time.perf_counter()
-        bar = None
-        if progress:
-            from lnlkit.widgets import widget_frontend_available
-
-            # a notebook widget bar only where a front-end renders it; a text bar in scripts and papermill output
-            if widget_frontend_available():
-                from tqdm.auto import tqdm
-            else:
-                from tqdm import tqdm
-
-            bar = tqdm(total=total, initial=start_epoch, desc=f"{self.name}", unit="epoch", leave=False, mininterval=1.0)
-        ctx.progress = bar
-        epoch = start_epoch
-        try:
-            for epoch in range(start_epoch, total):
-                if self.finished():  # a resumed run whose schedule had already ended
-                    break
-                t_epoch = time.perf_counter()
-                output = self.train_epoch(ctx, epoch)
-                record = {"epoch": epoch, **output.record, **self.evaluate(ctx),
-                          "wall_s": time.perf_counter() - t_epoch}
-                last = epoch == total - 1 or self.finished()
-                keep_signals = last or epoch % self.config.record_signals_every == 0
-                # quality metrics (selection precision, AUROC) every epoch; per-sample arrays on recorded epochs only
-                record = recorder.log_epoch(record, output.signals, store=keep_signals)
-                for cb in callbacks:
-                    cb(record)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix({k: f"{record[k]:.3g}" for k in ("loss", "test_acc", "sel_precision")
-                                     if isinstance(record.get(k), float)})
-                if last or (epoch + 1) % self.config.checkpoint_every == 0:
-                    recorder.flush()
-                    save_checkpoint(checkpoint, {
-                        "next_epoch": epoch + 1, "networks": [n.state_dict() for n in self.networks()],
-                        "method": self.state_dict(), "rng": rng_state(), "grad_scaler": self.grad_scaler.state_dict(),
-                        "wall_s": wall_before + time.perf_counter() - t0,
-                    })
-                    recorder.write_result(self._result(recorder.history, data, "interrupted", wall_before + time.perf_counter() - t0))
-                if last:
-                    break
-        except KeyboardInterrupt:
-            recorder.write_result(self._result(recorder.history, data, "interrupted", wall_before + time.perf_counter() - t0))
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-        recorder.write_result(self._result(recorder.history, data, "complete", wall_before + time.perf_counter() - t0))
-        return load_run(out)
-
-    def _check_same_run(self, out: Path, config: dict) -> None:
-        saved = json.loads((out / "config.json").read_text())
-        keys = ("method", "hyperparameters", "dataset", "noise", "noise_seed", "seed", "n_train")
-        fresh = json.loads(json.dumps({k: config[k] for k in keys}, default=str))
-        diffs = [k for k in keys if saved.get(k) != fresh.get(k)]
-        if diffs:
-            raise ValueError(f"cannot resume {out}: its config differs in {', '.join(diffs)}; use a new --out folder")
+        return driver.fit(self, data, out=out, device=device, callbacks=callbacks, resume=resume, progress=progress,
+                          seed=seed)
 
     def reporting_epochs(self, history: list[dict]) -> list[dict]:
         """The epochs ``test_acc_best`` and ``best_epoch`` are taken over (default: all of them; a method with a
@@ -465,21 +254,5 @@ class Method(abc.ABC):
         return history
 
     def _result(self, history: list[dict], data: NoisyDataset, status: str, wall_s: float) -> dict:
-        accs = [r.get("test_acc") for r in history if r.get("test_acc") is not None]
-        best = [r for r in self.reporting_epochs(history) if r.get("test_acc") is not None]
-        result: dict[str, Any] = {
-            "status": status, "epochs_done": len(history), "epochs_total": self.num_epochs(),
-            "test_acc_last": accs[-1] if accs else None,
-            "test_acc_best": max(r["test_acc"] for r in best) if best else None,
-            "best_epoch": int(best[int(np.argmax([r["test_acc"] for r in best]))]["epoch"]) if best else None,
-            "reported": self.reported_metric(history) if history else None, "reported_as": self.reported_as,
-            "realized_rate": data.noise.realized_rate, "noise": data.noise.spec, "wall_s": wall_s,
-        }
-        if history:
-            for key in ("sel_precision", "sel_recall", "sel_f1", "sel_fraction", "sel_auroc"):
-                if key in history[-1]:
-                    result[key] = history[-1][key]
-            for key, value in history[-1].items():
-                if key.startswith("test_acc_net"):
-                    result[key + "_last"] = value
-        return result
+        """The run's ``result.json`` (:func:`lnlkit.train.driver.run_summary`); a method adds its own entries here."""
+        return driver.run_summary(self, history, data, status, wall_s)

@@ -63,8 +63,7 @@ class CE(Method):
 
     def setup(self, ctx: Context) -> None:
         cfg = self.config
-        extra = {"weights_path": cfg.weights_path} if cfg.weights_path else {}
-        self.net = ctx.build_model(cfg.model, **extra)
+        self.net = ctx.build_model(cfg.model, weights_path=cfg.weights_path)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay)
         augment = Augment(cfg.crop_padding, cfg.flip, cfg.cutout) if ctx.data.is_image else None

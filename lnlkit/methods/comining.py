@@ -74,6 +74,7 @@ from lnlkit.presets import PresetTable
 from lnlkit.train.augment import COMINING_STRONG_VIEWS, Augment, StrongAugment, comining_strong_view
 from lnlkit.train.evaluate import autocast
 from lnlkit.train.losses import smooth_one_hot_exclusive, soft_cross_entropy
+from lnlkit.train.meter import mean_per_step
 from lnlkit.train.schedules import coteaching_beta1, coteaching_lr, set_adam_beta1, set_lr
 from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
@@ -558,7 +559,7 @@ class CoMining(Method):
         if dataset == "digits":
             return "digits"
         if dataset in cls.WEB_DATASETS:
-            return dataset if (noise is None or str(noise).lower() in ("none", "clean", "")) else None
+            return dataset if cls.no_injected_noise(noise) else None
         if noise is None:
             return None
         try:
@@ -619,12 +620,12 @@ class CoMining(Method):
 
     def _build_network(self, ctx: Context):
         cfg = self.config
-        extra = {"weights_path": cfg.weights_path} if cfg.weights_path else {}
         if cfg.web_backbone == "resnet18_halved_residual":
-            return ctx.build_model("resnet18", stem="imagenet", halved_residual=True, fc_init="he", **extra)
+            return ctx.build_model("resnet18", weights_path=cfg.weights_path, stem="imagenet", halved_residual=True,
+                                   fc_init="he")
         if cfg.web_backbone == "resnet50_torchvision":
-            return ctx.build_model("resnet50_tv", **extra)
-        return ctx.build_model(cfg.model, **extra)
+            return ctx.build_model("resnet50_tv", weights_path=cfg.weights_path)
+        return ctx.build_model(cfg.model, weights_path=cfg.weights_path)
 
     def networks(self):
         return [self.net]
@@ -689,7 +690,7 @@ class CoMining(Method):
                 sums[key] += out["terms"][key]
             steps += 1
         for key, value in sums.items():
-            record[key] = float(value.item() / steps) if steps else float("nan")
+            record[key] = mean_per_step(value, steps)
         # the per-sample clean score: the negated ranking score (higher = cleaner), every epoch
         sig["clean_score"] = -sig["score"]
         signals = {k: v.cpu().numpy() for k, v in sig.items()}

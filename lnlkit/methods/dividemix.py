@@ -53,6 +53,7 @@ from lnlkit.train.augment import Augment
 from lnlkit.train.device import backward_step
 from lnlkit.train.evaluate import autocast, predict_train_subset
 from lnlkit.train.loader import Batch, class_balanced_subset, stream_numpy_generator
+from lnlkit.train.meter import mean_per_step
 from lnlkit.train.losses import (mixup, mixup_cross_entropy, mixup_lambda, negative_entropy, one_hot, sharpen,
                                  soft_cross_entropy, uniform_prior_penalty)
 from lnlkit.train.schedules import linear_rampup, multistep_lr, set_lr
@@ -194,7 +195,7 @@ class DivideMix(Method):
         if dataset == "digits":
             return "digits" if "digits" in cls.PRESETS else None
         if dataset in cls.REAL_NOISE_DATASETS:
-            return dataset if (noise is None or str(noise).lower() in ("none", "clean", "")) else None
+            return dataset if cls.no_injected_noise(noise) else None
         if noise is None or ":" not in str(noise):
             return None
         kind, _, arg = str(noise).lower().partition(":")
@@ -238,14 +239,12 @@ class DivideMix(Method):
     # ------------------------------------------------------------------ setup and state
     def setup(self, ctx: Context) -> None:
         cfg = self.config
-        extra = {"weights_path": cfg.weights_path} if cfg.weights_path else {}
-        self.nets = [ctx.build_model(cfg.model, **extra) for _ in range(2)]
+        self.nets = [ctx.build_model(cfg.model, weights_path=cfg.weights_path) for _ in range(2)]
         self.optimizers = [torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                            weight_decay=cfg.weight_decay) for net in self.nets]
         self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
         # last `loss_history` normalised per-sample loss vectors of each network (CPU float32), SSL epochs only
         self.loss_buffers: list[list[torch.Tensor]] = [[], []]
-        self._total_epochs = self.num_epochs()
 
     def networks(self):
         return list(self.nets)
@@ -366,17 +365,16 @@ class DivideMix(Method):
     @staticmethod
     def _supervised_record(stats: list[dict]) -> dict:
         steps = sum(s["steps"] for s in stats)
-        record = {"loss": float(sum(s["loss"] for s in stats).item() / steps) if steps else float("nan")}
+        record = {"loss": mean_per_step(sum(s["loss"] for s in stats), steps)}
         if "penalty" in stats[0]:
-            record["penalty"] = float(sum(s["penalty"] for s in stats).item() / steps) if steps else float("nan")
+            record["penalty"] = mean_per_step(sum(s["penalty"] for s in stats), steps)
         return record
 
     def _loss_signals(self, ctx: Context, epoch: int) -> dict:
         """Normalised per-sample losses of both networks for the plots of warm-up / recalibration epochs (only on
         epochs the driver records; evaluation only, never used for training)."""
         cfg = self.config
-        recorded = epoch == self._total_epochs - 1 or epoch % cfg.record_signals_every == 0
-        if not (cfg.record_train_loss and recorded):
+        if not (cfg.record_train_loss and ctx.records_signals(epoch)):
             return {}
         pool = torch.arange(ctx.n_train, device=ctx.device)
         return {"loss": self.normalised_losses(ctx, self.nets[0], pool),
@@ -561,7 +559,7 @@ class DivideMix(Method):
         record = {}
         for key in ("loss", "loss_x", "loss_u", "penalty"):
             total = sum(s["sums"][key] for s in stats)
-            record[key] = float(total.item() / steps) if steps else float("nan")
+            record[key] = mean_per_step(total, steps)
         record["lambda_u"] = stats[-1]["lambda_u"] if stats[-1]["steps"] else stats[0]["lambda_u"]
         record["steps"] = steps
         return record

@@ -56,7 +56,6 @@ generators): docs/methods/me_momentum.md#deviations-from-the-official-code-and-w
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -67,7 +66,8 @@ from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
 from lnlkit.presets import PresetTable
 from lnlkit.train.augment import Augment
 from lnlkit.train.evaluate import autocast, class_balanced_accuracy, per_class_recall_precision, predict
-from lnlkit.train.loader import random_holdout
+from lnlkit.train.loader import random_holdout, stream_seed
+from lnlkit.train.meter import mean_per_step
 from lnlkit.train.schedules import multistep_lr, set_lr
 from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
@@ -392,10 +392,6 @@ def per_class_scores(pred: torch.Tensor, labels: torch.Tensor, num_classes: int,
     return beta * recall + (1.0 - beta) * precision
 
 
-def _stream_seed(seed: int, name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little") & (2**63 - 1)
-
-
 # ---------------------------------------------------------------------------------------------------- the method
 class MeMomentum(Method):
     """Me-Momentum: early-stopped training, confident-set extraction and retraining in nested loops (module
@@ -415,7 +411,7 @@ class MeMomentum(Method):
         Clothing1M without injected noise); the embedded digits get ``"digits"``."""
         dataset = str(dataset).lower()
         if dataset in cls.REAL_NOISE_DATASETS:
-            return dataset if (noise is None or str(noise).lower() in ("none", "clean", "")) else None
+            return dataset if cls.no_injected_noise(noise) else None
         return dataset if dataset in cls.PRESETS else None
 
     # ------------------------------------------------------------------ schedule
@@ -484,11 +480,9 @@ class MeMomentum(Method):
         extra = {}
         if "stem_padding" in MODELS[key].options and key in ("resnet18", "resnet34"):
             extra["stem_padding"] = cfg.stem_padding
-        if cfg.weights_path:
-            extra["weights_path"] = cfg.weights_path
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_stream_seed(ctx.seed, f"network/outer{outer}"))
-            return ctx.build_model(key, **extra)
+            torch.manual_seed(stream_seed(ctx.seed, f"network/outer{outer}"))
+            return ctx.build_model(key, weights_path=cfg.weights_path, **extra)
 
     def _sgd(self) -> torch.optim.Optimizer:
         cfg = self.config
@@ -558,8 +552,7 @@ class MeMomentum(Method):
         if before.phase == "phase_a":
             record["margin"] = events.margin
             record["phase_a_stopped"] = events.phase_a_stopped
-        recorded = self.finished() or epoch == self.num_epochs() - 1 or epoch % cfg.record_signals_every == 0
-        return EpochOutput(record, self.signals(ctx) if recorded else {})
+        return EpochOutput(record, self.signals(ctx) if ctx.records_signals(epoch) else {})
 
     # ------------------------------------------------------------------ main.py: phase A and inner rounds
     def noisy_val_epoch_start(self, ctx: Context, epoch: int, state: LoopState, record: dict) -> None:
@@ -690,7 +683,7 @@ class MeMomentum(Method):
             self.optimizer.step()
             total += loss.detach()
             steps += 1
-        return (float(total.item() / steps) if steps else float("nan")), steps
+        return mean_per_step(total, steps), steps
 
     # ------------------------------------------------------------------ signals and reporting
     def signals(self, ctx: Context) -> dict:

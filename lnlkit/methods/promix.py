@@ -400,11 +400,9 @@ class ProMix(Method):
         extra: dict = {"second_head": True}
         if model in ("resnet18", "resnet34"):
             extra["init"] = "kaiming"  # ProMix's ResNet initialisation (official model.py)
-        if cfg.weights_path:
-            extra["weights_path"] = cfg.weights_path
         if cfg.model_width is not None:
             extra["width"] = cfg.model_width
-        self.nets = [ctx.build_model(model, **extra) for _ in range(2)]
+        self.nets = [ctx.build_model(model, weights_path=cfg.weights_path, **extra) for _ in range(2)]
         # one optimiser over both networks, as the official code
         self.optimizer = torch.optim.SGD([p for net in self.nets for p in net.parameters()], lr=cfg.lr,
                                          momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -418,7 +416,6 @@ class ProMix(Method):
         # EMA class priors of the selected (π_k) and unselected (π_k,u) sets, uniform at the start, kept across epochs
         self.prior = torch.full((2, c), 1.0 / c, device=ctx.device)
         self.prior_u = torch.full((2, c), 1.0 / c, device=ctx.device)
-        self._total_epochs = self.num_epochs()
 
     def networks(self):
         return list(self.nets)
@@ -459,9 +456,6 @@ class ProMix(Method):
             record, signals = self.ssl_epoch(ctx, epoch)
         return EpochOutput({"phase": self.phase(epoch), "lr": lr, **record}, signals)
 
-    def _recorded(self, epoch: int) -> bool:
-        return epoch == self._total_epochs - 1 or epoch % self.config.record_signals_every == 0
-
     # ------------------------------------------------------------------ 1. warm-up
     def warm_up(self, ctx: Context, epoch: int) -> tuple[dict, dict]:
         """CE on the weak view for both networks on the same batches (+ each one's confidence penalty under
@@ -493,7 +487,7 @@ class ProMix(Method):
         if cfg.asym_penalty:
             record["penalty"] = float(pen_sum.item() / max(steps, 1))
         signals = {}
-        if cfg.record_train_loss and self._recorded(epoch):
+        if cfg.record_train_loss and ctx.records_signals(epoch):
             for k, suffix in enumerate(("", "_net2")):
                 loss, score, _ = self.per_sample_losses(ctx, self.nets[k])
                 signals["loss" + suffix], signals["score" + suffix] = loss, score

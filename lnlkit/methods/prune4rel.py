@@ -76,6 +76,7 @@ from lnlkit.presets import PresetTable
 from lnlkit.train.augment import SOP_STRONG_VIEWS, Augment, sop_strong_view
 from lnlkit.train.evaluate import autocast, per_sample_pass
 from lnlkit.train.loader import stream_generator
+from lnlkit.train.meter import mean_per_step
 from lnlkit.train.neighbours import INDEXES, Neighbourhoods, similarity_weights
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
 from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
@@ -665,10 +666,8 @@ class _SubsetCE(SOP):
             self.optimizer.step()
             loss_sum += loss.detach()
             steps += 1
-        record = {"phase": "train", "lr": lr, "loss": float(loss_sum.item() / steps) if steps else float("nan"),
-                  "steps": steps}
-        recorded = epoch % cfg.record_signals_every == 0 or epoch == self.epoch_offset + cfg.epochs - 1
-        if not (cfg.record_train_loss and recorded):
+        record = {"phase": "train", "lr": lr, "loss": mean_per_step(loss_sum, steps), "steps": steps}
+        if not (cfg.record_train_loss and ctx.records_signals(epoch)):
             return EpochOutput(record, {})
         ps = per_sample_pass(self.net, ctx.data, batch_size=cfg.eval_batch_size, precision=cfg.evaluation_precision)
         return EpochOutput(record, {"loss": ps.loss.cpu().numpy(), "pred": ps.pred.cpu().numpy().astype("int16")})

@@ -42,6 +42,7 @@ from lnlkit.presets import PresetTable
 from lnlkit.train.augment import SOP_STRONG_VIEWS, Augment, sop_strong_view
 from lnlkit.train.evaluate import autocast, per_sample_pass
 from lnlkit.train.losses import one_hot
+from lnlkit.train.meter import mean_per_step
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
 from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive
 
@@ -213,8 +214,7 @@ class SOP(Method):
 
     def setup(self, ctx: Context) -> None:
         cfg = self.config
-        extra = {"weights_path": cfg.weights_path} if cfg.weights_path else {}
-        self.net = ctx.build_model(cfg.model, **extra)
+        self.net = ctx.build_model(cfg.model, weights_path=cfg.weights_path)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay, nesterov=cfg.nesterov and cfg.momentum > 0)
         gen = torch.Generator(device="cpu").manual_seed(ctx.seed + 7919)
@@ -277,11 +277,9 @@ class SOP(Method):
                                ("loss_cons", loss_cons), ("loss_bal", loss_bal)):
                 sums[key] += value.detach()
             steps += 1
-        record = {"phase": "train", "lr": lr, **{k: float(v.item() / steps) if steps else float("nan")
-                                                  for k, v in sums.items()}, "steps": steps}
+        record = {"phase": "train", "lr": lr, **{k: mean_per_step(v, steps) for k, v in sums.items()}, "steps": steps}
         # the per-sample pass only on epochs the driver records (every k-th and the last)
-        recorded = epoch % cfg.record_signals_every == 0 or epoch == self.epoch_offset + cfg.epochs - 1
-        return EpochOutput(record, self.signals(ctx) if cfg.record_train_loss and recorded else {})
+        return EpochOutput(record, self.signals(ctx) if cfg.record_train_loss and ctx.records_signals(epoch) else {})
 
     @torch.no_grad()
     def noise_estimate(self, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

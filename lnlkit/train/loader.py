@@ -18,8 +18,8 @@ import torch
 from lnlkit.data.dataset import NoisyDataset
 from lnlkit.train.augment import Augment
 
-__all__ = ["Batch", "DeviceData", "DeviceLoader", "stream_generator", "stream_numpy_generator", "class_balanced_subset",
-           "random_holdout"]
+__all__ = ["Batch", "DeviceData", "DeviceLoader", "stream_generator", "stream_seed", "stream_numpy_generator",
+           "class_balanced_subset", "random_holdout"]
 
 
 @dataclass
@@ -51,10 +51,20 @@ def stream_generator(device: torch.device, seed: int, epoch: int, stream: str) -
     Every epoch's shuffling and augmentation depends only on these three values, so a run resumed at an epoch
     boundary replays exactly the batches of an uninterrupted run without storing loader state.
     """
-    digest = hashlib.sha256(f"{seed}/{epoch}/{stream}".encode()).digest()
     gen = torch.Generator(device=device)
-    gen.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+    gen.manual_seed(stream_seed(seed, epoch, stream))
     return gen
+
+
+def stream_seed(seed: int, *names: object) -> int:
+    """A 63-bit seed derived from the run's seed and a stream's name parts (e.g. ``(epoch, "train")`` or
+    ``("network/outer2",)``): the first 8 bytes of SHA-256 of ``"seed/name/..."``.
+
+    Seeding from names, not from a global random state, makes a draw depend only on what it is for, so a resumed
+    run replays it exactly.
+    """
+    digest = hashlib.sha256("/".join(str(part) for part in (seed, *names)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 def stream_numpy_generator(seed: int, epoch: int, stream: str) -> np.random.Generator:
