@@ -1,7 +1,8 @@
 """One-command GPU check: every method's CIFAR preset on CIFAR-shaped synthetic tensors (prints and writes markdown).
 
-    python bench/gpu_check.py [--device cuda] [--n 50000] [--epochs 2] [--max-steps 60] [--method-budget 55]
-                              [--methods ce dividemix ...] [--compare-steps 8] [--out-dir bench/results]
+    python bench/gpu_check.py [--device cuda] [--n 50000] [--epochs 2] [--max-steps 60] [--method-budget 45]
+                              [--total-budget 480] [--methods ce dividemix ...] [--compare-steps 8]
+                              [--set KEY=VALUE ...] [--out-dir bench/results]
 
 (``bench/gpu_check.sh`` installs the package when it is not importable and runs this on CUDA.)
 
@@ -10,7 +11,9 @@ For each method, its CIFAR preset (the one ``bench/bench_methods.py`` maps: Divi
 warm-up epoch where the method has one, then ``--epochs`` epochs of its main phase) on ``--n`` random uint8 images of
 3 × 32 × 32 (10 classes, 40% symmetric noise, 10,000 test images) built with ``Dataset.from_arrays``.  Every
 training loader epoch stops after ``--max-steps`` batches, or earlier once the method has spent its time budget, so
-the whole check fits ten minutes on one H100/H200; the table reports the batches measured against the full count.
+the whole check fits ten minutes on one H100/H200 (a method's training budget shrinks when the ones before it ran
+long); the table reports the batches measured against the full count.  A method that fails is listed under
+"Failed" and the check goes on (exit status 1).
 
 Columns, per method and phase (median over the phase's epochs after its first where it has more than one):
 
@@ -306,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=60, help="batches per training loader epoch")
     parser.add_argument("--method-budget", type=float, default=45.0,
                         help="seconds of training per method; loaders stop after one batch once it is spent")
+    parser.add_argument("--total-budget", type=float, default=480.0,
+                        help="seconds the whole check aims at; later methods get less training time when it runs low")
     parser.add_argument("--compare-steps", type=int, default=8, help="first steps compared, fp32 against bf16")
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions of the unit passes")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -332,20 +337,30 @@ def main(argv: list[str] | None = None) -> int:
     print(head, flush=True)
     t_start = time.perf_counter()
     data = cifar_shaped(args.n, args.n_test)
-    rows, compare = [], []
-    for method in args.methods:
+    rows, compare, failed = [], [], []
+    for k, method in enumerate(args.methods):
         t = time.perf_counter()
-        over = parse_overrides(method_class(method).Config, args.set)
-        rows += measure(method, data, device, args.epochs, args.max_steps, args.method_budget, reps, over)
-        compare.append(compare_row(method, data, device, args.compare_steps, over))
-        print(f"{method}: {time.perf_counter() - t:.0f} s", flush=True)
+        # the training budget shrinks when earlier methods ran long, so the whole check keeps to --total-budget
+        # (about half of a method's time goes to its evaluation passes, the unit passes and the fp32/bf16 runs)
+        left = args.total_budget - (t - t_start)
+        budget = max(1.0, min(args.method_budget, 0.5 * left / (len(args.methods) - k)))
+        try:
+            over = parse_overrides(method_class(method).Config, args.set)
+            rows += measure(method, data, device, args.epochs, args.max_steps, budget, reps, over)
+            compare.append(compare_row(method, data, device, args.compare_steps, over))
+        except Exception as err:  # one broken method must not cost the others' figures
+            print(f"{method}: FAILED: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+            failed.append(f"- {method}: {type(err).__name__}: {err}")
+            continue
+        print(f"{method}: {time.perf_counter() - t:.0f} s (training budget {budget:.0f} s)", flush=True)
     text = (head + "\n## Epoch cost\n\n" + markdown(rows, COLUMNS) + "\n\n## fp32 against bf16: first training losses\n\n"
-            + markdown(compare, COMPARE_COLUMNS) + f"\n\nTotal {time.perf_counter() - t_start:.0f} s.\n")
+            + markdown(compare, COMPARE_COLUMNS) + f"\n\nTotal {time.perf_counter() - t_start:.0f} s.\n"
+            + ("\n## Failed\n\n" + "\n".join(failed) + "\n" if failed else ""))
     path = Path(args.out_dir) / f"{label}-{datetime.date.today().isoformat()}.md"
     write_atomic(path, text)
     print("\n" + text)
     print(f"written to {path}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
