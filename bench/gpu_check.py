@@ -95,7 +95,7 @@ def _sync(device: torch.device) -> None:
 class Probe:
     """Caps and measures the training loops and counts network passes while installed (a context manager).
 
-    Every ``DeviceLoader.epoch`` stops after ``max_steps`` batches, or after one batch once ``deadline``
+    Every shuffled ``DeviceLoader.epoch`` (a training loop) stops after ``max_steps`` batches, or after one batch once ``deadline``
     (``time.perf_counter``) has passed.  The time from a loader's first batch to the end of the loop (the first
     loader that stops) is loop time; an interval that a cap ended is scaled by that loader's full / measured batches.
     """
@@ -115,6 +115,9 @@ class Probe:
         probe = self
 
         def epoch(loader, e):
+            if not loader.shuffle:  # an in-order prediction pass over a pool (Me-Momentum): never cut short
+                yield from probe._epoch(loader, e)
+                return
             measured = 0
             for batch in probe._epoch(loader, e):
                 if not probe.in_loop:
