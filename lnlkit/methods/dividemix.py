@@ -63,6 +63,7 @@ from lnlkit.train.validation import check_choice, check_int, check_non_negative,
 __all__ = ["DivideMixConfig", "SMRConfig", "DivideMix", "SMR"]
 
 
+
 @dataclass
 class DivideMixConfig(MethodConfig):
     """Hyperparameters of DivideMix (defaults: the official CIFAR-10 script, ``Train_cifar.py``).
@@ -158,16 +159,6 @@ class DivideMixConfig(MethodConfig):
                              "with epoch_subset (each epoch partitions a different sample)")
 
 
-@dataclass
-class SMRConfig(DivideMixConfig):
-    """SMR's defaults (official ``Train_cifar.py`` of SMR): DivideMix with a mixup-CE warm-up, recalibration every
-    30 epochs and batch 128.  See :class:`DivideMixConfig` for every field."""
-
-    batch_size: int = 128
-    warmup_loss: str = "mixup"
-    recal_period: int | None = 30
-
-
 # ---------------------------------------------------------------------------------------------------- the method
 class DivideMix(Method):
     """DivideMix: co-divide with per-network GMMs, co-refinement, co-guessing and MixMatch (module docstring)."""
@@ -182,60 +173,6 @@ class DivideMix(Method):
     PRETRAINED_PRESETS = frozenset({"clothing1m"})  # official Train_clothing1M.py: resnet50(pretrained=True)
     REAL_NOISE_DATASETS: ClassVar[tuple[str, ...]] = ("animal10n", "clothing1m", "webvision")
 
-    # ------------------------------------------------------------------ presets by setting
-    @classmethod
-    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
-        """The preset of a paper setting, e.g. ``("cifar10", "symmetric-inclusive:0.5") -> "cifar10-sym50"``.
-
-        CIFAR settings match the official noise recipes exactly (``symmetric-inclusive:R``, ``asym-cifar10:0.4``);
-        the real-noise data sets match with no injected noise (``None``, ``"none"`` or ``"clean"``); the embedded
-        digits always get ``"digits"``.  Anything else gives ``None``.
-        """
-        dataset = str(dataset).lower()
-        if dataset == "digits":
-            return "digits" if "digits" in cls.PRESETS else None
-        if dataset in cls.REAL_NOISE_DATASETS:
-            return dataset if cls.no_injected_noise(noise) else None
-        if noise is None or ":" not in str(noise):
-            return None
-        kind, _, arg = str(noise).lower().partition(":")
-        try:
-            rate = float(arg)
-        except ValueError:
-            return None
-        for name, s in cls.CIFAR_SETTINGS.items():
-            s_kind, _, s_rate = s["noise"].partition(":")
-            if s["dataset"] == dataset and s_kind == kind and math.isclose(rate, float(s_rate), abs_tol=1e-9):
-                return name if name in cls.PRESETS else None
-        return None
-
-    # ------------------------------------------------------------------ schedule
-    def num_epochs(self) -> int:
-        """``epochs + 1``: the official loop is ``for epoch in range(num_epochs + 1)``."""
-        return self.config.epochs + 1
-
-    def phase(self, epoch: int) -> str:
-        """``"warmup"``, ``"recal"`` (SMR's recalibration epoch) or ``"ssl"``."""
-        cfg = self.config
-        if epoch < cfg.warm_up:
-            return "warmup"
-        if cfg.recal_period and (epoch + 1) % cfg.recal_period == 0 and epoch > cfg.warm_up:
-            return "recal"
-        return "ssl"
-
-    def recalibration_epochs(self) -> list[int]:
-        """Epochs that are recalibration epochs (CIFAR-10 SMR: 29, 59, …, 299)."""
-        return [e for e in range(self.num_epochs()) if self.phase(e) == "recal"]
-
-    def learning_rate(self, epoch: int) -> float:
-        cfg = self.config
-        return multistep_lr(cfg.lr, epoch, cfg.lr_milestones, cfg.lr_gamma)
-
-    def unlabelled_weight(self, t: float) -> float:
-        """λu at fractional epoch ``t``: ``λu_max · clip((t − warm_up) / rampup_length, 0, 1)``."""
-        cfg = self.config
-        return cfg.lambda_u * linear_rampup(t - cfg.warm_up, cfg.rampup_length)
-
     # ------------------------------------------------------------------ setup and state
     def setup(self, ctx: Context) -> None:
         cfg = self.config
@@ -245,18 +182,6 @@ class DivideMix(Method):
         self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
         # last `loss_history` normalised per-sample loss vectors of each network (CPU float32), SSL epochs only
         self.loss_buffers: list[list[torch.Tensor]] = [[], []]
-
-    def networks(self):
-        return list(self.nets)
-
-    def state_dict(self) -> dict:
-        return {"optimizers": [opt.state_dict() for opt in self.optimizers],
-                "loss_buffers": [[t.clone() for t in buf] for buf in self.loss_buffers]}
-
-    def load_state_dict(self, state: dict) -> None:
-        for opt, sd in zip(self.optimizers, state["optimizers"]):
-            opt.load_state_dict(sd)
-        self.loss_buffers = [[t.clone() for t in buf] for buf in state["loss_buffers"]]
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
@@ -563,6 +488,82 @@ class DivideMix(Method):
         record["lambda_u"] = stats[-1]["lambda_u"] if stats[-1]["steps"] else stats[0]["lambda_u"]
         record["steps"] = steps
         return record
+
+    # ------------------------------------------------------------------ presets by setting
+    @classmethod
+    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
+        """The preset of a paper setting, e.g. ``("cifar10", "symmetric-inclusive:0.5") -> "cifar10-sym50"``.
+
+        CIFAR settings match the official noise recipes exactly (``symmetric-inclusive:R``, ``asym-cifar10:0.4``);
+        the real-noise data sets match with no injected noise (``None``, ``"none"`` or ``"clean"``); the embedded
+        digits always get ``"digits"``.  Anything else gives ``None``.
+        """
+        dataset = str(dataset).lower()
+        if dataset == "digits":
+            return "digits" if "digits" in cls.PRESETS else None
+        if dataset in cls.REAL_NOISE_DATASETS:
+            return dataset if cls.no_injected_noise(noise) else None
+        if noise is None or ":" not in str(noise):
+            return None
+        kind, _, arg = str(noise).lower().partition(":")
+        try:
+            rate = float(arg)
+        except ValueError:
+            return None
+        for name, s in cls.CIFAR_SETTINGS.items():
+            s_kind, _, s_rate = s["noise"].partition(":")
+            if s["dataset"] == dataset and s_kind == kind and math.isclose(rate, float(s_rate), abs_tol=1e-9):
+                return name if name in cls.PRESETS else None
+        return None
+
+    # ------------------------------------------------------------------ schedule
+    def num_epochs(self) -> int:
+        """``epochs + 1``: the official loop is ``for epoch in range(num_epochs + 1)``."""
+        return self.config.epochs + 1
+
+    def phase(self, epoch: int) -> str:
+        """``"warmup"``, ``"recal"`` (SMR's recalibration epoch) or ``"ssl"``."""
+        cfg = self.config
+        if epoch < cfg.warm_up:
+            return "warmup"
+        if cfg.recal_period and (epoch + 1) % cfg.recal_period == 0 and epoch > cfg.warm_up:
+            return "recal"
+        return "ssl"
+
+    def recalibration_epochs(self) -> list[int]:
+        """Epochs that are recalibration epochs (CIFAR-10 SMR: 29, 59, …, 299)."""
+        return [e for e in range(self.num_epochs()) if self.phase(e) == "recal"]
+
+    def learning_rate(self, epoch: int) -> float:
+        cfg = self.config
+        return multistep_lr(cfg.lr, epoch, cfg.lr_milestones, cfg.lr_gamma)
+
+    def unlabelled_weight(self, t: float) -> float:
+        """λu at fractional epoch ``t``: ``λu_max · clip((t − warm_up) / rampup_length, 0, 1)``."""
+        cfg = self.config
+        return cfg.lambda_u * linear_rampup(t - cfg.warm_up, cfg.rampup_length)
+
+    def networks(self):
+        return list(self.nets)
+
+    def state_dict(self) -> dict:
+        return {"optimizers": [opt.state_dict() for opt in self.optimizers],
+                "loss_buffers": [[t.clone() for t in buf] for buf in self.loss_buffers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for opt, sd in zip(self.optimizers, state["optimizers"]):
+            opt.load_state_dict(sd)
+        self.loss_buffers = [[t.clone() for t in buf] for buf in state["loss_buffers"]]
+
+
+@dataclass
+class SMRConfig(DivideMixConfig):
+    """SMR's defaults (official ``Train_cifar.py`` of SMR): DivideMix with a mixup-CE warm-up, recalibration every
+    30 epochs and batch 128.  See :class:`DivideMixConfig` for every field."""
+
+    batch_size: int = 128
+    warmup_loss: str = "mixup"
+    recal_period: int | None = 30
 
 
 class SMR(DivideMix):

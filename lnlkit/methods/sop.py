@@ -49,62 +49,6 @@ from lnlkit.train.validation import check_choice, check_int, check_non_negative,
 __all__ = ["SOPConfig", "SOP", "sop_losses", "consistency_loss", "class_balance_loss", "corrected_prediction"]
 
 
-# ---------------------------------------------------------------------------------------------------- the losses
-def corrected_prediction(logits: torch.Tensor, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-    """SOP's corrected prediction ``p̃`` (B, C): ``softmax(z) + U − stopgrad(V)``, clamped at 1e-4, L1-normalised,
-    clamped to [1e-4, 1].  ``V`` is detached here so the CE term never moves ``v``."""
-    p = logits.softmax(1) + U - V.detach()
-    p = F.normalize(p.clamp_min(1e-4), p=1, dim=1)
-    return p.clamp(1e-4, 1.0)
-
-
-def sop_losses(logits: torch.Tensor, labels: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
-               num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """SOP's two terms for one batch.
-
-    Parameters
-    ----------
-    logits : Tensor (B, C)
-        Weak-view logits ``z``.
-    labels : Tensor int64 (B,)
-        Given labels.
-    u : Tensor (B, 1)
-        The batch's rows of the ``u`` table.
-    v : Tensor (B, C)
-        The batch's rows of the ``v`` table.
-
-    Returns
-    -------
-    loss_ce : Tensor ()
-        ``mean −Σ y log p̃`` (reaches θ and u).
-    loss_mse : Tensor ()
-        ``(1/B) Σ ‖onehot(argmax z) + U − V − y‖²`` (reaches u and v only).
-    p_tilde : Tensor (B, C)
-        The corrected prediction (for the class-balance term).
-    """
-    y = one_hot(labels, num_classes)
-    U = torch.clamp(u ** 2 * y, 0, 1)
-    V = torch.clamp(v ** 2 * (1 - y), 0, 1)
-    p_tilde = corrected_prediction(logits, U, V)
-    loss_ce = -(y * torch.log(p_tilde)).sum(1).mean()
-    pred = one_hot(logits.detach().argmax(1), num_classes)
-    loss_mse = ((pred + U - V - y) ** 2).sum() / max(len(labels), 1)
-    return loss_ce, loss_mse, p_tilde
-
-
-def consistency_loss(logits_weak: torch.Tensor, logits_strong: torch.Tensor) -> torch.Tensor:
-    """SOP+'s consistency ``mean_i Σ_c p_w (log p_w − log p_s)`` with ``p_w`` detached (B, C) -> ()."""
-    log_pw = F.log_softmax(logits_weak.detach(), 1)
-    log_ps = F.log_softmax(logits_strong, 1)
-    return (log_pw.exp() * (log_pw - log_ps)).sum(1).mean() if len(logits_weak) else logits_strong.sum() * 0.0
-
-
-def class_balance_loss(p_tilde: torch.Tensor) -> torch.Tensor:
-    """SOP+'s class-balance term ``−(1/C) Σ_c log clamp(mean_batch p̃_c, 1e-4, 1)`` for ``p_tilde`` (B, C)."""
-    if len(p_tilde) == 0:
-        return p_tilde.sum() * 0.0
-    return -torch.log(p_tilde.mean(0).clamp(1e-4, 1.0)).mean()
-
 
 # ---------------------------------------------------------------------------------------------------- config
 @dataclass
@@ -182,21 +126,6 @@ class SOP(Method):
     PRESETS = PresetTable("lnlkit.presets.sop")
     reported_as = "test_acc_last"
 
-    @classmethod
-    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
-        """``digits`` for the embedded digits, ``cifar10n`` / ``cifar100n`` for CIFAR-N noise, ``webvision`` for
-        WebVision; otherwise ``None``."""
-        dataset, noise = str(dataset).lower(), str(noise or "").lower()
-        if dataset == "digits":
-            return "digits"
-        if dataset == "cifar10" and noise.startswith("cifar10n"):
-            return "cifar10n"
-        if dataset == "cifar100" and noise.startswith("cifar100n"):
-            return "cifar100n"
-        if dataset == "webvision":
-            return "webvision"
-        return None
-
     def __init__(self, config: SOPConfig | None = None, preset: str | None = None):
         super().__init__(config, preset)
         self.train_indices: np.ndarray | None = None  # None: the whole training set
@@ -204,13 +133,6 @@ class SOP(Method):
         # called as (index, weak-view train-mode logits, labels) after every training forward (Prune4ReL's
         # Forgetting baseline counts its events per mini-batch, as the official after_loss hook)
         self.batch_callback: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
-
-    def learning_rate(self, epoch: int) -> float:
-        cfg = self.config
-        e = epoch - self.epoch_offset
-        if cfg.lr_schedule == "cosine":
-            return cosine_lr(cfg.lr, e, cfg.lr_period or cfg.epochs, cfg.lr_min)
-        return multistep_lr(cfg.lr, e, cfg.lr_milestones, cfg.lr_gamma)
 
     def setup(self, ctx: Context) -> None:
         cfg = self.config
@@ -227,21 +149,6 @@ class SOP(Method):
         self.weak = Augment(cfg.crop_padding, cfg.flip) if image else None
         self.strong = (sop_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
                                        cfg.flip, cfg.strong_cutout) if image else None)
-
-    def networks(self):
-        return [self.net]
-
-    def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "u": self.u.detach().clone(), "v": self.v.detach().clone(),
-                "train_indices": self.train_indices, "epoch_offset": self.epoch_offset}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        with torch.no_grad():
-            self.u.copy_(state["u"])
-            self.v.copy_(state["v"])
-        self.train_indices = state.get("train_indices")
-        self.epoch_offset = state.get("epoch_offset", 0)
 
     def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
         cfg = self.config
@@ -281,6 +188,43 @@ class SOP(Method):
         # the per-sample pass only on epochs the driver records (every k-th and the last)
         return EpochOutput(record, self.signals(ctx) if cfg.record_train_loss and ctx.records_signals(epoch) else {})
 
+    @classmethod
+    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
+        """``digits`` for the embedded digits, ``cifar10n`` / ``cifar100n`` for CIFAR-N noise, ``webvision`` for
+        WebVision; otherwise ``None``."""
+        dataset, noise = str(dataset).lower(), str(noise or "").lower()
+        if dataset == "digits":
+            return "digits"
+        if dataset == "cifar10" and noise.startswith("cifar10n"):
+            return "cifar10n"
+        if dataset == "cifar100" and noise.startswith("cifar100n"):
+            return "cifar100n"
+        if dataset == "webvision":
+            return "webvision"
+        return None
+
+    def learning_rate(self, epoch: int) -> float:
+        cfg = self.config
+        e = epoch - self.epoch_offset
+        if cfg.lr_schedule == "cosine":
+            return cosine_lr(cfg.lr, e, cfg.lr_period or cfg.epochs, cfg.lr_min)
+        return multistep_lr(cfg.lr, e, cfg.lr_milestones, cfg.lr_gamma)
+
+    def networks(self):
+        return [self.net]
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "u": self.u.detach().clone(), "v": self.v.detach().clone(),
+                "train_indices": self.train_indices, "epoch_offset": self.epoch_offset}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        with torch.no_grad():
+            self.u.copy_(state["u"])
+            self.v.copy_(state["v"])
+        self.train_indices = state.get("train_indices")
+        self.epoch_offset = state.get("epoch_offset", 0)
+
     @torch.no_grad()
     def noise_estimate(self, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """What ``u``/``v`` have learnt, given the labels ``labels`` (N,) the tables were trained with.
@@ -304,3 +248,60 @@ class SOP(Method):
         u2, relabel = self.noise_estimate(ctx.data.labels)
         return {"loss": ps.loss.cpu().numpy(), "pred": ps.pred.cpu().numpy().astype("int16"),
                 "clean_prob": 1.0 - u2, "relabel": relabel.astype("int16")}
+
+
+# ---------------------------------------------------------------------------------------------------- the losses
+def corrected_prediction(logits: torch.Tensor, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """SOP's corrected prediction ``p̃`` (B, C): ``softmax(z) + U − stopgrad(V)``, clamped at 1e-4, L1-normalised,
+    clamped to [1e-4, 1].  ``V`` is detached here so the CE term never moves ``v``."""
+    p = logits.softmax(1) + U - V.detach()
+    p = F.normalize(p.clamp_min(1e-4), p=1, dim=1)
+    return p.clamp(1e-4, 1.0)
+
+
+def sop_losses(logits: torch.Tensor, labels: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
+               num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SOP's two terms for one batch.
+
+    Parameters
+    ----------
+    logits : Tensor (B, C)
+        Weak-view logits ``z``.
+    labels : Tensor int64 (B,)
+        Given labels.
+    u : Tensor (B, 1)
+        The batch's rows of the ``u`` table.
+    v : Tensor (B, C)
+        The batch's rows of the ``v`` table.
+
+    Returns
+    -------
+    loss_ce : Tensor ()
+        ``mean −Σ y log p̃`` (reaches θ and u).
+    loss_mse : Tensor ()
+        ``(1/B) Σ ‖onehot(argmax z) + U − V − y‖²`` (reaches u and v only).
+    p_tilde : Tensor (B, C)
+        The corrected prediction (for the class-balance term).
+    """
+    y = one_hot(labels, num_classes)
+    U = torch.clamp(u ** 2 * y, 0, 1)
+    V = torch.clamp(v ** 2 * (1 - y), 0, 1)
+    p_tilde = corrected_prediction(logits, U, V)
+    loss_ce = -(y * torch.log(p_tilde)).sum(1).mean()
+    pred = one_hot(logits.detach().argmax(1), num_classes)
+    loss_mse = ((pred + U - V - y) ** 2).sum() / max(len(labels), 1)
+    return loss_ce, loss_mse, p_tilde
+
+
+def consistency_loss(logits_weak: torch.Tensor, logits_strong: torch.Tensor) -> torch.Tensor:
+    """SOP+'s consistency ``mean_i Σ_c p_w (log p_w − log p_s)`` with ``p_w`` detached (B, C) -> ()."""
+    log_pw = F.log_softmax(logits_weak.detach(), 1)
+    log_ps = F.log_softmax(logits_strong, 1)
+    return (log_pw.exp() * (log_pw - log_ps)).sum(1).mean() if len(logits_weak) else logits_strong.sum() * 0.0
+
+
+def class_balance_loss(p_tilde: torch.Tensor) -> torch.Tensor:
+    """SOP+'s class-balance term ``−(1/C) Σ_c log clamp(mean_batch p̃_c, 1e-4, 1)`` for ``p_tilde`` (B, C)."""
+    if len(p_tilde) == 0:
+        return p_tilde.sum() * 0.0
+    return -torch.log(p_tilde.mean(0).clamp(1e-4, 1.0)).mean()
