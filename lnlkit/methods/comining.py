@@ -24,36 +24,8 @@ See docs/methods/comining.md.  One mini-batch of size ``N`` (weak view ``x¹``, 
 7. ``L = mean_{S_c} ℓ_cls + w_pc·mean_{S_c} SKL + w_tri·L_tri + w_re·L_re``; one Adam (CIFAR) / SGD (web) step; then
    the ``S_h`` features and labels of each view go into its bank (:class:`FeatureBank`, FIFO of 4096).
 
-Per-sample signals every epoch: the two-view ``loss`` and ``pc`` terms, the ranking ``score`` and ``clean_score =
-−score`` (higher = cleaner; ranked within each mini-batch by the method); after the warm-up also the partition
-masks and the relabelling outcome.
-
-Test: the single network's top-1 every epoch; the reported number is the **mean (± population std) of the test
-accuracy over the last 10 epochs** (``reported_as = "mean_last10"``; ``reported_std`` in ``result.json``).
-
-Official-code bugs, each behind a switch (the general default follows the paper's intent, as the docs recommend;
-the paper presets use the official behaviour):
-
-* ``relabel_slice`` (P1): ``"faithful"`` relabels ``sorted[⌊N·r⌋:]`` (everything but the r-fraction with the smallest
-  score); ``"intended"`` relabels the large-score part ``sorted[⌊N(1 − r)⌋:]``.  They coincide at ``r = 0.5``.
-* ``triplet_mode`` (P2): ``"faithful"`` computes the "hardest positives" over similarities multiplied by the
-  same-label mask (so ``s⁺ ≡ 0`` as soon as the bank holds 5 other-label entries) and applies the margin as the
-  ranking target, giving ``m·max(0, s⁻ − s⁺ + 1)``: exactly 0 with CIFAR's ``m = 0``, a push on the hardest negatives
-  only with the web's ``m = 0.4``.  ``"corrected"``: masked windows and ``max(0, s⁻ − s⁺ + m)``.
-* ``web_backbone`` (P3): ``"resnet18_halved_residual"`` (the released code: ImageNet-initialised ResNet-18 whose
-  blocks output ``0.5·branch + 0.5·shortcut``) or ``"resnet50_torchvision"`` (the paper's table).
-
-The banks serve only the entries written so far, as the official ``XBM`` memory (``common/cross_batch_mem.py``)
-does: before the first wrap a bank holds fewer than ``bank_size`` entries.
-
-The strong view (``strong_view``, P8) is the official one, run batched on the device: crop + flip, then
-AutoAugment's CIFAR-10 policy on CIFAR or ``RandAugment()`` (2 ops, magnitude 9) on the web sets, both as the
-``randaugment==1.0.2`` package the official code imports; ``"mild"`` keeps lnlkit's earlier :class:`StrongAugment`
-(the digits presets use it).
-
-Kit choices (documented deviations): the soft labels have exactly ``C`` classes (P7); the symmetric KL clamps
-probabilities at ``skl_clamp = 1e-8`` (P5); all randomness comes from per-(seed, epoch, stream) generators, so runs
-resume exactly.
+Signals, the reported number, the official-code switches (P1–P3, P5, P7, P8), the banks and the strong view:
+docs/methods/comining.md#implementation-notes.
 """
 
 from __future__ import annotations
@@ -86,76 +58,12 @@ TRIPLET_MODES = ("faithful", "corrected")
 WEB_BACKBONES = ("resnet18_halved_residual", "resnet50_torchvision")
 
 
-
 # ---------------------------------------------------------------------------------------------------- config
 @dataclass
 class CoMiningConfig(MethodConfig):
-    """Hyperparameters of Co-mining.  Defaults: the official CIFAR script (``cifarmain.py``) with the paper's intent
-    for the two loss bugs (``relabel_slice="intended"``, ``triplet_mode="corrected"``); the paper presets switch
-    both to the official behaviour.
-
-    Attributes
-    ----------
-    epochs, batch_size : int
-        200 / 128 (CIFAR); 60 / 25 (web).
-    model : str
-        Backbone (``cnn7`` on CIFAR); ignored when ``web_backbone`` is set.
-    optimizer : {"adam", "sgd"}
-        Adam (CIFAR) or SGD with Nesterov momentum (web).
-    lr, momentum, nesterov, weight_decay
-        Optimiser settings; the CIFAR script never passes its ``--weight-decay`` to Adam (P6), hence 0.
-    lr_schedule : {"coteaching", "cosine_after_warmup", "constant"}
-        Co-teaching: constant until ``decay_start``, then linear to 0 at ``epochs`` and Adam β1 ``0.9 → 0.1``.
-        Web: constant during the warm-up, then ``½·lr·(1 + cos(π(t − W + 1)/(E − W + 1)))``.
-    decay_start : int
-        Start of the Co-teaching decay (80 of 200).
-    warmup_epochs : int
-        Epochs of two-view ``CE_ls`` on all samples (10).
-    epsilon : float
-        Label smoothing (0.5: ``1 − ε`` on the label, ``ε/(C − 1)`` elsewhere).
-    w_pc, w_tri, w_re : float
-        Weights of the consistency, triplet and relabelling terms (CIFAR 1 / 3 / 0.01, web 0.3 / 3 / 0.01).
-    margin : float
-        Triplet margin ``m`` (CIFAR 0, web 0.4).
-    pos_window, neg_window : (int, int)
-        Ranks ``[plk, puk)`` / ``[nlk, nuk)`` of the hardest positives / negatives averaged (0, 5).
-    bank_size : int
-        Capacity of each view's FIFO bank (4096).
-    k1 : int
-        k of the k-reciprocal search (15).
-    sigma : float
-        In-distribution threshold on the soft labels' peak (CIFAR 0.15, web 0.5).
-    er : float
-        High-confidence fraction of the clean set (0.5).
-    forget_rate : float or None
-        Fixed forget rate ``r`` (web: 0.25).  ``None``: ``o + (1 − o)·ρ_c`` from ``closeset_ratio`` / ``open_ratio``.
-    closeset_ratio, open_ratio : float or None
-        ``ρ_c`` and ``o``; ``None`` reads them from the nominal noise spec of the data (``symmetric:0.4`` ->
-        ``ρ_c = 0.4, o = 0``; ``openset:0.2+symmetric:0.4`` -> ``0.4, 0.2``).
-    relabel_slice : {"faithful", "intended"}
-        Relabel candidates, official ``sorted[⌊N·r⌋:]`` or intended ``sorted[⌊N(1 − r)⌋:]`` (P1).
-    triplet_mode : {"faithful", "corrected"}
-        The official degenerate triplet loss or the corrected hinge (P2).
-    web_backbone : {None, "resnet18_halved_residual", "resnet50_torchvision"}
-        Web presets: the released ResNet-18 with halved residual sums (ImageNet stem, He-initialised fc) or the
-        paper's torchvision ResNet-50 (P3).  ``None``: build ``model``.
-    weights_path : str or None
-        Local ImageNet weights for the web backbones (never downloaded; without it they start from scratch).
-    skl_clamp : float or None
-        Probability floor inside the symmetric KL's logarithms (P5; ``None``: official, unclamped).
-    crop_padding, flip : int, bool
-        The weak view (CIFAR: crop 32 with padding 4 + flip; web: the loader's random crop + flip).
-    strong_view : str
-        The strong view: ``"autoaugment"`` (official CIFAR: crop + flip + AutoAugment's CIFAR-10 policy as the
-        ``randaugment==1.0.2`` package the official code imports), ``"randaugment"`` (official web sets: that
-        package's ``RandAugment()``), ``"autoaugment_torchvision"`` / ``"randaugment_torchvision"`` (torchvision's
-        magnitudes), ``"mild"`` (lnlkit's earlier :class:`StrongAugment`); see
-        :func:`lnlkit.train.augment.comining_strong_view`.  On one-channel images Color is the identity.
-    strong_magnitude, strong_cutout : float, int
-        ``strong_view="mild"`` only: weak + :class:`StrongAugment` ops of this magnitude and a cutout square.
-    report_last : int
-        The reported number averages the test accuracy of the last ``report_last`` epochs (10).
-    """
+    """Hyperparameters of Co-mining (defaults: the official CIFAR script ``cifarmain.py``, with the paper's intent
+    for the two loss bugs; the paper presets use the official behaviour).  Each field's reading:
+    docs/methods/comining.md#configuration."""
 
     epochs: int = 200
     batch_size: int = 128
@@ -231,24 +139,6 @@ class CoMining(Method):
     PRETRAINED_PRESETS = frozenset({"web-bird", "web-car", "web-aircraft"})  # official model/resnet.py loads them
     WEB_DATASETS: ClassVar[tuple[str, ...]] = ("web-bird", "web-car", "web-aircraft")
 
-    # ------------------------------------------------------------------ setup and state
-    def setup(self, ctx: Context) -> None:
-        cfg = self.config
-        self.net = self._build_network(ctx)
-        if cfg.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        else:
-            self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                             nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-        weak = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
-        strong = (comining_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
-                                       cfg.flip, cfg.strong_magnitude, cfg.strong_cutout)
-                  if ctx.data.is_image else None)
-        self.loader = ctx.data.loader(cfg.batch_size, augment=[weak, strong], shuffle=True, stream="train")
-        self.banks = [FeatureBank(cfg.bank_size), FeatureBank(cfg.bank_size)]  # weak view, strong view
-        self.rate = self.forget_rate(ctx.noise_spec)
-        self._total_epochs = self.num_epochs()
-
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
         cfg = self.config
@@ -298,6 +188,24 @@ class CoMining(Method):
             record["n_relabelled_id"] = int((signals["relabel"] >= 0).sum())
         record["steps"] = steps
         return EpochOutput(record, signals)
+
+    # ------------------------------------------------------------------ setup and state
+    def setup(self, ctx: Context) -> None:
+        cfg = self.config
+        self.net = self._build_network(ctx)
+        if cfg.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                             nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+        weak = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
+        strong = (comining_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
+                                       cfg.flip, cfg.strong_magnitude, cfg.strong_cutout)
+                  if ctx.data.is_image else None)
+        self.loader = ctx.data.loader(cfg.batch_size, augment=[weak, strong], shuffle=True, stream="train")
+        self.banks = [FeatureBank(cfg.bank_size), FeatureBank(cfg.bank_size)]  # weak view, strong view
+        self.rate = self.forget_rate(ctx.noise_spec)
+        self._total_epochs = self.num_epochs()
 
     def train_step(self, ctx: Context, x_weak: torch.Tensor, x_strong: torch.Tensor, y: torch.Tensor,
                    warmup: bool) -> dict:

@@ -63,57 +63,11 @@ from lnlkit.train.validation import check_choice, check_int, check_non_negative,
 __all__ = ["DivideMixConfig", "SMRConfig", "DivideMix", "SMR"]
 
 
-
 @dataclass
 class DivideMixConfig(MethodConfig):
     """Hyperparameters of DivideMix (defaults: the official CIFAR-10 script, ``Train_cifar.py``).
 
-    Attributes
-    ----------
-    epochs : int
-        ``E``; the loop runs ``e = 0 … E`` inclusive (``E + 1`` epochs), as the official code.
-    batch_size : int
-        ``B``, the labelled and unlabelled batch of an SSL step; warm-up and recalibration use ``2B``.
-    warm_up : int
-        Warm-up epochs (10 on CIFAR-10, 30 on CIFAR-100); the λu ramp starts here.
-    warmup_loss : {"ce", "mixup"}
-        DivideMix: ``"ce"``; SMR: ``"mixup"`` (mixup CE with ``λ ~ Beta(α, α)``, ``λ ← max(λ, 1 − λ)``).
-    asym_penalty : bool
-        Add the negative-entropy confidence penalty to the CE warm-up (DivideMix under asymmetric noise and on
-        Clothing1M).  Ignored by the mixup warm-up, which has no penalty.
-    recal_period : int or None
-        SMR's recalibration period ``R``: epoch ``e`` with ``(e + 1) % R == 0`` and ``e > warm_up`` is a plain-CE
-        epoch.  ``None``: never (DivideMix).
-    alpha : float
-        Beta parameter of the mixup coefficient (4 on CIFAR, 0.5 on Clothing1M/WebVision).
-    lambda_u : float
-        Final weight of the unlabelled loss (the per-setting value matters, see the presets).
-    rampup_length : float
-        Epochs of the linear λu ramp that starts at ``warm_up`` (16 in the official code).
-    p_threshold : float
-        Clean-probability threshold of the labelled set.
-    temperature : float
-        Sharpening temperature ``T``.
-    loss_history : int
-        The GMM input is the mean of the last ``loss_history`` normalised loss vectors (5 at 90% noise, else 1).
-    labelled_only : bool
-        The λu = 0 step of the official Animal-10N/Clothing1M/WebVision scripts: only the first 2B mixed rows are
-        kept (no ``L_u``; the penalty is taken over those rows).  Requires ``lambda_u == 0``.
-    epoch_subset : int or None
-        Clothing1M: each epoch, each network partitions its own class-balanced random sample of this many
-        training samples (``num_batches · B = 32,000``) instead of the whole set; each warm-up epoch trains on a
-        fresh class-balanced sample of twice that size (``num_batches`` steps of 2B), and a recalibration epoch runs
-        over an epoch sample with the test transform, unshuffled (SMR's Clothing1M script).
-    gmm_random_state : int
-        Seed of scikit-learn's GMM initialisation (the official GMM is unseeded).
-    faithful_train_mode_guess, faithful_lambda_u0_mixing : bool
-        Official-code quirks, see the module docstring.
-    record_train_loss : bool
-        Also record the (normalised) per-sample losses of both networks in warm-up and recalibration epochs, for
-        the loss-distribution plots (an extra evaluation pass; never used for training).
-    weights_path : str or None
-        Local ImageNet weights for pretrained backbones (Clothing1M; never downloaded).
-    """
+    Each field's reading: docs/methods/dividemix_smr.md#configuration."""
 
     epochs: int = 300
     batch_size: int = 64
@@ -173,16 +127,6 @@ class DivideMix(Method):
     PRETRAINED_PRESETS = frozenset({"clothing1m"})  # official Train_clothing1M.py: resnet50(pretrained=True)
     REAL_NOISE_DATASETS: ClassVar[tuple[str, ...]] = ("animal10n", "clothing1m", "webvision")
 
-    # ------------------------------------------------------------------ setup and state
-    def setup(self, ctx: Context) -> None:
-        cfg = self.config
-        self.nets = [ctx.build_model(cfg.model, weights_path=cfg.weights_path) for _ in range(2)]
-        self.optimizers = [torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                           weight_decay=cfg.weight_decay) for net in self.nets]
-        self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
-        # last `loss_history` normalised per-sample loss vectors of each network (CPU float32), SSL epochs only
-        self.loss_buffers: list[list[torch.Tensor]] = [[], []]
-
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
         lr = self.learning_rate(epoch)
@@ -196,6 +140,16 @@ class DivideMix(Method):
         else:
             record, signals = self.ssl_epoch(ctx, epoch)
         return EpochOutput({"phase": phase, "lr": lr, **record}, signals)
+
+    # ------------------------------------------------------------------ setup and state
+    def setup(self, ctx: Context) -> None:
+        cfg = self.config
+        self.nets = [ctx.build_model(cfg.model, weights_path=cfg.weights_path) for _ in range(2)]
+        self.optimizers = [torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                           weight_decay=cfg.weight_decay) for net in self.nets]
+        self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
+        # last `loss_history` normalised per-sample loss vectors of each network (CPU float32), SSL epochs only
+        self.loss_buffers: list[list[torch.Tensor]] = [[], []]
 
     # ------------------------------------------------------------------ 1. warm-up
     def warm_up(self, ctx: Context, epoch: int) -> tuple[dict, dict]:

@@ -35,23 +35,8 @@ models' predictions on those samples (made when the class improves) instead of a
 model is not reloaded between rounds; each outer loop restarts from the (pretrained) initial weights on the carried
 over training set.  Reported: test accuracy at the best clean-validation accuracy.
 
-The kit's driver is epoch-based: the nested loops run as one flat sequence of epochs whose position — outer loop,
-phase, round, epoch in the phase — and decisions live in :class:`LoopState`, advanced by the pure functions
-:func:`advance_noisy_val` / :func:`advance_per_class` and checkpointed with the method, so a run killed anywhere
-resumes in the same round.  ``epochs`` is only a cap (0: the schedule's maximum); the run ends when the schedule
-does (:meth:`MeMomentum.finished`).
-
-Switches (official behaviour by default): ``extract_transform`` and ``val_transform`` ∈ {"train" (official),
-"test"}, ``stem_padding`` ∈ {0 (official), 1}; predictions for extraction and validation are made in eval mode,
-as the official ``tools.py``.  See docs/methods/me_momentum.md#official-quirks-and-switches.
-
-Per-sample signals (with ``record_train_loss``): ``loss``, ``confidence`` (probability of the given label), ``pred``
-and ``clean_score`` = probability of the given label minus the largest other probability, on un-augmented images in
-eval mode: the continuous form of the confident-set rule, which keeps exactly the samples whose score is positive
-(ties aside), so its AUROC against the true mask measures the ranking behind the extraction.
-
-Kit choices (device-side crop/flip, absent validation classes, lone-sample batches, per-(seed, epoch, stream)
-generators): docs/methods/me_momentum.md#deviations-from-the-official-code-and-why.
+The epoch-based driver (:class:`LoopState`), the switches, the signals and the kit choices:
+docs/methods/me_momentum.md#implementation-notes.
 """
 
 from __future__ import annotations
@@ -78,55 +63,11 @@ TRANSFORMS = ("train", "test")
 VARIANTS = ("noisy_val", "per_class")
 
 
-
 @dataclass
 class MeMomentumConfig(MethodConfig):
     """Hyperparameters of Me-Momentum (defaults: the official CIFAR-10 ``main.py``).
 
-    Attributes
-    ----------
-    epochs : int
-        Cap on the total number of epochs; 0 (default) runs the schedule to its end (at most
-        ``outer_loops · (max_phase_a_epochs + max_inner_rounds · round_epochs)`` epochs, or
-        ``outer_loops · max_inner_rounds · round_epochs`` for ``variant="per_class"``).
-    variant : {"noisy_val", "per_class"}
-        ``main.py`` (MNIST/CIFAR: noisy hold-out, phase A, early-stopped rounds) or ``Clothing.py`` (clean
-        validation set, per-class model selection, fixed rounds, class-weighted CE).
-    lr, momentum, weight_decay : float
-        SGD; a fresh optimiser starts every phase A and every inner round (``noisy_val``) or every outer loop
-        (``per_class``).
-    val_fraction : float
-        Share of the noisy training set held out for validation (``noisy_val``; 1 − ``--data_percent``).
-    outer_loops : int
-        Restarts from scratch (all run).
-    max_phase_a_epochs : int
-        Length limit of phase A (``noisy_val``).
-    margin_step, margin_limit : float
-        Growing-margin early stopping of phase A: the margin grows by ``margin_step`` per stale epoch and phase A
-        stops once it exceeds ``margin_limit``.
-    max_inner_rounds : int
-        Most inner rounds per outer loop (``noisy_val``: ``--max_inner_loop − 1`` = 19; ``per_class``: exactly
-        this many, 6).
-    round_epochs : int
-        Epochs per inner round.
-    round_milestones : tuple of int
-        ×``lr_gamma`` steps: at these epochs of each round (``noisy_val``), or of the outer loop (``per_class``:
-        the schedule continues across rounds).
-    beta : float
-        Per-class score ``β·recall + (1 − β)·precision`` (``per_class``).
-    class_weighted : bool
-        Class-weighted CE (``per_class``'s loss; off for ``noisy_val``).
-    crop_padding, flip : augmentation of the training images (and of the "train" transform passes).
-    extract_transform, val_transform : {"train", "test"}
-        Official quirks P-M1 / P-M2 (module docstring).
-    stem_padding : int
-        0: the official CIFAR ResNet stem quirk (P-M6); 1: the standard stem.  Only for models with a CIFAR stem.
-    record_train_loss : bool
-        Record per-sample losses, given-label probabilities and predictions each recorded epoch (an extra
-        evaluation pass over the training set, never used for training).
-    weights_path : str or None
-        Local ImageNet weights for pretrained backbones (Clothing1M; never downloaded).
-    """
+    Each field's reading: docs/methods/me_momentum.md#configuration."""
 
     epochs: int = 0
     batch_size: int = 128
@@ -182,34 +123,6 @@ class MeMomentum(Method):
     PRETRAINED_PRESETS = frozenset({"clothing1m"})  # official Clothing.py: resnet50(pretrained=True)
     REAL_NOISE_DATASETS = ("clothing1m",)
 
-    # ------------------------------------------------------------------ setup and state
-    def setup(self, ctx: Context) -> None:
-        cfg = self.config
-        self.num_classes = ctx.num_classes
-        self.net = self.fresh_network(ctx, outer=0)
-        self.optimizer = self._sgd()
-        self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
-        self.loop = LoopState(phase="round", round=1) if cfg.variant == "per_class" else LoopState()
-        self.best_state: dict | None = None  # "latest": the best model of the current outer loop (noisy_val)
-        if cfg.variant == "per_class":
-            if not ctx.data.has_val:
-                raise ValueError("variant='per_class' (Clothing1M) selects models on a clean validation set, but "
-                                 f"the data set {ctx.dataset_name!r} has none (Dataset.x_val); use the "
-                                 "'noisy_val' variant")
-            self.train_pool = torch.arange(ctx.n_train, device=ctx.device)
-            self.val_idx = None
-            self.class_best = torch.full((ctx.num_classes,), -1.0)  # best per-class score in this outer loop
-            self.class_keep = torch.ones(ctx.n_train, dtype=torch.bool)  # pred == label under c's best model
-        else:
-            train_idx, val_idx = random_holdout(ctx.n_train, cfg.val_fraction, ctx.seed)
-            if len(train_idx) == 0 or len(val_idx) == 0:
-                raise ValueError(f"the noisy hold-out of {ctx.n_train} samples with val_fraction="
-                                 f"{cfg.val_fraction} leaves an empty training or validation set")
-            self.train_pool = torch.as_tensor(train_idx, device=ctx.device)
-            self.val_idx = torch.as_tensor(val_idx, device=ctx.device)
-        self.train_set = self.train_pool.clone()  # what the network trains on: all of the pool, then confident sets
-        self.class_weights = self._class_weights(ctx)
-
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
         cfg = self.config
@@ -246,6 +159,34 @@ class MeMomentum(Method):
             record["margin"] = events.margin
             record["phase_a_stopped"] = events.phase_a_stopped
         return EpochOutput(record, self.signals(ctx) if ctx.records_signals(epoch) else {})
+
+    # ------------------------------------------------------------------ setup and state
+    def setup(self, ctx: Context) -> None:
+        cfg = self.config
+        self.num_classes = ctx.num_classes
+        self.net = self.fresh_network(ctx, outer=0)
+        self.optimizer = self._sgd()
+        self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
+        self.loop = LoopState(phase="round", round=1) if cfg.variant == "per_class" else LoopState()
+        self.best_state: dict | None = None  # "latest": the best model of the current outer loop (noisy_val)
+        if cfg.variant == "per_class":
+            if not ctx.data.has_val:
+                raise ValueError("variant='per_class' (Clothing1M) selects models on a clean validation set, but "
+                                 f"the data set {ctx.dataset_name!r} has none (Dataset.x_val); use the "
+                                 "'noisy_val' variant")
+            self.train_pool = torch.arange(ctx.n_train, device=ctx.device)
+            self.val_idx = None
+            self.class_best = torch.full((ctx.num_classes,), -1.0)  # best per-class score in this outer loop
+            self.class_keep = torch.ones(ctx.n_train, dtype=torch.bool)  # pred == label under c's best model
+        else:
+            train_idx, val_idx = random_holdout(ctx.n_train, cfg.val_fraction, ctx.seed)
+            if len(train_idx) == 0 or len(val_idx) == 0:
+                raise ValueError(f"the noisy hold-out of {ctx.n_train} samples with val_fraction="
+                                 f"{cfg.val_fraction} leaves an empty training or validation set")
+            self.train_pool = torch.as_tensor(train_idx, device=ctx.device)
+            self.val_idx = torch.as_tensor(val_idx, device=ctx.device)
+        self.train_set = self.train_pool.clone()  # what the network trains on: all of the pool, then confident sets
+        self.class_weights = self._class_weights(ctx)
 
     # ------------------------------------------------------------------ main.py: phase A and inner rounds
     def noisy_val_epoch_start(self, ctx: Context, epoch: int, state: LoopState, record: dict) -> None:

@@ -39,24 +39,7 @@ primary head ``h`` and an auxiliary pseudo head ``h_AP`` on the same feature.
    report; the official ``Acc Net1/Net2`` printouts are pseudo-head accuracies, recorded here as
    ``test_acc_ap_net1/2``).  ``reported_as = "ensemble_acc_last"``; the best epoch is ``test_acc_best``.
 
-Switches (docs/methods/promix.md#switches):
-
-* ``pseudo_head_unlabeled_off`` (True) — the official loop zeroes ``β`` from the end of its ramp; ``False`` keeps
-  the ramped ``β`` for the whole run.
-* ``start_expand`` (250) — LGA runs for ``e > epochs − start_expand`` (official ``Train_promix.py``); ``None`` never.
-* ``css_quota`` — ``"balanced"`` (official, ``⌈ρ·N/C⌉``) or ``"per_class"`` (``⌈ρ·|S_j|⌉``, the authors' variant
-  for imbalanced data).
-* ``css_partition_from_predictions_after_epoch`` — the authors' IDN variant: from that epoch the class subsets of
-  CSS are built from the network's predicted labels instead of the given ones (``None``, default: never).
-* ``fix_negentropy_clamp`` (**True**, a documented deviation, see the docs) — the official warm-up penalty
-  clamps the *logits* at ``≥ 1e-12`` before the softmax; ``True`` uses the intended ``Σ p log p`` of the raw
-  logits, ``False`` reproduces the clamp.
-
-Kit choices (documented deviations): every mean over ``L_k`` or ``U_k`` is skipped when the set is empty and the
-prior is then left unchanged (the official code produces NaN, its issue #18); all randomness (batch order,
-augmentation, mixup/FMix draws, permutations) comes from per-(seed, epoch, stream) generators, so runs are
-deterministic and resume exactly; the official ``projection`` MLP feeds no loss and is omitted; the strong view's
-RandomAugment runs on normalised device tensors (mapped back to pixel values for the ops), not on PIL images.
+Switches and kit choices: docs/methods/promix.md#implementation-notes.
 """
 
 from __future__ import annotations
@@ -83,68 +66,12 @@ __all__ = ["ProMixConfig", "ProMix", "class_wise_small_loss_selection", "matched
            "label_guessing_by_agreement", "negative_entropy_clamped", "debiased_probs"]
 
 
-
 # ---------------------------------------------------------------------------------------------- config
 @dataclass
 class ProMixConfig(MethodConfig):
     """Hyperparameters of ProMix (defaults: the official CIFAR-10 sym 50% command of ``run.sh``).
 
-    Attributes
-    ----------
-    epochs : int
-        ``E`` (600); the loop runs ``e = 0 … E`` inclusive, and the cosine schedule ends at ``E``.
-    batch_size : int
-        ``B`` (256) of warm-up and SSL batches.
-    lr, min_lr_factor : float
-        ``η0`` (0.05) and ``η_min = η0 · min_lr_factor`` (0.1³).
-    warm_up : int
-        Warm-up epochs (official ``pretrain_ep``: 10 on CIFAR-10, 30 on CIFAR-100).
-    asym_penalty : bool
-        Add each network's negative-entropy penalty to the warm-up loss (asymmetric noise).
-    rampup_length : float
-        ``warmup_ep`` (50): ``w(e) = min(e / rampup_length, 1)``, counted from epoch 0.
-    rho, rho_end : float
-        CSS ratio; ``rho_end`` (``None``: equal to ``rho``, as every official command) ramps
-        ``ρ(e) = rho + (rho_end − rho)·w(e)``.
-    tau : float
-        Confidence threshold of MHCS and LGA (0.99 on CIFAR-10, 0.95 on CIFAR-100).
-    debias_output : float
-        ``α`` of the logit adjustment inside every loss.
-    debias_pl : float
-        ``β_pl`` of the debiased pseudo-labels.  0 makes the official code use ``β = 1`` for the whole run (no ramp,
-        never switched off).
-    bias_m : float
-        Momentum of the EMA class priors (0.9999: a time constant of ~51 CIFAR epochs).
-    temperature : float
-        Sharpening temperature ``T`` of the pseudo-labels.
-    start_expand : int or None
-        LGA runs in the last epochs, ``e > epochs − start_expand`` (official 250: ``e > 350`` of 600); ``None``
-        never.
-    lga_threshold : float
-        LGA fills each network's clean set up to this fraction of the batch (0.9).
-    mixup_alpha, fmix_alpha, fmix_decay_power : float
-        ``λ ~ Beta(4, 4)`` (folded to ``≥ 0.5``); FMix ``λ ~ Beta(1, 1)``, spectral decay 3.
-    pl_weight : float
-        ``β(e) = pl_weight · min(e / L_β, 1)`` (official 0.1).
-    pl_rampup : float or None
-        The ramp length ``L_β`` of ``β``; ``None`` (official): ``2 · rampup_length``.
-    pseudo_head_unlabeled_off : bool
-        ``β = 0`` for ``e ≥ L_β`` (official: True, so ``β`` is off from epoch 100 of 600).
-    css_quota : {"balanced", "per_class"}
-    css_partition_from_predictions_after_epoch : int or None
-    fix_negentropy_clamp : bool
-        See the module docstring.
-    crop_padding, flip, augment_order
-        The weak view (CIFAR-10: flip then crop; CIFAR-100: crop then flip).
-    randaug_ops, cutout_max_fraction : int, float
-        The strong view: operations per image (3) and the largest Cutout side as a fraction of the width (0.5).
-    record_train_loss : bool
-        Also record both networks' per-sample losses in warm-up epochs (evaluation only, for the plots).
-    model_width : int or None
-        ``width`` of the ``small_cnn`` (digits); ``None`` keeps the model's default.
-    weights_path : str or None
-        Local weights for pretrained backbones (never downloaded).
-    """
+    Each field's reading: docs/methods/promix.md#configuration."""
 
     epochs: int = 600
     batch_size: int = 256
@@ -209,6 +136,16 @@ class ProMix(Method):
     data_pipeline = "promix"  # official dataloader_cifarn.py: CIFAR-10 std (0.247, 0.243, 0.261)
     SETTINGS = PresetTable("lnlkit.presets.promix", "SETTINGS")  # drives preset_for
 
+    # ------------------------------------------------------------------ one epoch
+    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
+        lr = self.learning_rate(epoch)
+        set_lr(self.optimizer, lr)
+        if self.phase(epoch) == "warmup":
+            record, signals = self.warm_up(ctx, epoch)
+        else:
+            record, signals = self.ssl_epoch(ctx, epoch)
+        return EpochOutput({"phase": self.phase(epoch), "lr": lr, **record}, signals)
+
     # ------------------------------------------------------------------ setup and state
     def setup(self, ctx: Context) -> None:
         cfg = self.config
@@ -232,16 +169,6 @@ class ProMix(Method):
         # EMA class priors of the selected (π_k) and unselected (π_k,u) sets, uniform at the start, kept across epochs
         self.prior = torch.full((2, c), 1.0 / c, device=ctx.device)
         self.prior_u = torch.full((2, c), 1.0 / c, device=ctx.device)
-
-    # ------------------------------------------------------------------ one epoch
-    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
-        lr = self.learning_rate(epoch)
-        set_lr(self.optimizer, lr)
-        if self.phase(epoch) == "warmup":
-            record, signals = self.warm_up(ctx, epoch)
-        else:
-            record, signals = self.ssl_epoch(ctx, epoch)
-        return EpochOutput({"phase": self.phase(epoch), "lr": lr, **record}, signals)
 
     # ------------------------------------------------------------------ 1. warm-up
     def warm_up(self, ctx: Context, epoch: int) -> tuple[dict, dict]:

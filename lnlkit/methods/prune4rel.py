@@ -1,60 +1,21 @@
 """Prune4ReL (Park, Choi, Kim, Song & Lee, NeurIPS 2023): robust data pruning under label noise by maximising the
 re-labelling accuracy, and the data-pruning baselines it is compared with (``prune:<name>``).
 
-See docs/methods/prune4rel_sop.md.  The goal is a subset ``S`` of ``round(f·n)`` training samples on which a
-*re-labelling* learner (SOP+ by default, DivideMix as the alternative) generalises best.  The chance that a sample
-is relabelled correctly grows with the prediction confidence of its neighbourhood in ``S``, so ``S`` greedily
-maximises the total neighbourhood confidence.  As the official code runs it:
+See docs/methods/prune4rel_sop.md#prune4rel-algorithm.  A subset ``S`` of ``round(f·n)`` samples is chosen so
+that a re-labelling learner (SOP+ by default, DivideMix, CE) generalises best on it.  As the official code runs it:
 
-1. **Warm-up** (``warmup_epochs`` = ``-se``): the re-labelling learner trains on the *full* noisy set (SOP+: its
-   full loss; DivideMix: plain CE for both networks).  Its cosine schedule runs over ``epochs`` (the length of the
-   training on ``S``), so the LR barely decays during the warm-up.
-2. **Scores**: one pass over the training set with **one random strong augmentation** per image (``score_view``)
-   gives softmax probabilities and penultimate embeddings; the confidence ``c_i`` is the max probability
-   (``uncertainty="LeastConfidence"``; ``"Margin"``: top-1 − top-2; ``"Entropy"``: the raw entropy).
-3. **Greedy neighbourhood confidence** (:func:`greedy_neighborhood_confidence`): similarity ``0.5 + 0.5·cos`` with
-   a strict ``> τ`` neighbourhood (τ = 0.975 ⇔ cos > 0.95), weights equal to the similarity; state ``NC`` (the
-   confidence each sample's neighbourhood already receives from ``S``).  Each step picks the candidate with the
-   largest gain ``tanh((NC_i + c_i)/η) − tanh(NC_i/η)`` (``gain="self"``, the official surrogate; ``"neighborhood"``
-   is the exact marginal gain of ``F(S) = Σ_x tanh(Σ_{s∈S} w(x, s) c_s / η)``), then adds ``w(j, p)·c_p`` to the
-   ``NC`` of every neighbour ``j`` of the pick ``p``.  With ``balance`` the picks go round-robin over the noisy
-   classes from class 0 and exhausted classes drop out when they come up; only at such a drop-out is the
-   switch-off rule checked: if the class that comes up in its place already has more than 1.5× the size of the
-   first exhausted class, balance is switched off for good after this pick (which still comes from that class).
-4. **Train on S**: the warm-up learner is discarded; a **fresh** learner (new networks and optimisers) trains on
-   ``S`` for ``epochs`` (SOP keeps its ``u``/``v`` tables indexed by the original dataset index; DivideMix fits its
-   GMMs on the losses of ``S`` and starts without warm-up, with a constant λu).
-5. Report the last epoch's test accuracy, with the best epoch on ``S``, the noise ratio inside ``S`` and its class
-   counts.  The greedy's confidence is recorded at the selection epoch as ``clean_score`` (higher = cleaner).
+1. **Warm-up** (``warmup_epochs``): the learner trains on the *full* noisy set.
+2. **Scores**: one pass with one random strong augmentation per image (``score_view``) gives softmax probabilities
+   and penultimate embeddings; the confidence ``c_i`` is the max probability (``uncertainty``).
+3. **Greedy neighbourhood confidence** (:func:`greedy_neighborhood_confidence`): neighbours where
+   ``0.5 + 0.5·cos > τ``; each step picks the largest gain ``tanh((NC_i + c_i)/η) − tanh(NC_i/η)`` and adds
+   ``w(j, p)·c_p`` to the ``NC`` of each neighbour ``j`` of the pick ``p`` (``balance``: round-robin over classes).
+4. **Train on S**: a **fresh** learner (new networks and optimisers) trains on ``S`` for ``epochs``.
+5. Report the last epoch's test accuracy, the noise ratio inside ``S`` and its class counts (``clean_score``: the
+   greedy's confidence).
 
-The pruning baselines (``prune:<name>``, DeepCore's selections as the official ``main_label_noise.py`` runs them:
-``--balance False`` and ``--uncertainty Margin`` unless a script says otherwise) share steps 1, 4 and 5 and replace
-2–3 by a score of the warm-up model on the clean view (``selector``): ``uniform`` (random; no warm-up at all),
-``smallloss`` (smallest CE), ``uncertainty`` (lowest softmax margin by default; ``LeastConfidence``: lowest max logit,
-``Entropy``: highest entropy), ``forgetting`` (most forgetting events per class, counted on every training
-mini-batch of the warm-up), ``grand`` (largest last-layer gradient norm of each evaluation batch's mean CE),
-``moderate`` (one global band of distances to each sample's class-median feature around the median distance),
-``kcentergreedy`` (farthest-point picks in feature space) and ``glister`` (largest first-order gains against the
-mean training gradient).  The official ``--balance True`` branches of Uniform, Uncertainty, GraNd, Moderate and
-Glister crash, so there is no behaviour to reproduce and the kit refuses ``balance=True`` for them; Forgetting is
-always per class, SmallLoss and kCenterGreedy ignore ``balance``.
-
-Learners (``learner``): ``sop`` (SOP+, default), ``dividemix`` and ``ce`` (the paper's "standard model": plain
-cross-entropy with the same optimiser and schedule).  The reported best accuracy (``test_acc_best``, ``best_epoch``)
-is taken over the epochs on ``S`` only (:meth:`Prune4ReL.reporting_epochs`), as the official learners track it.
-
-Switches (default = the official behaviour): ``gain`` ("self" / "neighborhood"), ``score_view``
-("strong" / "weak" / "clean", P-P3), ``faithful_subset_no_warmup`` (DivideMix's first GMM on ``S`` is fitted on
-fresh networks) and ``faithful_net2_milestone`` (the Clothing1M script's net2 never decays).
-
-Scalability: the greedy never forms an n×n matrix.  Picks are taken with a *lazy* priority queue per class (gains
-only decrease as ``NC`` grows, so a stale upper bound that is still on top is the exact argmax), and the
-neighbourhoods of the picks are found a *batch* at a time by :class:`lnlkit.train.neighbours.Neighbourhoods`:
-blocked products against all embeddings (``selection_index="dense"``, O(B·n·d), the GPU choice) or an exact cell
-index that skips the spherical-k-means cells too far in angle to hold a neighbour (``"cells"``, the CPU choice
-from 20,000 samples on).  Until a batch is flushed into ``NC``, the contribution of its pending picks to a
-candidate is computed on the fly (k dot products), so every pick is exactly the one of the one-pick-at-a-time
-greedy.  Memory O(n·d).
+The steps in full, the pruning baselines, the learners, the switches and the greedy's scalability:
+docs/methods/prune4rel_sop.md#prune4rel-implementation-notes.
 """
 
 from __future__ import annotations
@@ -95,45 +56,12 @@ _NO_BALANCED_BRANCH = ("uniform", "uncertainty", "grand", "moderate", "glister")
 LEARNERS = ("sop", "dividemix", "ce")
 
 
-
 # ================================================================================== config
 @dataclass
 class Prune4ReLConfig(MethodConfig):
     """Hyperparameters of Prune4ReL and the pruning baselines (defaults: CIFAR-10N with SOP+, ``sop_CF10.sh``).
 
-    Attributes
-    ----------
-    selector : str
-        ``prune4rel`` or a baseline (``uniform``, ``smallloss``, ``uncertainty``, ``forgetting``, ``grand``,
-        ``moderate``, ``kcentergreedy``, ``glister``); fixed by the method name (``prune:<selector>``).
-    ratio : float
-        Selection ratio ``f``; the subset has ``round(f·n)`` samples.
-    learner : {"sop", "dividemix", "ce"}
-        The re-labelling learner of the warm-up and of the training on ``S`` (``ce``: the paper's "standard model",
-        plain cross-entropy, official ``robustlearner/ce.py``).
-    epochs, warmup_epochs : int
-        Epochs on ``S`` (``--epochs``) and warm-up epochs on all data (``-se``).
-    lr, momentum, weight_decay, nesterov, lr_schedule, lr_min, lr_milestones, lr_gamma : the optimiser(s).
-        The cosine runs over ``epochs`` in both stages.
-    lr_u, lr_v, rc, rb, strong_cutout, strong_view : SOP+ (see :class:`lnlkit.methods.sop.SOPConfig`); the
-        strong view is also the score view (``score_view="strong"``).
-    lambda_u, p_threshold, temperature, alpha : DivideMix (constant λu, no ramp).
-    tau, eta, metric, uncertainty, balance, gain : the greedy (module docstring).
-        ``uncertainty`` is also the score of the ``uncertainty`` baseline (its presets: ``Margin``, the official
-        default); ``balance`` is the greedy's round-robin (the baselines' presets: ``False``, as the README runs them;
-        ``True`` is refused where the official balanced branch crashes: uniform, uncertainty, grand, moderate,
-        glister; forgetting is always per class and smallloss / kcentergreedy ignore it, as officially).
-    score_view : {"strong", "weak", "clean"}
-        View of the scoring pass (official: one random strong augmentation, P-P3).
-    selection_batch, selection_block, selection_index, selection_leaf : int, int, str, int
-        Speed/memory knobs of the greedy (results do not depend on them; see
-        :func:`greedy_neighborhood_confidence`).
-    faithful_subset_no_warmup : bool
-        DivideMix on ``S`` starts SSL at once (official); ``False``: ``subset_warm_up`` CE epochs on ``S`` first.
-    faithful_net2_milestone : bool
-        DivideMix with a multistep schedule: net2's milestone is the hard-coded 150 (official Clothing1M script);
-        ``False``: both networks use ``lr_milestones``.
-    """
+    Each field's reading: docs/methods/prune4rel_sop.md#prune4rel-configuration."""
 
     selector: str = "prune4rel"
     ratio: float = 0.2
@@ -218,22 +146,6 @@ class Prune4ReL(Method):
     SELECTOR: ClassVar[str] = "prune4rel"
     reported_as = "test_acc_last"
 
-    def __init__(self, config: Prune4ReLConfig | None = None, preset: str | None = None):
-        config = config if config is not None else self.Config()
-        if config.selector != self.SELECTOR:
-            raise ValueError(f"method {self.name!r} selects with {self.SELECTOR!r}, but the config says "
-                             f"selector={config.selector!r}; use the method 'prune4rel' or 'prune:<selector>'")
-        super().__init__(config, preset)
-
-    def setup(self, ctx: Context) -> None:
-        self._ctx = ctx
-        self.stage = "warmup" if self.warmup_epochs > 0 else "select"
-        self.learner = self._make_learner(ctx, "warmup")
-        self.subset: np.ndarray | None = None  # S, sorted original indices
-        self.selection_info: dict = {}
-        self.forgetting = np.zeros(ctx.n_train, dtype=np.int64)
-        self.prev_correct = np.zeros(ctx.n_train, dtype=bool)  # official last_acc starts at 0 (never correct)
-
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
         cfg = self.config
@@ -257,6 +169,22 @@ class Prune4ReL(Method):
         record = {**out.record, "phase": "train", "stage": "subset", "n_selected": int(len(self.subset)),
                   **{k: v for k, v in self.selection_info.items() if not isinstance(v, (list, np.ndarray))}}
         return EpochOutput(record, signals)
+
+    def __init__(self, config: Prune4ReLConfig | None = None, preset: str | None = None):
+        config = config if config is not None else self.Config()
+        if config.selector != self.SELECTOR:
+            raise ValueError(f"method {self.name!r} selects with {self.SELECTOR!r}, but the config says "
+                             f"selector={config.selector!r}; use the method 'prune4rel' or 'prune:<selector>'")
+        super().__init__(config, preset)
+
+    def setup(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self.stage = "warmup" if self.warmup_epochs > 0 else "select"
+        self.learner = self._make_learner(ctx, "warmup")
+        self.subset: np.ndarray | None = None  # S, sorted original indices
+        self.selection_info: dict = {}
+        self.forgetting = np.zeros(ctx.n_train, dtype=np.int64)
+        self.prev_correct = np.zeros(ctx.n_train, dtype=bool)  # official last_acc starts at 0 (never correct)
 
     @staticmethod
     def _rename(signals: dict) -> dict:

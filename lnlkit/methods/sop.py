@@ -49,35 +49,12 @@ from lnlkit.train.validation import check_choice, check_int, check_non_negative,
 __all__ = ["SOPConfig", "SOP", "sop_losses", "consistency_loss", "class_balance_loss", "corrected_prediction"]
 
 
-
 # ---------------------------------------------------------------------------------------------------- config
 @dataclass
 class SOPConfig(MethodConfig):
     """Hyperparameters of SOP / SOP+ (defaults: Prune4ReL's SOP+ on CIFAR-10N, ``sop_CF10.sh``).
 
-    Attributes
-    ----------
-    lr, momentum, weight_decay, nesterov : network optimiser (SGD).
-    lr_schedule : {"cosine", "multistep"}
-        Cosine from ``lr`` to ``lr_min`` over ``lr_period`` epochs (``None``: ``epochs``), or ×``lr_gamma`` at
-        ``lr_milestones``.
-    lr_u, lr_v : float
-        Constant learning rates of the plain-SGD optimisers of ``u`` and ``v``.
-    rc, rb : float
-        SOP+'s consistency and class-balance weights; both 0 is plain SOP (no strong view is computed).
-    init_std : float
-        Std of the normal initialisation of ``u`` and ``v``.
-    crop_padding, flip : weak augmentation.
-    strong_cutout : int
-        Cutout size of the strong view.
-    strong_view : str
-        SOP+'s consistency view: ``"autoaugment"`` (official: AutoAugment's CIFAR-10 policy as the Fast-AutoAugment
-        archive the official code uses, then flip, crop, Cutout), ``"autoaugment_torchvision"`` (torchvision's
-        magnitudes), ``"mild"`` (lnlkit's earlier crop + flip + Cutout); see
-        :func:`lnlkit.train.augment.sop_strong_view`.  On one-channel images Color is the identity.
-    record_train_loss : bool
-        Un-augmented per-sample pass each recorded epoch for the signals (analysis only).
-    """
+    Each field's reading: docs/methods/prune4rel_sop.md#sop-configuration."""
 
     epochs: int = 300
     batch_size: int = 128
@@ -126,30 +103,6 @@ class SOP(Method):
     PRESETS = PresetTable("lnlkit.presets.sop")
     reported_as = "test_acc_last"
 
-    def __init__(self, config: SOPConfig | None = None, preset: str | None = None):
-        super().__init__(config, preset)
-        self.train_indices: np.ndarray | None = None  # None: the whole training set
-        self.epoch_offset = 0  # Prune4ReL: the fresh learner's schedule restarts after the warm-up
-        # called as (index, weak-view train-mode logits, labels) after every training forward (Prune4ReL's
-        # Forgetting baseline counts its events per mini-batch, as the official after_loss hook)
-        self.batch_callback: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
-
-    def setup(self, ctx: Context) -> None:
-        cfg = self.config
-        self.net = ctx.build_model(cfg.model, weights_path=cfg.weights_path)
-        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay, nesterov=cfg.nesterov and cfg.momentum > 0)
-        gen = torch.Generator(device="cpu").manual_seed(ctx.seed + 7919)
-        # u, v: one row per training sample, indexed by the original dataset index (also when training on a subset)
-        self.u = nn.Parameter((torch.randn(ctx.n_train, 1, generator=gen) * cfg.init_std).to(ctx.device))
-        self.v = nn.Parameter((torch.randn(ctx.n_train, ctx.num_classes, generator=gen) * cfg.init_std).to(ctx.device))
-        self.opt_u = torch.optim.SGD([self.u], lr=cfg.lr_u, momentum=0, weight_decay=0)
-        self.opt_v = torch.optim.SGD([self.v], lr=cfg.lr_v, momentum=0, weight_decay=0)
-        image = ctx.data.is_image
-        self.weak = Augment(cfg.crop_padding, cfg.flip) if image else None
-        self.strong = (sop_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
-                                       cfg.flip, cfg.strong_cutout) if image else None)
-
     def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
         cfg = self.config
         lr = self.learning_rate(epoch)
@@ -187,6 +140,30 @@ class SOP(Method):
         record = {"phase": "train", "lr": lr, **{k: mean_per_step(v, steps) for k, v in sums.items()}, "steps": steps}
         # the per-sample pass only on epochs the driver records (every k-th and the last)
         return EpochOutput(record, self.signals(ctx) if cfg.record_train_loss and ctx.records_signals(epoch) else {})
+
+    def __init__(self, config: SOPConfig | None = None, preset: str | None = None):
+        super().__init__(config, preset)
+        self.train_indices: np.ndarray | None = None  # None: the whole training set
+        self.epoch_offset = 0  # Prune4ReL: the fresh learner's schedule restarts after the warm-up
+        # called as (index, weak-view train-mode logits, labels) after every training forward (Prune4ReL's
+        # Forgetting baseline counts its events per mini-batch, as the official after_loss hook)
+        self.batch_callback: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
+
+    def setup(self, ctx: Context) -> None:
+        cfg = self.config
+        self.net = ctx.build_model(cfg.model, weights_path=cfg.weights_path)
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                         weight_decay=cfg.weight_decay, nesterov=cfg.nesterov and cfg.momentum > 0)
+        gen = torch.Generator(device="cpu").manual_seed(ctx.seed + 7919)
+        # u, v: one row per training sample, indexed by the original dataset index (also when training on a subset)
+        self.u = nn.Parameter((torch.randn(ctx.n_train, 1, generator=gen) * cfg.init_std).to(ctx.device))
+        self.v = nn.Parameter((torch.randn(ctx.n_train, ctx.num_classes, generator=gen) * cfg.init_std).to(ctx.device))
+        self.opt_u = torch.optim.SGD([self.u], lr=cfg.lr_u, momentum=0, weight_decay=0)
+        self.opt_v = torch.optim.SGD([self.v], lr=cfg.lr_v, momentum=0, weight_decay=0)
+        image = ctx.data.is_image
+        self.weak = Augment(cfg.crop_padding, cfg.flip) if image else None
+        self.strong = (sop_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
+                                       cfg.flip, cfg.strong_cutout) if image else None)
 
     @classmethod
     def preset_for(cls, dataset: str, noise: str | None) -> str | None:
