@@ -24,36 +24,8 @@ See docs/methods/comining.md.  One mini-batch of size ``N`` (weak view ``x¹``, 
 7. ``L = mean_{S_c} ℓ_cls + w_pc·mean_{S_c} SKL + w_tri·L_tri + w_re·L_re``; one Adam (CIFAR) / SGD (web) step; then
    the ``S_h`` features and labels of each view go into its bank (:class:`FeatureBank`, FIFO of 4096).
 
-Per-sample signals every epoch: the two-view ``loss`` and ``pc`` terms, the ranking ``score`` and ``clean_score =
-−score`` (higher = cleaner; ranked within each mini-batch by the method); after the warm-up also the partition
-masks and the relabelling outcome.
-
-Test: the single network's top-1 every epoch; the reported number is the **mean (± population std) of the test
-accuracy over the last 10 epochs** (``reported_as = "mean_last10"``; ``reported_std`` in ``result.json``).
-
-Official-code bugs, each behind a switch (the general default follows the paper's intent, as the docs recommend;
-the paper presets use the official behaviour):
-
-* ``relabel_slice`` (P1): ``"faithful"`` relabels ``sorted[⌊N·r⌋:]`` (everything but the r-fraction with the smallest
-  score); ``"intended"`` relabels the large-score part ``sorted[⌊N(1 − r)⌋:]``.  They coincide at ``r = 0.5``.
-* ``triplet_mode`` (P2): ``"faithful"`` computes the "hardest positives" over similarities multiplied by the
-  same-label mask (so ``s⁺ ≡ 0`` as soon as the bank holds 5 other-label entries) and applies the margin as the
-  ranking target, giving ``m·max(0, s⁻ − s⁺ + 1)``: exactly 0 with CIFAR's ``m = 0``, a push on the hardest negatives
-  only with the web's ``m = 0.4``.  ``"corrected"``: masked windows and ``max(0, s⁻ − s⁺ + m)``.
-* ``web_backbone`` (P3): ``"resnet18_halved_residual"`` (the released code: ImageNet-initialised ResNet-18 whose
-  blocks output ``0.5·branch + 0.5·shortcut``) or ``"resnet50_torchvision"`` (the paper's table).
-
-The banks serve only the entries written so far, as the official ``XBM`` memory (``common/cross_batch_mem.py``)
-does: before the first wrap a bank holds fewer than ``bank_size`` entries.
-
-The strong view (``strong_view``, P8) is the official one, run batched on the device: crop + flip, then
-AutoAugment's CIFAR-10 policy on CIFAR or ``RandAugment()`` (2 ops, magnitude 9) on the web sets, both as the
-``randaugment==1.0.2`` package the official code imports; ``"mild"`` keeps lnlkit's earlier :class:`StrongAugment`
-(the digits presets use it).
-
-Kit choices (documented deviations): the soft labels have exactly ``C`` classes (P7); the symmetric KL clamps
-probabilities at ``skl_clamp = 1e-8`` (P5); all randomness comes from per-(seed, epoch, stream) generators, so runs
-resume exactly.
+Signals, the reported number, the official-code switches (P1–P3, P5, P7, P8), the banks and the strong view:
+docs/methods/comining.md#implementation-notes.
 """
 
 from __future__ import annotations
@@ -84,6 +56,315 @@ __all__ = ["CoMiningConfig", "CoMining", "FeatureBank", "load_trained", "forget_
 RELABEL_SLICES = ("faithful", "intended")
 TRIPLET_MODES = ("faithful", "corrected")
 WEB_BACKBONES = ("resnet18_halved_residual", "resnet50_torchvision")
+
+
+# ---------------------------------------------------------------------------------------------------- config
+@dataclass
+class CoMiningConfig(MethodConfig):
+    """Hyperparameters of Co-mining (defaults: the official CIFAR script ``cifarmain.py``, with the paper's intent
+    for the two loss bugs; the paper presets use the official behaviour).  Each field's reading:
+    docs/methods/comining.md#configuration."""
+
+    epochs: int = 200
+    batch_size: int = 128
+    model: str = "cnn7"
+    eval_batch_size: int = 1024
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 0.0
+    lr_schedule: str = "coteaching"
+    decay_start: int = 80
+    warmup_epochs: int = 10
+    epsilon: float = 0.5
+    w_pc: float = 1.0
+    w_tri: float = 3.0
+    w_re: float = 0.01
+    margin: float = 0.0
+    pos_window: tuple[int, int] = (0, 5)
+    neg_window: tuple[int, int] = (0, 5)
+    bank_size: int = 4096
+    k1: int = 15
+    sigma: float = 0.15
+    er: float = 0.5
+    forget_rate: float | None = None
+    closeset_ratio: float | None = None
+    open_ratio: float | None = None
+    relabel_slice: str = "intended"
+    triplet_mode: str = "corrected"
+    web_backbone: str | None = None
+    weights_path: str | None = None
+    skl_clamp: float | None = 1e-8
+    crop_padding: int = 4
+    flip: bool = True
+    strong_view: str = "autoaugment"
+    strong_magnitude: float = 0.5
+    strong_cutout: int = 0
+    report_last: int = 10
+
+    def validate(self) -> None:
+        super().validate()
+        check_choice(self, "optimizer", ("adam", "sgd"), "adam on CIFAR, sgd on the web sets")
+        check_choice(self, "lr_schedule", ("coteaching", "cosine_after_warmup", "constant"))
+        check_positive(self, "lr")
+        check_int(self, "warmup_epochs", "decay_start", low=0)
+        check_int(self, "bank_size", "k1", "report_last", low=1)
+        check_non_negative(self, "w_pc", "w_tri", "w_re", "margin", "strong_magnitude", "strong_cutout")
+        check_range(self, "epsilon", low=0.0, high=1.0, high_open=True)
+        check_range(self, "sigma", "er", low=0.0, high=1.0)
+        check_range(self, "forget_rate", "closeset_ratio", low=0.0, high=1.0, optional=True)
+        check_range(self, "open_ratio", low=0.0, high=1.0, high_open=True, optional=True)
+        check_range(self, "skl_clamp", low=0.0, high=1.0, low_open=True, high_open=True, optional=True)
+        for name in ("pos_window", "neg_window"):
+            window = tuple(getattr(self, name))
+            if len(window) != 2 or not all(isinstance(v, int) for v in window) or not 0 <= window[0] < window[1]:
+                raise ValueError(f"{name} must be two integers lo < hi with lo >= 0, got {window!r}")
+        check_choice(self, "relabel_slice", RELABEL_SLICES, "P1 in docs/methods/comining.md")
+        check_choice(self, "triplet_mode", TRIPLET_MODES, "P2 in docs/methods/comining.md")
+        check_choice(self, "web_backbone", (None, *WEB_BACKBONES), "P3 in docs/methods/comining.md")
+        check_choice(self, "strong_view", COMINING_STRONG_VIEWS)
+
+
+# ---------------------------------------------------------------------------------------------------- the method
+class CoMining(Method):
+    """Co-mining: two-view ranking, bank triplet mining, k-reciprocal relabelling and OOD rejection (module
+    docstring)."""
+
+    name = "comining"
+    Config = CoMiningConfig
+    PRESETS = PresetTable("lnlkit.presets.comining")
+    reported_as = "mean_last10"
+    data_pipeline = "comining"  # ImageNet statistics (official builder.py)
+    PRETRAINED_PRESETS = frozenset({"web-bird", "web-car", "web-aircraft"})  # official model/resnet.py loads them
+    WEB_DATASETS: ClassVar[tuple[str, ...]] = ("web-bird", "web-car", "web-aircraft")
+
+    # ------------------------------------------------------------------ one epoch
+    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
+        cfg = self.config
+        lr = self.learning_rate(epoch)
+        set_lr(self.optimizer, lr)
+        record = {"lr": lr}
+        if cfg.optimizer == "adam" and cfg.lr_schedule == "coteaching":
+            beta1 = coteaching_beta1(epoch, cfg.decay_start)
+            set_adam_beta1(self.optimizer, beta1)
+            record["beta1"] = beta1
+        warmup = epoch < cfg.warmup_epochs
+        record["phase"] = "warmup" if warmup else "train"
+        record["forget_rate"] = 0.0 if warmup else self.rate
+
+        n = ctx.n_train
+        dev = ctx.device
+        sig = {"loss": torch.full((n,), float("nan"), device=dev), "pc": torch.full((n,), float("nan"), device=dev),
+               "score": torch.full((n,), float("nan"), device=dev)}
+        if not warmup:
+            for key in ("selected", "high_conf", "candidate", "rejected"):
+                sig[key] = torch.zeros(n, dtype=torch.bool, device=dev)
+            sig["relabel"] = torch.full((n,), -1, dtype=torch.long, device=dev)
+        sums = {k: torch.zeros((), device=dev) for k in ("loss", "loss_cls", "loss_pc", "loss_tri", "loss_re")}
+        steps = 0
+        self.net.train()
+        for batch in self.loader.epoch(epoch):
+            out = self.train_step(ctx, batch.views[0], batch.views[1], batch.y, warmup)
+            idx = batch.index
+            sig["loss"][idx], sig["pc"][idx], sig["score"][idx] = out["cls"], out["pc"], out["score"]
+            if not warmup:
+                for key in ("selected", "high_conf", "candidate"):
+                    sig[key][idx[out[key]]] = True
+                cand = idx[out["candidate"]]
+                sig["rejected"][cand[~out["keep"]]] = True
+                sig["relabel"][cand[out["keep"]]] = out["target"][out["keep"]].argmax(1)
+            for key in sums:
+                sums[key] += out["terms"][key]
+            steps += 1
+        for key, value in sums.items():
+            record[key] = mean_per_step(value, steps)
+        # the per-sample clean score: the negated ranking score (higher = cleaner), every epoch
+        sig["clean_score"] = -sig["score"]
+        signals = {k: v.cpu().numpy() for k, v in sig.items()}
+        if not warmup:
+            record.update(n_selected=int(signals["selected"].sum()), n_high_conf=int(signals["high_conf"].sum()),
+                          n_candidates=int(signals["candidate"].sum()))
+            record["n_relabelled_id"] = int((signals["relabel"] >= 0).sum())
+        record["steps"] = steps
+        return EpochOutput(record, signals)
+
+    # ------------------------------------------------------------------ setup and state
+    def setup(self, ctx: Context) -> None:
+        cfg = self.config
+        self.net = self._build_network(ctx)
+        if cfg.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                             nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+        weak = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
+        strong = (comining_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
+                                       cfg.flip, cfg.strong_magnitude, cfg.strong_cutout)
+                  if ctx.data.is_image else None)
+        self.loader = ctx.data.loader(cfg.batch_size, augment=[weak, strong], shuffle=True, stream="train")
+        self.banks = [FeatureBank(cfg.bank_size), FeatureBank(cfg.bank_size)]  # weak view, strong view
+        self.rate = self.forget_rate(ctx.noise_spec)
+        self._total_epochs = self.num_epochs()
+
+    def train_step(self, ctx: Context, x_weak: torch.Tensor, x_strong: torch.Tensor, y: torch.Tensor,
+                   warmup: bool) -> dict:
+        """One optimisation step of Co-mining on a batch (both views), then the bank update.
+
+        Returns
+        -------
+        dict
+            Per-sample ``cls``, ``pc``, ``score`` (N,); after the warm-up also the boolean masks ``selected``,
+            ``high_conf``, ``candidate`` (N,), the candidates' ``keep`` mask and soft ``target`` (|S_d|, C), and the
+            loss ``terms``.
+        """
+        cfg = self.config
+        C = ctx.num_classes
+        with autocast(ctx.device, cfg.precision):
+            feat1, feat2 = self.net.embed(x_weak), self.net.embed(x_strong)  # separate passes: per-view BN stats
+            logits1, logits2 = self.net.classify(feat1).float(), self.net.classify(feat2).float()
+        h1, h2 = F.normalize(feat1.float(), dim=1), F.normalize(feat2.float(), dim=1)
+        target_ls = smooth_one_hot_exclusive(y, C, cfg.epsilon)
+        cls = 0.5 * (soft_cross_entropy(logits1, target_ls, "none") + soft_cross_entropy(logits2, target_ls, "none"))
+        pc = symmetric_kl_bits(logits1.softmax(1), logits2.softmax(1), cfg.skl_clamp)
+        score = (cls + cfg.w_pc * pc).detach()
+        zero = logits1.sum() * 0.0
+        out = {"cls": cls.detach(), "pc": pc.detach(), "score": score}
+
+        if warmup:
+            loss = cls.mean() if len(cls) else zero
+            terms = {"loss_cls": loss.detach(), "loss_pc": pc.detach().mean() if len(pc) else zero.detach(),
+                     "loss_tri": zero.detach(), "loss_re": zero.detach()}
+            pushed = torch.arange(len(y), device=y.device)
+        else:
+            clean, high, cand = partition(score, self.rate, cfg.er, cfg.relabel_slice)
+            loss_cls = cls[clean].mean() if len(clean) else zero
+            loss_pc = pc[clean].mean() if len(clean) else zero
+            # triplet term of each view against that view's bank (as it was before this batch)
+            loss_tri = zero
+            for h, bank in ((h1, self.banks[0]), (h2, self.banks[1])):
+                feats, labels = bank.contents()
+                loss_tri = loss_tri + 0.5 * triplet_loss(h[high], y[high], feats, labels, cfg.margin,
+                                                         tuple(cfg.pos_window), tuple(cfg.neg_window),
+                                                         cfg.triplet_mode)
+            # relabel candidates from their k-reciprocal neighbours; both views must agree, else OOD
+            softs = []
+            for h, bank in ((h1, self.banks[0]), (h2, self.banks[1])):
+                feats, labels = bank.contents()
+                softs.append(kreciprocal_soft_labels(h[cand].detach(), feats, labels, cfg.k1, C)[0])
+            keep, target = relabel_gate(softs[0], softs[1], cfg.sigma)
+            if bool(keep.any()):
+                kept = cand[keep]
+                loss_re = 0.5 * (soft_cross_entropy(logits1[kept], target[keep])
+                                 + soft_cross_entropy(logits2[kept], target[keep]))
+            else:
+                loss_re = zero
+            loss = loss_cls + cfg.w_pc * loss_pc + cfg.w_tri * loss_tri + cfg.w_re * loss_re
+            terms = {"loss_cls": loss_cls.detach(), "loss_pc": loss_pc.detach(), "loss_tri": loss_tri.detach(),
+                     "loss_re": loss_re.detach()}
+            masks = {}
+            for key, part in (("selected", clean), ("high_conf", high), ("candidate", cand)):
+                m = torch.zeros(len(y), dtype=torch.bool, device=y.device)
+                m[part] = True
+                masks[key] = m
+            # report the candidates in batch order so the caller can index them with the masks
+            order = torch.argsort(cand)
+            out.update(masks, keep=keep[order], target=target[order])
+            pushed = high
+
+        self.optimizer.zero_grad(set_to_none=True)
+        if loss.requires_grad:
+            loss.backward()
+            self.optimizer.step()
+        terms["loss"] = loss.detach()
+        out["terms"] = terms
+        # the bank update comes after the step, with the features of this forward pass (detached)
+        self.banks[0].push(h1[pushed], y[pushed])
+        self.banks[1].push(h2[pushed], y[pushed])
+        return out
+
+    @classmethod
+    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
+        """The preset of a paper setting: ``cifar10`` / ``cifar100`` with ``symmetric:ρ`` or ``pairflip:ρ`` ->
+        ``cifar10nc`` / ``cifar100nc``; ``cifar100`` with ``openset:0.2+...`` -> ``cifar80no``; the web sets with no
+        injected noise -> their own; digits -> ``digits``.  Anything else gives ``None``."""
+        dataset = str(dataset).lower()
+        if dataset == "digits":
+            return "digits"
+        if dataset in cls.WEB_DATASETS:
+            return dataset if cls.no_injected_noise(noise) else None
+        if noise is None:
+            return None
+        try:
+            parsed = parse_noise_spec(str(noise))
+        except ValueError:
+            return None
+        if parsed.kind == "openset":
+            ok = (dataset == "cifar100" and math.isclose(parsed.open_ratio, 0.2)
+                  and parsed.closed.kind in ("symmetric", "pairflip", "none"))
+            return "cifar80no" if ok else None
+        if parsed.kind in ("symmetric", "pairflip") and dataset in ("cifar10", "cifar100"):
+            return f"{dataset}nc"
+        return None
+
+    # ------------------------------------------------------------------ schedule
+    def learning_rate(self, epoch: int) -> float:
+        cfg = self.config
+        if cfg.lr_schedule == "coteaching":
+            return coteaching_lr(cfg.lr, epoch, cfg.epochs, cfg.decay_start)
+        if cfg.lr_schedule == "cosine_after_warmup" and epoch >= cfg.warmup_epochs:
+            t = (epoch - cfg.warmup_epochs + 1) / (cfg.epochs - cfg.warmup_epochs + 1)
+            return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * t))
+        return cfg.lr
+
+    def forget_rate(self, noise_spec: str | None) -> float:
+        """``r`` of this run: ``forget_rate`` if set, else ``o + (1 − o)·ρ_c`` from the config or the noise spec."""
+        cfg = self.config
+        if cfg.forget_rate is not None:
+            return cfg.forget_rate
+        if cfg.closeset_ratio is not None:
+            return forget_rate(cfg.closeset_ratio, cfg.open_ratio or 0.0)
+        if noise_spec is None:
+            raise ValueError("Co-mining needs a forget rate: set forget_rate or closeset_ratio (no noise spec known)")
+        rate = forget_rate_from_noise(noise_spec)
+        if cfg.open_ratio is not None:  # an explicit open-set ratio overrides the spec's
+            parsed = parse_noise_spec(noise_spec)
+            closed = parsed.closed if parsed.kind == "openset" else parsed
+            rate = forget_rate(float(closed.rate or 0.0), cfg.open_ratio)
+        return rate
+
+    def _build_network(self, ctx: Context):
+        cfg = self.config
+        if cfg.web_backbone == "resnet18_halved_residual":
+            return ctx.build_model("resnet18", weights_path=cfg.weights_path, stem="imagenet", halved_residual=True,
+                                   fc_init="he")
+        if cfg.web_backbone == "resnet50_torchvision":
+            return ctx.build_model("resnet50_tv", weights_path=cfg.weights_path)
+        return ctx.build_model(cfg.model, weights_path=cfg.weights_path)
+
+    def networks(self):
+        return [self.net]
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "banks": [b.state_dict() for b in self.banks]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        device = next(self.net.parameters()).device
+        for bank, sd in zip(self.banks, state["banks"]):
+            bank.load_state_dict(sd, device)
+
+    def reported_metric(self, history: list[dict]) -> float:
+        """Mean test accuracy over the last ``report_last`` epochs (fewer when the run is shorter)."""
+        accs = [r["test_acc"] for r in history[-self.config.report_last:] if r.get("test_acc") is not None]
+        return float(np.mean(accs)) if accs else float("nan")
+
+    def _result(self, history, data, status, wall_s) -> dict:
+        result = super()._result(history, data, status, wall_s)
+        accs = [r["test_acc"] for r in history[-self.config.report_last:] if r.get("test_acc") is not None]
+        result["reported_std"] = float(np.std(accs)) if accs else None  # population std, as the official stats
+        result["forget_rate"] = getattr(self, "rate", None)
+        return result
 
 
 # ---------------------------------------------------------------------------------------------------- the pieces
@@ -404,375 +685,3 @@ def load_trained(run_dir: str | os.PathLike, net: torch.nn.Module) -> list[Featu
         bank.load_state_dict(bank_state, device)
         banks.append(bank)
     return banks
-
-
-# ---------------------------------------------------------------------------------------------------- config
-@dataclass
-class CoMiningConfig(MethodConfig):
-    """Hyperparameters of Co-mining.  Defaults: the official CIFAR script (``cifarmain.py``) with the paper's intent
-    for the two loss bugs (``relabel_slice="intended"``, ``triplet_mode="corrected"``); the paper presets switch
-    both to the official behaviour.
-
-    Attributes
-    ----------
-    epochs, batch_size : int
-        200 / 128 (CIFAR); 60 / 25 (web).
-    model : str
-        Backbone (``cnn7`` on CIFAR); ignored when ``web_backbone`` is set.
-    optimizer : {"adam", "sgd"}
-        Adam (CIFAR) or SGD with Nesterov momentum (web).
-    lr, momentum, nesterov, weight_decay
-        Optimiser settings; the CIFAR script never passes its ``--weight-decay`` to Adam (P6), hence 0.
-    lr_schedule : {"coteaching", "cosine_after_warmup", "constant"}
-        Co-teaching: constant until ``decay_start``, then linear to 0 at ``epochs`` and Adam β1 ``0.9 → 0.1``.
-        Web: constant during the warm-up, then ``½·lr·(1 + cos(π(t − W + 1)/(E − W + 1)))``.
-    decay_start : int
-        Start of the Co-teaching decay (80 of 200).
-    warmup_epochs : int
-        Epochs of two-view ``CE_ls`` on all samples (10).
-    epsilon : float
-        Label smoothing (0.5: ``1 − ε`` on the label, ``ε/(C − 1)`` elsewhere).
-    w_pc, w_tri, w_re : float
-        Weights of the consistency, triplet and relabelling terms (CIFAR 1 / 3 / 0.01, web 0.3 / 3 / 0.01).
-    margin : float
-        Triplet margin ``m`` (CIFAR 0, web 0.4).
-    pos_window, neg_window : (int, int)
-        Ranks ``[plk, puk)`` / ``[nlk, nuk)`` of the hardest positives / negatives averaged (0, 5).
-    bank_size : int
-        Capacity of each view's FIFO bank (4096).
-    k1 : int
-        k of the k-reciprocal search (15).
-    sigma : float
-        In-distribution threshold on the soft labels' peak (CIFAR 0.15, web 0.5).
-    er : float
-        High-confidence fraction of the clean set (0.5).
-    forget_rate : float or None
-        Fixed forget rate ``r`` (web: 0.25).  ``None``: ``o + (1 − o)·ρ_c`` from ``closeset_ratio`` / ``open_ratio``.
-    closeset_ratio, open_ratio : float or None
-        ``ρ_c`` and ``o``; ``None`` reads them from the nominal noise spec of the data (``symmetric:0.4`` ->
-        ``ρ_c = 0.4, o = 0``; ``openset:0.2+symmetric:0.4`` -> ``0.4, 0.2``).
-    relabel_slice : {"faithful", "intended"}
-        Relabel candidates, official ``sorted[⌊N·r⌋:]`` or intended ``sorted[⌊N(1 − r)⌋:]`` (P1).
-    triplet_mode : {"faithful", "corrected"}
-        The official degenerate triplet loss or the corrected hinge (P2).
-    web_backbone : {None, "resnet18_halved_residual", "resnet50_torchvision"}
-        Web presets: the released ResNet-18 with halved residual sums (ImageNet stem, He-initialised fc) or the
-        paper's torchvision ResNet-50 (P3).  ``None``: build ``model``.
-    weights_path : str or None
-        Local ImageNet weights for the web backbones (never downloaded; without it they start from scratch).
-    skl_clamp : float or None
-        Probability floor inside the symmetric KL's logarithms (P5; ``None``: official, unclamped).
-    crop_padding, flip : int, bool
-        The weak view (CIFAR: crop 32 with padding 4 + flip; web: the loader's random crop + flip).
-    strong_view : str
-        The strong view: ``"autoaugment"`` (official CIFAR: crop + flip + AutoAugment's CIFAR-10 policy as the
-        ``randaugment==1.0.2`` package the official code imports), ``"randaugment"`` (official web sets: that
-        package's ``RandAugment()``), ``"autoaugment_torchvision"`` / ``"randaugment_torchvision"`` (torchvision's
-        magnitudes), ``"mild"`` (lnlkit's earlier :class:`StrongAugment`); see
-        :func:`lnlkit.train.augment.comining_strong_view`.  On one-channel images Color is the identity.
-    strong_magnitude, strong_cutout : float, int
-        ``strong_view="mild"`` only: weak + :class:`StrongAugment` ops of this magnitude and a cutout square.
-    report_last : int
-        The reported number averages the test accuracy of the last ``report_last`` epochs (10).
-    """
-
-    epochs: int = 200
-    batch_size: int = 128
-    model: str = "cnn7"
-    eval_batch_size: int = 1024
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 0.0
-    lr_schedule: str = "coteaching"
-    decay_start: int = 80
-    warmup_epochs: int = 10
-    epsilon: float = 0.5
-    w_pc: float = 1.0
-    w_tri: float = 3.0
-    w_re: float = 0.01
-    margin: float = 0.0
-    pos_window: tuple[int, int] = (0, 5)
-    neg_window: tuple[int, int] = (0, 5)
-    bank_size: int = 4096
-    k1: int = 15
-    sigma: float = 0.15
-    er: float = 0.5
-    forget_rate: float | None = None
-    closeset_ratio: float | None = None
-    open_ratio: float | None = None
-    relabel_slice: str = "intended"
-    triplet_mode: str = "corrected"
-    web_backbone: str | None = None
-    weights_path: str | None = None
-    skl_clamp: float | None = 1e-8
-    crop_padding: int = 4
-    flip: bool = True
-    strong_view: str = "autoaugment"
-    strong_magnitude: float = 0.5
-    strong_cutout: int = 0
-    report_last: int = 10
-
-    def validate(self) -> None:
-        super().validate()
-        check_choice(self, "optimizer", ("adam", "sgd"), "adam on CIFAR, sgd on the web sets")
-        check_choice(self, "lr_schedule", ("coteaching", "cosine_after_warmup", "constant"))
-        check_positive(self, "lr")
-        check_int(self, "warmup_epochs", "decay_start", low=0)
-        check_int(self, "bank_size", "k1", "report_last", low=1)
-        check_non_negative(self, "w_pc", "w_tri", "w_re", "margin", "strong_magnitude", "strong_cutout")
-        check_range(self, "epsilon", low=0.0, high=1.0, high_open=True)
-        check_range(self, "sigma", "er", low=0.0, high=1.0)
-        check_range(self, "forget_rate", "closeset_ratio", low=0.0, high=1.0, optional=True)
-        check_range(self, "open_ratio", low=0.0, high=1.0, high_open=True, optional=True)
-        check_range(self, "skl_clamp", low=0.0, high=1.0, low_open=True, high_open=True, optional=True)
-        for name in ("pos_window", "neg_window"):
-            window = tuple(getattr(self, name))
-            if len(window) != 2 or not all(isinstance(v, int) for v in window) or not 0 <= window[0] < window[1]:
-                raise ValueError(f"{name} must be two integers lo < hi with lo >= 0, got {window!r}")
-        check_choice(self, "relabel_slice", RELABEL_SLICES, "P1 in docs/methods/comining.md")
-        check_choice(self, "triplet_mode", TRIPLET_MODES, "P2 in docs/methods/comining.md")
-        check_choice(self, "web_backbone", (None, *WEB_BACKBONES), "P3 in docs/methods/comining.md")
-        check_choice(self, "strong_view", COMINING_STRONG_VIEWS)
-
-
-# ---------------------------------------------------------------------------------------------------- the method
-class CoMining(Method):
-    """Co-mining: two-view ranking, bank triplet mining, k-reciprocal relabelling and OOD rejection (module
-    docstring)."""
-
-    name = "comining"
-    Config = CoMiningConfig
-    PRESETS = PresetTable("lnlkit.presets.comining")
-    reported_as = "mean_last10"
-    data_pipeline = "comining"  # ImageNet statistics (official builder.py)
-    PRETRAINED_PRESETS = frozenset({"web-bird", "web-car", "web-aircraft"})  # official model/resnet.py loads them
-    WEB_DATASETS: ClassVar[tuple[str, ...]] = ("web-bird", "web-car", "web-aircraft")
-
-    @classmethod
-    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
-        """The preset of a paper setting: ``cifar10`` / ``cifar100`` with ``symmetric:ρ`` or ``pairflip:ρ`` ->
-        ``cifar10nc`` / ``cifar100nc``; ``cifar100`` with ``openset:0.2+...`` -> ``cifar80no``; the web sets with no
-        injected noise -> their own; digits -> ``digits``.  Anything else gives ``None``."""
-        dataset = str(dataset).lower()
-        if dataset == "digits":
-            return "digits"
-        if dataset in cls.WEB_DATASETS:
-            return dataset if cls.no_injected_noise(noise) else None
-        if noise is None:
-            return None
-        try:
-            parsed = parse_noise_spec(str(noise))
-        except ValueError:
-            return None
-        if parsed.kind == "openset":
-            ok = (dataset == "cifar100" and math.isclose(parsed.open_ratio, 0.2)
-                  and parsed.closed.kind in ("symmetric", "pairflip", "none"))
-            return "cifar80no" if ok else None
-        if parsed.kind in ("symmetric", "pairflip") and dataset in ("cifar10", "cifar100"):
-            return f"{dataset}nc"
-        return None
-
-    # ------------------------------------------------------------------ schedule
-    def learning_rate(self, epoch: int) -> float:
-        cfg = self.config
-        if cfg.lr_schedule == "coteaching":
-            return coteaching_lr(cfg.lr, epoch, cfg.epochs, cfg.decay_start)
-        if cfg.lr_schedule == "cosine_after_warmup" and epoch >= cfg.warmup_epochs:
-            t = (epoch - cfg.warmup_epochs + 1) / (cfg.epochs - cfg.warmup_epochs + 1)
-            return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * t))
-        return cfg.lr
-
-    def forget_rate(self, noise_spec: str | None) -> float:
-        """``r`` of this run: ``forget_rate`` if set, else ``o + (1 − o)·ρ_c`` from the config or the noise spec."""
-        cfg = self.config
-        if cfg.forget_rate is not None:
-            return cfg.forget_rate
-        if cfg.closeset_ratio is not None:
-            return forget_rate(cfg.closeset_ratio, cfg.open_ratio or 0.0)
-        if noise_spec is None:
-            raise ValueError("Co-mining needs a forget rate: set forget_rate or closeset_ratio (no noise spec known)")
-        rate = forget_rate_from_noise(noise_spec)
-        if cfg.open_ratio is not None:  # an explicit open-set ratio overrides the spec's
-            parsed = parse_noise_spec(noise_spec)
-            closed = parsed.closed if parsed.kind == "openset" else parsed
-            rate = forget_rate(float(closed.rate or 0.0), cfg.open_ratio)
-        return rate
-
-    # ------------------------------------------------------------------ setup and state
-    def setup(self, ctx: Context) -> None:
-        cfg = self.config
-        self.net = self._build_network(ctx)
-        if cfg.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        else:
-            self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                             nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-        weak = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
-        strong = (comining_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
-                                       cfg.flip, cfg.strong_magnitude, cfg.strong_cutout)
-                  if ctx.data.is_image else None)
-        self.loader = ctx.data.loader(cfg.batch_size, augment=[weak, strong], shuffle=True, stream="train")
-        self.banks = [FeatureBank(cfg.bank_size), FeatureBank(cfg.bank_size)]  # weak view, strong view
-        self.rate = self.forget_rate(ctx.noise_spec)
-        self._total_epochs = self.num_epochs()
-
-    def _build_network(self, ctx: Context):
-        cfg = self.config
-        if cfg.web_backbone == "resnet18_halved_residual":
-            return ctx.build_model("resnet18", weights_path=cfg.weights_path, stem="imagenet", halved_residual=True,
-                                   fc_init="he")
-        if cfg.web_backbone == "resnet50_torchvision":
-            return ctx.build_model("resnet50_tv", weights_path=cfg.weights_path)
-        return ctx.build_model(cfg.model, weights_path=cfg.weights_path)
-
-    def networks(self):
-        return [self.net]
-
-    def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "banks": [b.state_dict() for b in self.banks]}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        device = next(self.net.parameters()).device
-        for bank, sd in zip(self.banks, state["banks"]):
-            bank.load_state_dict(sd, device)
-
-    def reported_metric(self, history: list[dict]) -> float:
-        """Mean test accuracy over the last ``report_last`` epochs (fewer when the run is shorter)."""
-        accs = [r["test_acc"] for r in history[-self.config.report_last:] if r.get("test_acc") is not None]
-        return float(np.mean(accs)) if accs else float("nan")
-
-    def _result(self, history, data, status, wall_s) -> dict:
-        result = super()._result(history, data, status, wall_s)
-        accs = [r["test_acc"] for r in history[-self.config.report_last:] if r.get("test_acc") is not None]
-        result["reported_std"] = float(np.std(accs)) if accs else None  # population std, as the official stats
-        result["forget_rate"] = getattr(self, "rate", None)
-        return result
-
-    # ------------------------------------------------------------------ one epoch
-    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
-        cfg = self.config
-        lr = self.learning_rate(epoch)
-        set_lr(self.optimizer, lr)
-        record = {"lr": lr}
-        if cfg.optimizer == "adam" and cfg.lr_schedule == "coteaching":
-            beta1 = coteaching_beta1(epoch, cfg.decay_start)
-            set_adam_beta1(self.optimizer, beta1)
-            record["beta1"] = beta1
-        warmup = epoch < cfg.warmup_epochs
-        record["phase"] = "warmup" if warmup else "train"
-        record["forget_rate"] = 0.0 if warmup else self.rate
-
-        n = ctx.n_train
-        dev = ctx.device
-        sig = {"loss": torch.full((n,), float("nan"), device=dev), "pc": torch.full((n,), float("nan"), device=dev),
-               "score": torch.full((n,), float("nan"), device=dev)}
-        if not warmup:
-            for key in ("selected", "high_conf", "candidate", "rejected"):
-                sig[key] = torch.zeros(n, dtype=torch.bool, device=dev)
-            sig["relabel"] = torch.full((n,), -1, dtype=torch.long, device=dev)
-        sums = {k: torch.zeros((), device=dev) for k in ("loss", "loss_cls", "loss_pc", "loss_tri", "loss_re")}
-        steps = 0
-        self.net.train()
-        for batch in self.loader.epoch(epoch):
-            out = self.train_step(ctx, batch.views[0], batch.views[1], batch.y, warmup)
-            idx = batch.index
-            sig["loss"][idx], sig["pc"][idx], sig["score"][idx] = out["cls"], out["pc"], out["score"]
-            if not warmup:
-                for key in ("selected", "high_conf", "candidate"):
-                    sig[key][idx[out[key]]] = True
-                cand = idx[out["candidate"]]
-                sig["rejected"][cand[~out["keep"]]] = True
-                sig["relabel"][cand[out["keep"]]] = out["target"][out["keep"]].argmax(1)
-            for key in sums:
-                sums[key] += out["terms"][key]
-            steps += 1
-        for key, value in sums.items():
-            record[key] = mean_per_step(value, steps)
-        # the per-sample clean score: the negated ranking score (higher = cleaner), every epoch
-        sig["clean_score"] = -sig["score"]
-        signals = {k: v.cpu().numpy() for k, v in sig.items()}
-        if not warmup:
-            record.update(n_selected=int(signals["selected"].sum()), n_high_conf=int(signals["high_conf"].sum()),
-                          n_candidates=int(signals["candidate"].sum()))
-            record["n_relabelled_id"] = int((signals["relabel"] >= 0).sum())
-        record["steps"] = steps
-        return EpochOutput(record, signals)
-
-    def train_step(self, ctx: Context, x_weak: torch.Tensor, x_strong: torch.Tensor, y: torch.Tensor,
-                   warmup: bool) -> dict:
-        """One optimisation step of Co-mining on a batch (both views), then the bank update.
-
-        Returns
-        -------
-        dict
-            Per-sample ``cls``, ``pc``, ``score`` (N,); after the warm-up also the boolean masks ``selected``,
-            ``high_conf``, ``candidate`` (N,), the candidates' ``keep`` mask and soft ``target`` (|S_d|, C), and the
-            loss ``terms``.
-        """
-        cfg = self.config
-        C = ctx.num_classes
-        with autocast(ctx.device, cfg.precision):
-            feat1, feat2 = self.net.embed(x_weak), self.net.embed(x_strong)  # separate passes: per-view BN stats
-            logits1, logits2 = self.net.classify(feat1).float(), self.net.classify(feat2).float()
-        h1, h2 = F.normalize(feat1.float(), dim=1), F.normalize(feat2.float(), dim=1)
-        target_ls = smooth_one_hot_exclusive(y, C, cfg.epsilon)
-        cls = 0.5 * (soft_cross_entropy(logits1, target_ls, "none") + soft_cross_entropy(logits2, target_ls, "none"))
-        pc = symmetric_kl_bits(logits1.softmax(1), logits2.softmax(1), cfg.skl_clamp)
-        score = (cls + cfg.w_pc * pc).detach()
-        zero = logits1.sum() * 0.0
-        out = {"cls": cls.detach(), "pc": pc.detach(), "score": score}
-
-        if warmup:
-            loss = cls.mean() if len(cls) else zero
-            terms = {"loss_cls": loss.detach(), "loss_pc": pc.detach().mean() if len(pc) else zero.detach(),
-                     "loss_tri": zero.detach(), "loss_re": zero.detach()}
-            pushed = torch.arange(len(y), device=y.device)
-        else:
-            clean, high, cand = partition(score, self.rate, cfg.er, cfg.relabel_slice)
-            loss_cls = cls[clean].mean() if len(clean) else zero
-            loss_pc = pc[clean].mean() if len(clean) else zero
-            # triplet term of each view against that view's bank (as it was before this batch)
-            loss_tri = zero
-            for h, bank in ((h1, self.banks[0]), (h2, self.banks[1])):
-                feats, labels = bank.contents()
-                loss_tri = loss_tri + 0.5 * triplet_loss(h[high], y[high], feats, labels, cfg.margin,
-                                                         tuple(cfg.pos_window), tuple(cfg.neg_window),
-                                                         cfg.triplet_mode)
-            # relabel candidates from their k-reciprocal neighbours; both views must agree, else OOD
-            softs = []
-            for h, bank in ((h1, self.banks[0]), (h2, self.banks[1])):
-                feats, labels = bank.contents()
-                softs.append(kreciprocal_soft_labels(h[cand].detach(), feats, labels, cfg.k1, C)[0])
-            keep, target = relabel_gate(softs[0], softs[1], cfg.sigma)
-            if bool(keep.any()):
-                kept = cand[keep]
-                loss_re = 0.5 * (soft_cross_entropy(logits1[kept], target[keep])
-                                 + soft_cross_entropy(logits2[kept], target[keep]))
-            else:
-                loss_re = zero
-            loss = loss_cls + cfg.w_pc * loss_pc + cfg.w_tri * loss_tri + cfg.w_re * loss_re
-            terms = {"loss_cls": loss_cls.detach(), "loss_pc": loss_pc.detach(), "loss_tri": loss_tri.detach(),
-                     "loss_re": loss_re.detach()}
-            masks = {}
-            for key, part in (("selected", clean), ("high_conf", high), ("candidate", cand)):
-                m = torch.zeros(len(y), dtype=torch.bool, device=y.device)
-                m[part] = True
-                masks[key] = m
-            # report the candidates in batch order so the caller can index them with the masks
-            order = torch.argsort(cand)
-            out.update(masks, keep=keep[order], target=target[order])
-            pushed = high
-
-        self.optimizer.zero_grad(set_to_none=True)
-        if loss.requires_grad:
-            loss.backward()
-            self.optimizer.step()
-        terms["loss"] = loss.detach()
-        out["terms"] = terms
-        # the bank update comes after the step, with the features of this forward pass (detached)
-        self.banks[0].push(h1[pushed], y[pushed])
-        self.banks[1].push(h2[pushed], y[pushed])
-        return out

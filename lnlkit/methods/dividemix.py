@@ -67,52 +67,7 @@ __all__ = ["DivideMixConfig", "SMRConfig", "DivideMix", "SMR"]
 class DivideMixConfig(MethodConfig):
     """Hyperparameters of DivideMix (defaults: the official CIFAR-10 script, ``Train_cifar.py``).
 
-    Attributes
-    ----------
-    epochs : int
-        ``E``; the loop runs ``e = 0 … E`` inclusive (``E + 1`` epochs), as the official code.
-    batch_size : int
-        ``B``, the labelled and unlabelled batch of an SSL step; warm-up and recalibration use ``2B``.
-    warm_up : int
-        Warm-up epochs (10 on CIFAR-10, 30 on CIFAR-100); the λu ramp starts here.
-    warmup_loss : {"ce", "mixup"}
-        DivideMix: ``"ce"``; SMR: ``"mixup"`` (mixup CE with ``λ ~ Beta(α, α)``, ``λ ← max(λ, 1 − λ)``).
-    asym_penalty : bool
-        Add the negative-entropy confidence penalty to the CE warm-up (DivideMix under asymmetric noise and on
-        Clothing1M).  Ignored by the mixup warm-up, which has no penalty.
-    recal_period : int or None
-        SMR's recalibration period ``R``: epoch ``e`` with ``(e + 1) % R == 0`` and ``e > warm_up`` is a plain-CE
-        epoch.  ``None``: never (DivideMix).
-    alpha : float
-        Beta parameter of the mixup coefficient (4 on CIFAR, 0.5 on Clothing1M/WebVision).
-    lambda_u : float
-        Final weight of the unlabelled loss (the per-setting value matters, see the presets).
-    rampup_length : float
-        Epochs of the linear λu ramp that starts at ``warm_up`` (16 in the official code).
-    p_threshold : float
-        Clean-probability threshold of the labelled set.
-    temperature : float
-        Sharpening temperature ``T``.
-    loss_history : int
-        The GMM input is the mean of the last ``loss_history`` normalised loss vectors (5 at 90% noise, else 1).
-    labelled_only : bool
-        The λu = 0 step of the official Animal-10N/Clothing1M/WebVision scripts: only the first 2B mixed rows are
-        kept (no ``L_u``; the penalty is taken over those rows).  Requires ``lambda_u == 0``.
-    epoch_subset : int or None
-        Clothing1M: each epoch, each network partitions its own class-balanced random sample of this many
-        training samples (``num_batches · B = 32,000``) instead of the whole set; each warm-up epoch trains on a
-        fresh class-balanced sample of twice that size (``num_batches`` steps of 2B), and a recalibration epoch runs
-        over an epoch sample with the test transform, unshuffled (SMR's Clothing1M script).
-    gmm_random_state : int
-        Seed of scikit-learn's GMM initialisation (the official GMM is unseeded).
-    faithful_train_mode_guess, faithful_lambda_u0_mixing : bool
-        Official-code quirks, see the module docstring.
-    record_train_loss : bool
-        Also record the (normalised) per-sample losses of both networks in warm-up and recalibration epochs, for
-        the loss-distribution plots (an extra evaluation pass; never used for training).
-    weights_path : str or None
-        Local ImageNet weights for pretrained backbones (Clothing1M; never downloaded).
-    """
+    Each field's reading: docs/methods/dividemix_smr.md#configuration."""
 
     epochs: int = 300
     batch_size: int = 64
@@ -158,16 +113,6 @@ class DivideMixConfig(MethodConfig):
                              "with epoch_subset (each epoch partitions a different sample)")
 
 
-@dataclass
-class SMRConfig(DivideMixConfig):
-    """SMR's defaults (official ``Train_cifar.py`` of SMR): DivideMix with a mixup-CE warm-up, recalibration every
-    30 epochs and batch 128.  See :class:`DivideMixConfig` for every field."""
-
-    batch_size: int = 128
-    warmup_loss: str = "mixup"
-    recal_period: int | None = 30
-
-
 # ---------------------------------------------------------------------------------------------------- the method
 class DivideMix(Method):
     """DivideMix: co-divide with per-network GMMs, co-refinement, co-guessing and MixMatch (module docstring)."""
@@ -182,82 +127,6 @@ class DivideMix(Method):
     PRETRAINED_PRESETS = frozenset({"clothing1m"})  # official Train_clothing1M.py: resnet50(pretrained=True)
     REAL_NOISE_DATASETS: ClassVar[tuple[str, ...]] = ("animal10n", "clothing1m", "webvision")
 
-    # ------------------------------------------------------------------ presets by setting
-    @classmethod
-    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
-        """The preset of a paper setting, e.g. ``("cifar10", "symmetric-inclusive:0.5") -> "cifar10-sym50"``.
-
-        CIFAR settings match the official noise recipes exactly (``symmetric-inclusive:R``, ``asym-cifar10:0.4``);
-        the real-noise data sets match with no injected noise (``None``, ``"none"`` or ``"clean"``); the embedded
-        digits always get ``"digits"``.  Anything else gives ``None``.
-        """
-        dataset = str(dataset).lower()
-        if dataset == "digits":
-            return "digits" if "digits" in cls.PRESETS else None
-        if dataset in cls.REAL_NOISE_DATASETS:
-            return dataset if cls.no_injected_noise(noise) else None
-        if noise is None or ":" not in str(noise):
-            return None
-        kind, _, arg = str(noise).lower().partition(":")
-        try:
-            rate = float(arg)
-        except ValueError:
-            return None
-        for name, s in cls.CIFAR_SETTINGS.items():
-            s_kind, _, s_rate = s["noise"].partition(":")
-            if s["dataset"] == dataset and s_kind == kind and math.isclose(rate, float(s_rate), abs_tol=1e-9):
-                return name if name in cls.PRESETS else None
-        return None
-
-    # ------------------------------------------------------------------ schedule
-    def num_epochs(self) -> int:
-        """``epochs + 1``: the official loop is ``for epoch in range(num_epochs + 1)``."""
-        return self.config.epochs + 1
-
-    def phase(self, epoch: int) -> str:
-        """``"warmup"``, ``"recal"`` (SMR's recalibration epoch) or ``"ssl"``."""
-        cfg = self.config
-        if epoch < cfg.warm_up:
-            return "warmup"
-        if cfg.recal_period and (epoch + 1) % cfg.recal_period == 0 and epoch > cfg.warm_up:
-            return "recal"
-        return "ssl"
-
-    def recalibration_epochs(self) -> list[int]:
-        """Epochs that are recalibration epochs (CIFAR-10 SMR: 29, 59, …, 299)."""
-        return [e for e in range(self.num_epochs()) if self.phase(e) == "recal"]
-
-    def learning_rate(self, epoch: int) -> float:
-        cfg = self.config
-        return multistep_lr(cfg.lr, epoch, cfg.lr_milestones, cfg.lr_gamma)
-
-    def unlabelled_weight(self, t: float) -> float:
-        """λu at fractional epoch ``t``: ``λu_max · clip((t − warm_up) / rampup_length, 0, 1)``."""
-        cfg = self.config
-        return cfg.lambda_u * linear_rampup(t - cfg.warm_up, cfg.rampup_length)
-
-    # ------------------------------------------------------------------ setup and state
-    def setup(self, ctx: Context) -> None:
-        cfg = self.config
-        self.nets = [ctx.build_model(cfg.model, weights_path=cfg.weights_path) for _ in range(2)]
-        self.optimizers = [torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                           weight_decay=cfg.weight_decay) for net in self.nets]
-        self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
-        # last `loss_history` normalised per-sample loss vectors of each network (CPU float32), SSL epochs only
-        self.loss_buffers: list[list[torch.Tensor]] = [[], []]
-
-    def networks(self):
-        return list(self.nets)
-
-    def state_dict(self) -> dict:
-        return {"optimizers": [opt.state_dict() for opt in self.optimizers],
-                "loss_buffers": [[t.clone() for t in buf] for buf in self.loss_buffers]}
-
-    def load_state_dict(self, state: dict) -> None:
-        for opt, sd in zip(self.optimizers, state["optimizers"]):
-            opt.load_state_dict(sd)
-        self.loss_buffers = [[t.clone() for t in buf] for buf in state["loss_buffers"]]
-
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
         lr = self.learning_rate(epoch)
@@ -271,6 +140,16 @@ class DivideMix(Method):
         else:
             record, signals = self.ssl_epoch(ctx, epoch)
         return EpochOutput({"phase": phase, "lr": lr, **record}, signals)
+
+    # ------------------------------------------------------------------ setup and state
+    def setup(self, ctx: Context) -> None:
+        cfg = self.config
+        self.nets = [ctx.build_model(cfg.model, weights_path=cfg.weights_path) for _ in range(2)]
+        self.optimizers = [torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                           weight_decay=cfg.weight_decay) for net in self.nets]
+        self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
+        # last `loss_history` normalised per-sample loss vectors of each network (CPU float32), SSL epochs only
+        self.loss_buffers: list[list[torch.Tensor]] = [[], []]
 
     # ------------------------------------------------------------------ 1. warm-up
     def warm_up(self, ctx: Context, epoch: int) -> tuple[dict, dict]:
@@ -563,6 +442,82 @@ class DivideMix(Method):
         record["lambda_u"] = stats[-1]["lambda_u"] if stats[-1]["steps"] else stats[0]["lambda_u"]
         record["steps"] = steps
         return record
+
+    # ------------------------------------------------------------------ presets by setting
+    @classmethod
+    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
+        """The preset of a paper setting, e.g. ``("cifar10", "symmetric-inclusive:0.5") -> "cifar10-sym50"``.
+
+        CIFAR settings match the official noise recipes exactly (``symmetric-inclusive:R``, ``asym-cifar10:0.4``);
+        the real-noise data sets match with no injected noise (``None``, ``"none"`` or ``"clean"``); the embedded
+        digits always get ``"digits"``.  Anything else gives ``None``.
+        """
+        dataset = str(dataset).lower()
+        if dataset == "digits":
+            return "digits" if "digits" in cls.PRESETS else None
+        if dataset in cls.REAL_NOISE_DATASETS:
+            return dataset if cls.no_injected_noise(noise) else None
+        if noise is None or ":" not in str(noise):
+            return None
+        kind, _, arg = str(noise).lower().partition(":")
+        try:
+            rate = float(arg)
+        except ValueError:
+            return None
+        for name, s in cls.CIFAR_SETTINGS.items():
+            s_kind, _, s_rate = s["noise"].partition(":")
+            if s["dataset"] == dataset and s_kind == kind and math.isclose(rate, float(s_rate), abs_tol=1e-9):
+                return name if name in cls.PRESETS else None
+        return None
+
+    # ------------------------------------------------------------------ schedule
+    def num_epochs(self) -> int:
+        """``epochs + 1``: the official loop is ``for epoch in range(num_epochs + 1)``."""
+        return self.config.epochs + 1
+
+    def phase(self, epoch: int) -> str:
+        """``"warmup"``, ``"recal"`` (SMR's recalibration epoch) or ``"ssl"``."""
+        cfg = self.config
+        if epoch < cfg.warm_up:
+            return "warmup"
+        if cfg.recal_period and (epoch + 1) % cfg.recal_period == 0 and epoch > cfg.warm_up:
+            return "recal"
+        return "ssl"
+
+    def recalibration_epochs(self) -> list[int]:
+        """Epochs that are recalibration epochs (CIFAR-10 SMR: 29, 59, …, 299)."""
+        return [e for e in range(self.num_epochs()) if self.phase(e) == "recal"]
+
+    def learning_rate(self, epoch: int) -> float:
+        cfg = self.config
+        return multistep_lr(cfg.lr, epoch, cfg.lr_milestones, cfg.lr_gamma)
+
+    def unlabelled_weight(self, t: float) -> float:
+        """λu at fractional epoch ``t``: ``λu_max · clip((t − warm_up) / rampup_length, 0, 1)``."""
+        cfg = self.config
+        return cfg.lambda_u * linear_rampup(t - cfg.warm_up, cfg.rampup_length)
+
+    def networks(self):
+        return list(self.nets)
+
+    def state_dict(self) -> dict:
+        return {"optimizers": [opt.state_dict() for opt in self.optimizers],
+                "loss_buffers": [[t.clone() for t in buf] for buf in self.loss_buffers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for opt, sd in zip(self.optimizers, state["optimizers"]):
+            opt.load_state_dict(sd)
+        self.loss_buffers = [[t.clone() for t in buf] for buf in state["loss_buffers"]]
+
+
+@dataclass
+class SMRConfig(DivideMixConfig):
+    """SMR's defaults (official ``Train_cifar.py`` of SMR): DivideMix with a mixup-CE warm-up, recalibration every
+    30 epochs and batch 128.  See :class:`DivideMixConfig` for every field."""
+
+    batch_size: int = 128
+    warmup_loss: str = "mixup"
+    recal_period: int | None = 30
 
 
 class SMR(DivideMix):

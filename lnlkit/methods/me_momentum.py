@@ -35,23 +35,8 @@ models' predictions on those samples (made when the class improves) instead of a
 model is not reloaded between rounds; each outer loop restarts from the (pretrained) initial weights on the carried
 over training set.  Reported: test accuracy at the best clean-validation accuracy.
 
-The kit's driver is epoch-based: the nested loops run as one flat sequence of epochs whose position — outer loop,
-phase, round, epoch in the phase — and decisions live in :class:`LoopState`, advanced by the pure functions
-:func:`advance_noisy_val` / :func:`advance_per_class` and checkpointed with the method, so a run killed anywhere
-resumes in the same round.  ``epochs`` is only a cap (0: the schedule's maximum); the run ends when the schedule
-does (:meth:`MeMomentum.finished`).
-
-Switches (official behaviour by default): ``extract_transform`` and ``val_transform`` ∈ {"train" (official),
-"test"}, ``stem_padding`` ∈ {0 (official), 1}; predictions for extraction and validation are made in eval mode,
-as the official ``tools.py``.  See docs/methods/me_momentum.md#official-quirks-and-switches.
-
-Per-sample signals (with ``record_train_loss``): ``loss``, ``confidence`` (probability of the given label), ``pred``
-and ``clean_score`` = probability of the given label minus the largest other probability, on un-augmented images in
-eval mode: the continuous form of the confident-set rule, which keeps exactly the samples whose score is positive
-(ties aside), so its AUROC against the true mask measures the ranking behind the extraction.
-
-Kit choices (device-side crop/flip, absent validation classes, lone-sample batches, per-(seed, epoch, stream)
-generators): docs/methods/me_momentum.md#deviations-from-the-official-code-and-why.
+The epoch-based driver (:class:`LoopState`), the switches, the signals and the kit choices:
+docs/methods/me_momentum.md#implementation-notes.
 """
 
 from __future__ import annotations
@@ -82,50 +67,7 @@ VARIANTS = ("noisy_val", "per_class")
 class MeMomentumConfig(MethodConfig):
     """Hyperparameters of Me-Momentum (defaults: the official CIFAR-10 ``main.py``).
 
-    Attributes
-    ----------
-    epochs : int
-        Cap on the total number of epochs; 0 (default) runs the schedule to its end (at most
-        ``outer_loops · (max_phase_a_epochs + max_inner_rounds · round_epochs)`` epochs, or
-        ``outer_loops · max_inner_rounds · round_epochs`` for ``variant="per_class"``).
-    variant : {"noisy_val", "per_class"}
-        ``main.py`` (MNIST/CIFAR: noisy hold-out, phase A, early-stopped rounds) or ``Clothing.py`` (clean
-        validation set, per-class model selection, fixed rounds, class-weighted CE).
-    lr, momentum, weight_decay : float
-        SGD; a fresh optimiser starts every phase A and every inner round (``noisy_val``) or every outer loop
-        (``per_class``).
-    val_fraction : float
-        Share of the noisy training set held out for validation (``noisy_val``; 1 − ``--data_percent``).
-    outer_loops : int
-        Restarts from scratch (all run).
-    max_phase_a_epochs : int
-        Length limit of phase A (``noisy_val``).
-    margin_step, margin_limit : float
-        Growing-margin early stopping of phase A: the margin grows by ``margin_step`` per stale epoch and phase A
-        stops once it exceeds ``margin_limit``.
-    max_inner_rounds : int
-        Most inner rounds per outer loop (``noisy_val``: ``--max_inner_loop − 1`` = 19; ``per_class``: exactly
-        this many, 6).
-    round_epochs : int
-        Epochs per inner round.
-    round_milestones : tuple of int
-        ×``lr_gamma`` steps: at these epochs of each round (``noisy_val``), or of the outer loop (``per_class``:
-        the schedule continues across rounds).
-    beta : float
-        Per-class score ``β·recall + (1 − β)·precision`` (``per_class``).
-    class_weighted : bool
-        Class-weighted CE (``per_class``'s loss; off for ``noisy_val``).
-    crop_padding, flip : augmentation of the training images (and of the "train" transform passes).
-    extract_transform, val_transform : {"train", "test"}
-        Official quirks P-M1 / P-M2 (module docstring).
-    stem_padding : int
-        0: the official CIFAR ResNet stem quirk (P-M6); 1: the standard stem.  Only for models with a CIFAR stem.
-    record_train_loss : bool
-        Record per-sample losses, given-label probabilities and predictions each recorded epoch (an extra
-        evaluation pass over the training set, never used for training).
-    weights_path : str or None
-        Local ImageNet weights for pretrained backbones (Clothing1M; never downloaded).
-    """
+    Each field's reading: docs/methods/me_momentum.md#configuration."""
 
     epochs: int = 0
     batch_size: int = 128
@@ -166,6 +108,342 @@ class MeMomentumConfig(MethodConfig):
         check_choice(self, "stem_padding", (0, 1), "0: the official quirk, 1: standard")
         if any(not isinstance(m, int) or m < 0 for m in self.round_milestones):
             raise ValueError(f"round_milestones must be non-negative integers, got {self.round_milestones!r}")
+
+
+# ---------------------------------------------------------------------------------------------------- the method
+class MeMomentum(Method):
+    """Me-Momentum: early-stopped training, confident-set extraction and retraining in nested loops (module
+    docstring)."""
+
+    name = "mememomentum"
+    Config = MeMomentumConfig
+    PRESETS = PresetTable("lnlkit.presets.me_momentum")
+    reported_as = "test_at_best_val"
+    data_pipeline = "mememomentum"  # CIFAR: DivideMix's statistics; Clothing1M: ImageNet's (official Clothing.py)
+    PRETRAINED_PRESETS = frozenset({"clothing1m"})  # official Clothing.py: resnet50(pretrained=True)
+    REAL_NOISE_DATASETS = ("clothing1m",)
+
+    # ------------------------------------------------------------------ one epoch
+    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
+        cfg = self.config
+        if getattr(self, "_ctx_weights_stale", False):  # after a resume: the weights follow the restored set
+            self.class_weights, self._ctx_weights_stale = self._class_weights(ctx), False
+        before = self.loop
+        record: dict = {}
+        if cfg.variant == "per_class":
+            self.per_class_epoch_start(ctx, before, record)
+        else:
+            self.noisy_val_epoch_start(ctx, epoch, before, record)
+        lr = self.learning_rate(before)
+        set_lr(self.optimizer, lr)
+        loss, steps = self.train_on_set(ctx, epoch)
+
+        if cfg.variant == "per_class":
+            val = self.per_class_epoch_end(ctx, epoch, record)
+            self.loop, events = advance_per_class(before, val, cfg)
+        else:
+            val = self.noisy_validation_accuracy(ctx, epoch)
+            self.loop, events = advance_noisy_val(before, val, cfg)
+            if events.save_best:  # "latest" = this epoch's model
+                self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        record.update({
+            "phase": before.phase, "outer": before.outer, "round": before.round, "epoch_in_phase": before.step,
+            "lr": lr, "loss": loss, "steps": steps, "n_train_set": int(len(self.train_set)), "val_acc": val,
+            "best_val": events.best_val,
+            "best_val_global": self.loop.best_val_global, "new_global_best": events.new_global_best,
+            "saved_best": events.save_best, "round_ended": events.round_ended,
+            "round_improved": events.round_improved, "outer_ended": events.outer_ended,
+        })
+        record["reported_fallback"] = self.loop.best_val_global == 0.0 and not events.new_global_best
+        if before.phase == "phase_a":
+            record["margin"] = events.margin
+            record["phase_a_stopped"] = events.phase_a_stopped
+        return EpochOutput(record, self.signals(ctx) if ctx.records_signals(epoch) else {})
+
+    # ------------------------------------------------------------------ setup and state
+    def setup(self, ctx: Context) -> None:
+        cfg = self.config
+        self.num_classes = ctx.num_classes
+        self.net = self.fresh_network(ctx, outer=0)
+        self.optimizer = self._sgd()
+        self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
+        self.loop = LoopState(phase="round", round=1) if cfg.variant == "per_class" else LoopState()
+        self.best_state: dict | None = None  # "latest": the best model of the current outer loop (noisy_val)
+        if cfg.variant == "per_class":
+            if not ctx.data.has_val:
+                raise ValueError("variant='per_class' (Clothing1M) selects models on a clean validation set, but "
+                                 f"the data set {ctx.dataset_name!r} has none (Dataset.x_val); use the "
+                                 "'noisy_val' variant")
+            self.train_pool = torch.arange(ctx.n_train, device=ctx.device)
+            self.val_idx = None
+            self.class_best = torch.full((ctx.num_classes,), -1.0)  # best per-class score in this outer loop
+            self.class_keep = torch.ones(ctx.n_train, dtype=torch.bool)  # pred == label under c's best model
+        else:
+            train_idx, val_idx = random_holdout(ctx.n_train, cfg.val_fraction, ctx.seed)
+            if len(train_idx) == 0 or len(val_idx) == 0:
+                raise ValueError(f"the noisy hold-out of {ctx.n_train} samples with val_fraction="
+                                 f"{cfg.val_fraction} leaves an empty training or validation set")
+            self.train_pool = torch.as_tensor(train_idx, device=ctx.device)
+            self.val_idx = torch.as_tensor(val_idx, device=ctx.device)
+        self.train_set = self.train_pool.clone()  # what the network trains on: all of the pool, then confident sets
+        self.class_weights = self._class_weights(ctx)
+
+    # ------------------------------------------------------------------ main.py: phase A and inner rounds
+    def noisy_val_epoch_start(self, ctx: Context, epoch: int, state: LoopState, record: dict) -> None:
+        """First epoch of a phase A: a new network and optimiser (outer loops after the first train on the last
+        confident set, which ``train_set`` still holds).  First epoch of a round: reload "latest", a new optimiser,
+        and extract the confident set over the whole training pool."""
+        if state.step != 0:
+            return
+        if state.phase == "phase_a":
+            if state.outer > 0:
+                self.net.load_state_dict(self.fresh_network(ctx, state.outer).state_dict())
+            self.optimizer = self._sgd()
+            return
+        if self.best_state is not None:  # (None only if no epoch ever improved: keep the current model)
+            self.net.load_state_dict(self.best_state)
+        self.optimizer = self._sgd()
+        previous = self.train_set
+        self.train_set = self.extract_confident_set(ctx, epoch)
+        added = ~torch.isin(self.train_set, previous)
+        record["n_extracted"] = int(len(self.train_set))
+        record["n_added"] = int(added.sum())
+        record["n_dropped"] = int((~torch.isin(previous, self.train_set)).sum())
+
+    def extract_confident_set(self, ctx: Context, epoch: int) -> torch.Tensor:
+        """Indices of the training pool whose predicted class (augmented images under the official
+        ``extract_transform="train"``) equals the noisy label.
+
+        Returns
+        -------
+        Tensor int64 (M,), sorted, on the device
+        """
+        pool = self.train_pool
+        pred = self._predict(ctx, pool, self.config.extract_transform == "train", epoch, "extract").argmax(1)
+        return pool[confident_mask(pred, ctx.data.labels[pool])]
+
+    def noisy_validation_accuracy(self, ctx: Context, epoch: int) -> float:
+        """Class-balanced accuracy (%) against the noisy labels of the hold-out, rounded to 2 decimals."""
+        pred = self._predict(ctx, self.val_idx, self.config.val_transform == "train", epoch, "val").argmax(1)
+        return round(class_balanced_accuracy(pred, ctx.data.labels[self.val_idx], ctx.num_classes), 2)
+
+    def _predict(self, ctx: Context, indices: torch.Tensor, augmented: bool, epoch: int, stream: str) -> torch.Tensor:
+        """Eval-mode logits of the training samples ``indices`` (in order), optionally on augmented images.
+
+        Returns
+        -------
+        Tensor float32 (len(indices), C)
+        """
+        cfg = self.config
+        augment = self.augment if augmented else None
+        loader = ctx.data.loader(cfg.eval_batch_size, indices=indices.cpu().numpy(), augment=augment, shuffle=False,
+                                 stream=stream)
+        was_training = self.net.training
+        self.net.eval()
+        outs = []
+        try:
+            with torch.no_grad():
+                for batch in loader.epoch(epoch):
+                    with autocast(ctx.device, cfg.evaluation_precision):
+                        outs.append(self.net(batch.x).float())
+        finally:
+            self.net.train(was_training)
+        return torch.cat(outs) if outs else torch.empty(0, ctx.num_classes, device=ctx.device)
+
+    # ------------------------------------------------------------------ Clothing.py: per-class selection
+    def per_class_epoch_start(self, ctx: Context, state: LoopState, record: dict) -> None:
+        """First epoch of a round after the first: rebuild the training set class by class from the per-class
+        best models' predictions; first epoch of a later outer loop: also a fresh network and optimiser, and the
+        per-class bests start over."""
+        if state.step != 0 or (state.outer == 0 and state.round == 1):
+            return
+        previous = self.train_set
+        self.train_set = self.train_pool[self.class_keep.to(ctx.device)[self.train_pool]]
+        record["n_extracted"] = int(len(self.train_set))
+        record["n_added"] = int((~torch.isin(self.train_set, previous)).sum())
+        record["n_dropped"] = int((~torch.isin(previous, self.train_set)).sum())
+        self.class_weights = self._class_weights(ctx)
+        if state.round == 1:  # a new outer loop
+            self.net.load_state_dict(self.fresh_network(ctx, state.outer).state_dict())
+            self.optimizer = self._sgd()
+            self.class_best = torch.full((ctx.num_classes,), -1.0)
+
+    def per_class_epoch_end(self, ctx: Context, epoch: int, record: dict) -> float:
+        """Per-class scores on the clean validation set; for every class whose score improved, remember which of
+        its original training samples this model predicts as that class.  Returns the overall validation accuracy
+        (%)."""
+        cfg = self.config
+        pred = predict(self.net, ctx.data, "val", cfg.eval_batch_size, cfg.evaluation_precision).argmax(1)
+        labels = ctx.data.y_val
+        scores = per_class_scores(pred, labels, ctx.num_classes, cfg.beta).cpu()
+        improved = scores > self.class_best
+        self.class_best = torch.where(improved, scores, self.class_best)
+        if bool(improved.any()):
+            given = ctx.data.labels
+            members = torch.nonzero(improved.to(given.device)[given]).flatten()
+            member_pred = self._predict(ctx, members, cfg.extract_transform == "train", epoch,
+                                        "extract").argmax(1)
+            self.class_keep[members.cpu()] = confident_mask(member_pred, given[members]).cpu()
+        record["n_class_improved"] = int(improved.sum())
+        record["val_class_score"] = float(scores.mean())
+        return round(float((pred == labels).float().mean()) * 100.0, 2) if len(labels) else 0.0
+
+    # ------------------------------------------------------------------ shared: one pass of (weighted) CE
+    def train_on_set(self, ctx: Context, epoch: int) -> tuple[float, int]:
+        """One epoch of (class-weighted) CE on ``train_set`` with the training augmentation.
+
+        Returns
+        -------
+        mean loss (NaN when the set is empty), number of steps
+        """
+        cfg = self.config
+        self.net.train()
+        total = torch.zeros((), device=ctx.device)
+        steps = 0
+        loader = ctx.data.loader(cfg.batch_size, indices=self.train_set.cpu().numpy(), augment=self.augment,
+                                 stream="train")
+        for batch in loader.epoch(epoch):
+            if len(batch.y) < 2:  # a lone last sample: BatchNorm cannot train on a batch of one (kit choice)
+                continue
+            with autocast(ctx.device, cfg.precision):
+                logits = self.net(batch.x).float()
+            if self.class_weights is None:
+                loss = F.cross_entropy(logits, batch.y)
+            else:  # CrossEntropyLoss(weight=w); a batch of zero-weight classes gives 0, not 0/0
+                w = self.class_weights[batch.y]
+                loss = (w * F.cross_entropy(logits, batch.y, reduction="none")).sum() / w.sum().clamp_min(1e-12)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.detach()
+            steps += 1
+        return mean_per_step(total, steps), steps
+
+    # ------------------------------------------------------------------ signals and reporting
+    def signals(self, ctx: Context) -> dict:
+        """``selected``: the current training set (the confident set after the first extraction); ``holdout``:
+        the noisy validation samples; with ``record_train_loss`` also the per-sample ``loss`` (CE of the given
+        label), ``confidence`` (softmax probability of the given label), ``pred`` and ``clean_score`` (probability
+        of the given label minus the largest other one, higher = cleaner) of the current network (un-augmented, eval
+        mode) over all training samples."""
+        selected = np.zeros(ctx.n_train, dtype=bool)
+        selected[self.train_set.cpu().numpy()] = True
+        out = {"selected": selected}
+        if self.val_idx is not None:
+            holdout = np.zeros(ctx.n_train, dtype=bool)
+            holdout[self.val_idx.cpu().numpy()] = True
+            out["holdout"] = holdout
+        if self.config.record_train_loss:
+            logits = predict(self.net, ctx.data, "train", self.config.eval_batch_size, self.config.evaluation_precision)
+            labels = ctx.data.labels
+            out["loss"] = F.cross_entropy(logits, labels, reduction="none").cpu().numpy()
+            out["confidence"] = logits.softmax(1).gather(1, labels[:, None])[:, 0].cpu().numpy()
+            out["pred"] = logits.argmax(1).cpu().numpy().astype(np.int16)
+            probs = logits.float().softmax(1)
+            given = probs.gather(1, labels[:, None])[:, 0]
+            other = probs.scatter(1, labels[:, None], float("-inf")).max(1).values
+            out["clean_score"] = (given - other).cpu().numpy()
+        return out
+
+    @classmethod
+    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
+        """The preset of a paper setting: one per data set (MNIST / CIFAR-10 / CIFAR-100 for any synthetic noise,
+        Clothing1M without injected noise); the embedded digits get ``"digits"``."""
+        dataset = str(dataset).lower()
+        if dataset in cls.REAL_NOISE_DATASETS:
+            return dataset if cls.no_injected_noise(noise) else None
+        return dataset if dataset in cls.PRESETS else None
+
+    # ------------------------------------------------------------------ schedule
+    def max_epochs(self) -> int:
+        """The longest the schedule can run."""
+        cfg = self.config
+        if cfg.variant == "per_class":
+            return cfg.outer_loops * cfg.max_inner_rounds * cfg.round_epochs
+        return cfg.outer_loops * (cfg.max_phase_a_epochs + cfg.max_inner_rounds * cfg.round_epochs)
+
+    def num_epochs(self) -> int:
+        """An upper bound: ``epochs`` when set, else :meth:`max_epochs`; the run ends earlier when the schedule
+        does (:meth:`finished`)."""
+        return min(self.config.epochs, self.max_epochs()) if self.config.epochs else self.max_epochs()
+
+    def finished(self) -> bool:
+        """True once the last outer loop has ended (the driver then stops before ``num_epochs()``)."""
+        loop = getattr(self, "loop", None)
+        return loop is not None and loop.phase == "done"
+
+    def learning_rate(self, state: LoopState) -> float:
+        """Constant in phase A; ×``lr_gamma`` at ``round_milestones`` of each round (``noisy_val``) or of the outer
+        loop (``per_class``)."""
+        cfg = self.config
+        if cfg.variant == "per_class":
+            return multistep_lr(cfg.lr, state.outer_epoch, cfg.round_milestones, cfg.lr_gamma)
+        if state.phase == "phase_a":
+            return cfg.lr
+        return multistep_lr(cfg.lr, state.step, cfg.round_milestones, cfg.lr_gamma)
+
+    def fresh_network(self, ctx: Context, outer: int):
+        """A newly initialised network for outer loop ``outer`` (seeded by (seed, outer), so resume is exact)."""
+        cfg = self.config
+        from lnlkit.models import MODELS
+
+        name = ctx.default_model if cfg.model == "auto" else cfg.model
+        key = name.strip().lower().replace("-", "_")  # the registry's spelling: "ResNet18" is "resnet18"
+        extra = {}
+        if "stem_padding" in MODELS[key].options and key in ("resnet18", "resnet34"):
+            extra["stem_padding"] = cfg.stem_padding
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(stream_seed(ctx.seed, f"network/outer{outer}"))
+            return ctx.build_model(key, weights_path=cfg.weights_path, **extra)
+
+    def _sgd(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        return torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+    def _class_weights(self, ctx: Context) -> torch.Tensor | None:
+        if not self.config.class_weighted:
+            return None
+        val_labels = ctx.data.y_val if ctx.data.has_val else ctx.data.labels[self.val_idx]
+        return clothing_class_weights(ctx.data.labels[self.train_set], val_labels, ctx.num_classes)
+
+    def networks(self):
+        return [self.net]
+
+    def state_dict(self) -> dict:
+        state = {"optimizer": self.optimizer.state_dict(), "loop": asdict(self.loop),
+                 "train_set": self.train_set.cpu().clone(),
+                 "best_state": None if self.best_state is None else
+                 {k: v.detach().cpu().clone() for k, v in self.best_state.items()}}
+        if self.config.variant == "per_class":
+            state.update(class_best=self.class_best.clone(), class_keep=self.class_keep.clone())
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.loop = LoopState(**state["loop"])
+        device = self.train_pool.device
+        self.train_set = state["train_set"].to(device)
+        self.best_state = None if state["best_state"] is None else {
+            k: v.to(device) for k, v in state["best_state"].items()}
+        if self.config.variant == "per_class":
+            self.class_best, self.class_keep = state["class_best"].clone(), state["class_keep"].clone()
+        self._ctx_weights_stale = True
+
+    def reported_metric(self, history: list[dict]) -> float:
+        """Test accuracy of the epoch that set the last new global-best validation accuracy.
+
+        Only inner-round epochs can set it (official).  If none did — no round ever beat the best validation accuracy
+        of its phase A, where the official script would print its initial 0 — lnlkit reports the test accuracy at
+        the best validation accuracy of any epoch, phase A included (kit choice; ``reported_fallback`` is then True
+        in the last record).  NaN for an empty history.
+        """
+        for record in reversed(history):
+            if record.get("new_global_best"):
+                return record["test_acc"]
+        vals = [(r["val_acc"], -i) for i, r in enumerate(history) if r.get("val_acc") is not None]
+        if not vals:
+            return float("nan")
+        return history[-max(vals)[1]]["test_acc"]
 
 
 # ---------------------------------------------------------------------------------------------------- the loops
@@ -390,339 +668,3 @@ def per_class_scores(pred: torch.Tensor, labels: torch.Tensor, num_classes: int,
     """
     recall, precision = per_class_recall_precision(pred, labels, num_classes)
     return beta * recall + (1.0 - beta) * precision
-
-
-# ---------------------------------------------------------------------------------------------------- the method
-class MeMomentum(Method):
-    """Me-Momentum: early-stopped training, confident-set extraction and retraining in nested loops (module
-    docstring)."""
-
-    name = "mememomentum"
-    Config = MeMomentumConfig
-    PRESETS = PresetTable("lnlkit.presets.me_momentum")
-    reported_as = "test_at_best_val"
-    data_pipeline = "mememomentum"  # CIFAR: DivideMix's statistics; Clothing1M: ImageNet's (official Clothing.py)
-    PRETRAINED_PRESETS = frozenset({"clothing1m"})  # official Clothing.py: resnet50(pretrained=True)
-    REAL_NOISE_DATASETS = ("clothing1m",)
-
-    @classmethod
-    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
-        """The preset of a paper setting: one per data set (MNIST / CIFAR-10 / CIFAR-100 for any synthetic noise,
-        Clothing1M without injected noise); the embedded digits get ``"digits"``."""
-        dataset = str(dataset).lower()
-        if dataset in cls.REAL_NOISE_DATASETS:
-            return dataset if cls.no_injected_noise(noise) else None
-        return dataset if dataset in cls.PRESETS else None
-
-    # ------------------------------------------------------------------ schedule
-    def max_epochs(self) -> int:
-        """The longest the schedule can run."""
-        cfg = self.config
-        if cfg.variant == "per_class":
-            return cfg.outer_loops * cfg.max_inner_rounds * cfg.round_epochs
-        return cfg.outer_loops * (cfg.max_phase_a_epochs + cfg.max_inner_rounds * cfg.round_epochs)
-
-    def num_epochs(self) -> int:
-        """An upper bound: ``epochs`` when set, else :meth:`max_epochs`; the run ends earlier when the schedule
-        does (:meth:`finished`)."""
-        return min(self.config.epochs, self.max_epochs()) if self.config.epochs else self.max_epochs()
-
-    def finished(self) -> bool:
-        """True once the last outer loop has ended (the driver then stops before ``num_epochs()``)."""
-        loop = getattr(self, "loop", None)
-        return loop is not None and loop.phase == "done"
-
-    def learning_rate(self, state: LoopState) -> float:
-        """Constant in phase A; ×``lr_gamma`` at ``round_milestones`` of each round (``noisy_val``) or of the outer
-        loop (``per_class``)."""
-        cfg = self.config
-        if cfg.variant == "per_class":
-            return multistep_lr(cfg.lr, state.outer_epoch, cfg.round_milestones, cfg.lr_gamma)
-        if state.phase == "phase_a":
-            return cfg.lr
-        return multistep_lr(cfg.lr, state.step, cfg.round_milestones, cfg.lr_gamma)
-
-    # ------------------------------------------------------------------ setup and state
-    def setup(self, ctx: Context) -> None:
-        cfg = self.config
-        self.num_classes = ctx.num_classes
-        self.net = self.fresh_network(ctx, outer=0)
-        self.optimizer = self._sgd()
-        self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
-        self.loop = LoopState(phase="round", round=1) if cfg.variant == "per_class" else LoopState()
-        self.best_state: dict | None = None  # "latest": the best model of the current outer loop (noisy_val)
-        if cfg.variant == "per_class":
-            if not ctx.data.has_val:
-                raise ValueError("variant='per_class' (Clothing1M) selects models on a clean validation set, but "
-                                 f"the data set {ctx.dataset_name!r} has none (Dataset.x_val); use the "
-                                 "'noisy_val' variant")
-            self.train_pool = torch.arange(ctx.n_train, device=ctx.device)
-            self.val_idx = None
-            self.class_best = torch.full((ctx.num_classes,), -1.0)  # best per-class score in this outer loop
-            self.class_keep = torch.ones(ctx.n_train, dtype=torch.bool)  # pred == label under c's best model
-        else:
-            train_idx, val_idx = random_holdout(ctx.n_train, cfg.val_fraction, ctx.seed)
-            if len(train_idx) == 0 or len(val_idx) == 0:
-                raise ValueError(f"the noisy hold-out of {ctx.n_train} samples with val_fraction="
-                                 f"{cfg.val_fraction} leaves an empty training or validation set")
-            self.train_pool = torch.as_tensor(train_idx, device=ctx.device)
-            self.val_idx = torch.as_tensor(val_idx, device=ctx.device)
-        self.train_set = self.train_pool.clone()  # what the network trains on: all of the pool, then confident sets
-        self.class_weights = self._class_weights(ctx)
-
-    def fresh_network(self, ctx: Context, outer: int):
-        """A newly initialised network for outer loop ``outer`` (seeded by (seed, outer), so resume is exact)."""
-        cfg = self.config
-        from lnlkit.models import MODELS
-
-        name = ctx.default_model if cfg.model == "auto" else cfg.model
-        key = name.strip().lower().replace("-", "_")  # the registry's spelling: "ResNet18" is "resnet18"
-        extra = {}
-        if "stem_padding" in MODELS[key].options and key in ("resnet18", "resnet34"):
-            extra["stem_padding"] = cfg.stem_padding
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(stream_seed(ctx.seed, f"network/outer{outer}"))
-            return ctx.build_model(key, weights_path=cfg.weights_path, **extra)
-
-    def _sgd(self) -> torch.optim.Optimizer:
-        cfg = self.config
-        return torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-    def _class_weights(self, ctx: Context) -> torch.Tensor | None:
-        if not self.config.class_weighted:
-            return None
-        val_labels = ctx.data.y_val if ctx.data.has_val else ctx.data.labels[self.val_idx]
-        return clothing_class_weights(ctx.data.labels[self.train_set], val_labels, ctx.num_classes)
-
-    def networks(self):
-        return [self.net]
-
-    def state_dict(self) -> dict:
-        state = {"optimizer": self.optimizer.state_dict(), "loop": asdict(self.loop),
-                 "train_set": self.train_set.cpu().clone(),
-                 "best_state": None if self.best_state is None else
-                 {k: v.detach().cpu().clone() for k, v in self.best_state.items()}}
-        if self.config.variant == "per_class":
-            state.update(class_best=self.class_best.clone(), class_keep=self.class_keep.clone())
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.loop = LoopState(**state["loop"])
-        device = self.train_pool.device
-        self.train_set = state["train_set"].to(device)
-        self.best_state = None if state["best_state"] is None else {
-            k: v.to(device) for k, v in state["best_state"].items()}
-        if self.config.variant == "per_class":
-            self.class_best, self.class_keep = state["class_best"].clone(), state["class_keep"].clone()
-        self._ctx_weights_stale = True
-
-    # ------------------------------------------------------------------ one epoch
-    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
-        cfg = self.config
-        if getattr(self, "_ctx_weights_stale", False):  # after a resume: the weights follow the restored set
-            self.class_weights, self._ctx_weights_stale = self._class_weights(ctx), False
-        before = self.loop
-        record: dict = {}
-        if cfg.variant == "per_class":
-            self.per_class_epoch_start(ctx, before, record)
-        else:
-            self.noisy_val_epoch_start(ctx, epoch, before, record)
-        lr = self.learning_rate(before)
-        set_lr(self.optimizer, lr)
-        loss, steps = self.train_on_set(ctx, epoch)
-
-        if cfg.variant == "per_class":
-            val = self.per_class_epoch_end(ctx, epoch, record)
-            self.loop, events = advance_per_class(before, val, cfg)
-        else:
-            val = self.noisy_validation_accuracy(ctx, epoch)
-            self.loop, events = advance_noisy_val(before, val, cfg)
-            if events.save_best:  # "latest" = this epoch's model
-                self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-        record.update({
-            "phase": before.phase, "outer": before.outer, "round": before.round, "epoch_in_phase": before.step,
-            "lr": lr, "loss": loss, "steps": steps, "n_train_set": int(len(self.train_set)), "val_acc": val,
-            "best_val": events.best_val,
-            "best_val_global": self.loop.best_val_global, "new_global_best": events.new_global_best,
-            "saved_best": events.save_best, "round_ended": events.round_ended,
-            "round_improved": events.round_improved, "outer_ended": events.outer_ended,
-        })
-        record["reported_fallback"] = self.loop.best_val_global == 0.0 and not events.new_global_best
-        if before.phase == "phase_a":
-            record["margin"] = events.margin
-            record["phase_a_stopped"] = events.phase_a_stopped
-        return EpochOutput(record, self.signals(ctx) if ctx.records_signals(epoch) else {})
-
-    # ------------------------------------------------------------------ main.py: phase A and inner rounds
-    def noisy_val_epoch_start(self, ctx: Context, epoch: int, state: LoopState, record: dict) -> None:
-        """First epoch of a phase A: a new network and optimiser (outer loops after the first train on the last
-        confident set, which ``train_set`` still holds).  First epoch of a round: reload "latest", a new optimiser,
-        and extract the confident set over the whole training pool."""
-        if state.step != 0:
-            return
-        if state.phase == "phase_a":
-            if state.outer > 0:
-                self.net.load_state_dict(self.fresh_network(ctx, state.outer).state_dict())
-            self.optimizer = self._sgd()
-            return
-        if self.best_state is not None:  # (None only if no epoch ever improved: keep the current model)
-            self.net.load_state_dict(self.best_state)
-        self.optimizer = self._sgd()
-        previous = self.train_set
-        self.train_set = self.extract_confident_set(ctx, epoch)
-        added = ~torch.isin(self.train_set, previous)
-        record["n_extracted"] = int(len(self.train_set))
-        record["n_added"] = int(added.sum())
-        record["n_dropped"] = int((~torch.isin(previous, self.train_set)).sum())
-
-    def extract_confident_set(self, ctx: Context, epoch: int) -> torch.Tensor:
-        """Indices of the training pool whose predicted class (augmented images under the official
-        ``extract_transform="train"``) equals the noisy label.
-
-        Returns
-        -------
-        Tensor int64 (M,), sorted, on the device
-        """
-        pool = self.train_pool
-        pred = self._predict(ctx, pool, self.config.extract_transform == "train", epoch, "extract").argmax(1)
-        return pool[confident_mask(pred, ctx.data.labels[pool])]
-
-    def noisy_validation_accuracy(self, ctx: Context, epoch: int) -> float:
-        """Class-balanced accuracy (%) against the noisy labels of the hold-out, rounded to 2 decimals."""
-        pred = self._predict(ctx, self.val_idx, self.config.val_transform == "train", epoch, "val").argmax(1)
-        return round(class_balanced_accuracy(pred, ctx.data.labels[self.val_idx], ctx.num_classes), 2)
-
-    def _predict(self, ctx: Context, indices: torch.Tensor, augmented: bool, epoch: int, stream: str) -> torch.Tensor:
-        """Eval-mode logits of the training samples ``indices`` (in order), optionally on augmented images.
-
-        Returns
-        -------
-        Tensor float32 (len(indices), C)
-        """
-        cfg = self.config
-        augment = self.augment if augmented else None
-        loader = ctx.data.loader(cfg.eval_batch_size, indices=indices.cpu().numpy(), augment=augment, shuffle=False,
-                                 stream=stream)
-        was_training = self.net.training
-        self.net.eval()
-        outs = []
-        try:
-            with torch.no_grad():
-                for batch in loader.epoch(epoch):
-                    with autocast(ctx.device, cfg.evaluation_precision):
-                        outs.append(self.net(batch.x).float())
-        finally:
-            self.net.train(was_training)
-        return torch.cat(outs) if outs else torch.empty(0, ctx.num_classes, device=ctx.device)
-
-    # ------------------------------------------------------------------ Clothing.py: per-class selection
-    def per_class_epoch_start(self, ctx: Context, state: LoopState, record: dict) -> None:
-        """First epoch of a round after the first: rebuild the training set class by class from the per-class
-        best models' predictions; first epoch of a later outer loop: also a fresh network and optimiser, and the
-        per-class bests start over."""
-        if state.step != 0 or (state.outer == 0 and state.round == 1):
-            return
-        previous = self.train_set
-        self.train_set = self.train_pool[self.class_keep.to(ctx.device)[self.train_pool]]
-        record["n_extracted"] = int(len(self.train_set))
-        record["n_added"] = int((~torch.isin(self.train_set, previous)).sum())
-        record["n_dropped"] = int((~torch.isin(previous, self.train_set)).sum())
-        self.class_weights = self._class_weights(ctx)
-        if state.round == 1:  # a new outer loop
-            self.net.load_state_dict(self.fresh_network(ctx, state.outer).state_dict())
-            self.optimizer = self._sgd()
-            self.class_best = torch.full((ctx.num_classes,), -1.0)
-
-    def per_class_epoch_end(self, ctx: Context, epoch: int, record: dict) -> float:
-        """Per-class scores on the clean validation set; for every class whose score improved, remember which of
-        its original training samples this model predicts as that class.  Returns the overall validation accuracy
-        (%)."""
-        cfg = self.config
-        pred = predict(self.net, ctx.data, "val", cfg.eval_batch_size, cfg.evaluation_precision).argmax(1)
-        labels = ctx.data.y_val
-        scores = per_class_scores(pred, labels, ctx.num_classes, cfg.beta).cpu()
-        improved = scores > self.class_best
-        self.class_best = torch.where(improved, scores, self.class_best)
-        if bool(improved.any()):
-            given = ctx.data.labels
-            members = torch.nonzero(improved.to(given.device)[given]).flatten()
-            member_pred = self._predict(ctx, members, cfg.extract_transform == "train", epoch,
-                                        "extract").argmax(1)
-            self.class_keep[members.cpu()] = confident_mask(member_pred, given[members]).cpu()
-        record["n_class_improved"] = int(improved.sum())
-        record["val_class_score"] = float(scores.mean())
-        return round(float((pred == labels).float().mean()) * 100.0, 2) if len(labels) else 0.0
-
-    # ------------------------------------------------------------------ shared: one pass of (weighted) CE
-    def train_on_set(self, ctx: Context, epoch: int) -> tuple[float, int]:
-        """One epoch of (class-weighted) CE on ``train_set`` with the training augmentation.
-
-        Returns
-        -------
-        mean loss (NaN when the set is empty), number of steps
-        """
-        cfg = self.config
-        self.net.train()
-        total = torch.zeros((), device=ctx.device)
-        steps = 0
-        loader = ctx.data.loader(cfg.batch_size, indices=self.train_set.cpu().numpy(), augment=self.augment,
-                                 stream="train")
-        for batch in loader.epoch(epoch):
-            if len(batch.y) < 2:  # a lone last sample: BatchNorm cannot train on a batch of one (kit choice)
-                continue
-            with autocast(ctx.device, cfg.precision):
-                logits = self.net(batch.x).float()
-            if self.class_weights is None:
-                loss = F.cross_entropy(logits, batch.y)
-            else:  # CrossEntropyLoss(weight=w); a batch of zero-weight classes gives 0, not 0/0
-                w = self.class_weights[batch.y]
-                loss = (w * F.cross_entropy(logits, batch.y, reduction="none")).sum() / w.sum().clamp_min(1e-12)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            total += loss.detach()
-            steps += 1
-        return mean_per_step(total, steps), steps
-
-    # ------------------------------------------------------------------ signals and reporting
-    def signals(self, ctx: Context) -> dict:
-        """``selected``: the current training set (the confident set after the first extraction); ``holdout``:
-        the noisy validation samples; with ``record_train_loss`` also the per-sample ``loss`` (CE of the given
-        label), ``confidence`` (softmax probability of the given label), ``pred`` and ``clean_score`` (probability
-        of the given label minus the largest other one, higher = cleaner) of the current network (un-augmented, eval
-        mode) over all training samples."""
-        selected = np.zeros(ctx.n_train, dtype=bool)
-        selected[self.train_set.cpu().numpy()] = True
-        out = {"selected": selected}
-        if self.val_idx is not None:
-            holdout = np.zeros(ctx.n_train, dtype=bool)
-            holdout[self.val_idx.cpu().numpy()] = True
-            out["holdout"] = holdout
-        if self.config.record_train_loss:
-            logits = predict(self.net, ctx.data, "train", self.config.eval_batch_size, self.config.evaluation_precision)
-            labels = ctx.data.labels
-            out["loss"] = F.cross_entropy(logits, labels, reduction="none").cpu().numpy()
-            out["confidence"] = logits.softmax(1).gather(1, labels[:, None])[:, 0].cpu().numpy()
-            out["pred"] = logits.argmax(1).cpu().numpy().astype(np.int16)
-            probs = logits.float().softmax(1)
-            given = probs.gather(1, labels[:, None])[:, 0]
-            other = probs.scatter(1, labels[:, None], float("-inf")).max(1).values
-            out["clean_score"] = (given - other).cpu().numpy()
-        return out
-
-    def reported_metric(self, history: list[dict]) -> float:
-        """Test accuracy of the epoch that set the last new global-best validation accuracy.
-
-        Only inner-round epochs can set it (official).  If none did — no round ever beat the best validation accuracy
-        of its phase A, where the official script would print its initial 0 — lnlkit reports the test accuracy at
-        the best validation accuracy of any epoch, phase A included (kit choice; ``reported_fallback`` is then True
-        in the last record).  NaN for an empty history.
-        """
-        for record in reversed(history):
-            if record.get("new_global_best"):
-                return record["test_acc"]
-        vals = [(r["val_acc"], -i) for i, r in enumerate(history) if r.get("val_acc") is not None]
-        if not vals:
-            return float("nan")
-        return history[-max(vals)[1]]["test_acc"]

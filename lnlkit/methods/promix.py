@@ -39,24 +39,7 @@ primary head ``h`` and an auxiliary pseudo head ``h_AP`` on the same feature.
    report; the official ``Acc Net1/Net2`` printouts are pseudo-head accuracies, recorded here as
    ``test_acc_ap_net1/2``).  ``reported_as = "ensemble_acc_last"``; the best epoch is ``test_acc_best``.
 
-Switches (docs/methods/promix.md#switches):
-
-* ``pseudo_head_unlabeled_off`` (True) — the official loop zeroes ``β`` from the end of its ramp; ``False`` keeps
-  the ramped ``β`` for the whole run.
-* ``start_expand`` (250) — LGA runs for ``e > epochs − start_expand`` (official ``Train_promix.py``); ``None`` never.
-* ``css_quota`` — ``"balanced"`` (official, ``⌈ρ·N/C⌉``) or ``"per_class"`` (``⌈ρ·|S_j|⌉``, the authors' variant
-  for imbalanced data).
-* ``css_partition_from_predictions_after_epoch`` — the authors' IDN variant: from that epoch the class subsets of
-  CSS are built from the network's predicted labels instead of the given ones (``None``, default: never).
-* ``fix_negentropy_clamp`` (**True**, a documented deviation, see the docs) — the official warm-up penalty
-  clamps the *logits* at ``≥ 1e-12`` before the softmax; ``True`` uses the intended ``Σ p log p`` of the raw
-  logits, ``False`` reproduces the clamp.
-
-Kit choices (documented deviations): every mean over ``L_k`` or ``U_k`` is skipped when the set is empty and the
-prior is then left unchanged (the official code produces NaN, its issue #18); all randomness (batch order,
-augmentation, mixup/FMix draws, permutations) comes from per-(seed, epoch, stream) generators, so runs are
-deterministic and resume exactly; the official ``projection`` MLP feeds no loss and is omitted; the strong view's
-RandomAugment runs on normalised device tensors (mapped back to pixel values for the ops), not on PIL images.
+Switches and kit choices: docs/methods/promix.md#implementation-notes.
 """
 
 from __future__ import annotations
@@ -83,180 +66,12 @@ __all__ = ["ProMixConfig", "ProMix", "class_wise_small_loss_selection", "matched
            "label_guessing_by_agreement", "negative_entropy_clamped", "debiased_probs"]
 
 
-# ---------------------------------------------------------------------------------------------- the pieces
-def class_wise_small_loss_selection(losses: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, rho: float,
-                                    num_classes: int, quota: str = "balanced") -> np.ndarray:
-    """CSS: per class, the smallest-loss samples (official ``Train_promix.py``).
-
-    Parameters
-    ----------
-    losses : array (N,)
-        Per-sample losses (ProMix min-max normalises them first, which does not change the ranking).
-    labels : int array (N,)
-        The labels that define the class subsets ``S_j`` (the given labels; the IDN variant uses predictions).
-    rho : float
-        Selection ratio in [0, 1].
-    num_classes : int
-    quota : {"balanced", "per_class"}
-        ``"balanced"`` (official): ``k_j = max(1, min(⌈ρ·N/C⌉, |S_j|))``; ``"per_class"``:
-        ``k_j = max(1, min(⌈ρ·|S_j|⌉, |S_j|))``.  An empty class selects nothing.
-
-    Returns
-    -------
-    ndarray bool (N,)
-        ``True`` for the selected samples; ties are broken by index.
-    """
-    if quota not in ("balanced", "per_class"):
-        raise ValueError(f"quota must be 'balanced' or 'per_class', got {quota!r}")
-    if not 0.0 <= rho <= 1.0:
-        raise ValueError(f"rho must be in [0, 1], got {rho}")
-    losses = losses.detach().cpu().numpy() if torch.is_tensor(losses) else np.asarray(losses)
-    labels = labels.detach().cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
-    if losses.shape != labels.shape:
-        raise ValueError(f"losses {losses.shape} and labels {labels.shape} must have the same shape")
-    n = len(losses)
-    mask = np.zeros(n, dtype=bool)
-    balanced = math.ceil(rho * n / num_classes)
-    for j in range(num_classes):
-        idx = np.flatnonzero(labels == j)
-        if len(idx) == 0:
-            continue
-        k = balanced if quota == "balanced" else math.ceil(rho * len(idx))
-        k = max(1, min(k, len(idx)))
-        mask[idx[np.argsort(losses[idx], kind="stable")[:k]]] = True
-    return mask
-
-
-def matched_high_confidence(probs: torch.Tensor, labels: torch.Tensor, tau: float) -> torch.Tensor:
-    """MHCS: ``p_i[ỹ_i] > τ`` (official ``Train_promix.py``).
-
-    For ``τ ≥ 0.5`` this is "the most confident class is the given label and its probability exceeds ``τ``".
-
-    Parameters
-    ----------
-    probs : Tensor (B, C)
-        The network's plain softmax on the weak view.
-    labels : Tensor int64 (B,)
-        Given labels.
-    tau : float
-
-    Returns
-    -------
-    Tensor bool (B,)
-    """
-    return probs.gather(1, labels[:, None]).squeeze(1) > tau
-
-
-def label_guessing_by_agreement(probs_a: torch.Tensor, probs_b: torch.Tensor, selected: torch.Tensor, tau: float,
-                                threshold: float = 0.9) -> torch.Tensor:
-    """LGA: the unselected samples that join a network's clean set by the two networks' agreement.
-
-    When ``|L| / B < threshold``, candidates are the samples outside ``L`` on which both networks' plain maximum
-    probability exceeds ``τ`` and whose argmaxes agree; at most ``⌊threshold·B⌋ − |L|`` of them are taken, those with
-    the highest mean of the two maximum probabilities first (ties by position).
-
-    Parameters
-    ----------
-    probs_a, probs_b : Tensor (B, C)
-        Both networks' plain softmax on the weak view.
-    selected : Tensor bool (B,)
-        This network's current clean set ``L`` (CSS ∪ MHCS).
-    tau, threshold : float
-
-    Returns
-    -------
-    Tensor bool (B,)
-        The added samples (disjoint from ``selected``).
-    """
-    b = len(selected)
-    added = torch.zeros_like(selected)
-    n_sel = int(selected.sum())
-    cap = int(math.floor(threshold * b)) - n_sel
-    if b == 0 or n_sel / b >= threshold or cap <= 0:
-        return added
-    conf_a, pred_a = probs_a.max(1)
-    conf_b, pred_b = probs_b.max(1)
-    candidate = ~selected & (conf_a > tau) & (conf_b > tau) & (pred_a == pred_b)
-    score = torch.where(candidate, (conf_a + conf_b) / 2, torch.full_like(conf_a, -1.0))
-    take = torch.argsort(score, descending=True, stable=True)[:cap]
-    added[take] = candidate[take]
-    return added
-
-
-def negative_entropy_clamped(logits: torch.Tensor) -> torch.Tensor:
-    """The official warm-up penalty as coded: ``Σ p log p`` of ``softmax(max(z, 1e-12))`` — the logits, not the
-    probabilities, are clamped, so every negative logit counts as 0 (``fix_negentropy_clamp=False``).
-    """
-    p = logits.clamp_min(1e-12).softmax(1)
-    return (p * torch.log(p)).sum(1).mean()
-
-
-def debiased_probs(logits: torch.Tensor, prior: torch.Tensor, strength: float) -> torch.Tensor:
-    """Pseudo-label distribution of ProMix: ``softmax(z − β_pl · log π)`` for logits (B, C) and a prior (C,)."""
-    return logit_adjust(logits, prior, -strength).softmax(1)
-
-
 # ---------------------------------------------------------------------------------------------- config
 @dataclass
 class ProMixConfig(MethodConfig):
     """Hyperparameters of ProMix (defaults: the official CIFAR-10 sym 50% command of ``run.sh``).
 
-    Attributes
-    ----------
-    epochs : int
-        ``E`` (600); the loop runs ``e = 0 … E`` inclusive, and the cosine schedule ends at ``E``.
-    batch_size : int
-        ``B`` (256) of warm-up and SSL batches.
-    lr, min_lr_factor : float
-        ``η0`` (0.05) and ``η_min = η0 · min_lr_factor`` (0.1³).
-    warm_up : int
-        Warm-up epochs (official ``pretrain_ep``: 10 on CIFAR-10, 30 on CIFAR-100).
-    asym_penalty : bool
-        Add each network's negative-entropy penalty to the warm-up loss (asymmetric noise).
-    rampup_length : float
-        ``warmup_ep`` (50): ``w(e) = min(e / rampup_length, 1)``, counted from epoch 0.
-    rho, rho_end : float
-        CSS ratio; ``rho_end`` (``None``: equal to ``rho``, as every official command) ramps
-        ``ρ(e) = rho + (rho_end − rho)·w(e)``.
-    tau : float
-        Confidence threshold of MHCS and LGA (0.99 on CIFAR-10, 0.95 on CIFAR-100).
-    debias_output : float
-        ``α`` of the logit adjustment inside every loss.
-    debias_pl : float
-        ``β_pl`` of the debiased pseudo-labels.  0 makes the official code use ``β = 1`` for the whole run (no ramp,
-        never switched off).
-    bias_m : float
-        Momentum of the EMA class priors (0.9999: a time constant of ~51 CIFAR epochs).
-    temperature : float
-        Sharpening temperature ``T`` of the pseudo-labels.
-    start_expand : int or None
-        LGA runs in the last epochs, ``e > epochs − start_expand`` (official 250: ``e > 350`` of 600); ``None``
-        never.
-    lga_threshold : float
-        LGA fills each network's clean set up to this fraction of the batch (0.9).
-    mixup_alpha, fmix_alpha, fmix_decay_power : float
-        ``λ ~ Beta(4, 4)`` (folded to ``≥ 0.5``); FMix ``λ ~ Beta(1, 1)``, spectral decay 3.
-    pl_weight : float
-        ``β(e) = pl_weight · min(e / L_β, 1)`` (official 0.1).
-    pl_rampup : float or None
-        The ramp length ``L_β`` of ``β``; ``None`` (official): ``2 · rampup_length``.
-    pseudo_head_unlabeled_off : bool
-        ``β = 0`` for ``e ≥ L_β`` (official: True, so ``β`` is off from epoch 100 of 600).
-    css_quota : {"balanced", "per_class"}
-    css_partition_from_predictions_after_epoch : int or None
-    fix_negentropy_clamp : bool
-        See the module docstring.
-    crop_padding, flip, augment_order
-        The weak view (CIFAR-10: flip then crop; CIFAR-100: crop then flip).
-    randaug_ops, cutout_max_fraction : int, float
-        The strong view: operations per image (3) and the largest Cutout side as a fraction of the width (0.5).
-    record_train_loss : bool
-        Also record both networks' per-sample losses in warm-up epochs (evaluation only, for the plots).
-    model_width : int or None
-        ``width`` of the ``small_cnn`` (digits); ``None`` keeps the model's default.
-    weights_path : str or None
-        Local weights for pretrained backbones (never downloaded).
-    """
+    Each field's reading: docs/methods/promix.md#configuration."""
 
     epochs: int = 600
     batch_size: int = 256
@@ -321,77 +136,15 @@ class ProMix(Method):
     data_pipeline = "promix"  # official dataloader_cifarn.py: CIFAR-10 std (0.247, 0.243, 0.261)
     SETTINGS = PresetTable("lnlkit.presets.promix", "SETTINGS")  # drives preset_for
 
-    @classmethod
-    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
-        """The preset of a paper setting: ``("cifar10", "symmetric-inclusive:0.5") -> "cifar10-sym50"``,
-        ``("cifar10", "cifar10n:worst") -> "cifar10n-worst"``; digits always get ``"digits"``; else ``None``."""
-        dataset = str(dataset).lower()
-        if dataset == "digits":
-            return "digits"
-        if noise is None or ":" not in str(noise):
-            return None
-        kind, _, arg = str(noise).lower().replace(" ", "").partition(":")
-        for name, s in cls.SETTINGS.items():
-            s_kind, _, s_arg = s["noise"].partition(":")
-            if s["dataset"] != dataset or s_kind != kind:
-                continue
-            if kind in ("cifar10n", "cifar100n"):
-                if arg == s_arg:
-                    return name
-                continue
-            try:
-                if math.isclose(float(arg), float(s_arg), abs_tol=1e-9):
-                    return name
-            except ValueError:
-                return None
-        return None
-
-    # ------------------------------------------------------------------ schedules
-    def num_epochs(self) -> int:
-        """``epochs + 1``: the official loop is ``for epoch in range(num_epochs + 1)``."""
-        return self.config.epochs + 1
-
-    def phase(self, epoch: int) -> str:
-        return "warmup" if epoch < self.config.warm_up else "ssl"
-
-    def learning_rate(self, epoch: int) -> float:
-        cfg = self.config
-        return cosine_lr(cfg.lr, epoch, cfg.epochs, min_lr=cfg.lr * cfg.min_lr_factor)
-
-    def ramp(self, epoch: int) -> float:
-        """``w(e) = min(e / rampup_length, 1)``, counted from epoch 0 (warm-up included)."""
-        length = self.config.rampup_length
-        return 1.0 if length <= 0 else float(min(epoch / length, 1.0))
-
-    def selection_ratio(self, epoch: int) -> float:
-        cfg = self.config
-        end = cfg.rho if cfg.rho_end is None else cfg.rho_end
-        return cfg.rho + (end - cfg.rho) * self.ramp(epoch)
-
-    def unlabelled_ramp_length(self) -> float:
-        """``L_β``: ``pl_rampup``, or officially ``2 · rampup_length`` (``2*warmup_ep`` in ``Train_promix.py``)."""
-        cfg = self.config
-        return 2.0 * cfg.rampup_length if cfg.pl_rampup is None else float(cfg.pl_rampup)
-
-    def unlabelled_weight(self, epoch: int) -> float:
-        """``β(e)`` of the pseudo head's unlabelled loss: ``pl_weight·min(e / L_β, 1)``, 0 from ``e = L_β``
-        (official: 0.1 ramped over 100 epochs, off from 100); ``1`` for the whole run when ``debias_pl = 0``."""
-        cfg = self.config
-        if cfg.debias_pl == 0:  # the official code's other branch: a constant weight of 1, never switched off
-            return 1.0
-        length = self.unlabelled_ramp_length()
-        if cfg.pseudo_head_unlabeled_off and epoch >= length:
-            return 0.0
-        return cfg.pl_weight * (1.0 if length <= 0 else min(epoch / length, 1.0))
-
-    def lga_start(self) -> int | None:
-        """The last epoch without LGA, ``epochs − start_expand`` (LGA runs for ``e >`` it); ``None``: never."""
-        cfg = self.config
-        return None if cfg.start_expand is None else cfg.epochs - cfg.start_expand
-
-    def lga_active(self, epoch: int) -> bool:
-        start = self.lga_start()
-        return start is not None and epoch > start
+    # ------------------------------------------------------------------ one epoch
+    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
+        lr = self.learning_rate(epoch)
+        set_lr(self.optimizer, lr)
+        if self.phase(epoch) == "warmup":
+            record, signals = self.warm_up(ctx, epoch)
+        else:
+            record, signals = self.ssl_epoch(ctx, epoch)
+        return EpochOutput({"phase": self.phase(epoch), "lr": lr, **record}, signals)
 
     # ------------------------------------------------------------------ setup and state
     def setup(self, ctx: Context) -> None:
@@ -416,45 +169,6 @@ class ProMix(Method):
         # EMA class priors of the selected (π_k) and unselected (π_k,u) sets, uniform at the start, kept across epochs
         self.prior = torch.full((2, c), 1.0 / c, device=ctx.device)
         self.prior_u = torch.full((2, c), 1.0 / c, device=ctx.device)
-
-    def networks(self):
-        return list(self.nets)
-
-    def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "prior": self.prior.clone(), "prior_u": self.prior_u.clone()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.prior = state["prior"].to(self.prior.device)
-        self.prior_u = state["prior_u"].to(self.prior_u.device)
-
-    def evaluate(self, ctx: Context) -> dict[str, float]:
-        """Acc Mean (``test_acc``: mean of the primary-head logits), each network's primary head and pseudo head."""
-        c = ctx.num_classes
-
-        def both_heads(net, x):
-            logits, pseudo, _ = net.forward_heads(x)
-            return torch.cat([logits, pseudo], 1)
-
-        outs = [predict(net, ctx.data, "test", self.config.eval_batch_size, self.config.evaluation_precision, forward=both_heads)
-                for net in self.nets]
-        y = ctx.data.y_test
-        record = {}
-        for k, out in enumerate(outs):
-            record[f"test_acc_net{k + 1}"] = accuracy(out[:, :c], y)
-            record[f"test_acc_ap_net{k + 1}"] = accuracy(out[:, c:], y)
-        record["test_acc"] = accuracy((outs[0][:, :c] + outs[1][:, :c]) / 2, y)
-        return record
-
-    # ------------------------------------------------------------------ one epoch
-    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
-        lr = self.learning_rate(epoch)
-        set_lr(self.optimizer, lr)
-        if self.phase(epoch) == "warmup":
-            record, signals = self.warm_up(ctx, epoch)
-        else:
-            record, signals = self.ssl_epoch(ctx, epoch)
-        return EpochOutput({"phase": self.phase(epoch), "lr": lr, **record}, signals)
 
     # ------------------------------------------------------------------ 1. warm-up
     def warm_up(self, ctx: Context, epoch: int) -> tuple[dict, dict]:
@@ -702,6 +416,220 @@ class ProMix(Method):
             fmix = zero
             draws = {"lam": lam, "perm": perm}
         return {"ce": ce, "cr": cr, "mix": mix, "fmix": fmix, "total": ce + w * (cr + mix + fmix), "draws": draws}
+
+    @classmethod
+    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
+        """The preset of a paper setting: ``("cifar10", "symmetric-inclusive:0.5") -> "cifar10-sym50"``,
+        ``("cifar10", "cifar10n:worst") -> "cifar10n-worst"``; digits always get ``"digits"``; else ``None``."""
+        dataset = str(dataset).lower()
+        if dataset == "digits":
+            return "digits"
+        if noise is None or ":" not in str(noise):
+            return None
+        kind, _, arg = str(noise).lower().replace(" ", "").partition(":")
+        for name, s in cls.SETTINGS.items():
+            s_kind, _, s_arg = s["noise"].partition(":")
+            if s["dataset"] != dataset or s_kind != kind:
+                continue
+            if kind in ("cifar10n", "cifar100n"):
+                if arg == s_arg:
+                    return name
+                continue
+            try:
+                if math.isclose(float(arg), float(s_arg), abs_tol=1e-9):
+                    return name
+            except ValueError:
+                return None
+        return None
+
+    # ------------------------------------------------------------------ schedules
+    def num_epochs(self) -> int:
+        """``epochs + 1``: the official loop is ``for epoch in range(num_epochs + 1)``."""
+        return self.config.epochs + 1
+
+    def phase(self, epoch: int) -> str:
+        return "warmup" if epoch < self.config.warm_up else "ssl"
+
+    def learning_rate(self, epoch: int) -> float:
+        cfg = self.config
+        return cosine_lr(cfg.lr, epoch, cfg.epochs, min_lr=cfg.lr * cfg.min_lr_factor)
+
+    def ramp(self, epoch: int) -> float:
+        """``w(e) = min(e / rampup_length, 1)``, counted from epoch 0 (warm-up included)."""
+        length = self.config.rampup_length
+        return 1.0 if length <= 0 else float(min(epoch / length, 1.0))
+
+    def selection_ratio(self, epoch: int) -> float:
+        cfg = self.config
+        end = cfg.rho if cfg.rho_end is None else cfg.rho_end
+        return cfg.rho + (end - cfg.rho) * self.ramp(epoch)
+
+    def unlabelled_ramp_length(self) -> float:
+        """``L_β``: ``pl_rampup``, or officially ``2 · rampup_length`` (``2*warmup_ep`` in ``Train_promix.py``)."""
+        cfg = self.config
+        return 2.0 * cfg.rampup_length if cfg.pl_rampup is None else float(cfg.pl_rampup)
+
+    def unlabelled_weight(self, epoch: int) -> float:
+        """``β(e)`` of the pseudo head's unlabelled loss: ``pl_weight·min(e / L_β, 1)``, 0 from ``e = L_β``
+        (official: 0.1 ramped over 100 epochs, off from 100); ``1`` for the whole run when ``debias_pl = 0``."""
+        cfg = self.config
+        if cfg.debias_pl == 0:  # the official code's other branch: a constant weight of 1, never switched off
+            return 1.0
+        length = self.unlabelled_ramp_length()
+        if cfg.pseudo_head_unlabeled_off and epoch >= length:
+            return 0.0
+        return cfg.pl_weight * (1.0 if length <= 0 else min(epoch / length, 1.0))
+
+    def lga_start(self) -> int | None:
+        """The last epoch without LGA, ``epochs − start_expand`` (LGA runs for ``e >`` it); ``None``: never."""
+        cfg = self.config
+        return None if cfg.start_expand is None else cfg.epochs - cfg.start_expand
+
+    def lga_active(self, epoch: int) -> bool:
+        start = self.lga_start()
+        return start is not None and epoch > start
+
+    def networks(self):
+        return list(self.nets)
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "prior": self.prior.clone(), "prior_u": self.prior_u.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.prior = state["prior"].to(self.prior.device)
+        self.prior_u = state["prior_u"].to(self.prior_u.device)
+
+    def evaluate(self, ctx: Context) -> dict[str, float]:
+        """Acc Mean (``test_acc``: mean of the primary-head logits), each network's primary head and pseudo head."""
+        c = ctx.num_classes
+
+        def both_heads(net, x):
+            logits, pseudo, _ = net.forward_heads(x)
+            return torch.cat([logits, pseudo], 1)
+
+        outs = [predict(net, ctx.data, "test", self.config.eval_batch_size, self.config.evaluation_precision, forward=both_heads)
+                for net in self.nets]
+        y = ctx.data.y_test
+        record = {}
+        for k, out in enumerate(outs):
+            record[f"test_acc_net{k + 1}"] = accuracy(out[:, :c], y)
+            record[f"test_acc_ap_net{k + 1}"] = accuracy(out[:, c:], y)
+        record["test_acc"] = accuracy((outs[0][:, :c] + outs[1][:, :c]) / 2, y)
+        return record
+
+
+# ---------------------------------------------------------------------------------------------- the pieces
+def class_wise_small_loss_selection(losses: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, rho: float,
+                                    num_classes: int, quota: str = "balanced") -> np.ndarray:
+    """CSS: per class, the smallest-loss samples (official ``Train_promix.py``).
+
+    Parameters
+    ----------
+    losses : array (N,)
+        Per-sample losses (ProMix min-max normalises them first, which does not change the ranking).
+    labels : int array (N,)
+        The labels that define the class subsets ``S_j`` (the given labels; the IDN variant uses predictions).
+    rho : float
+        Selection ratio in [0, 1].
+    num_classes : int
+    quota : {"balanced", "per_class"}
+        ``"balanced"`` (official): ``k_j = max(1, min(⌈ρ·N/C⌉, |S_j|))``; ``"per_class"``:
+        ``k_j = max(1, min(⌈ρ·|S_j|⌉, |S_j|))``.  An empty class selects nothing.
+
+    Returns
+    -------
+    ndarray bool (N,)
+        ``True`` for the selected samples; ties are broken by index.
+    """
+    if quota not in ("balanced", "per_class"):
+        raise ValueError(f"quota must be 'balanced' or 'per_class', got {quota!r}")
+    if not 0.0 <= rho <= 1.0:
+        raise ValueError(f"rho must be in [0, 1], got {rho}")
+    losses = losses.detach().cpu().numpy() if torch.is_tensor(losses) else np.asarray(losses)
+    labels = labels.detach().cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
+    if losses.shape != labels.shape:
+        raise ValueError(f"losses {losses.shape} and labels {labels.shape} must have the same shape")
+    n = len(losses)
+    mask = np.zeros(n, dtype=bool)
+    balanced = math.ceil(rho * n / num_classes)
+    for j in range(num_classes):
+        idx = np.flatnonzero(labels == j)
+        if len(idx) == 0:
+            continue
+        k = balanced if quota == "balanced" else math.ceil(rho * len(idx))
+        k = max(1, min(k, len(idx)))
+        mask[idx[np.argsort(losses[idx], kind="stable")[:k]]] = True
+    return mask
+
+
+def matched_high_confidence(probs: torch.Tensor, labels: torch.Tensor, tau: float) -> torch.Tensor:
+    """MHCS: ``p_i[ỹ_i] > τ`` (official ``Train_promix.py``).
+
+    For ``τ ≥ 0.5`` this is "the most confident class is the given label and its probability exceeds ``τ``".
+
+    Parameters
+    ----------
+    probs : Tensor (B, C)
+        The network's plain softmax on the weak view.
+    labels : Tensor int64 (B,)
+        Given labels.
+    tau : float
+
+    Returns
+    -------
+    Tensor bool (B,)
+    """
+    return probs.gather(1, labels[:, None]).squeeze(1) > tau
+
+
+def label_guessing_by_agreement(probs_a: torch.Tensor, probs_b: torch.Tensor, selected: torch.Tensor, tau: float,
+                                threshold: float = 0.9) -> torch.Tensor:
+    """LGA: the unselected samples that join a network's clean set by the two networks' agreement.
+
+    When ``|L| / B < threshold``, candidates are the samples outside ``L`` on which both networks' plain maximum
+    probability exceeds ``τ`` and whose argmaxes agree; at most ``⌊threshold·B⌋ − |L|`` of them are taken, those with
+    the highest mean of the two maximum probabilities first (ties by position).
+
+    Parameters
+    ----------
+    probs_a, probs_b : Tensor (B, C)
+        Both networks' plain softmax on the weak view.
+    selected : Tensor bool (B,)
+        This network's current clean set ``L`` (CSS ∪ MHCS).
+    tau, threshold : float
+
+    Returns
+    -------
+    Tensor bool (B,)
+        The added samples (disjoint from ``selected``).
+    """
+    b = len(selected)
+    added = torch.zeros_like(selected)
+    n_sel = int(selected.sum())
+    cap = int(math.floor(threshold * b)) - n_sel
+    if b == 0 or n_sel / b >= threshold or cap <= 0:
+        return added
+    conf_a, pred_a = probs_a.max(1)
+    conf_b, pred_b = probs_b.max(1)
+    candidate = ~selected & (conf_a > tau) & (conf_b > tau) & (pred_a == pred_b)
+    score = torch.where(candidate, (conf_a + conf_b) / 2, torch.full_like(conf_a, -1.0))
+    take = torch.argsort(score, descending=True, stable=True)[:cap]
+    added[take] = candidate[take]
+    return added
+
+
+def negative_entropy_clamped(logits: torch.Tensor) -> torch.Tensor:
+    """The official warm-up penalty as coded: ``Σ p log p`` of ``softmax(max(z, 1e-12))`` — the logits, not the
+    probabilities, are clamped, so every negative logit counts as 0 (``fix_negentropy_clamp=False``).
+    """
+    p = logits.clamp_min(1e-12).softmax(1)
+    return (p * torch.log(p)).sum(1).mean()
+
+
+def debiased_probs(logits: torch.Tensor, prior: torch.Tensor, strength: float) -> torch.Tensor:
+    """Pseudo-label distribution of ProMix: ``softmax(z − β_pl · log π)`` for logits (B, C) and a prior (C,)."""
+    return logit_adjust(logits, prior, -strength).softmax(1)
 
 
 def _detached(terms: dict) -> dict:

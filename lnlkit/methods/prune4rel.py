@@ -1,60 +1,21 @@
 """Prune4ReL (Park, Choi, Kim, Song & Lee, NeurIPS 2023): robust data pruning under label noise by maximising the
 re-labelling accuracy, and the data-pruning baselines it is compared with (``prune:<name>``).
 
-See docs/methods/prune4rel_sop.md.  The goal is a subset ``S`` of ``round(f·n)`` training samples on which a
-*re-labelling* learner (SOP+ by default, DivideMix as the alternative) generalises best.  The chance that a sample
-is relabelled correctly grows with the prediction confidence of its neighbourhood in ``S``, so ``S`` greedily
-maximises the total neighbourhood confidence.  As the official code runs it:
+See docs/methods/prune4rel_sop.md#prune4rel-algorithm.  A subset ``S`` of ``round(f·n)`` samples is chosen so
+that a re-labelling learner (SOP+ by default, DivideMix, CE) generalises best on it.  As the official code runs it:
 
-1. **Warm-up** (``warmup_epochs`` = ``-se``): the re-labelling learner trains on the *full* noisy set (SOP+: its
-   full loss; DivideMix: plain CE for both networks).  Its cosine schedule runs over ``epochs`` (the length of the
-   training on ``S``), so the LR barely decays during the warm-up.
-2. **Scores**: one pass over the training set with **one random strong augmentation** per image (``score_view``)
-   gives softmax probabilities and penultimate embeddings; the confidence ``c_i`` is the max probability
-   (``uncertainty="LeastConfidence"``; ``"Margin"``: top-1 − top-2; ``"Entropy"``: the raw entropy).
-3. **Greedy neighbourhood confidence** (:func:`greedy_neighborhood_confidence`): similarity ``0.5 + 0.5·cos`` with
-   a strict ``> τ`` neighbourhood (τ = 0.975 ⇔ cos > 0.95), weights equal to the similarity; state ``NC`` (the
-   confidence each sample's neighbourhood already receives from ``S``).  Each step picks the candidate with the
-   largest gain ``tanh((NC_i + c_i)/η) − tanh(NC_i/η)`` (``gain="self"``, the official surrogate; ``"neighborhood"``
-   is the exact marginal gain of ``F(S) = Σ_x tanh(Σ_{s∈S} w(x, s) c_s / η)``), then adds ``w(j, p)·c_p`` to the
-   ``NC`` of every neighbour ``j`` of the pick ``p``.  With ``balance`` the picks go round-robin over the noisy
-   classes from class 0 and exhausted classes drop out when they come up; only at such a drop-out is the
-   switch-off rule checked: if the class that comes up in its place already has more than 1.5× the size of the
-   first exhausted class, balance is switched off for good after this pick (which still comes from that class).
-4. **Train on S**: the warm-up learner is discarded; a **fresh** learner (new networks and optimisers) trains on
-   ``S`` for ``epochs`` (SOP keeps its ``u``/``v`` tables indexed by the original dataset index; DivideMix fits its
-   GMMs on the losses of ``S`` and starts without warm-up, with a constant λu).
-5. Report the last epoch's test accuracy, with the best epoch on ``S``, the noise ratio inside ``S`` and its class
-   counts.  The greedy's confidence is recorded at the selection epoch as ``clean_score`` (higher = cleaner).
+1. **Warm-up** (``warmup_epochs``): the learner trains on the *full* noisy set.
+2. **Scores**: one pass with one random strong augmentation per image (``score_view``) gives softmax probabilities
+   and penultimate embeddings; the confidence ``c_i`` is the max probability (``uncertainty``).
+3. **Greedy neighbourhood confidence** (:func:`greedy_neighborhood_confidence`): neighbours where
+   ``0.5 + 0.5·cos > τ``; each step picks the largest gain ``tanh((NC_i + c_i)/η) − tanh(NC_i/η)`` and adds
+   ``w(j, p)·c_p`` to the ``NC`` of each neighbour ``j`` of the pick ``p`` (``balance``: round-robin over classes).
+4. **Train on S**: a **fresh** learner (new networks and optimisers) trains on ``S`` for ``epochs``.
+5. Report the last epoch's test accuracy, the noise ratio inside ``S`` and its class counts (``clean_score``: the
+   greedy's confidence).
 
-The pruning baselines (``prune:<name>``, DeepCore's selections as the official ``main_label_noise.py`` runs them:
-``--balance False`` and ``--uncertainty Margin`` unless a script says otherwise) share steps 1, 4 and 5 and replace
-2–3 by a score of the warm-up model on the clean view (``selector``): ``uniform`` (random; no warm-up at all),
-``smallloss`` (smallest CE), ``uncertainty`` (lowest softmax margin by default; ``LeastConfidence``: lowest max logit,
-``Entropy``: highest entropy), ``forgetting`` (most forgetting events per class, counted on every training
-mini-batch of the warm-up), ``grand`` (largest last-layer gradient norm of each evaluation batch's mean CE),
-``moderate`` (one global band of distances to each sample's class-median feature around the median distance),
-``kcentergreedy`` (farthest-point picks in feature space) and ``glister`` (largest first-order gains against the
-mean training gradient).  The official ``--balance True`` branches of Uniform, Uncertainty, GraNd, Moderate and
-Glister crash, so there is no behaviour to reproduce and the kit refuses ``balance=True`` for them; Forgetting is
-always per class, SmallLoss and kCenterGreedy ignore ``balance``.
-
-Learners (``learner``): ``sop`` (SOP+, default), ``dividemix`` and ``ce`` (the paper's "standard model": plain
-cross-entropy with the same optimiser and schedule).  The reported best accuracy (``test_acc_best``, ``best_epoch``)
-is taken over the epochs on ``S`` only (:meth:`Prune4ReL.reporting_epochs`), as the official learners track it.
-
-Switches (default = the official behaviour): ``gain`` ("self" / "neighborhood"), ``score_view``
-("strong" / "weak" / "clean", P-P3), ``faithful_subset_no_warmup`` (DivideMix's first GMM on ``S`` is fitted on
-fresh networks) and ``faithful_net2_milestone`` (the Clothing1M script's net2 never decays).
-
-Scalability: the greedy never forms an n×n matrix.  Picks are taken with a *lazy* priority queue per class (gains
-only decrease as ``NC`` grows, so a stale upper bound that is still on top is the exact argmax), and the
-neighbourhoods of the picks are found a *batch* at a time by :class:`lnlkit.train.neighbours.Neighbourhoods`:
-blocked products against all embeddings (``selection_index="dense"``, O(B·n·d), the GPU choice) or an exact cell
-index that skips the spherical-k-means cells too far in angle to hold a neighbour (``"cells"``, the CPU choice
-from 20,000 samples on).  Until a batch is flushed into ``NC``, the contribution of its pending picks to a
-candidate is computed on the fly (k dot products), so every pick is exactly the one of the one-pick-at-a-time
-greedy.  Memory O(n·d).
+The steps in full, the pruning baselines, the learners, the switches and the greedy's scalability:
+docs/methods/prune4rel_sop.md#prune4rel-implementation-notes.
 """
 
 from __future__ import annotations
@@ -93,6 +54,357 @@ SELECTORS = ("prune4rel", "uniform", "smallloss", "uncertainty", "forgetting", "
 # baselines whose official ``--balance True`` branch crashes: no class-balanced variant to reproduce
 _NO_BALANCED_BRANCH = ("uniform", "uncertainty", "grand", "moderate", "glister")
 LEARNERS = ("sop", "dividemix", "ce")
+
+
+# ================================================================================== config
+@dataclass
+class Prune4ReLConfig(MethodConfig):
+    """Hyperparameters of Prune4ReL and the pruning baselines (defaults: CIFAR-10N with SOP+, ``sop_CF10.sh``).
+
+    Each field's reading: docs/methods/prune4rel_sop.md#prune4rel-configuration."""
+
+    selector: str = "prune4rel"
+    ratio: float = 0.2
+    learner: str = "sop"
+    epochs: int = 300
+    warmup_epochs: int = 10
+    batch_size: int = 128
+    model: str = "auto"
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = True
+    lr_schedule: str = "cosine"
+    lr_min: float = 1e-4
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    # SOP+
+    lr_u: float = 10.0
+    lr_v: float = 100.0
+    rc: float = 0.9
+    rb: float = 0.1
+    strong_cutout: int = 16
+    strong_view: str = "autoaugment"
+    # DivideMix
+    lambda_u: float = 1.0
+    p_threshold: float = 0.5
+    temperature: float = 0.5
+    alpha: float = 4.0
+    subset_warm_up: int = 0
+    # selection
+    tau: float = 0.975
+    eta: float = 1.0
+    metric: str = "cossim"
+    uncertainty: str = "LeastConfidence"
+    balance: bool = True
+    gain: str = "self"
+    score_view: str = "strong"
+    selection_batch: int = 256
+    selection_block: int = 65536
+    selection_index: str = "auto"
+    selection_leaf: int = 256
+    crop_padding: int = 4
+    flip: bool = True
+    faithful_subset_no_warmup: bool = True
+    faithful_net2_milestone: bool = True
+    record_train_loss: bool = True
+    weights_path: str | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        check_choice(self, "selector", SELECTORS)
+        check_choice(self, "learner", LEARNERS)
+        if self.balance and self.selector in _NO_BALANCED_BRANCH:
+            raise ValueError(f"prune:{self.selector} has no class-balanced variant (the official --balance True branch "
+                             "crashes); use balance=False")
+        check_range(self, "ratio", low=0.0, high=1.0, low_open=True)  # the selection ratio f
+        check_range(self, "tau", "p_threshold", low=0.0, high=1.0)  # tau: a threshold on 0.5 + 0.5·cos
+        check_positive(self, "lr", "eta", "temperature", "alpha")
+        check_non_negative(self, "rc", "rb", "lr_u", "lr_v", "lambda_u")
+        check_int(self, "warmup_epochs", "subset_warm_up", low=0)
+        check_int(self, "selection_batch", "selection_block", "selection_leaf", low=1)
+        check_choice(self, "lr_schedule", ("cosine", "multistep"))
+        check_choice(self, "metric", ("cossim", "euclidean"))
+        check_choice(self, "uncertainty", ("LeastConfidence", "Margin", "Entropy"))
+        check_choice(self, "gain", ("self", "neighborhood"), "self: official, neighborhood: exact")
+        check_choice(self, "strong_view", SOP_STRONG_VIEWS)
+        check_choice(self, "score_view", ("strong", "weak", "clean"), "strong: official")
+        check_choice(self, "selection_index", INDEXES)
+        if self.selection_index == "cells" and self.metric != "cossim":
+            raise ValueError("selection_index='cells' prunes by angle and needs metric='cossim'")
+
+
+# ================================================================================== the method
+class Prune4ReL(Method):
+    """Prune4ReL: warm-up → scores → greedy neighbourhood-confidence subset → fresh re-labeller on the subset."""
+
+    name = "prune4rel"
+    Config = Prune4ReLConfig
+    PRESETS = PresetTable("lnlkit.presets.prune4rel")
+    data_pipeline = "prune4rel"
+    PRETRAINED_PRESETS = frozenset({"clothing1m-dividemix"})  # ImageNet-initialised ResNet-50
+    SELECTOR: ClassVar[str] = "prune4rel"
+    reported_as = "test_acc_last"
+
+    # ------------------------------------------------------------------ one epoch
+    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
+        cfg = self.config
+        if epoch < self.warmup_epochs:
+            out = self.learner.train_epoch(ctx, epoch)
+            return EpochOutput({**out.record, "phase": "warmup", "stage": "warmup"}, self._rename(out.signals))
+        extra: dict = {}
+        if self.stage != "subset":
+            # scores of the warm-up model, the subset, and a fresh learner for it
+            t0 = time.perf_counter()
+            self.subset, score_signals = self.select(ctx, epoch)
+            self.selection_info["select_s"] = time.perf_counter() - t0
+            self._install_subset_learner(ctx, self.subset)
+            self.stage = "subset"
+            extra = score_signals
+        out = self.learner.train_epoch(ctx, epoch)
+        signals = {**self._rename(out.signals), **extra}
+        mask = np.zeros(ctx.n_train, dtype=bool)
+        mask[self.subset] = True
+        signals["selected"] = mask
+        record = {**out.record, "phase": "train", "stage": "subset", "n_selected": int(len(self.subset)),
+                  **{k: v for k, v in self.selection_info.items() if not isinstance(v, (list, np.ndarray))}}
+        return EpochOutput(record, signals)
+
+    def __init__(self, config: Prune4ReLConfig | None = None, preset: str | None = None):
+        config = config if config is not None else self.Config()
+        if config.selector != self.SELECTOR:
+            raise ValueError(f"method {self.name!r} selects with {self.SELECTOR!r}, but the config says "
+                             f"selector={config.selector!r}; use the method 'prune4rel' or 'prune:<selector>'")
+        super().__init__(config, preset)
+
+    def setup(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self.stage = "warmup" if self.warmup_epochs > 0 else "select"
+        self.learner = self._make_learner(ctx, "warmup")
+        self.subset: np.ndarray | None = None  # S, sorted original indices
+        self.selection_info: dict = {}
+        self.forgetting = np.zeros(ctx.n_train, dtype=np.int64)
+        self.prev_correct = np.zeros(ctx.n_train, dtype=bool)  # official last_acc starts at 0 (never correct)
+
+    @staticmethod
+    def _rename(signals: dict) -> dict:
+        """The learner's own selection (DivideMix's labelled set within S) goes under ``selected_learner*``;
+        ``selected`` is the pruned subset."""
+        return {("selected_learner" + k[len("selected"):] if k.startswith("selected") else k): v
+                for k, v in signals.items()}
+
+    def _count_forgetting(self, index: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """Forgetting events of one training mini-batch (official ``forgetting.py`` ``after_loss``): a sample whose
+        train-mode, augmented prediction was right on its given label the last time it was seen and is wrong now."""
+        idx = index.cpu().numpy()
+        correct = (logits.argmax(1) == labels).cpu().numpy()
+        self.forgetting[idx] += self.prev_correct[idx] & ~correct
+        self.prev_correct[idx] = correct
+
+    # ------------------------------------------------------------------ scores and selection
+    @torch.no_grad()
+    def score_pass(self, ctx: Context, epoch: int, view: str,
+                   batch_statistics: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and penultimate embeddings of the warm-up model (net1 for DivideMix) for every training sample,
+        under ``view`` ("strong": one random crop + flip + Cutout per image, "weak", "clean"), eval mode.
+
+        ``batch_statistics``: a copy of the network in train mode instead (BatchNorm normalises each batch of
+        ``eval_batch_size`` by its own statistics), as Moderate's official feature extractor, which is never put in
+        eval mode; the learner's network and its running statistics are untouched.
+
+        Returns
+        -------
+        logits : Tensor float32 (N, C), embeddings : Tensor float32 (N, d), on the device
+        """
+        cfg = self.config
+        net = self.learner.networks()[0]
+        if batch_statistics:
+            net = copy.deepcopy(net)
+        was = net.training
+        net.train(batch_statistics)
+        aug = None
+        if ctx.data.is_image and view != "clean":
+            aug = (sop_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
+                                   cfg.flip, cfg.strong_cutout) if view == "strong"
+                   else Augment(cfg.crop_padding, cfg.flip, 0))
+        gen = stream_generator(ctx.device, ctx.seed, epoch, "prune4rel/score")
+        logits, embs = [], []
+        try:
+            for _, x in ctx.data.iter_split("train", cfg.eval_batch_size):
+                x = aug(x, gen) if aug is not None else x
+                with autocast(ctx.device, cfg.evaluation_precision):
+                    h = net.embed(x)
+                    z = net.classify(h)
+                logits.append(z.float())
+                embs.append(h.float())
+        finally:
+            net.train(was)
+        return torch.cat(logits), torch.cat(embs)
+
+    def select(self, ctx: Context, epoch: int) -> tuple[np.ndarray, dict]:
+        """The subset ``S`` (sorted indices) chosen with the warm-up model, and the per-sample scores behind it."""
+        cfg = self.config
+        n = ctx.n_train
+        budget = int(round(cfg.ratio * n))
+        labels = ctx.data.labels
+        sel = cfg.selector
+        signals: dict = {}
+        if sel == "prune4rel":
+            logits, emb = self.score_pass(ctx, epoch, cfg.score_view)
+            if not (torch.isfinite(logits).all() and torch.isfinite(emb).all()):
+                raise FloatingPointError("the warm-up model gives non-finite scores or embeddings (diverged warm-up); "
+                                         "lower lr or check the data")
+            conf = confidence_scores(logits.softmax(1), cfg.uncertainty)
+            result = greedy_neighborhood_confidence(emb, conf, labels, budget, cfg.tau, cfg.eta, cfg.metric,
+                                                    cfg.balance, cfg.gain, cfg.selection_block,
+                                                    cfg.selection_batch, ctx.num_classes, cfg.selection_index,
+                                                    cfg.selection_leaf)
+            subset = np.sort(result.order)
+            score = conf.cpu().numpy()
+            # the greedy's confidence doubles as a clean score (higher = cleaner; the entropy is an uncertainty)
+            clean = -score if cfg.uncertainty == "Entropy" else score
+            signals = {"score": score, "clean_score": clean.astype(np.float32),
+                       "neighborhood_confidence": result.nc.astype(np.float32)}
+            self.selection_info.update(min_balance=result.min_balance, balance_off_at=result.balance_off_at)
+        elif sel == "uniform":
+            rng = np.random.default_rng([ctx.seed, 4242])
+            subset = uniform_selection(n, budget, rng)
+        elif sel == "forgetting":
+            subset = forgetting_selection(self.forgetting, labels.cpu().numpy(), budget)
+            signals = {"score": self.forgetting.astype(np.float32)}
+        else:
+            # the baselines score the clean (test-transform) view, as the official 'eval_train' loader
+            logits, emb = self.score_pass(ctx, epoch, "clean", batch_statistics=sel == "moderate")
+            y = labels.cpu().numpy()
+            if sel == "smallloss":
+                loss = F.cross_entropy(logits, labels, reduction="none").cpu().numpy()
+                subset, signals = small_loss_selection(loss, budget), {"score": -loss, "clean_score": -loss}
+            elif sel == "uncertainty":
+                score = uncertainty_scores(logits, cfg.uncertainty)
+                subset, signals = uncertainty_selection(logits, budget, cfg.uncertainty), {"score": score}
+            elif sel == "grand":
+                # the official evaluation batches hold `batch_size` samples (its selection batch defaults to it)
+                score = grand_scores(logits, emb, labels, cfg.batch_size).cpu().numpy()
+                subset, signals = grand_selection(score, budget), {"score": score}
+            elif sel == "kcentergreedy":
+                subset = kcenter_greedy_selection(emb, budget, np.random.default_rng([ctx.seed, 4243]))
+            elif sel == "glister":
+                gains = glister_gains(logits, emb, labels, cfg.batch_size).cpu().numpy()
+                subset, signals = glister_selection(gains, budget), {"score": gains}
+            else:  # moderate
+                subset = moderate_selection(emb.cpu().numpy(), y, cfg.ratio)
+        counts = np.bincount(labels.cpu().numpy()[subset], minlength=ctx.num_classes)
+        self.selection_info.update(budget=budget, class_counts_min=int(counts.min()), class_counts_max=int(counts.max()))
+        return np.asarray(subset, dtype=np.int64), signals
+
+    @classmethod
+    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
+        """``digits`` on the digits; ``cifar10n-sop`` / ``cifar100n-sop`` for CIFAR-N noise; ``clothing1m-dividemix``
+        and ``webvision-sop`` for those data sets; otherwise ``None``."""
+        dataset, noise = str(dataset).lower(), str(noise or "").lower()
+        if dataset == "digits":
+            return "digits"
+        if dataset == "cifar10" and noise.startswith("cifar10n"):
+            return "cifar10n-sop"
+        if dataset == "cifar100" and noise.startswith("cifar100n"):
+            return "cifar100n-sop"
+        return {"clothing1m": "clothing1m-dividemix", "webvision": "webvision-sop"}.get(dataset)
+
+    # ------------------------------------------------------------------ schedule
+    @property
+    def warmup_epochs(self) -> int:
+        """Warm-up epochs on all data before the selection: ``warmup_epochs``, except for Uniform, which needs no
+        model (official ``Uniform`` is a plain ``CoresetMethod``, without the early training)."""
+        return 0 if self.config.selector == "uniform" else self.config.warmup_epochs
+
+    def num_epochs(self) -> int:
+        return self.warmup_epochs + self.config.epochs
+
+    def reporting_epochs(self, history: list[dict]) -> list[dict]:
+        """The epochs ``test_acc_best`` / ``best_epoch`` are taken over: the training on ``S`` only (the official
+        best accuracy is tracked by the re-labeller's own loop, after the selection)."""
+        return [r for r in history if r.get("stage") == "subset"]
+
+    def learning_rate(self, epoch: int, net2: bool = False) -> float:
+        """LR at ``epoch`` of a stage (both stages restart at 0): cosine over ``epochs`` or multistep."""
+        cfg = self.config
+        if cfg.lr_schedule == "cosine":
+            return cosine_lr(cfg.lr, epoch, cfg.epochs, cfg.lr_min)
+        milestones = (150,) if (net2 and cfg.faithful_net2_milestone) else cfg.lr_milestones
+        return multistep_lr(cfg.lr, epoch, milestones, cfg.lr_gamma)
+
+    # ------------------------------------------------------------------ learners
+    def _make_learner_config(self, stage: str) -> SOPConfig | DivideMixConfig:
+        """The learner's config for ``stage`` ("warmup": on all data; "subset": fresh, for S)."""
+        cfg = self.config
+        common = dict(batch_size=cfg.batch_size, model=cfg.model, lr=cfg.lr, momentum=cfg.momentum,
+                      weight_decay=cfg.weight_decay, crop_padding=cfg.crop_padding, flip=cfg.flip,
+                      record_train_loss=cfg.record_train_loss, eval_batch_size=cfg.eval_batch_size, precision=cfg.precision,
+                      eval_precision=cfg.eval_precision,
+                      weights_path=cfg.weights_path, record_signals_every=cfg.record_signals_every)
+        if cfg.learner in ("sop", "ce"):
+            plus = dict(lr_u=cfg.lr_u, lr_v=cfg.lr_v, rc=cfg.rc, rb=cfg.rb) if cfg.learner == "sop" else \
+                dict(lr_u=0.0, lr_v=0.0, rc=0.0, rb=0.0)  # CE: no u/v, no second view
+            return SOPConfig(epochs=cfg.epochs, nesterov=cfg.nesterov, lr_schedule=cfg.lr_schedule,
+                             lr_min=cfg.lr_min, lr_period=cfg.epochs, lr_milestones=cfg.lr_milestones,
+                             lr_gamma=cfg.lr_gamma, strong_cutout=cfg.strong_cutout, strong_view=cfg.strong_view,
+                             **plus, **common)
+        warm = cfg.warmup_epochs if stage == "warmup" else (0 if cfg.faithful_subset_no_warmup else cfg.subset_warm_up)
+        # λu constant (rampup_length 0): Prune4ReL's DivideMix has no ramp; its schedule is set by this method
+        return DivideMixConfig(epochs=self.num_epochs(), warm_up=warm, alpha=cfg.alpha, lambda_u=cfg.lambda_u,
+                               rampup_length=0.0, p_threshold=cfg.p_threshold, temperature=cfg.temperature, **common)
+
+    def _make_learner(self, ctx: Context, stage: str) -> Method:
+        """A learner for ``stage``; its networks are drawn from a per-stage seed, so a resume rebuilds them."""
+        torch.manual_seed(ctx.seed * 1000 + (0 if stage == "warmup" else 1))
+        lc = self._make_learner_config(stage)
+        learner: Method
+        if isinstance(lc, SOPConfig):
+            learner = _SubsetCE(lc) if self.config.learner == "ce" else SOP(lc)
+        else:
+            learner = _SubsetDivideMix(lc, self)
+        learner.setup(ctx)
+        learner.epoch_offset = 0 if stage == "warmup" else self.warmup_epochs
+        if stage == "warmup" and self.config.selector == "forgetting":
+            learner.batch_callback = self._count_forgetting  # events per training mini-batch, as officially
+        return learner
+
+    def networks(self):
+        return self.learner.networks()
+
+    def evaluate(self, ctx: Context) -> dict[str, float]:
+        return self.learner.evaluate(ctx)
+
+    def state_dict(self) -> dict:
+        return {"stage": self.stage, "learner": self.learner.state_dict(), "subset": self.subset,
+                "selection_info": self.selection_info, "forgetting": self.forgetting,
+                "prev_correct": self.prev_correct}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stage = state["stage"]
+        if self.stage == "subset":  # the checkpoint holds the fresh learner: rebuild it for S, then load
+            self._install_subset_learner(self._ctx, state["subset"], keep_weights=True)
+        self.learner.load_state_dict(state["learner"])
+        self.subset, self.selection_info = state["subset"], state["selection_info"]
+        self.forgetting, self.prev_correct = state["forgetting"], state["prev_correct"]
+        if self.prev_correct is None:  # a checkpoint from before the per-batch count
+            self.prev_correct = np.zeros(len(self.forgetting), dtype=bool)
+
+    def _install_subset_learner(self, ctx: Context, subset: np.ndarray, keep_weights: bool = False) -> None:
+        """Replace the learner by a fresh one for ``S`` (``keep_weights``: carry the current weights over, for a
+        resume whose checkpointed networks the driver has just loaded)."""
+        weights = [n.state_dict() for n in self.learner.networks()] if keep_weights else None
+        self.learner = self._make_learner(ctx, "subset")
+        if weights is not None:
+            for net, sd in zip(self.learner.networks(), weights):
+                net.load_state_dict(sd)
+        if isinstance(self.learner, SOP):
+            self.learner.train_indices = subset
+        else:
+            self.learner.subset = torch.as_tensor(subset, device=ctx.device)
+
+    def reported_metric(self, history: list[dict]) -> float:
+        return history[-1]["test_acc"] if history else float("nan")
 
 
 # ================================================================================== confidence
@@ -530,116 +842,6 @@ def glister_selection(gains: np.ndarray, budget: int) -> np.ndarray:
     return _top(np.asarray(gains, np.float64), budget, largest=True)
 
 
-# ================================================================================== config
-@dataclass
-class Prune4ReLConfig(MethodConfig):
-    """Hyperparameters of Prune4ReL and the pruning baselines (defaults: CIFAR-10N with SOP+, ``sop_CF10.sh``).
-
-    Attributes
-    ----------
-    selector : str
-        ``prune4rel`` or a baseline (``uniform``, ``smallloss``, ``uncertainty``, ``forgetting``, ``grand``,
-        ``moderate``, ``kcentergreedy``, ``glister``); fixed by the method name (``prune:<selector>``).
-    ratio : float
-        Selection ratio ``f``; the subset has ``round(f·n)`` samples.
-    learner : {"sop", "dividemix", "ce"}
-        The re-labelling learner of the warm-up and of the training on ``S`` (``ce``: the paper's "standard model",
-        plain cross-entropy, official ``robustlearner/ce.py``).
-    epochs, warmup_epochs : int
-        Epochs on ``S`` (``--epochs``) and warm-up epochs on all data (``-se``).
-    lr, momentum, weight_decay, nesterov, lr_schedule, lr_min, lr_milestones, lr_gamma : the optimiser(s).
-        The cosine runs over ``epochs`` in both stages.
-    lr_u, lr_v, rc, rb, strong_cutout, strong_view : SOP+ (see :class:`lnlkit.methods.sop.SOPConfig`); the
-        strong view is also the score view (``score_view="strong"``).
-    lambda_u, p_threshold, temperature, alpha : DivideMix (constant λu, no ramp).
-    tau, eta, metric, uncertainty, balance, gain : the greedy (module docstring).
-        ``uncertainty`` is also the score of the ``uncertainty`` baseline (its presets: ``Margin``, the official
-        default); ``balance`` is the greedy's round-robin (the baselines' presets: ``False``, as the README runs them;
-        ``True`` is refused where the official balanced branch crashes: uniform, uncertainty, grand, moderate,
-        glister; forgetting is always per class and smallloss / kcentergreedy ignore it, as officially).
-    score_view : {"strong", "weak", "clean"}
-        View of the scoring pass (official: one random strong augmentation, P-P3).
-    selection_batch, selection_block, selection_index, selection_leaf : int, int, str, int
-        Speed/memory knobs of the greedy (results do not depend on them; see
-        :func:`greedy_neighborhood_confidence`).
-    faithful_subset_no_warmup : bool
-        DivideMix on ``S`` starts SSL at once (official); ``False``: ``subset_warm_up`` CE epochs on ``S`` first.
-    faithful_net2_milestone : bool
-        DivideMix with a multistep schedule: net2's milestone is the hard-coded 150 (official Clothing1M script);
-        ``False``: both networks use ``lr_milestones``.
-    """
-
-    selector: str = "prune4rel"
-    ratio: float = 0.2
-    learner: str = "sop"
-    epochs: int = 300
-    warmup_epochs: int = 10
-    batch_size: int = 128
-    model: str = "auto"
-    lr: float = 0.02
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = True
-    lr_schedule: str = "cosine"
-    lr_min: float = 1e-4
-    lr_milestones: tuple[int, ...] = ()
-    lr_gamma: float = 0.1
-    # SOP+
-    lr_u: float = 10.0
-    lr_v: float = 100.0
-    rc: float = 0.9
-    rb: float = 0.1
-    strong_cutout: int = 16
-    strong_view: str = "autoaugment"
-    # DivideMix
-    lambda_u: float = 1.0
-    p_threshold: float = 0.5
-    temperature: float = 0.5
-    alpha: float = 4.0
-    subset_warm_up: int = 0
-    # selection
-    tau: float = 0.975
-    eta: float = 1.0
-    metric: str = "cossim"
-    uncertainty: str = "LeastConfidence"
-    balance: bool = True
-    gain: str = "self"
-    score_view: str = "strong"
-    selection_batch: int = 256
-    selection_block: int = 65536
-    selection_index: str = "auto"
-    selection_leaf: int = 256
-    crop_padding: int = 4
-    flip: bool = True
-    faithful_subset_no_warmup: bool = True
-    faithful_net2_milestone: bool = True
-    record_train_loss: bool = True
-    weights_path: str | None = None
-
-    def validate(self) -> None:
-        super().validate()
-        check_choice(self, "selector", SELECTORS)
-        check_choice(self, "learner", LEARNERS)
-        if self.balance and self.selector in _NO_BALANCED_BRANCH:
-            raise ValueError(f"prune:{self.selector} has no class-balanced variant (the official --balance True branch "
-                             "crashes); use balance=False")
-        check_range(self, "ratio", low=0.0, high=1.0, low_open=True)  # the selection ratio f
-        check_range(self, "tau", "p_threshold", low=0.0, high=1.0)  # tau: a threshold on 0.5 + 0.5·cos
-        check_positive(self, "lr", "eta", "temperature", "alpha")
-        check_non_negative(self, "rc", "rb", "lr_u", "lr_v", "lambda_u")
-        check_int(self, "warmup_epochs", "subset_warm_up", low=0)
-        check_int(self, "selection_batch", "selection_block", "selection_leaf", low=1)
-        check_choice(self, "lr_schedule", ("cosine", "multistep"))
-        check_choice(self, "metric", ("cossim", "euclidean"))
-        check_choice(self, "uncertainty", ("LeastConfidence", "Margin", "Entropy"))
-        check_choice(self, "gain", ("self", "neighborhood"), "self: official, neighborhood: exact")
-        check_choice(self, "strong_view", SOP_STRONG_VIEWS)
-        check_choice(self, "score_view", ("strong", "weak", "clean"), "strong: official")
-        check_choice(self, "selection_index", INDEXES)
-        if self.selection_index == "cells" and self.metric != "cossim":
-            raise ValueError("selection_index='cells' prunes by angle and needs metric='cossim'")
-
-
 # ================================================================================== the CE learner
 class _SubsetCE(SOP):
     """The "standard model" re-labeller (official ``robustlearner/ce.py``): plain cross-entropy on the weak view with
@@ -750,279 +952,6 @@ class _SubsetDivideMix(DivideMix):
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.subset, self.epoch_offset = state.get("subset"), state.get("epoch_offset", 0)
-
-
-# ================================================================================== the method
-class Prune4ReL(Method):
-    """Prune4ReL: warm-up → scores → greedy neighbourhood-confidence subset → fresh re-labeller on the subset."""
-
-    name = "prune4rel"
-    Config = Prune4ReLConfig
-    PRESETS = PresetTable("lnlkit.presets.prune4rel")
-    data_pipeline = "prune4rel"
-    PRETRAINED_PRESETS = frozenset({"clothing1m-dividemix"})  # ImageNet-initialised ResNet-50
-    SELECTOR: ClassVar[str] = "prune4rel"
-    reported_as = "test_acc_last"
-
-    def __init__(self, config: Prune4ReLConfig | None = None, preset: str | None = None):
-        config = config if config is not None else self.Config()
-        if config.selector != self.SELECTOR:
-            raise ValueError(f"method {self.name!r} selects with {self.SELECTOR!r}, but the config says "
-                             f"selector={config.selector!r}; use the method 'prune4rel' or 'prune:<selector>'")
-        super().__init__(config, preset)
-
-    @classmethod
-    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
-        """``digits`` on the digits; ``cifar10n-sop`` / ``cifar100n-sop`` for CIFAR-N noise; ``clothing1m-dividemix``
-        and ``webvision-sop`` for those data sets; otherwise ``None``."""
-        dataset, noise = str(dataset).lower(), str(noise or "").lower()
-        if dataset == "digits":
-            return "digits"
-        if dataset == "cifar10" and noise.startswith("cifar10n"):
-            return "cifar10n-sop"
-        if dataset == "cifar100" and noise.startswith("cifar100n"):
-            return "cifar100n-sop"
-        return {"clothing1m": "clothing1m-dividemix", "webvision": "webvision-sop"}.get(dataset)
-
-    # ------------------------------------------------------------------ schedule
-    @property
-    def warmup_epochs(self) -> int:
-        """Warm-up epochs on all data before the selection: ``warmup_epochs``, except for Uniform, which needs no
-        model (official ``Uniform`` is a plain ``CoresetMethod``, without the early training)."""
-        return 0 if self.config.selector == "uniform" else self.config.warmup_epochs
-
-    def num_epochs(self) -> int:
-        return self.warmup_epochs + self.config.epochs
-
-    def reporting_epochs(self, history: list[dict]) -> list[dict]:
-        """The epochs ``test_acc_best`` / ``best_epoch`` are taken over: the training on ``S`` only (the official
-        best accuracy is tracked by the re-labeller's own loop, after the selection)."""
-        return [r for r in history if r.get("stage") == "subset"]
-
-    def learning_rate(self, epoch: int, net2: bool = False) -> float:
-        """LR at ``epoch`` of a stage (both stages restart at 0): cosine over ``epochs`` or multistep."""
-        cfg = self.config
-        if cfg.lr_schedule == "cosine":
-            return cosine_lr(cfg.lr, epoch, cfg.epochs, cfg.lr_min)
-        milestones = (150,) if (net2 and cfg.faithful_net2_milestone) else cfg.lr_milestones
-        return multistep_lr(cfg.lr, epoch, milestones, cfg.lr_gamma)
-
-    # ------------------------------------------------------------------ learners
-    def _make_learner_config(self, stage: str) -> SOPConfig | DivideMixConfig:
-        """The learner's config for ``stage`` ("warmup": on all data; "subset": fresh, for S)."""
-        cfg = self.config
-        common = dict(batch_size=cfg.batch_size, model=cfg.model, lr=cfg.lr, momentum=cfg.momentum,
-                      weight_decay=cfg.weight_decay, crop_padding=cfg.crop_padding, flip=cfg.flip,
-                      record_train_loss=cfg.record_train_loss, eval_batch_size=cfg.eval_batch_size, precision=cfg.precision,
-                      eval_precision=cfg.eval_precision,
-                      weights_path=cfg.weights_path, record_signals_every=cfg.record_signals_every)
-        if cfg.learner in ("sop", "ce"):
-            plus = dict(lr_u=cfg.lr_u, lr_v=cfg.lr_v, rc=cfg.rc, rb=cfg.rb) if cfg.learner == "sop" else \
-                dict(lr_u=0.0, lr_v=0.0, rc=0.0, rb=0.0)  # CE: no u/v, no second view
-            return SOPConfig(epochs=cfg.epochs, nesterov=cfg.nesterov, lr_schedule=cfg.lr_schedule,
-                             lr_min=cfg.lr_min, lr_period=cfg.epochs, lr_milestones=cfg.lr_milestones,
-                             lr_gamma=cfg.lr_gamma, strong_cutout=cfg.strong_cutout, strong_view=cfg.strong_view,
-                             **plus, **common)
-        warm = cfg.warmup_epochs if stage == "warmup" else (0 if cfg.faithful_subset_no_warmup else cfg.subset_warm_up)
-        # λu constant (rampup_length 0): Prune4ReL's DivideMix has no ramp; its schedule is set by this method
-        return DivideMixConfig(epochs=self.num_epochs(), warm_up=warm, alpha=cfg.alpha, lambda_u=cfg.lambda_u,
-                               rampup_length=0.0, p_threshold=cfg.p_threshold, temperature=cfg.temperature, **common)
-
-    def _make_learner(self, ctx: Context, stage: str) -> Method:
-        """A learner for ``stage``; its networks are drawn from a per-stage seed, so a resume rebuilds them."""
-        torch.manual_seed(ctx.seed * 1000 + (0 if stage == "warmup" else 1))
-        lc = self._make_learner_config(stage)
-        learner: Method
-        if isinstance(lc, SOPConfig):
-            learner = _SubsetCE(lc) if self.config.learner == "ce" else SOP(lc)
-        else:
-            learner = _SubsetDivideMix(lc, self)
-        learner.setup(ctx)
-        learner.epoch_offset = 0 if stage == "warmup" else self.warmup_epochs
-        if stage == "warmup" and self.config.selector == "forgetting":
-            learner.batch_callback = self._count_forgetting  # events per training mini-batch, as officially
-        return learner
-
-    def setup(self, ctx: Context) -> None:
-        self._ctx = ctx
-        self.stage = "warmup" if self.warmup_epochs > 0 else "select"
-        self.learner = self._make_learner(ctx, "warmup")
-        self.subset: np.ndarray | None = None  # S, sorted original indices
-        self.selection_info: dict = {}
-        self.forgetting = np.zeros(ctx.n_train, dtype=np.int64)
-        self.prev_correct = np.zeros(ctx.n_train, dtype=bool)  # official last_acc starts at 0 (never correct)
-
-    def networks(self):
-        return self.learner.networks()
-
-    def evaluate(self, ctx: Context) -> dict[str, float]:
-        return self.learner.evaluate(ctx)
-
-    def state_dict(self) -> dict:
-        return {"stage": self.stage, "learner": self.learner.state_dict(), "subset": self.subset,
-                "selection_info": self.selection_info, "forgetting": self.forgetting,
-                "prev_correct": self.prev_correct}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.stage = state["stage"]
-        if self.stage == "subset":  # the checkpoint holds the fresh learner: rebuild it for S, then load
-            self._install_subset_learner(self._ctx, state["subset"], keep_weights=True)
-        self.learner.load_state_dict(state["learner"])
-        self.subset, self.selection_info = state["subset"], state["selection_info"]
-        self.forgetting, self.prev_correct = state["forgetting"], state["prev_correct"]
-        if self.prev_correct is None:  # a checkpoint from before the per-batch count
-            self.prev_correct = np.zeros(len(self.forgetting), dtype=bool)
-
-    def _install_subset_learner(self, ctx: Context, subset: np.ndarray, keep_weights: bool = False) -> None:
-        """Replace the learner by a fresh one for ``S`` (``keep_weights``: carry the current weights over, for a
-        resume whose checkpointed networks the driver has just loaded)."""
-        weights = [n.state_dict() for n in self.learner.networks()] if keep_weights else None
-        self.learner = self._make_learner(ctx, "subset")
-        if weights is not None:
-            for net, sd in zip(self.learner.networks(), weights):
-                net.load_state_dict(sd)
-        if isinstance(self.learner, SOP):
-            self.learner.train_indices = subset
-        else:
-            self.learner.subset = torch.as_tensor(subset, device=ctx.device)
-
-    # ------------------------------------------------------------------ one epoch
-    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
-        cfg = self.config
-        if epoch < self.warmup_epochs:
-            out = self.learner.train_epoch(ctx, epoch)
-            return EpochOutput({**out.record, "phase": "warmup", "stage": "warmup"}, self._rename(out.signals))
-        extra: dict = {}
-        if self.stage != "subset":
-            # scores of the warm-up model, the subset, and a fresh learner for it
-            t0 = time.perf_counter()
-            self.subset, score_signals = self.select(ctx, epoch)
-            self.selection_info["select_s"] = time.perf_counter() - t0
-            self._install_subset_learner(ctx, self.subset)
-            self.stage = "subset"
-            extra = score_signals
-        out = self.learner.train_epoch(ctx, epoch)
-        signals = {**self._rename(out.signals), **extra}
-        mask = np.zeros(ctx.n_train, dtype=bool)
-        mask[self.subset] = True
-        signals["selected"] = mask
-        record = {**out.record, "phase": "train", "stage": "subset", "n_selected": int(len(self.subset)),
-                  **{k: v for k, v in self.selection_info.items() if not isinstance(v, (list, np.ndarray))}}
-        return EpochOutput(record, signals)
-
-    @staticmethod
-    def _rename(signals: dict) -> dict:
-        """The learner's own selection (DivideMix's labelled set within S) goes under ``selected_learner*``;
-        ``selected`` is the pruned subset."""
-        return {("selected_learner" + k[len("selected"):] if k.startswith("selected") else k): v
-                for k, v in signals.items()}
-
-    def _count_forgetting(self, index: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        """Forgetting events of one training mini-batch (official ``forgetting.py`` ``after_loss``): a sample whose
-        train-mode, augmented prediction was right on its given label the last time it was seen and is wrong now."""
-        idx = index.cpu().numpy()
-        correct = (logits.argmax(1) == labels).cpu().numpy()
-        self.forgetting[idx] += self.prev_correct[idx] & ~correct
-        self.prev_correct[idx] = correct
-
-    # ------------------------------------------------------------------ scores and selection
-    @torch.no_grad()
-    def score_pass(self, ctx: Context, epoch: int, view: str,
-                   batch_statistics: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and penultimate embeddings of the warm-up model (net1 for DivideMix) for every training sample,
-        under ``view`` ("strong": one random crop + flip + Cutout per image, "weak", "clean"), eval mode.
-
-        ``batch_statistics``: a copy of the network in train mode instead (BatchNorm normalises each batch of
-        ``eval_batch_size`` by its own statistics), as Moderate's official feature extractor, which is never put in
-        eval mode; the learner's network and its running statistics are untouched.
-
-        Returns
-        -------
-        logits : Tensor float32 (N, C), embeddings : Tensor float32 (N, d), on the device
-        """
-        cfg = self.config
-        net = self.learner.networks()[0]
-        if batch_statistics:
-            net = copy.deepcopy(net)
-        was = net.training
-        net.train(batch_statistics)
-        aug = None
-        if ctx.data.is_image and view != "clean":
-            aug = (sop_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
-                                   cfg.flip, cfg.strong_cutout) if view == "strong"
-                   else Augment(cfg.crop_padding, cfg.flip, 0))
-        gen = stream_generator(ctx.device, ctx.seed, epoch, "prune4rel/score")
-        logits, embs = [], []
-        try:
-            for _, x in ctx.data.iter_split("train", cfg.eval_batch_size):
-                x = aug(x, gen) if aug is not None else x
-                with autocast(ctx.device, cfg.evaluation_precision):
-                    h = net.embed(x)
-                    z = net.classify(h)
-                logits.append(z.float())
-                embs.append(h.float())
-        finally:
-            net.train(was)
-        return torch.cat(logits), torch.cat(embs)
-
-    def select(self, ctx: Context, epoch: int) -> tuple[np.ndarray, dict]:
-        """The subset ``S`` (sorted indices) chosen with the warm-up model, and the per-sample scores behind it."""
-        cfg = self.config
-        n = ctx.n_train
-        budget = int(round(cfg.ratio * n))
-        labels = ctx.data.labels
-        sel = cfg.selector
-        signals: dict = {}
-        if sel == "prune4rel":
-            logits, emb = self.score_pass(ctx, epoch, cfg.score_view)
-            if not (torch.isfinite(logits).all() and torch.isfinite(emb).all()):
-                raise FloatingPointError("the warm-up model gives non-finite scores or embeddings (diverged warm-up); "
-                                         "lower lr or check the data")
-            conf = confidence_scores(logits.softmax(1), cfg.uncertainty)
-            result = greedy_neighborhood_confidence(emb, conf, labels, budget, cfg.tau, cfg.eta, cfg.metric,
-                                                    cfg.balance, cfg.gain, cfg.selection_block,
-                                                    cfg.selection_batch, ctx.num_classes, cfg.selection_index,
-                                                    cfg.selection_leaf)
-            subset = np.sort(result.order)
-            score = conf.cpu().numpy()
-            # the greedy's confidence doubles as a clean score (higher = cleaner; the entropy is an uncertainty)
-            clean = -score if cfg.uncertainty == "Entropy" else score
-            signals = {"score": score, "clean_score": clean.astype(np.float32),
-                       "neighborhood_confidence": result.nc.astype(np.float32)}
-            self.selection_info.update(min_balance=result.min_balance, balance_off_at=result.balance_off_at)
-        elif sel == "uniform":
-            rng = np.random.default_rng([ctx.seed, 4242])
-            subset = uniform_selection(n, budget, rng)
-        elif sel == "forgetting":
-            subset = forgetting_selection(self.forgetting, labels.cpu().numpy(), budget)
-            signals = {"score": self.forgetting.astype(np.float32)}
-        else:
-            # the baselines score the clean (test-transform) view, as the official 'eval_train' loader
-            logits, emb = self.score_pass(ctx, epoch, "clean", batch_statistics=sel == "moderate")
-            y = labels.cpu().numpy()
-            if sel == "smallloss":
-                loss = F.cross_entropy(logits, labels, reduction="none").cpu().numpy()
-                subset, signals = small_loss_selection(loss, budget), {"score": -loss, "clean_score": -loss}
-            elif sel == "uncertainty":
-                score = uncertainty_scores(logits, cfg.uncertainty)
-                subset, signals = uncertainty_selection(logits, budget, cfg.uncertainty), {"score": score}
-            elif sel == "grand":
-                # the official evaluation batches hold `batch_size` samples (its selection batch defaults to it)
-                score = grand_scores(logits, emb, labels, cfg.batch_size).cpu().numpy()
-                subset, signals = grand_selection(score, budget), {"score": score}
-            elif sel == "kcentergreedy":
-                subset = kcenter_greedy_selection(emb, budget, np.random.default_rng([ctx.seed, 4243]))
-            elif sel == "glister":
-                gains = glister_gains(logits, emb, labels, cfg.batch_size).cpu().numpy()
-                subset, signals = glister_selection(gains, budget), {"score": gains}
-            else:  # moderate
-                subset = moderate_selection(emb.cpu().numpy(), y, cfg.ratio)
-        counts = np.bincount(labels.cpu().numpy()[subset], minlength=ctx.num_classes)
-        self.selection_info.update(budget=budget, class_counts_min=int(counts.min()), class_counts_max=int(counts.max()))
-        return np.asarray(subset, dtype=np.int64), signals
-
-    def reported_metric(self, history: list[dict]) -> float:
-        return history[-1]["test_acc"] if history else float("nan")
 
 
 # ================================================================================== the baselines as methods

@@ -49,6 +49,184 @@ from lnlkit.train.validation import check_choice, check_int, check_non_negative,
 __all__ = ["SOPConfig", "SOP", "sop_losses", "consistency_loss", "class_balance_loss", "corrected_prediction"]
 
 
+# ---------------------------------------------------------------------------------------------------- config
+@dataclass
+class SOPConfig(MethodConfig):
+    """Hyperparameters of SOP / SOP+ (defaults: Prune4ReL's SOP+ on CIFAR-10N, ``sop_CF10.sh``).
+
+    Each field's reading: docs/methods/prune4rel_sop.md#sop-configuration."""
+
+    epochs: int = 300
+    batch_size: int = 128
+    model: str = "auto"
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = True
+    lr_schedule: str = "cosine"
+    lr_min: float = 1e-4
+    lr_period: int | None = None
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    lr_u: float = 10.0
+    lr_v: float = 100.0
+    rc: float = 0.9
+    rb: float = 0.1
+    init_std: float = 1e-8
+    crop_padding: int = 4
+    flip: bool = True
+    strong_cutout: int = 16
+    strong_view: str = "autoaugment"
+    record_train_loss: bool = True
+    weights_path: str | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "lr")
+        check_choice(self, "lr_schedule", ("cosine", "multistep"))
+        check_non_negative(self, "lr_u", "lr_v", "rc", "rb", "init_std", "strong_cutout", "crop_padding")
+        check_int(self, "lr_period", low=1, optional=True)
+        check_choice(self, "strong_view", SOP_STRONG_VIEWS)
+
+    @property
+    def plus(self) -> bool:
+        """SOP+ (consistency or class balance on)."""
+        return self.rc > 0 or self.rb > 0
+
+
+# ---------------------------------------------------------------------------------------------------- the method
+class SOP(Method):
+    """SOP / SOP+: per-sample over-parameterisation ``u``, ``v`` of the label noise (module docstring)."""
+
+    name = "sop"
+    Config = SOPConfig
+    PRESETS = PresetTable("lnlkit.presets.sop")
+    reported_as = "test_acc_last"
+
+    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
+        cfg = self.config
+        lr = self.learning_rate(epoch)
+        set_lr(self.optimizer, lr)  # u and v keep their constant learning rates
+        views = [self.weak, self.strong] if cfg.rc > 0 else [self.weak]
+        loader = ctx.data.loader(cfg.batch_size, indices=self.train_indices, augment=views, stream="sop/train")
+        C = ctx.num_classes
+        self.net.train()
+        sums = {k: torch.zeros((), device=ctx.device) for k in ("loss", "loss_ce", "loss_mse", "loss_cons", "loss_bal")}
+        steps = 0
+        for batch in loader.epoch(epoch):
+            idx = batch.index
+            with autocast(ctx.device, cfg.precision):
+                if cfg.rc > 0:  # one forward of [weak; strong], so BatchNorm sees both halves
+                    logits = self.net(torch.cat(batch.views[:2])).float()
+                    logits_w, logits_s = logits[:len(idx)], logits[len(idx):]
+                else:
+                    logits_w = self.net(batch.x).float()
+            if self.batch_callback is not None:
+                self.batch_callback(idx, logits_w.detach(), batch.y)
+            loss_ce, loss_mse, p_tilde = sop_losses(logits_w, batch.y, self.u[idx], self.v[idx], C)
+            loss = loss_ce + loss_mse
+            loss_cons = consistency_loss(logits_w, logits_s) if cfg.rc > 0 else torch.zeros((), device=ctx.device)
+            loss_bal = class_balance_loss(p_tilde) if cfg.rb > 0 else torch.zeros((), device=ctx.device)
+            loss = loss + cfg.rc * loss_cons + cfg.rb * loss_bal
+            for opt in (self.optimizer, self.opt_u, self.opt_v):
+                opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for opt in (self.optimizer, self.opt_u, self.opt_v):
+                opt.step()
+            for key, value in (("loss", loss), ("loss_ce", loss_ce), ("loss_mse", loss_mse),
+                               ("loss_cons", loss_cons), ("loss_bal", loss_bal)):
+                sums[key] += value.detach()
+            steps += 1
+        record = {"phase": "train", "lr": lr, **{k: mean_per_step(v, steps) for k, v in sums.items()}, "steps": steps}
+        # the per-sample pass only on epochs the driver records (every k-th and the last)
+        return EpochOutput(record, self.signals(ctx) if cfg.record_train_loss and ctx.records_signals(epoch) else {})
+
+    def __init__(self, config: SOPConfig | None = None, preset: str | None = None):
+        super().__init__(config, preset)
+        self.train_indices: np.ndarray | None = None  # None: the whole training set
+        self.epoch_offset = 0  # Prune4ReL: the fresh learner's schedule restarts after the warm-up
+        # called as (index, weak-view train-mode logits, labels) after every training forward (Prune4ReL's
+        # Forgetting baseline counts its events per mini-batch, as the official after_loss hook)
+        self.batch_callback: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
+
+    def setup(self, ctx: Context) -> None:
+        cfg = self.config
+        self.net = ctx.build_model(cfg.model, weights_path=cfg.weights_path)
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                         weight_decay=cfg.weight_decay, nesterov=cfg.nesterov and cfg.momentum > 0)
+        gen = torch.Generator(device="cpu").manual_seed(ctx.seed + 7919)
+        # u, v: one row per training sample, indexed by the original dataset index (also when training on a subset)
+        self.u = nn.Parameter((torch.randn(ctx.n_train, 1, generator=gen) * cfg.init_std).to(ctx.device))
+        self.v = nn.Parameter((torch.randn(ctx.n_train, ctx.num_classes, generator=gen) * cfg.init_std).to(ctx.device))
+        self.opt_u = torch.optim.SGD([self.u], lr=cfg.lr_u, momentum=0, weight_decay=0)
+        self.opt_v = torch.optim.SGD([self.v], lr=cfg.lr_v, momentum=0, weight_decay=0)
+        image = ctx.data.is_image
+        self.weak = Augment(cfg.crop_padding, cfg.flip) if image else None
+        self.strong = (sop_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
+                                       cfg.flip, cfg.strong_cutout) if image else None)
+
+    @classmethod
+    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
+        """``digits`` for the embedded digits, ``cifar10n`` / ``cifar100n`` for CIFAR-N noise, ``webvision`` for
+        WebVision; otherwise ``None``."""
+        dataset, noise = str(dataset).lower(), str(noise or "").lower()
+        if dataset == "digits":
+            return "digits"
+        if dataset == "cifar10" and noise.startswith("cifar10n"):
+            return "cifar10n"
+        if dataset == "cifar100" and noise.startswith("cifar100n"):
+            return "cifar100n"
+        if dataset == "webvision":
+            return "webvision"
+        return None
+
+    def learning_rate(self, epoch: int) -> float:
+        cfg = self.config
+        e = epoch - self.epoch_offset
+        if cfg.lr_schedule == "cosine":
+            return cosine_lr(cfg.lr, e, cfg.lr_period or cfg.epochs, cfg.lr_min)
+        return multistep_lr(cfg.lr, e, cfg.lr_milestones, cfg.lr_gamma)
+
+    def networks(self):
+        return [self.net]
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "u": self.u.detach().clone(), "v": self.v.detach().clone(),
+                "train_indices": self.train_indices, "epoch_offset": self.epoch_offset}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        with torch.no_grad():
+            self.u.copy_(state["u"])
+            self.v.copy_(state["v"])
+        self.train_indices = state.get("train_indices")
+        self.epoch_offset = state.get("epoch_offset", 0)
+
+    @torch.no_grad()
+    def noise_estimate(self, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """What ``u``/``v`` have learnt, given the labels ``labels`` (N,) the tables were trained with.
+
+        Returns
+        -------
+        u2 : ndarray float32 (N,)
+            ``clamp(u², 0, 1)``: the mass SOP removes from the given label (large for samples it thinks noisy).
+        relabel : ndarray int64 (N,)
+            ``argmax(y − U + V)``: the class SOP's parameters point to.
+        """
+        y = one_hot(labels, self.v.shape[1])
+        U = torch.clamp(self.u ** 2 * y, 0, 1)
+        V = torch.clamp(self.v ** 2 * (1 - y), 0, 1)
+        return U.sum(1).cpu().numpy().astype(np.float32), (y - U + V).argmax(1).cpu().numpy()
+
+    def signals(self, ctx: Context) -> dict:
+        """Per-sample signals: eval-pass CE of the given label, prediction, ``clean_prob = 1 − clamp(u², 0, 1)`` (SOP's
+        clean score, higher = cleaner: the recorder's selection AUROC) and SOP's implied label."""
+        ps = per_sample_pass(self.net, ctx.data, batch_size=self.config.eval_batch_size, precision=self.config.evaluation_precision)
+        u2, relabel = self.noise_estimate(ctx.data.labels)
+        return {"loss": ps.loss.cpu().numpy(), "pred": ps.pred.cpu().numpy().astype("int16"),
+                "clean_prob": 1.0 - u2, "relabel": relabel.astype("int16")}
+
+
 # ---------------------------------------------------------------------------------------------------- the losses
 def corrected_prediction(logits: torch.Tensor, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
     """SOP's corrected prediction ``p̃`` (B, C): ``softmax(z) + U − stopgrad(V)``, clamped at 1e-4, L1-normalised,
@@ -104,203 +282,3 @@ def class_balance_loss(p_tilde: torch.Tensor) -> torch.Tensor:
     if len(p_tilde) == 0:
         return p_tilde.sum() * 0.0
     return -torch.log(p_tilde.mean(0).clamp(1e-4, 1.0)).mean()
-
-
-# ---------------------------------------------------------------------------------------------------- config
-@dataclass
-class SOPConfig(MethodConfig):
-    """Hyperparameters of SOP / SOP+ (defaults: Prune4ReL's SOP+ on CIFAR-10N, ``sop_CF10.sh``).
-
-    Attributes
-    ----------
-    lr, momentum, weight_decay, nesterov : network optimiser (SGD).
-    lr_schedule : {"cosine", "multistep"}
-        Cosine from ``lr`` to ``lr_min`` over ``lr_period`` epochs (``None``: ``epochs``), or ×``lr_gamma`` at
-        ``lr_milestones``.
-    lr_u, lr_v : float
-        Constant learning rates of the plain-SGD optimisers of ``u`` and ``v``.
-    rc, rb : float
-        SOP+'s consistency and class-balance weights; both 0 is plain SOP (no strong view is computed).
-    init_std : float
-        Std of the normal initialisation of ``u`` and ``v``.
-    crop_padding, flip : weak augmentation.
-    strong_cutout : int
-        Cutout size of the strong view.
-    strong_view : str
-        SOP+'s consistency view: ``"autoaugment"`` (official: AutoAugment's CIFAR-10 policy as the Fast-AutoAugment
-        archive the official code uses, then flip, crop, Cutout), ``"autoaugment_torchvision"`` (torchvision's
-        magnitudes), ``"mild"`` (lnlkit's earlier crop + flip + Cutout); see
-        :func:`lnlkit.train.augment.sop_strong_view`.  On one-channel images Color is the identity.
-    record_train_loss : bool
-        Un-augmented per-sample pass each recorded epoch for the signals (analysis only).
-    """
-
-    epochs: int = 300
-    batch_size: int = 128
-    model: str = "auto"
-    lr: float = 0.02
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = True
-    lr_schedule: str = "cosine"
-    lr_min: float = 1e-4
-    lr_period: int | None = None
-    lr_milestones: tuple[int, ...] = ()
-    lr_gamma: float = 0.1
-    lr_u: float = 10.0
-    lr_v: float = 100.0
-    rc: float = 0.9
-    rb: float = 0.1
-    init_std: float = 1e-8
-    crop_padding: int = 4
-    flip: bool = True
-    strong_cutout: int = 16
-    strong_view: str = "autoaugment"
-    record_train_loss: bool = True
-    weights_path: str | None = None
-
-    def validate(self) -> None:
-        super().validate()
-        check_positive(self, "lr")
-        check_choice(self, "lr_schedule", ("cosine", "multistep"))
-        check_non_negative(self, "lr_u", "lr_v", "rc", "rb", "init_std", "strong_cutout", "crop_padding")
-        check_int(self, "lr_period", low=1, optional=True)
-        check_choice(self, "strong_view", SOP_STRONG_VIEWS)
-
-    @property
-    def plus(self) -> bool:
-        """SOP+ (consistency or class balance on)."""
-        return self.rc > 0 or self.rb > 0
-
-
-# ---------------------------------------------------------------------------------------------------- the method
-class SOP(Method):
-    """SOP / SOP+: per-sample over-parameterisation ``u``, ``v`` of the label noise (module docstring)."""
-
-    name = "sop"
-    Config = SOPConfig
-    PRESETS = PresetTable("lnlkit.presets.sop")
-    reported_as = "test_acc_last"
-
-    @classmethod
-    def preset_for(cls, dataset: str, noise: str | None) -> str | None:
-        """``digits`` for the embedded digits, ``cifar10n`` / ``cifar100n`` for CIFAR-N noise, ``webvision`` for
-        WebVision; otherwise ``None``."""
-        dataset, noise = str(dataset).lower(), str(noise or "").lower()
-        if dataset == "digits":
-            return "digits"
-        if dataset == "cifar10" and noise.startswith("cifar10n"):
-            return "cifar10n"
-        if dataset == "cifar100" and noise.startswith("cifar100n"):
-            return "cifar100n"
-        if dataset == "webvision":
-            return "webvision"
-        return None
-
-    def __init__(self, config: SOPConfig | None = None, preset: str | None = None):
-        super().__init__(config, preset)
-        self.train_indices: np.ndarray | None = None  # None: the whole training set
-        self.epoch_offset = 0  # Prune4ReL: the fresh learner's schedule restarts after the warm-up
-        # called as (index, weak-view train-mode logits, labels) after every training forward (Prune4ReL's
-        # Forgetting baseline counts its events per mini-batch, as the official after_loss hook)
-        self.batch_callback: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
-
-    def learning_rate(self, epoch: int) -> float:
-        cfg = self.config
-        e = epoch - self.epoch_offset
-        if cfg.lr_schedule == "cosine":
-            return cosine_lr(cfg.lr, e, cfg.lr_period or cfg.epochs, cfg.lr_min)
-        return multistep_lr(cfg.lr, e, cfg.lr_milestones, cfg.lr_gamma)
-
-    def setup(self, ctx: Context) -> None:
-        cfg = self.config
-        self.net = ctx.build_model(cfg.model, weights_path=cfg.weights_path)
-        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay, nesterov=cfg.nesterov and cfg.momentum > 0)
-        gen = torch.Generator(device="cpu").manual_seed(ctx.seed + 7919)
-        # u, v: one row per training sample, indexed by the original dataset index (also when training on a subset)
-        self.u = nn.Parameter((torch.randn(ctx.n_train, 1, generator=gen) * cfg.init_std).to(ctx.device))
-        self.v = nn.Parameter((torch.randn(ctx.n_train, ctx.num_classes, generator=gen) * cfg.init_std).to(ctx.device))
-        self.opt_u = torch.optim.SGD([self.u], lr=cfg.lr_u, momentum=0, weight_decay=0)
-        self.opt_v = torch.optim.SGD([self.v], lr=cfg.lr_v, momentum=0, weight_decay=0)
-        image = ctx.data.is_image
-        self.weak = Augment(cfg.crop_padding, cfg.flip) if image else None
-        self.strong = (sop_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
-                                       cfg.flip, cfg.strong_cutout) if image else None)
-
-    def networks(self):
-        return [self.net]
-
-    def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "u": self.u.detach().clone(), "v": self.v.detach().clone(),
-                "train_indices": self.train_indices, "epoch_offset": self.epoch_offset}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        with torch.no_grad():
-            self.u.copy_(state["u"])
-            self.v.copy_(state["v"])
-        self.train_indices = state.get("train_indices")
-        self.epoch_offset = state.get("epoch_offset", 0)
-
-    def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
-        cfg = self.config
-        lr = self.learning_rate(epoch)
-        set_lr(self.optimizer, lr)  # u and v keep their constant learning rates
-        views = [self.weak, self.strong] if cfg.rc > 0 else [self.weak]
-        loader = ctx.data.loader(cfg.batch_size, indices=self.train_indices, augment=views, stream="sop/train")
-        C = ctx.num_classes
-        self.net.train()
-        sums = {k: torch.zeros((), device=ctx.device) for k in ("loss", "loss_ce", "loss_mse", "loss_cons", "loss_bal")}
-        steps = 0
-        for batch in loader.epoch(epoch):
-            idx = batch.index
-            with autocast(ctx.device, cfg.precision):
-                if cfg.rc > 0:  # one forward of [weak; strong], so BatchNorm sees both halves
-                    logits = self.net(torch.cat(batch.views[:2])).float()
-                    logits_w, logits_s = logits[:len(idx)], logits[len(idx):]
-                else:
-                    logits_w = self.net(batch.x).float()
-            if self.batch_callback is not None:
-                self.batch_callback(idx, logits_w.detach(), batch.y)
-            loss_ce, loss_mse, p_tilde = sop_losses(logits_w, batch.y, self.u[idx], self.v[idx], C)
-            loss = loss_ce + loss_mse
-            loss_cons = consistency_loss(logits_w, logits_s) if cfg.rc > 0 else torch.zeros((), device=ctx.device)
-            loss_bal = class_balance_loss(p_tilde) if cfg.rb > 0 else torch.zeros((), device=ctx.device)
-            loss = loss + cfg.rc * loss_cons + cfg.rb * loss_bal
-            for opt in (self.optimizer, self.opt_u, self.opt_v):
-                opt.zero_grad(set_to_none=True)
-            loss.backward()
-            for opt in (self.optimizer, self.opt_u, self.opt_v):
-                opt.step()
-            for key, value in (("loss", loss), ("loss_ce", loss_ce), ("loss_mse", loss_mse),
-                               ("loss_cons", loss_cons), ("loss_bal", loss_bal)):
-                sums[key] += value.detach()
-            steps += 1
-        record = {"phase": "train", "lr": lr, **{k: mean_per_step(v, steps) for k, v in sums.items()}, "steps": steps}
-        # the per-sample pass only on epochs the driver records (every k-th and the last)
-        return EpochOutput(record, self.signals(ctx) if cfg.record_train_loss and ctx.records_signals(epoch) else {})
-
-    @torch.no_grad()
-    def noise_estimate(self, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """What ``u``/``v`` have learnt, given the labels ``labels`` (N,) the tables were trained with.
-
-        Returns
-        -------
-        u2 : ndarray float32 (N,)
-            ``clamp(u², 0, 1)``: the mass SOP removes from the given label (large for samples it thinks noisy).
-        relabel : ndarray int64 (N,)
-            ``argmax(y − U + V)``: the class SOP's parameters point to.
-        """
-        y = one_hot(labels, self.v.shape[1])
-        U = torch.clamp(self.u ** 2 * y, 0, 1)
-        V = torch.clamp(self.v ** 2 * (1 - y), 0, 1)
-        return U.sum(1).cpu().numpy().astype(np.float32), (y - U + V).argmax(1).cpu().numpy()
-
-    def signals(self, ctx: Context) -> dict:
-        """Per-sample signals: eval-pass CE of the given label, prediction, ``clean_prob = 1 − clamp(u², 0, 1)`` (SOP's
-        clean score, higher = cleaner: the recorder's selection AUROC) and SOP's implied label."""
-        ps = per_sample_pass(self.net, ctx.data, batch_size=self.config.eval_batch_size, precision=self.config.evaluation_precision)
-        u2, relabel = self.noise_estimate(ctx.data.labels)
-        return {"loss": ps.loss.cpu().numpy(), "pred": ps.pred.cpu().numpy().astype("int16"),
-                "clean_prob": 1.0 - u2, "relabel": relabel.astype("int16")}
