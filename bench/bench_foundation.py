@@ -96,7 +96,7 @@ def main() -> None:
         ("CE digits preset, s/epoch (incl. per-sample pass)", f"{digits_epoch(str(device)):.3f}"),
         ("device loader crop+flip, images/s (50k CIFAR-shaped)", f"{loader_throughput(ds, device):,.0f}"),
     ]
-    for amp in ([False, True] if device.type == "cuda" else [False]):
+    for amp in [False, True] if device.type == "cuda" else [False]:
         ips = cifar_steps(ds, device, args.cifar_batches, amp)
         rows.append((f"CE PreAct ResNet-18 train, images/s (amp={amp})", f"{ips:,.0f}"))
         rows.append((f"  → s per 50k-image epoch (amp={amp})", f"{50_000 / ips:.1f}"))

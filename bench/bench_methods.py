@@ -33,8 +33,14 @@ from lnlkit.train.device import resolve_device
 
 WARMUP_FIELDS = ("warm_up", "warmup_epochs", "warmup", "max_phase_a_epochs")  # Me-Momentum: phase A
 # methods whose CIFAR presets are CIFAR-N settings (``preset_for`` does not match synthetic noise): the CIFAR-10 one
-CIFAR_PRESETS = {"sop": "cifar10n", "prune4rel": "cifar10n-sop", **{f"prune:{b}": "cifar10n-sop" for b in (
-    "uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate", "kcentergreedy", "glister")}}
+CIFAR_PRESETS = {
+    "sop": "cifar10n",
+    "prune4rel": "cifar10n-sop",
+    **{
+        f"prune:{b}": "cifar10n-sop"
+        for b in ("uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate", "kcentergreedy", "glister")
+    },
+}
 
 
 def _short(method: str, preset: str | None, main_epochs: int, **overrides):
@@ -74,8 +80,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="main-phase epochs measured per method")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else platform.processor()}), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(
+        f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else platform.processor()}), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+    )
 
     digits = lnlkit.load_dataset("digits").with_noise("symmetric:0.4", seed=0)
     cifar = _cifar_like(args.cifar_n).with_noise("symmetric:0.4", seed=0)
@@ -85,14 +93,21 @@ def main() -> None:
         cifar_preset = cls.preset_for("cifar10", "symmetric-inclusive:0.5")
         # methods whose CIFAR-10 preset is not named after DivideMix's settings (Co-mining: ``cifar10nc``; SOP+ and
         # Prune4ReL: CIFAR-10N presets)
-        cifar_preset = (cifar_preset or CIFAR_PRESETS.get(method)
-                        or next((p for p in ("cifar10", "cifar10nc") if p in cls.PRESETS), None))
-        for setting, data, preset in (("digits", digits, "digits"), (f"cifar-like {args.cifar_n}", cifar, cifar_preset)):
+        cifar_preset = (
+            cifar_preset
+            or CIFAR_PRESETS.get(method)
+            or next((p for p in ("cifar10", "cifar10nc") if p in cls.PRESETS), None)
+        )
+        for setting, data, preset in (
+            ("digits", digits, "digits"),
+            (f"cifar-like {args.cifar_n}", cifar, cifar_preset),
+        ):
             if preset is None:
                 continue
             model = cls.PRESETS[preset]().model
-            ce = _measure("ce", "digits", data, str(device), args.epochs, model=model,
-                          batch_size=cls.PRESETS[preset]().batch_size)
+            ce = _measure(
+                "ce", "digits", data, str(device), args.epochs, model=model, batch_size=cls.PRESETS[preset]().batch_size
+            )
             ce_epoch = next(iter(ce.values()))
             for phase, seconds in _measure(method, preset, data, str(device), args.epochs).items():
                 rows.append((method, setting, preset, model, phase, seconds, seconds / ce_epoch, ce_epoch))

@@ -39,8 +39,8 @@ def _one(n: int, dim: int, ratio: float, device: str, index: str, seed: int = 0)
     assign = torch.randint(0, clusters, (n,), generator=gen)
     emb = torch.empty(n, dim)
     for start in range(0, n, 65536):  # chunked, so generation itself never needs more than the embeddings
-        a = assign[start:start + 65536]
-        emb[start:start + 65536] = centres[a] + 0.2 * torch.randn(len(a), dim, generator=gen)
+        a = assign[start : start + 65536]
+        emb[start : start + 65536] = centres[a] + 0.2 * torch.randn(len(a), dim, generator=gen)
     labels = (assign % 10).numpy()
     conf = (0.5 + 0.5 * torch.rand(n, generator=gen)).numpy()
     emb = emb.to(device)
@@ -49,16 +49,27 @@ def _one(n: int, dim: int, ratio: float, device: str, index: str, seed: int = 0)
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    result = greedy_neighborhood_confidence(emb, conf, labels, int(round(ratio * n)), tau=0.975, eta=1.0,
-                                            balance=True, num_classes=10, index=index)
+    result = greedy_neighborhood_confidence(
+        emb, conf, labels, int(round(ratio * n)), tau=0.975, eta=1.0, balance=True, num_classes=10, index=index
+    )
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    out = {"n": n, "dim": dim, "budget": int(round(ratio * n)), "picked": int(len(result.order)),
-           "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "rss_before_mb": base / 1024, "embeddings_mb": n * dim * 4 / 2**20, "dense_nxn_mb": n * n * 4 / 2**20,
-           "mean_nc": float(np.mean(result.nc)), "device": device, "index": index,
-           "pairs_fraction": result.pairs_compared / max(1, len(result.order) * n)}
+    out = {
+        "n": n,
+        "dim": dim,
+        "budget": int(round(ratio * n)),
+        "picked": int(len(result.order)),
+        "seconds": seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_mb": base / 1024,
+        "embeddings_mb": n * dim * 4 / 2**20,
+        "dense_nxn_mb": n * n * 4 / 2**20,
+        "mean_nc": float(np.mean(result.nc)),
+        "device": device,
+        "index": index,
+        "pairs_fraction": result.pairs_compared / max(1, len(result.order) * n),
+    }
     if device.startswith("cuda"):
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
@@ -76,24 +87,47 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(_one(args.child, args.dim, args.ratio, args.device, args.index)), flush=True)
         return
-    print(f"# greedy selection, f = {args.ratio}, d = {args.dim}, device {args.device}, index {args.index}, "
-          f"{platform.processor() or platform.machine()}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
-    print("| n | picks | seconds | pairs compared | peak RSS (MB) | RSS before greedy (MB) | embeddings (MB) | "
-          "dense n×n (MB) |" + (" peak GPU (MB) |" if args.device.startswith("cuda") else ""))
+    print(
+        f"# greedy selection, f = {args.ratio}, d = {args.dim}, device {args.device}, index {args.index}, "
+        f"{platform.processor() or platform.machine()}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
+    print(
+        "| n | picks | seconds | pairs compared | peak RSS (MB) | RSS before greedy (MB) | embeddings (MB) | "
+        "dense n×n (MB) |" + (" peak GPU (MB) |" if args.device.startswith("cuda") else "")
+    )
     print("|---|---|---|---|---|---|---|---|" + ("---|" if args.device.startswith("cuda") else ""))
     for n in args.n:
-        proc = subprocess.run([sys.executable, __file__, "--child", str(n), "--dim", str(args.dim), "--ratio",
-                               str(args.ratio), "--device", args.device, "--index", args.index],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(n),
+                "--dim",
+                str(args.dim),
+                "--ratio",
+                str(args.ratio),
+                "--device",
+                args.device,
+                "--index",
+                args.index,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             print(f"| {n} | failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode} |")
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"| {n:,} | {r['picked']:,} | {r['seconds']:.1f} | {100 * r['pairs_fraction']:.3f}% | {r['peak_rss_mb']:.0f} | "
-              f"{r['rss_before_mb']:.0f} | "
-              f"{r['embeddings_mb']:.0f} | {r['dense_nxn_mb']:,.0f} |"
-              + (f" {r['peak_gpu_mb']:.0f} |" if "peak_gpu_mb" in r else ""), flush=True)
+        print(
+            f"| {n:,} | {r['picked']:,} | {r['seconds']:.1f} | {100 * r['pairs_fraction']:.3f}% "
+            f"| {r['peak_rss_mb']:.0f} | "
+            f"{r['rss_before_mb']:.0f} | "
+            f"{r['embeddings_mb']:.0f} | {r['dense_nxn_mb']:,.0f} |"
+            + (f" {r['peak_gpu_mb']:.0f} |" if "peak_gpu_mb" in r else ""),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import lnlkit
 from lnlkit.methods import method_class, parse_overrides
 from lnlkit.reproduce import run_folder
 
-
 DEFAULT_NOISES = ["symmetric:0.4", "pairflip:0.4"]
 # methods whose acceptance grid differs from the default (keyed by the registry name)
 ACCEPTANCE_NOISES = {"mememomentum": ["symmetric:0.4", "instance:0.4"]}
@@ -35,15 +34,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", required=True)
     parser.add_argument("--preset", default="digits")
-    parser.add_argument("--noises", nargs="+", default=None,
-                        help="default: the method's acceptance grid (ACCEPTANCE_NOISES)")
+    parser.add_argument(
+        "--noises", nargs="+", default=None, help="default: the method's acceptance grid (ACCEPTANCE_NOISES)"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default="runs/digits-grid")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (CPU results depend on it)")
-    parser.add_argument("--extra", nargs="*", default=[],
-                        help="more columns: keys of result.json or of the last epoch's record, e.g. ood_precision")
+    parser.add_argument(
+        "--extra",
+        nargs="*",
+        default=[],
+        help="more columns: keys of result.json or of the last epoch's record, e.g. ood_precision",
+    )
     args = parser.parse_args()
     if args.noises is None:
         args.noises = ACCEPTANCE_NOISES.get(method_class(args.method).name, DEFAULT_NOISES)
@@ -51,8 +55,10 @@ def main() -> None:
     overrides = parse_overrides(method_class(args.method).Config, args.overrides)
     data = lnlkit.load_dataset("digits")
 
-    print("| noise | seed | reported | best | last | sel. precision | sel. recall | epochs | wall s |"
-          + "".join(f" {key} |" for key in args.extra))
+    print(
+        "| noise | seed | reported | best | last | sel. precision | sel. recall | epochs | wall s |"
+        + "".join(f" {key} |" for key in args.extra)
+    )
     print("|---|---|---|---|---|---|---|---|---|" + "---|" * len(args.extra))
     variant = None if args.preset == "digits" else args.preset
     formats = ["{:.2f}"] * 3 + ["{:.3f}"] * 2 + ["{:.0f}", "{:.1f}"] + ["{:.3f}"] * len(args.extra)
@@ -61,18 +67,28 @@ def main() -> None:
         for seed in args.seeds:
             method = lnlkit.get_method(args.method, preset=args.preset, **overrides)
             out = run_folder(args.out, args.method, "digits", noise, seed, variant=variant)
-            run = method.fit(data.with_noise(noise, seed=seed), out=out, device=args.device, resume=True,
-                             progress=False)
+            run = method.fit(
+                data.with_noise(noise, seed=seed), out=out, device=args.device, resume=True, progress=False
+            )
             res, last = run.result, run.history[-1]
-            values = [res["reported"], res["test_acc_best"], res["test_acc_last"], res.get("sel_precision"),
-                      res.get("sel_recall"), res["epochs_done"], res["wall_s"]]
+            values = [
+                res["reported"],
+                res["test_acc_best"],
+                res["test_acc_last"],
+                res.get("sel_precision"),
+                res.get("sel_recall"),
+                res["epochs_done"],
+                res["wall_s"],
+            ]
             values += [res.get(key, last.get(key)) for key in args.extra]
             rows.append([np.nan if v is None else float(v) for v in values])
-            print(f"| {noise} | {seed} | " + " | ".join(f.format(v) for f, v in zip(formats, rows[-1])) + " |",
-                  flush=True)
+            print(
+                f"| {noise} | {seed} | " + " | ".join(f.format(v) for f, v in zip(formats, rows[-1])) + " |", flush=True
+            )
         table = np.array(rows, dtype=float)
         mean = [np.nanmean(col) if np.isfinite(col).any() else np.nan for col in table.T]
         print(f"| {noise} | mean | " + " | ".join(f.format(v) for f, v in zip(formats, mean)) + " |", flush=True)
+
 
 if __name__ == "__main__":
     main()

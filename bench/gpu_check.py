@@ -54,24 +54,41 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_methods, when run from elsewhere
 
-import lnlkit  # noqa: E402
 from bench_methods import CIFAR_PRESETS, WARMUP_FIELDS, _short  # noqa: E402
+
+import lnlkit  # noqa: E402
 from lnlkit.data import Dataset  # noqa: E402
 from lnlkit.methods import method_class, parse_overrides  # noqa: E402
 from lnlkit.methods.base import Context  # noqa: E402
 from lnlkit.train.loader import DeviceLoader  # noqa: E402
 
 METHODS = ["ce", "dividemix", "smr", "promix", "comining", "mememomentum", "sop", "prune4rel"]
-COLUMNS = ["method", "preset", "model", "batch", "phase", "epochs", "batches measured / full", "s/epoch", "img/s",
-           "× ideal", "fb/img", "f/img", "peak GiB"]
+COLUMNS = [
+    "method",
+    "preset",
+    "model",
+    "batch",
+    "phase",
+    "epochs",
+    "batches measured / full",
+    "s/epoch",
+    "img/s",
+    "× ideal",
+    "fb/img",
+    "f/img",
+    "peak GiB",
+]
 COMPARE_COLUMNS = ["method", "steps", "fp32 first losses", "bf16 first losses", "max abs diff", "max rel diff"]
 
 
 def cifar_preset(method: str) -> str:
     """The CIFAR preset of ``method`` that ``bench/bench_methods.py`` measures."""
     cls = method_class(method)
-    preset = (cls.preset_for("cifar10", "symmetric-inclusive:0.5") or CIFAR_PRESETS.get(method)
-              or next((p for p in ("cifar10", "cifar10nc") if p in cls.PRESETS), None))
+    preset = (
+        cls.preset_for("cifar10", "symmetric-inclusive:0.5")
+        or CIFAR_PRESETS.get(method)
+        or next((p for p in ("cifar10", "cifar10nc") if p in cls.PRESETS), None)
+    )
     if preset is None:
         raise ValueError(f"{method} has no CIFAR preset")
     return preset
@@ -95,7 +112,8 @@ def _sync(device: torch.device) -> None:
 class Probe:
     """Caps and measures the training loops and counts network passes while installed (a context manager).
 
-    Every shuffled ``DeviceLoader.epoch`` (a training loop) stops after ``max_steps`` batches, or after one batch once ``deadline``
+    Every shuffled ``DeviceLoader.epoch`` (a training loop) stops after ``max_steps`` batches, or after one
+    batch once ``deadline``
     (``time.perf_counter``) has passed.  The time from a loader's first batch to the end of the loop (the first
     loader that stops) is loop time; an interval that a cap ended is scaled by that loader's full / measured batches.
     """
@@ -163,8 +181,9 @@ class Probe:
         return out
 
 
-def unit_costs(net: nn.Module, batch: int, eval_batch: int, device: torch.device, channels_last: bool,
-               reps: int) -> tuple[float, float]:
+def unit_costs(
+    net: nn.Module, batch: int, eval_batch: int, device: torch.device, channels_last: bool, reps: int
+) -> tuple[float, float]:
     """Seconds per image of one forward+backward+SGD step at ``batch`` and one inference pass at ``eval_batch``."""
     net = copy.deepcopy(net)
     opt = torch.optim.SGD(net.parameters(), lr=0.0, momentum=0.9)
@@ -201,8 +220,9 @@ def unit_costs(net: nn.Module, batch: int, eval_batch: int, device: torch.device
     return fb, f
 
 
-def measure(method: str, data, device: torch.device, epochs: int, max_steps: int, budget: float,
-            reps: int, overrides: dict) -> list[dict]:
+def measure(
+    method: str, data, device: torch.device, epochs: int, max_steps: int, budget: float, reps: int, overrides: dict
+) -> list[dict]:
     """Rows (one per phase) of ``method``'s CIFAR preset on ``data``."""
     preset = cifar_preset(method)
     config = method_class(method).PRESETS[preset]()
@@ -212,43 +232,64 @@ def measure(method: str, data, device: torch.device, epochs: int, max_steps: int
     epochs_seen: list[tuple[dict, dict]] = []
     t0 = time.perf_counter()
     with Probe(device, max_steps, deadline=t0 + budget) as probe, tempfile.TemporaryDirectory() as tmp:
-        m.fit(data, out=tmp, device=str(device), progress=False,
-              callbacks=[lambda record: epochs_seen.append((record, probe.take()))])
+        m.fit(
+            data,
+            out=tmp,
+            device=str(device),
+            progress=False,
+            callbacks=[lambda record: epochs_seen.append((record, probe.take()))],
+        )
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    fb_cost, f_cost = unit_costs(m.networks()[0], m.config.batch_size, m.config.eval_batch_size, device,
-                                 m.config.channels_last, reps)
+    fb_cost, f_cost = unit_costs(
+        m.networks()[0], m.config.batch_size, m.config.eval_batch_size, device, m.config.channels_last, reps
+    )
     by_phase: dict[str, list[dict]] = defaultdict(list)
     for record, c in epochs_seen:
         wall = record["wall_s"]
         scale = c["scale"]
         full_s = wall - c.get("loop_s", 0.0) + c.get("loop_s_full", 0.0)
-        ideal_full = ((c.get("loop_fb", 0) * fb_cost + c.get("loop_f", 0) * f_cost) * scale
-                      + c.get("out_fb", 0) * fb_cost + c.get("out_f", 0) * f_cost)
+        ideal_full = (
+            (c.get("loop_fb", 0) * fb_cost + c.get("loop_f", 0) * f_cost) * scale
+            + c.get("out_fb", 0) * fb_cost
+            + c.get("out_f", 0) * f_cost
+        )
         img = c.get("img", 0)
-        by_phase[record.get("phase", "train")].append({
-            "s": full_s, "img_s": img * scale / full_s if full_s > 0 else float("nan"),
-            "ratio": full_s / ideal_full if ideal_full > 0 else float("nan"),
-            "fb": (c.get("loop_fb", 0) + c.get("out_fb", 0) / scale) / img if img else float("nan"),
-            "f": (c.get("loop_f", 0) + c.get("out_f", 0) / scale) / img if img else float("nan"),
-            "steps": int(c.get("steps", 0)), "steps_full": int(c.get("steps_full", 0)),
-        })
+        by_phase[record.get("phase", "train")].append(
+            {
+                "s": full_s,
+                "img_s": img * scale / full_s if full_s > 0 else float("nan"),
+                "ratio": full_s / ideal_full if ideal_full > 0 else float("nan"),
+                "fb": (c.get("loop_fb", 0) + c.get("out_fb", 0) / scale) / img if img else float("nan"),
+                "f": (c.get("loop_f", 0) + c.get("out_f", 0) / scale) / img if img else float("nan"),
+                "steps": int(c.get("steps", 0)),
+                "steps_full": int(c.get("steps_full", 0)),
+            }
+        )
     rows = []
     for phase, eps in by_phase.items():
         kept = eps[1:] if len(eps) > 1 else eps  # a phase's first epoch pays allocation and autotuning
         med = {k: float(np.median([e[k] for e in kept])) for k in ("s", "img_s", "ratio", "fb", "f")}
-        rows.append({
-            "method": method, "preset": preset, "model": config.model, "batch": m.config.batch_size, "phase": phase,
-            "epochs": len(eps), "batches measured / full": f"{sum(e['steps'] for e in kept)} / "
-                                                          f"{sum(e['steps_full'] for e in kept)}",
-            "s/epoch": f"{med['s']:.2f}", "img/s": f"{med['img_s']:.0f}", "× ideal": f"{med['ratio']:.2f}",
-            "fb/img": f"{med['fb']:.2f}", "f/img": f"{med['f']:.2f}",
-            "peak GiB": "–" if np.isnan(peak) else f"{peak:.2f}",
-        })
+        rows.append(
+            {
+                "method": method,
+                "preset": preset,
+                "model": config.model,
+                "batch": m.config.batch_size,
+                "phase": phase,
+                "epochs": len(eps),
+                "batches measured / full": f"{sum(e['steps'] for e in kept)} / {sum(e['steps_full'] for e in kept)}",
+                "s/epoch": f"{med['s']:.2f}",
+                "img/s": f"{med['img_s']:.0f}",
+                "× ideal": f"{med['ratio']:.2f}",
+                "fb/img": f"{med['fb']:.2f}",
+                "f/img": f"{med['f']:.2f}",
+                "peak GiB": "–" if np.isnan(peak) else f"{peak:.2f}",
+            }
+        )
     return rows
 
 
-def first_losses(method: str, data, device: torch.device, precision: str, steps: int,
-                 overrides: dict) -> list[float]:
+def first_losses(method: str, data, device: torch.device, precision: str, steps: int, overrides: dict) -> list[float]:
     """The first ``steps`` scalar losses ``backward`` is called on, one epoch of ``method``'s CIFAR preset."""
     losses: list[float] = []
     original = torch.Tensor.backward
@@ -278,9 +319,14 @@ def compare_row(method: str, data, device: torch.device, steps: int, overrides: 
     k = min(len(a), len(b))
     diff = np.abs(np.array(a[:k]) - np.array(b[:k]))
     rel = diff / np.maximum(np.abs(np.array(a[:k])), 1e-12)
-    return {"method": method, "steps": k, "fp32 first losses": " ".join(f"{v:.4f}" for v in a[:3]),
-            "bf16 first losses": " ".join(f"{v:.4f}" for v in b[:3]),
-            "max abs diff": f"{diff.max():.2e}" if k else "–", "max rel diff": f"{rel.max():.2e}" if k else "–"}
+    return {
+        "method": method,
+        "steps": k,
+        "fp32 first losses": " ".join(f"{v:.4f}" for v in a[:3]),
+        "bf16 first losses": " ".join(f"{v:.4f}" for v in b[:3]),
+        "max abs diff": f"{diff.max():.2e}" if k else "–",
+        "max rel diff": f"{rel.max():.2e}" if k else "–",
+    }
 
 
 def markdown(rows: list[dict], columns: list[str]) -> str:
@@ -310,33 +356,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-test", type=int, default=10_000, help="synthetic test images")
     parser.add_argument("--epochs", type=int, default=2, help="main-phase epochs per method (after one warm-up)")
     parser.add_argument("--max-steps", type=int, default=60, help="batches per training loader epoch")
-    parser.add_argument("--method-budget", type=float, default=45.0,
-                        help="seconds of training per method; loaders stop after one batch once it is spent")
-    parser.add_argument("--total-budget", type=float, default=480.0,
-                        help="seconds the whole check aims at; later methods get less training time when it runs low")
+    parser.add_argument(
+        "--method-budget",
+        type=float,
+        default=45.0,
+        help="seconds of training per method; loaders stop after one batch once it is spent",
+    )
+    parser.add_argument(
+        "--total-budget",
+        type=float,
+        default=480.0,
+        help="seconds the whole check aims at; later methods get less training time when it runs low",
+    )
     parser.add_argument("--compare-steps", type=int, default=8, help="first steps compared, fp32 against bf16")
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions of the unit passes")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="config overrides for every method (e.g. batch_size=16 for a CPU smoke test)")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for every method (e.g. batch_size=16 for a CPU smoke test)",
+    )
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
     args = parser.parse_args(argv)
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {METHODS}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print(f"gpu_check: --device {args.device} but torch {torch.__version__} sees no CUDA GPU here; "
-              "run on a GPU machine, or pass --device cpu --n 512 for a smoke test", file=sys.stderr)
+        print(
+            f"gpu_check: --device {args.device} but torch {torch.__version__} sees no CUDA GPU here; "
+            "run on a GPU machine, or pass --device cpu --n 512 for a smoke test",
+            file=sys.stderr,
+        )
         return 2
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     reps = args.reps or (20 if device.type == "cuda" else 2)
     label = device_label(device)
-    head = (f"# GPU check: {label}, {datetime.date.today().isoformat()}\n\n"
-            f"lnlkit {lnlkit.__version__}, torch {torch.__version__}, {args.n} × 3 × 32 × 32 synthetic images "
-            f"({args.n_test} test), one warm-up epoch + {args.epochs} main epochs, at most {args.max_steps} batches "
-            f"per training loader epoch and {args.method_budget:.0f} s of training per method"
-            + (f"; overrides {' '.join(args.set)}" if args.set else "") + ".\n")
+    head = (
+        f"# GPU check: {label}, {datetime.date.today().isoformat()}\n\n"
+        f"lnlkit {lnlkit.__version__}, torch {torch.__version__}, {args.n} × 3 × 32 × 32 synthetic images "
+        f"({args.n_test} test), one warm-up epoch + {args.epochs} main epochs, at most {args.max_steps} batches "
+        f"per training loader epoch and {args.method_budget:.0f} s of training per method"
+        + (f"; overrides {' '.join(args.set)}" if args.set else "")
+        + ".\n"
+    )
     print(head, flush=True)
     t_start = time.perf_counter()
     data = cifar_shaped(args.n, args.n_test)
@@ -356,9 +421,15 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(f"- {method}: {type(err).__name__}: {err}")
             continue
         print(f"{method}: {time.perf_counter() - t:.0f} s (training budget {budget:.0f} s)", flush=True)
-    text = (head + "\n## Epoch cost\n\n" + markdown(rows, COLUMNS) + "\n\n## fp32 against bf16: first training losses\n\n"
-            + markdown(compare, COMPARE_COLUMNS) + f"\n\nTotal {time.perf_counter() - t_start:.0f} s.\n"
-            + ("\n## Failed\n\n" + "\n".join(failed) + "\n" if failed else ""))
+    text = (
+        head
+        + "\n## Epoch cost\n\n"
+        + markdown(rows, COLUMNS)
+        + "\n\n## fp32 against bf16: first training losses\n\n"
+        + markdown(compare, COMPARE_COLUMNS)
+        + f"\n\nTotal {time.perf_counter() - t_start:.0f} s.\n"
+        + ("\n## Failed\n\n" + "\n".join(failed) + "\n" if failed else "")
+    )
     path = Path(args.out_dir) / f"{label}-{datetime.date.today().isoformat()}.md"
     write_atomic(path, text)
     print("\n" + text)

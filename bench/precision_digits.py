@@ -44,8 +44,7 @@ def run_one(job: tuple[str, str, int, str, str, list[str]]) -> tuple[str, str, i
         over = parse_overrides(method_class(method).Config, overrides)
         over["precision"] = precision
         data = lnlkit.load_dataset("digits").with_noise(noise, seed=seed)
-        lnlkit.get_method(method, preset="digits", **over).fit(data, out=out, device="cpu", resume=True,
-                                                                progress=False)
+        lnlkit.get_method(method, preset="digits", **over).fit(data, out=out, device="cpu", resume=True, progress=False)
     result = json.loads(result_file.read_text())
     return method, noise, seed, precision, {k: result.get(k) for k in METRICS}
 
@@ -87,7 +86,7 @@ def table(results: dict, methods: list[str], noises: list[str], precisions: list
                         if not (np.isfinite(m1) and np.isfinite(m0)):
                             cells.append("–")
                             continue
-                        pooled = np.sqrt((s0 ** 2 + s1 ** 2) / 2) if np.isfinite(s0) and np.isfinite(s1) else np.nan
+                        pooled = np.sqrt((s0**2 + s1**2) / 2) if np.isfinite(s0) and np.isfinite(s1) else np.nan
                         cells.append(f"{m1 - m0:+.{digits[k]}f} ({pooled:.{digits[k]}f})")
                 lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -107,8 +106,13 @@ def main() -> None:
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
 
-    jobs = [(m, n, s, p, args.out, args.overrides)
-            for m in args.methods for n in args.noises for s in args.seeds for p in args.precisions]
+    jobs = [
+        (m, n, s, p, args.out, args.overrides)
+        for m in args.methods
+        for n in args.noises
+        for s in args.seeds
+        for p in args.precisions
+    ]
     results = {}
     if args.jobs == 1:
         done = map(run_one, jobs)
@@ -117,8 +121,9 @@ def main() -> None:
         done = pool.imap_unordered(run_one, jobs)
     for i, (m, n, s, p, metrics) in enumerate(done, 1):
         results[(m, n, s, p)] = metrics
-        print(f"[{i}/{len(jobs)}] {m} {n} seed {s} {p}: " + ", ".join(f"{k} {v}" for k, v in metrics.items()),
-              flush=True)
+        print(
+            f"[{i}/{len(jobs)}] {m} {n} seed {s} {p}: " + ", ".join(f"{k} {v}" for k, v in metrics.items()), flush=True
+        )
     if args.jobs > 1:
         pool.close()
         pool.join()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,8 +17,9 @@ import torch
 import lnlkit
 from lnlkit.reproduce import run_folder
 
-GRID = ([("sop", noise, None) for noise in ("symmetric:0.4", "pairflip:0.4")]
-        + [(m, "symmetric:0.4", r) for r in (0.2, 0.4) for m in ("prune4rel", "prune:uniform")])
+GRID = [("sop", noise, None) for noise in ("symmetric:0.4", "pairflip:0.4")] + [
+    (m, "symmetric:0.4", r) for r in (0.2, 0.4) for m in ("prune4rel", "prune:uniform")
+]
 
 
 def main() -> None:
@@ -42,25 +42,46 @@ def main() -> None:
             variant = None if ratio is None else f"f{ratio}"
             out = run_folder(args.out, method.replace(":", "-"), "digits", noise, seed, variant=variant)
             run = lnlkit.get_method(method, preset="digits", **overrides).fit(
-                digits.with_noise(noise, seed=seed), out=out, resume=True, progress=False)
+                digits.with_noise(noise, seed=seed), out=out, resume=True, progress=False
+            )
             r = run.result
-            rows.append(dict(method=method, noise=noise, ratio=ratio, seed=seed, reported=r["reported"],
-                             best=r["test_acc_best"], sel_precision=r.get("sel_precision"),
-                             sel_recall=r.get("sel_recall"), wall_s=r["wall_s"]))
+            rows.append(
+                dict(
+                    method=method,
+                    noise=noise,
+                    ratio=ratio,
+                    seed=seed,
+                    reported=r["reported"],
+                    best=r["test_acc_best"],
+                    sel_precision=r.get("sel_precision"),
+                    sel_recall=r.get("sel_recall"),
+                    wall_s=r["wall_s"],
+                )
+            )
             print(json.dumps(rows[-1]), flush=True)
     print("\n| method | noise | f | seed | reported (last) | best | S precision | S recall | wall s |")
     print("|---|---|---|---|---|---|---|---|---|")
     keys = sorted({(r["method"], r["noise"], r["ratio"]) for r in rows}, key=lambda k: (k[1], str(k[2]), k[0]))
-    fmt = lambda v, d=2: "" if v is None else f"{v:.{d}f}"
+
+    def fmt(v, d=2):
+        return "" if v is None else f"{v:.{d}f}"
+
     for key in keys:
         group = [r for r in rows if (r["method"], r["noise"], r["ratio"]) == key]
         for r in group:
-            print(f"| {r['method']} | {r['noise']} | {r['ratio'] or 1.0} | {r['seed']} | {fmt(r['reported'])} | "
-                  f"{fmt(r['best'])} | {fmt(r['sel_precision'], 3)} | {fmt(r['sel_recall'], 3)} | {r['wall_s']:.0f} |")
-        mean = lambda k: (float(np.mean([r[k] for r in group])) if all(r[k] is not None for r in group) else None)
-        print(f"| **{key[0]}** | {key[1]} | {key[2] or 1.0} | mean | **{fmt(mean('reported'))}** | "
-              f"{fmt(mean('best'))} | {fmt(mean('sel_precision'), 3)} | {fmt(mean('sel_recall'), 3)} | "
-              f"{fmt(mean('wall_s'), 0)} |")
+            print(
+                f"| {r['method']} | {r['noise']} | {r['ratio'] or 1.0} | {r['seed']} | {fmt(r['reported'])} | "
+                f"{fmt(r['best'])} | {fmt(r['sel_precision'], 3)} | {fmt(r['sel_recall'], 3)} | {r['wall_s']:.0f} |"
+            )
+
+        def mean(k, group=group):
+            return float(np.mean([r[k] for r in group])) if all(r[k] is not None for r in group) else None
+
+        print(
+            f"| **{key[0]}** | {key[1]} | {key[2] or 1.0} | mean | **{fmt(mean('reported'))}** | "
+            f"{fmt(mean('best'))} | {fmt(mean('sel_precision'), 3)} | {fmt(mean('sel_recall'), 3)} | "
+            f"{fmt(mean('wall_s'), 0)} |"
+        )
 
 
 if __name__ == "__main__":

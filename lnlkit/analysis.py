@@ -55,10 +55,19 @@ def round_changes(run: RunResult, outer: int, round: int) -> dict[str, np.ndarra
     sig = run.signals
     selected = np.asarray(sig["selected"][row], dtype=bool)
     before = np.asarray(sig["selected"][row - 1], dtype=bool)
-    conf = (np.asarray(sig["confidence"][row - 1], dtype=np.float64) if "confidence" in sig
-            else np.full(len(selected), np.nan))
-    return {"selected": selected, "before": before, "added": np.flatnonzero(selected & ~before),
-            "dropped": np.flatnonzero(before & ~selected), "confidence_before": conf, "epoch": epoch}
+    conf = (
+        np.asarray(sig["confidence"][row - 1], dtype=np.float64)
+        if "confidence" in sig
+        else np.full(len(selected), np.nan)
+    )
+    return {
+        "selected": selected,
+        "before": before,
+        "added": np.flatnonzero(selected & ~before),
+        "dropped": np.flatnonzero(before & ~selected),
+        "confidence_before": conf,
+        "epoch": epoch,
+    }
 
 
 def confident_set_rounds(run: RunResult):
@@ -83,20 +92,30 @@ def confident_set_rounds(run: RunResult):
         ch = round_changes(run, outer, rnd)
         sel = ch["selected"]
         pool = ~np.asarray(holdout[row], dtype=bool) if holdout is not None else np.ones(len(sel), dtype=bool)
-        rec = {"outer": outer, "round": rnd, "epoch": epoch, "size": int(sel.sum()), "added": len(ch["added"]),
-               "dropped": len(ch["dropped"])}
+        rec = {
+            "outer": outer,
+            "round": rnd,
+            "epoch": epoch,
+            "size": int(sel.sum()),
+            "added": len(ch["added"]),
+            "dropped": len(ch["dropped"]),
+        }
         if is_noisy is not None:
             clean = ~is_noisy
-            rec.update(truly_clean=int((sel & clean).sum()),
-                       precision=float((sel & clean).sum() / max(sel.sum(), 1)),
-                       recall=float((sel & clean).sum() / max((clean & pool).sum(), 1)),
-                       added_clean=int(clean[ch["added"]].sum()), dropped_clean=int(clean[ch["dropped"]].sum()))
+            rec.update(
+                truly_clean=int((sel & clean).sum()),
+                precision=float((sel & clean).sum() / max(sel.sum(), 1)),
+                recall=float((sel & clean).sum() / max((clean & pool).sum(), 1)),
+                added_clean=int(clean[ch["added"]].sum()),
+                dropped_clean=int(clean[ch["dropped"]].sum()),
+            )
         kept = sel & ch["before"]
         conf = ch["confidence_before"]
         rec["median_confidence_added"] = float(np.median(conf[ch["added"]])) if len(ch["added"]) else float("nan")
         rec["median_confidence_kept"] = float(np.median(conf[kept])) if kept.any() else float("nan")
-        ends = [r for r in run.history
-                if r.get("outer") == outer and r.get("round") == rnd and r.get("phase") == "round"]
+        ends = [
+            r for r in run.history if r.get("outer") == outer and r.get("round") == rnd and r.get("phase") == "round"
+        ]
         rec["best_val"] = ends[-1].get("best_val") if ends else None
         out.append(rec)
     return pd.DataFrame(out)

@@ -32,23 +32,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--noise", default="none", help="noise spec, e.g. symmetric:0.4, pairflip:0.45, cifar10n:worst")
     run.add_argument("--seed", type=int, default=0, help="seed of the noise and of training")
     run.add_argument("--out", required=True, help="run folder to write")
-    run.add_argument("--preset", default=None,
-                     help="hyperparameter preset (default: the method's preset for this data set and noise, "
-                          "`Method.preset_for`, if it has one)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one hyperparameter (repeatable), e.g. weights_path=FILE, pretrained=false, "
-                          "normalization=dataset")
+    run.add_argument(
+        "--preset",
+        default=None,
+        help="hyperparameter preset (default: the method's preset for this data set and noise, "
+        "`Method.preset_for`, if it has one)",
+    )
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one hyperparameter (repeatable), e.g. weights_path=FILE, pretrained=false, "
+        "normalization=dataset",
+    )
     run.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
     run.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    rep = sub.add_parser("reproduce", help="execute the notebooks over a profile's grid and regenerate the results",
-                         description="Execute every notebook with papermill over the profile's grid (methods x noise "
-                                     "settings x seeds), skipping grid cells whose runs are complete, then run "
-                                     "99_results.ipynb to write results/<profile>.md/.csv/.tex and the figures.")
-    rep.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"),
-                     help="smoke: about a minute (tests); quick: digits on a CPU; paper: the papers' settings (GPU)")
+    rep = sub.add_parser(
+        "reproduce",
+        help="execute the notebooks over a profile's grid and regenerate the results",
+        description="Execute every notebook with papermill over the profile's grid (methods x noise "
+        "settings x seeds), skipping grid cells whose runs are complete, then run "
+        "99_results.ipynb to write results/<profile>.md/.csv/.tex and the figures.",
+    )
+    rep.add_argument(
+        "--profile",
+        default="quick",
+        choices=("smoke", "quick", "paper"),
+        help="smoke: about a minute (tests); quick: digits on a CPU; paper: the papers' settings (GPU)",
+    )
     rep.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK", help="execute only these notebooks")
     rep.add_argument("--jobs", type=int, default=None, help="notebooks at once (default: CPU count, 1 on a GPU)")
     rep.add_argument("--out", default="runs", help="runs go to <out>/<profile>/ (default runs/)")
@@ -93,8 +109,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     res = run.result
     rate = "unknown" if res.get("realized_rate") is None else f"{res['realized_rate']:.3f}"
     print(f"{cls.name} on {data.name} with {data.noise.spec} (realised rate {rate}), seed {args.seed}")
-    print(f"  test accuracy: last {res['test_acc_last']:.2f}  best {res['test_acc_best']:.2f} "
-          f"(epoch {res['best_epoch']})  reported {res['reported']:.2f} as {res['reported_as']}")
+    print(
+        f"  test accuracy: last {res['test_acc_last']:.2f}  best {res['test_acc_best']:.2f} "
+        f"(epoch {res['best_epoch']})  reported {res['reported']:.2f} as {res['reported_as']}"
+    )
     if res.get("sel_precision") is not None:
         print(f"  selection: precision {res['sel_precision']:.3f}  recall {res['sel_recall']:.3f}")
     if res.get("sel_auroc") is not None:
@@ -143,40 +161,75 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         for job in rp.plan_jobs(args.profile, Path(args.out) / args.profile, only=args.only, device=args.device):
             print(f"{'complete' if job.is_complete() else 'to do':8s}  {job.name}")
         return 0
-    outcomes = rp.reproduce(args.profile, out=args.out, results=args.results, figures=args.figures, only=args.only,
-                            jobs=args.jobs, notebooks_dir=args.notebooks, device=args.device,
-                            run_results=not args.no_results, timeout=args.timeout,
-                            echo=lambda line: print(line, flush=True), **_cluster_options(args))
+    outcomes = rp.reproduce(
+        args.profile,
+        out=args.out,
+        results=args.results,
+        figures=args.figures,
+        only=args.only,
+        jobs=args.jobs,
+        notebooks_dir=args.notebooks,
+        device=args.device,
+        run_results=not args.no_results,
+        timeout=args.timeout,
+        echo=lambda line: print(line, flush=True),
+        **_cluster_options(args),
+    )
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
 def _add_cluster_arguments(rep: argparse.ArgumentParser) -> None:
     """`reproduce` on several GPUs of this machine (--devices) or on a SLURM cluster (--executor slurm)."""
-    rep.add_argument("--devices", default=None, metavar="DEV[,DEV...]",
-                     help="run one job per device at a time, each holding its device to the end: cuda:0,cuda:1 or "
-                          "all (a name twice: two jobs on that GPU)")
-    rep.add_argument("--executor", default="local",
-                     help="local (default: this machine) or slurm (one SLURM job per grid cell, through submitit; "
-                          "pip install 'lnlkit[cluster]')")
+    rep.add_argument(
+        "--devices",
+        default=None,
+        metavar="DEV[,DEV...]",
+        help="run one job per device at a time, each holding its device to the end: cuda:0,cuda:1 or "
+        "all (a name twice: two jobs on that GPU)",
+    )
+    rep.add_argument(
+        "--executor",
+        default="local",
+        help="local (default: this machine) or slurm (one SLURM job per grid cell, through submitit; "
+        "pip install 'lnlkit[cluster]')",
+    )
     slurm = rep.add_argument_group("SLURM (with --executor slurm)")
     slurm.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's default)")
     slurm.add_argument("--gpus-per-job", type=int, default=None, help="GPUs per job (default 1)")
     slurm.add_argument("--cpus-per-job", type=int, default=None, help="CPU cores per job (default 4)")
-    slurm.add_argument("--time", type=int, default=None, metavar="MIN",
-                       help="time limit per job in minutes (default 1440); at the limit a job is checkpointed and "
-                            "requeued")
-    slurm.add_argument("--retries", type=int, default=None,
-                       help="resubmissions of a job lost without a result (cancelled, preempted, node failure; "
-                            "default 3)")
-    slurm.add_argument("--slurm", dest="slurm_extra", action="append", default=[], metavar="KEY=VALUE",
-                       help="any other sbatch option, e.g. --slurm account=lab --slurm qos=high (repeatable)")
+    slurm.add_argument(
+        "--time",
+        type=int,
+        default=None,
+        metavar="MIN",
+        help="time limit per job in minutes (default 1440); at the limit a job is checkpointed and requeued",
+    )
+    slurm.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        help="resubmissions of a job lost without a result (cancelled, preempted, node failure; default 3)",
+    )
+    slurm.add_argument(
+        "--slurm",
+        dest="slurm_extra",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other sbatch option, e.g. --slurm account=lab --slurm qos=high (repeatable)",
+    )
 
 
 def _cluster_options(args: argparse.Namespace) -> dict:
     from lnlkit import reproduce as rp
 
-    given = {"partition": args.partition, "gpus_per_job": args.gpus_per_job, "cpus_per_job": args.cpus_per_job,
-             "time_min": args.time, "retries": args.retries}
+    given = {
+        "partition": args.partition,
+        "gpus_per_job": args.gpus_per_job,
+        "cpus_per_job": args.cpus_per_job,
+        "time_min": args.time,
+        "retries": args.retries,
+    }
     given = {k: v for k, v in given.items() if v is not None}
     extra = rp.parse_slurm_options(args.slurm_extra)
     slurm = None
@@ -200,7 +253,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _cmd_run, "reproduce": _cmd_reproduce, "table": _cmd_table, "noise": _cmd_noise, "list": _cmd_list}
+    handlers = {
+        "run": _cmd_run,
+        "reproduce": _cmd_reproduce,
+        "table": _cmd_table,
+        "noise": _cmd_noise,
+        "list": _cmd_list,
+    }
     try:
         return handlers[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError) as err:

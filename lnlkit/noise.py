@@ -619,9 +619,7 @@ def _recipe_block5(y: np.ndarray, C: int, rate: float, seed: int, rule: str) -> 
     return out, {"rng": _MULTINOMIAL_RNG, **details, "_P": P}
 
 
-def _recipe_superclass(
-    y: np.ndarray, C: int, rate: float, seed: int, coarse_labels: Any
-) -> tuple[np.ndarray, dict]:
+def _recipe_superclass(y: np.ndarray, C: int, rate: float, seed: int, coarse_labels: Any) -> tuple[np.ndarray, dict]:
     """lnlkit's CIFAR-100 convention with the true superclasses: each sample flips with probability
     R (one ``default_rng(seed).random(N) < R`` draw) to the next fine class of its superclass,
     cyclically in ascending fine-index order.  Superclass membership is read off the
@@ -964,9 +962,7 @@ def _cifarn_missing_message(dataset: str | None, where: Path | None) -> str:
 def _recipe_cifarn(y: np.ndarray, C: int, parsed: NoiseSpec, cifarn_file: Any) -> tuple[np.ndarray, dict]:
     spec_info = _CIFARN[parsed.kind]
     if C != spec_info["num_classes"]:
-        raise ValueError(
-            f"{parsed.kind} labels have {spec_info['num_classes']} classes, but num_classes={C}"
-        )
+        raise ValueError(f"{parsed.kind} labels have {spec_info['num_classes']} classes, but num_classes={C}")
     if cifarn_file is None:
         raise FileNotFoundError(_cifarn_missing_message(parsed.kind, None))
     noisy, _ = load_cifarn_labels(cifarn_file, parsed.key, expected_clean=y, dataset=parsed.kind)
@@ -1357,8 +1353,7 @@ def _summary_entries(specs: Any) -> list[tuple[NoiseSpec, dict]]:
         items = list(specs)
     except TypeError:
         raise ValueError(
-            f"specs must be a list of noise specs such as ['symmetric:0.4', 'pairflip:0.4'], "
-            f"got {type(specs).__name__}"
+            f"specs must be a list of noise specs such as ['symmetric:0.4', 'pairflip:0.4'], got {type(specs).__name__}"
         ) from None
     if not items:
         raise ValueError("specs is empty; pass at least one noise spec, e.g. ['symmetric:0.4']")
@@ -1369,8 +1364,6 @@ def _summary_entries(specs: Any) -> list[tuple[NoiseSpec, dict]]:
         elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], dict):
             spec, own = item
         else:
-            raise ValueError(
-                f"each entry of specs must be a spec string or a (spec, options dict) pair, got {item!r}"
-            )
+            raise ValueError(f"each entry of specs must be a spec string or a (spec, options dict) pair, got {item!r}")
         out.append((parse_noise_spec(spec), dict(own)))
     return out

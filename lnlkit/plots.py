@@ -10,17 +10,33 @@ Every function takes a :class:`~lnlkit.train.recorder.RunResult` (or plain array
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from lnlkit.runs import RunResult
 from lnlkit.train.selection import gmm_split, min_max_normalise
 
-__all__ = ["plot_accuracy_curves", "plot_loss_distribution", "plot_loss_distributions", "plot_loss_over_epochs",
-           "plot_selection_quality", "plot_transition_matrix", "plot_examples", "plot_run_examples",
-           "plot_memorisation", "plot_epoch_snapshot", "plot_noise_overview", "plot_accuracy_vs_noise",
-           "plot_selection_summary", "plot_test_accuracy", "plot_open_set_rejection"]
+if TYPE_CHECKING:  # pandas is imported where a table is built
+    import pandas as pd
+
+__all__ = [
+    "plot_accuracy_curves",
+    "plot_loss_distribution",
+    "plot_loss_distributions",
+    "plot_loss_over_epochs",
+    "plot_selection_quality",
+    "plot_transition_matrix",
+    "plot_examples",
+    "plot_run_examples",
+    "plot_memorisation",
+    "plot_epoch_snapshot",
+    "plot_noise_overview",
+    "plot_accuracy_vs_noise",
+    "plot_selection_summary",
+    "plot_test_accuracy",
+    "plot_open_set_rejection",
+]
 
 
 def _pyplot():
@@ -85,12 +101,23 @@ def plot_accuracy_curves(run: RunResult, title: str | None = None):
             ax.plot(epochs, net, ls="--", lw=1, color=color, alpha=0.9, label=f"test accuracy, network {k}")
     if np.isfinite(test).any():
         best = int(np.nanargmax(test))
-        ax.scatter([epochs[best]], [test[best]], color="C2", zorder=3,
-                   label=f"best {test[best]:.1f}% (epoch {int(epochs[best])})")
+        ax.scatter(
+            [epochs[best]],
+            [test[best]],
+            color="C2",
+            zorder=3,
+            label=f"best {test[best]:.1f}% (epoch {int(epochs[best])})",
+        )
         ax.scatter([epochs[-1]], [test[-1]], color="C3", zorder=3, label=f"last {test[-1]:.1f}%")
     cfg = run.config
-    _epoch_axes(ax, "accuracy (%)", 101, "lower right", 8,
-                title or f"{cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}, seed {cfg.get('seed')}")
+    _epoch_axes(
+        ax,
+        "accuracy (%)",
+        101,
+        "lower right",
+        8,
+        title or f"{cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}, seed {cfg.get('seed')}",
+    )
     fig.tight_layout()
     return fig
 
@@ -145,9 +172,12 @@ def plot_open_set_rejection(run: RunResult, title: str | None = None):
     """
     fig, (ax,) = _figure(width=6.0, height=3.6)
     epochs = run.curve("epoch")
-    for key, label in (("ood_precision", "OOD precision (rejected that are open-set)"),
-                       ("ood_recall", "OOD recall (open-set that are rejected)"),
-                       ("rej_noisy_precision", "rejected with a wrong label"), ("sel_precision", "clean-set precision")):
+    for key, label in (
+        ("ood_precision", "OOD precision (rejected that are open-set)"),
+        ("ood_recall", "OOD recall (open-set that are rejected)"),
+        ("rej_noisy_precision", "rejected with a wrong label"),
+        ("sel_precision", "clean-set precision"),
+    ):
         values = run.curve(key)
         if np.isfinite(values).any():
             ax.plot(epochs, values, label=label)
@@ -156,8 +186,14 @@ def plot_open_set_rejection(run: RunResult, title: str | None = None):
     return fig
 
 
-def plot_loss_distribution(losses: np.ndarray, is_noisy: np.ndarray | None = None, ax=None, bins: int = 40,
-                           normalise: bool = True, title: str | None = None):
+def plot_loss_distribution(
+    losses: np.ndarray,
+    is_noisy: np.ndarray | None = None,
+    ax=None,
+    bins: int = 40,
+    normalise: bool = True,
+    title: str | None = None,
+):
     """Histogram of per-sample losses split into truly clean and truly noisy samples, with the GMM fit.
 
     Parameters
@@ -179,8 +215,15 @@ def plot_loss_distribution(losses: np.ndarray, is_noisy: np.ndarray | None = Non
     else:
         noisy = np.asarray(is_noisy, dtype=bool)
         weights = np.full(len(x), 1.0 / (len(x) * np.diff(edges)[0]))
-        ax.hist([x[~noisy], x[noisy]], bins=edges, weights=[weights[~noisy], weights[noisy]], stacked=True,
-                color=["C0", "C3"], alpha=0.6, label=[f"clean ({(~noisy).sum()})", f"noisy ({noisy.sum()})"])
+        ax.hist(
+            [x[~noisy], x[noisy]],
+            bins=edges,
+            weights=[weights[~noisy], weights[noisy]],
+            stacked=True,
+            color=["C0", "C3"],
+            alpha=0.6,
+            label=[f"clean ({(~noisy).sum()})", f"noisy ({noisy.sum()})"],
+        )
     split = gmm_split(x)
     grid = np.linspace(edges[0], edges[-1], 400)
     pdf = split.pdf(grid)
@@ -270,11 +313,13 @@ def plot_loss_over_epochs(run: RunResult, n_panels: int = 6, bins: int = 40, nco
     return fig
 
 
-_SELECTION_KEYS = (("sel_precision", "precision (clean among selected)", "C0"),
-                   ("sel_recall", "recall (selected among clean)", "C1"),
-                   ("sel_f1", "F1", "C2"),
-                   ("sel_fraction", "selected fraction", "C7"),
-                   ("sel_auroc", "AUROC of the clean score", "C3"))
+_SELECTION_KEYS = (
+    ("sel_precision", "precision (clean among selected)", "C0"),
+    ("sel_recall", "recall (selected among clean)", "C1"),
+    ("sel_f1", "F1", "C2"),
+    ("sel_fraction", "selected fraction", "C7"),
+    ("sel_auroc", "AUROC of the clean score", "C3"),
+)
 
 
 def plot_selection_quality(run_or_history: RunResult | Sequence[dict], ax=None, title: str | None = None):
@@ -308,20 +353,24 @@ def plot_selection_quality(run_or_history: RunResult | Sequence[dict], ax=None, 
     def column(key: str) -> np.ndarray:
         return np.array([np.nan if r.get(key) is None else r[key] for r in history], dtype=float)
 
-    suffixes = sorted({k[len(base):] for r in history for k in r for base, _, _ in _SELECTION_KEYS
-                       if k.startswith(base + "_")})
+    suffixes = sorted(
+        {k[len(base) :] for r in history for k in r for base, _, _ in _SELECTION_KEYS if k.startswith(base + "_")}
+    )
     curves = []
     for suffix in [""] + suffixes:
         for base, label, color in _SELECTION_KEYS:
             values = column(base + suffix)
             if np.isfinite(values).any():
-                curves.append((values, label + (f" [{suffix.lstrip('_')}]" if suffix else ""), color,
-                               "--" if suffix else "-"))
+                curves.append(
+                    (values, label + (f" [{suffix.lstrip('_')}]" if suffix else ""), color, "--" if suffix else "-")
+                )
     if not curves:
         where = f"run {run_or_history.path}" if isinstance(run_or_history, RunResult) else "this history"
-        raise ValueError(f"{where} recorded no sample selection (no sel_precision/sel_recall/sel_f1/sel_fraction/"
-                         "sel_auroc); "
-                         "methods without a clean-sample selection, such as plain cross-entropy, have none")
+        raise ValueError(
+            f"{where} recorded no sample selection (no sel_precision/sel_recall/sel_f1/sel_fraction/"
+            "sel_auroc); "
+            "methods without a clean-sample selection, such as plain cross-entropy, have none"
+        )
     if ax is None:
         fig, (ax,) = _figure()
     else:
@@ -336,8 +385,9 @@ def plot_selection_quality(run_or_history: RunResult | Sequence[dict], ax=None, 
     return fig
 
 
-def plot_transition_matrix(transition: np.ndarray | RunResult, class_names: Sequence[str] | None = None, ax=None,
-                           title: str | None = None):
+def plot_transition_matrix(
+    transition: np.ndarray | RunResult, class_names: Sequence[str] | None = None, ax=None, title: str | None = None
+):
     """Heatmap of a label transition matrix ``T[i, j] = P(given label j | true class i)``.
 
     Parameters
@@ -384,9 +434,22 @@ def plot_transition_matrix(transition: np.ndarray | RunResult, class_names: Sequ
     else:
         fig = ax.figure
     annotate = c <= 12
-    sns.heatmap(matrix, ax=ax, vmin=0.0, vmax=1.0, cmap="Blues", square=True, annot=annotate, fmt=".2f",
-                annot_kws={"fontsize": 7}, xticklabels=names, yticklabels=names, cbar_kws={"shrink": 0.8},
-                linewidths=0.3 if c <= 30 else 0.0, linecolor="white")
+    sns.heatmap(
+        matrix,
+        ax=ax,
+        vmin=0.0,
+        vmax=1.0,
+        cmap="Blues",
+        square=True,
+        annot=annotate,
+        fmt=".2f",
+        annot_kws={"fontsize": 7},
+        xticklabels=names,
+        yticklabels=names,
+        cbar_kws={"shrink": 0.8},
+        linewidths=0.3 if c <= 30 else 0.0,
+        linecolor="white",
+    )
     ax.set_xlabel("given label")
     ax.set_ylabel("true class")
     mean_diag = float(np.trace(matrix) / c)
@@ -405,8 +468,9 @@ def _choose_examples(n_total: int, n: int, noisy: np.ndarray | None, seed: int) 
     k_noisy = min(len(noisy_idx), n // 2)
     k_clean = min(len(clean_idx), n - k_noisy)
     k_noisy = n - k_clean  # top up with noisy samples when clean ones run out
-    chosen = np.concatenate([rng.choice(noisy_idx, size=k_noisy, replace=False),
-                             rng.choice(clean_idx, size=k_clean, replace=False)])
+    chosen = np.concatenate(
+        [rng.choice(noisy_idx, size=k_noisy, replace=False), rng.choice(clean_idx, size=k_clean, replace=False)]
+    )
     return np.sort(chosen)
 
 
@@ -430,9 +494,16 @@ def _display_images(images: np.ndarray, pixel_scale: float | None) -> np.ndarray
     return x[:, 0] if x.shape[1] == 1 else x.transpose(0, 2, 3, 1)
 
 
-def _draw_examples(axes: Sequence[Any], idx: np.ndarray, shown: np.ndarray, given: np.ndarray,
-                   true: np.ndarray | None, selected: np.ndarray | None, relabelled: np.ndarray | None,
-                   class_names: Sequence[str] | None) -> None:
+def _draw_examples(
+    axes: Sequence[Any],
+    idx: np.ndarray,
+    shown: np.ndarray,
+    given: np.ndarray,
+    true: np.ndarray | None,
+    selected: np.ndarray | None,
+    relabelled: np.ndarray | None,
+    class_names: Sequence[str] | None,
+) -> None:
     """Draw the images ``shown`` (K, H, W[, 3]) of samples ``idx`` (K,) into ``axes`` with their label titles."""
 
     def name(c: int) -> str:
@@ -455,11 +526,20 @@ def _draw_examples(axes: Sequence[Any], idx: np.ndarray, shown: np.ndarray, give
             spine.set_linewidth(3.0)
 
 
-def plot_examples(images: np.ndarray, given: np.ndarray, true: np.ndarray | None = None,
-                  selected: np.ndarray | None = None, relabelled: np.ndarray | None = None,
-                  class_names: Sequence[str] | None = None, n: int = 24, seed: int = 0,
-                  pixel_scale: float | None = None, indices: Sequence[int] | None = None, ncols: int = 8,
-                  title: str | None = None):
+def plot_examples(
+    images: np.ndarray,
+    given: np.ndarray,
+    true: np.ndarray | None = None,
+    selected: np.ndarray | None = None,
+    relabelled: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+    n: int = 24,
+    seed: int = 0,
+    pixel_scale: float | None = None,
+    indices: Sequence[int] | None = None,
+    ncols: int = 8,
+    title: str | None = None,
+):
     """A grid of training images with their given label, true label, selection and relabelling.
 
     Each image is titled ``given g / true t`` (red when ``g != t``); a green frame marks samples the method selected
@@ -563,8 +643,10 @@ def plot_run_examples(run: RunResult, dataset: Any, epoch: int = -1, n: int = 24
     if not isinstance(images, np.ndarray) or images.ndim not in (3, 4):
         raise ValueError(f"plot_run_examples needs in-memory images (N, C, H, W); {dataset!r} has none")
     if run.labels is None or len(run.labels) != len(images):
-        raise ValueError(f"the run has {None if run.labels is None else len(run.labels)} labels but the data set "
-                         f"{len(images)} training images: is it the data set the run trained on?")
+        raise ValueError(
+            f"the run has {None if run.labels is None else len(run.labels)} labels but the data set "
+            f"{len(images)} training images: is it the data set the run trained on?"
+        )
     base = getattr(dataset, "dataset", dataset)  # NoisyDataset wraps the Dataset
     kwargs.setdefault("class_names", getattr(base, "class_names", None) or None)
     kwargs.setdefault("pixel_scale", getattr(base, "pixel_scale", None))
@@ -588,27 +670,35 @@ def plot_run_examples(run: RunResult, dataset: Any, epoch: int = -1, n: int = 24
     elif epoch != -1:
         raise ValueError(f"run {run.path} recorded no per-sample signals, so epoch {epoch} cannot be shown")
     cfg = run.config
-    kwargs.setdefault("title", f"{cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}"
-                      + (f", epoch {shown_epoch}" if shown_epoch is not None else ""))
-    return plot_examples(images, run.labels, true=true, selected=selected, relabelled=relabel, n=n, seed=seed,
-                         **kwargs)
+    kwargs.setdefault(
+        "title",
+        f"{cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}"
+        + (f", epoch {shown_epoch}" if shown_epoch is not None else ""),
+    )
+    return plot_examples(images, run.labels, true=true, selected=selected, relabelled=relabel, n=n, seed=seed, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- memorisation
-_MEMORISATION_CURVES = (("memorised", "noisy: predicted given (wrong) label", "C3"),
-                        ("corrected", "noisy: predicted true label", "C2"),
-                        ("clean", "clean: predicted correctly", "C0"))
+_MEMORISATION_CURVES = (
+    ("memorised", "noisy: predicted given (wrong) label", "C3"),
+    ("corrected", "noisy: predicted true label", "C2"),
+    ("clean", "clean: predicted correctly", "C0"),
+)
 
 
 def _memorisation(run: RunResult) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Recorded epochs (E,) and the three fractions of :func:`plot_memorisation`, each (E,); validates first."""
     sig = run.signals
     if "pred" not in sig or len(sig.get("epoch", ())) == 0:
-        raise ValueError(f"run {run.path} recorded no network predictions (signals['pred']), so memorisation "
-                         "cannot be measured; plain cross-entropy records them")
+        raise ValueError(
+            f"run {run.path} recorded no network predictions (signals['pred']), so memorisation "
+            "cannot be measured; plain cross-entropy records them"
+        )
     if run.true_labels is None or run.labels is None:
-        raise ValueError(f"run {run.path} has no true training labels (real or unknown noise), so it is unknown "
-                         "which given labels are wrong")
+        raise ValueError(
+            f"run {run.path} has no true training labels (real or unknown noise), so it is unknown "
+            "which given labels are wrong"
+        )
     pred = np.asarray(sig["pred"], dtype=np.int64)
     given = np.asarray(run.labels, dtype=np.int64)
     true = np.asarray(run.true_labels, dtype=np.int64)
@@ -621,8 +711,7 @@ def _memorisation(run: RunResult) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             return np.full(len(pred), np.nan)
         return (pred[:, mask] == target[mask]).mean(axis=1)
 
-    curves = {"memorised": fraction(noisy, given), "corrected": fraction(noisy, true),
-              "clean": fraction(~noisy, given)}
+    curves = {"memorised": fraction(noisy, given), "corrected": fraction(noisy, true), "clean": fraction(~noisy, given)}
     missing = (pred < 0).all(axis=1)  # epochs padded with -1 because this one did not record predictions
     for values in curves.values():
         values[missing] = np.nan
@@ -665,8 +754,9 @@ def plot_memorisation(run: RunResult, ax=None, title: str | None = None):
     for key, label, color in _MEMORISATION_CURVES:
         ax.plot(epochs, curves[key], marker="o" if len(epochs) < 20 else None, ms=3, color=color, label=label)
     cfg = run.config
-    _epoch_axes(ax, "fraction of samples", 1.02, "best", 7,
-                title or f"memorisation: {cfg.get('method')}, {cfg.get('noise')}")
+    _epoch_axes(
+        ax, "fraction of samples", 1.02, "best", 7, title or f"memorisation: {cfg.get('method')}, {cfg.get('noise')}"
+    )
     fig.tight_layout()
     return fig
 
@@ -731,8 +821,10 @@ def plot_epoch_snapshot(run: RunResult, epoch: int, bins: int = 40):
     right.axvline(epoch, color="k", ls=":", lw=1.2, label="shown epoch")
     right.legend(loc="best", fontsize=7)
     cfg = run.config
-    fig.suptitle(f"{cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}, seed {cfg.get('seed')}: "
-                 f"epoch {epoch}", fontsize=10)
+    fig.suptitle(
+        f"{cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}, seed {cfg.get('seed')}: epoch {epoch}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -770,8 +862,10 @@ def plot_noise_overview(noisy_dataset: Any, n_examples: int = 16, ncols: int = 4
     noise = noisy_dataset.noise
     base = getattr(noisy_dataset, "dataset", noisy_dataset)
     if noise.transition is None or noise.is_noisy is None:
-        raise ValueError(f"{noise.spec!r} on {base.name} has no known clean labels, so there is no transition "
-                         "matrix or flipped sample to show")
+        raise ValueError(
+            f"{noise.spec!r} on {base.name} has no known clean labels, so there is no transition "
+            "matrix or flipped sample to show"
+        )
     if n_examples < 0 or ncols < 1:
         raise ValueError(f"n_examples must be >= 0 and ncols >= 1, got {n_examples} and {ncols}")
     given = np.asarray(noise.labels, dtype=np.int64)
@@ -788,22 +882,32 @@ def plot_noise_overview(noisy_dataset: Any, n_examples: int = 16, ncols: int = 4
     width = side + 1.2 + (1.45 * ncols if len(flipped) else 0.0)
     fig = _pyplot().figure(figsize=(width, height))
     # One grid: the heatmap spans the first column, the examples fill the others (tight_layout copes with it).
-    grid = fig.add_gridspec(nrows, 1 + ncols, width_ratios=[(side + 1.2) / 1.45] + [1.0] * ncols) \
-        if len(flipped) else fig.add_gridspec(1, 1)
+    grid = (
+        fig.add_gridspec(nrows, 1 + ncols, width_ratios=[(side + 1.2) / 1.45] + [1.0] * ncols)
+        if len(flipped)
+        else fig.add_gridspec(1, 1)
+    )
     heat = fig.add_subplot(grid[:, 0])
     names = getattr(base, "class_names", None) or None
-    plot_transition_matrix(noise.transition, class_names=names if names is not None and len(names) == c else None,
-                           ax=heat, title="realised transition")
+    plot_transition_matrix(
+        noise.transition,
+        class_names=names if names is not None and len(names) == c else None,
+        ax=heat,
+        title="realised transition",
+    )
     if len(flipped):
         axes = [fig.add_subplot(grid[k // ncols, 1 + k % ncols]) for k in range(len(flipped))]
         shown = _display_images(images[flipped], getattr(base, "pixel_scale", None))
         _draw_examples(axes, flipped, shown, given, true, None, None, names)
     rate = noise.realized_rate
     nominal = noise.nominal_rate
-    heading = title or (f"{noise.spec}, seed {getattr(noisy_dataset, 'seed', '?')}: realised rate "
-                        f"{rate:.3f}" + ("" if nominal is None else f" (nominal {nominal:.3f})")
-                        + f", {int((given != true).sum())} of {len(given)} labels wrong"
-                        + (f"; first {len(flipped)} flipped samples" if len(flipped) else ""))
+    heading = title or (
+        f"{noise.spec}, seed {getattr(noisy_dataset, 'seed', '?')}: realised rate "
+        f"{rate:.3f}"
+        + ("" if nominal is None else f" (nominal {nominal:.3f})")
+        + f", {int((given != true).sum())} of {len(given)} labels wrong"
+        + (f"; first {len(flipped)} flipped samples" if len(flipped) else "")
+    )
     fig.suptitle(heading, fontsize=10)
     fig.tight_layout()
     return fig
@@ -878,8 +982,7 @@ def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None, best: 
     missing = [c for c in ("method", "noise", metric) if c not in table.columns]
     if missing:
         raise ValueError(f"the results table lacks column(s) {missing}; columns: {list(table.columns)}")
-    frame = pd.DataFrame({"method": _method_labels(table), "noise": table["noise"],
-                          "value": _numeric(table, metric)})
+    frame = pd.DataFrame({"method": _method_labels(table), "noise": table["noise"], "value": _numeric(table, metric)})
     draw_best = best is not None and best != metric and best in table.columns
     frame["best"] = _numeric(table, best) if draw_best else np.nan
     several_datasets = "dataset" in table.columns and table["dataset"].nunique(dropna=False) > 1
@@ -912,14 +1015,30 @@ def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None, best: 
             if points.empty:
                 continue
             spread = points["std"].fillna(0.0).to_numpy()
-            panel.errorbar(points.index.to_numpy(), points["mean"].to_numpy(), yerr=spread, marker="o", ms=4,
-                           capsize=3, color=f"C{i % 10}", label=method)
+            panel.errorbar(
+                points.index.to_numpy(),
+                points["mean"].to_numpy(),
+                yerr=spread,
+                marker="o",
+                ms=4,
+                capsize=3,
+                color=f"C{i % 10}",
+                label=method,
+            )
             lowest = min(lowest, float(np.min(points["mean"].to_numpy() - spread)))
             highest_rate = max(highest_rate, float(points.index.max()))
             tops = mine["best"].mean().sort_index().dropna()
             if len(tops):
-                panel.plot(tops.index.to_numpy(), tops.to_numpy(), ls="--", lw=1, marker=".", alpha=0.7,
-                           color=f"C{i % 10}", label=f"{method}, best epoch")
+                panel.plot(
+                    tops.index.to_numpy(),
+                    tops.to_numpy(),
+                    ls="--",
+                    lw=1,
+                    marker=".",
+                    alpha=0.7,
+                    color=f"C{i % 10}",
+                    label=f"{method}, best epoch",
+                )
         panel.set_title(f"{kind} noise" if kind != "none" else "no noise")
         panel.set_xlabel("nominal noise rate")
         panel.set_ylabel(metric if metric != "reported" else "reported accuracy (%)")
@@ -956,44 +1075,62 @@ def plot_selection_summary(table: Any):
     import pandas as pd
 
     if table is not None and len(table) and not {"method", "noise", "sel_precision"} <= set(table.columns):
-        raise ValueError(f"the results table needs columns method, noise and sel_precision; "
-                         f"columns: {list(table.columns)}")
+        raise ValueError(
+            f"the results table needs columns method, noise and sel_precision; columns: {list(table.columns)}"
+        )
     frame = pd.DataFrame()
     if table is not None and len(table):
-        frame = pd.DataFrame({"method": _method_labels(table),
-                              "setting": table["noise"].astype(str),
-                              "precision": _numeric(table, "sel_precision"),
-                              "recall": _numeric(table, "sel_recall") if "sel_recall" in table.columns else np.nan,
-                              "AUROC": _numeric(table, "sel_auroc") if "sel_auroc" in table.columns else np.nan})
+        frame = pd.DataFrame(
+            {
+                "method": _method_labels(table),
+                "setting": table["noise"].astype(str),
+                "precision": _numeric(table, "sel_precision"),
+                "recall": _numeric(table, "sel_recall") if "sel_recall" in table.columns else np.nan,
+                "AUROC": _numeric(table, "sel_auroc") if "sel_auroc" in table.columns else np.nan,
+            }
+        )
         if "dataset" in table.columns and table["dataset"].nunique(dropna=False) > 1:
             frame["setting"] = table["dataset"].astype(str) + "\n" + frame["setting"]
         frame = frame[np.isfinite(frame["precision"])]
     if frame.empty:
         fig, (ax,) = _figure(width=6.0, height=2.0)
-        ax.text(0.5, 0.5, "no method in these runs selects clean samples", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no method in these runs selects clean samples", ha="center", va="center", transform=ax.transAxes
+        )
         ax.set_axis_off()
         return fig
 
     def order(setting: str):  # by kind then rate, so "symmetric:0.2" comes before "symmetric:0.8"
         axis = _noise_axis(setting.rsplit("\n", 1)[-1])
-        return (setting.rsplit("\n", 1)[0] if "\n" in setting else "",
-                "" if axis is None or axis[0] is None else axis[0], axis[1] if axis else math.inf, setting)
+        return (
+            setting.rsplit("\n", 1)[0] if "\n" in setting else "",
+            "" if axis is None or axis[0] is None else axis[0],
+            axis[1] if axis else math.inf,
+            setting,
+        )
 
     methods = sorted(frame["method"].unique())
     fig, axes = _figure(len(methods), width=max(3.5, 1.1 * frame["setting"].nunique() + 1.5), height=3.6)
     for ax, method in zip(axes, methods):
         rows = frame[frame["method"] == method]
-        metrics = [("precision", "C0"), ("recall", "C1")] + ([("AUROC", "C3")] if np.isfinite(rows["AUROC"]).any()
-                                                             else [])
+        metrics = [("precision", "C0"), ("recall", "C1")] + (
+            [("AUROC", "C3")] if np.isfinite(rows["AUROC"]).any() else []
+        )
         stats = rows.groupby("setting")[[m for m, _ in metrics]].agg(["mean", "std"])
         settings = sorted(stats.index, key=order)
         stats = stats.loc[settings]
         x = np.arange(len(settings))
         width = 0.76 / len(metrics)
         for i, (metric, color) in enumerate(metrics):
-            ax.bar(x + (i - (len(metrics) - 1) / 2) * width, stats[(metric, "mean")].to_numpy(), width,
-                   yerr=stats[(metric, "std")].fillna(0.0), capsize=3, color=color, label=metric)
+            ax.bar(
+                x + (i - (len(metrics) - 1) / 2) * width,
+                stats[(metric, "mean")].to_numpy(),
+                width,
+                yerr=stats[(metric, "std")].fillna(0.0),
+                capsize=3,
+                color=color,
+                label=metric,
+            )
         crowded = len(settings) > 3
         ax.set_xticks(x, settings, rotation=30 if crowded else 0, ha="right" if crowded else "center", fontsize=8)
         ax.set_ylim(0, 1.05)

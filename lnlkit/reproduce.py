@@ -24,14 +24,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from lnlkit.runs import (RunResult, display_table, format_table, is_complete_run, noise_tag, results_table, run_folder,
-                         summary_table)
+from lnlkit.runs import (
+    RunResult,
+    display_table,
+    format_table,
+    is_complete_run,
+    noise_tag,
+    results_table,
+    run_folder,
+    summary_table,
+)
 from lnlkit.train.recorder import atomic_write_bytes, write_json
 
-__all__ = ["Grid", "MethodPlan", "Profile", "NotebookSpec", "Job", "JobOutcome", "PROFILES", "NOTEBOOKS",
-           "RESULTS_NOTEBOOK", "profile_method", "compare_with_ce", "COMPARISON_COLUMNS", "run_folder", "noise_tag", "plan_jobs", "reproduce",
-           "summary_table", "main_preset_runs", "write_results", "save_figure", "default_notebooks_dir",
-           "EXECUTORS", "SlurmOptions", "parse_devices", "parse_slurm_options", "check_data", "check_slurm"]
+__all__ = [
+    "Grid",
+    "MethodPlan",
+    "Profile",
+    "NotebookSpec",
+    "Job",
+    "JobOutcome",
+    "PROFILES",
+    "NOTEBOOKS",
+    "RESULTS_NOTEBOOK",
+    "profile_method",
+    "compare_with_ce",
+    "COMPARISON_COLUMNS",
+    "run_folder",
+    "noise_tag",
+    "plan_jobs",
+    "reproduce",
+    "summary_table",
+    "main_preset_runs",
+    "write_results",
+    "save_figure",
+    "default_notebooks_dir",
+    "EXECUTORS",
+    "SlurmOptions",
+    "parse_devices",
+    "parse_slurm_options",
+    "check_data",
+    "check_slurm",
+]
 
 
 # ------------------------------------------------------------------------------------------- profiles
@@ -64,50 +97,83 @@ class Profile:
 
 
 # Prune4ReL and the pruning baselines of its paper (methods/prune4rel.py)
-_PRUNERS = ("prune4rel", "prune:uniform", "prune:smallloss", "prune:uncertainty", "prune:forgetting", "prune:grand",
-            "prune:moderate")
+_PRUNERS = (
+    "prune4rel",
+    "prune:uniform",
+    "prune:smallloss",
+    "prune:uncertainty",
+    "prune:forgetting",
+    "prune:grand",
+    "prune:moderate",
+)
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        "smoke", "a few epochs on digits, one noise setting and one seed: checks that every notebook runs (tests)",
+        "smoke",
+        "a few epochs on digits, one noise setting and one seed: checks that every notebook runs (tests)",
         Grid("digits", ("symmetric:0.4",), (0,)),
-        {"ce": MethodPlan("digits", {"epochs": 4}),
-         # one warm-up epoch, then SSL epochs (and, for SMR, one recalibration epoch at e = 2)
-         "dividemix": MethodPlan("digits", {"epochs": 4, "warm_up": 1}),
-         "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3}),
-         # one warm-up epoch, then three epochs of the ranking / mining / relabelling loop
-         "comining": MethodPlan("digits", {"epochs": 4, "warmup_epochs": 1}),
-         # two outer loops of phase A (<= 2 epochs) and <= 2 rounds of 2 epochs: at most 12 epochs
-         "mememomentum": MethodPlan("digits", {"outer_loops": 2, "max_phase_a_epochs": 2, "round_epochs": 2,
-                                               "round_milestones": (1,), "max_inner_rounds": 2}),
-         # one warm-up epoch, then SSL epochs with LGA from e = 3 so every selection step shows
-         "promix": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "start_expand": 2}),
-         # SOP+ on all data, and one warm-up epoch + two epochs on the subset for Prune4ReL and its baselines
-         "sop": MethodPlan("digits", {"epochs": 3}),
-         **{m: MethodPlan("digits", {"epochs": 2, "warmup_epochs": 1}) for m in _PRUNERS}},
+        {
+            "ce": MethodPlan("digits", {"epochs": 4}),
+            # one warm-up epoch, then SSL epochs (and, for SMR, one recalibration epoch at e = 2)
+            "dividemix": MethodPlan("digits", {"epochs": 4, "warm_up": 1}),
+            "smr": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "recal_period": 3}),
+            # one warm-up epoch, then three epochs of the ranking / mining / relabelling loop
+            "comining": MethodPlan("digits", {"epochs": 4, "warmup_epochs": 1}),
+            # two outer loops of phase A (<= 2 epochs) and <= 2 rounds of 2 epochs: at most 12 epochs
+            "mememomentum": MethodPlan(
+                "digits",
+                {
+                    "outer_loops": 2,
+                    "max_phase_a_epochs": 2,
+                    "round_epochs": 2,
+                    "round_milestones": (1,),
+                    "max_inner_rounds": 2,
+                },
+            ),
+            # one warm-up epoch, then SSL epochs with LGA from e = 3 so every selection step shows
+            "promix": MethodPlan("digits", {"epochs": 4, "warm_up": 1, "start_expand": 2}),
+            # SOP+ on all data, and one warm-up epoch + two epochs on the subset for Prune4ReL and its baselines
+            "sop": MethodPlan("digits", {"epochs": 3}),
+            **{m: MethodPlan("digits", {"epochs": 2, "warmup_epochs": 1}) for m in _PRUNERS},
+        },
         device="cpu",
     ),
     "quick": Profile(
-        "quick", "the embedded digits with each method's digits preset: the main job on a 2-core CPU",
+        "quick",
+        "the embedded digits with each method's digits preset: the main job on a 2-core CPU",
         Grid("digits", ("symmetric:0.2", "symmetric:0.4", "symmetric:0.8", "pairflip:0.4"), (0, 1)),
-        {"ce": MethodPlan("digits", {"epochs": 60}), "dividemix": MethodPlan("digits"), "smr": MethodPlan("digits"),
-         "comining": MethodPlan("digits"),
-         "mememomentum": MethodPlan("digits"),
-         "promix": MethodPlan("digits"),
-         "sop": MethodPlan("digits"), **{m: MethodPlan("digits") for m in _PRUNERS}},
+        {
+            "ce": MethodPlan("digits", {"epochs": 60}),
+            "dividemix": MethodPlan("digits"),
+            "smr": MethodPlan("digits"),
+            "comining": MethodPlan("digits"),
+            "mememomentum": MethodPlan("digits"),
+            "promix": MethodPlan("digits"),
+            "sop": MethodPlan("digits"),
+            **{m: MethodPlan("digits") for m in _PRUNERS},
+        },
     ),
     "paper": Profile(
-        "paper", "the papers' data sets and settings (CIFAR-10 from ./data or $LNLKIT_DATA; needs a GPU)",
+        "paper",
+        "the papers' data sets and settings (CIFAR-10 from ./data or $LNLKIT_DATA; needs a GPU)",
         # DivideMix's CIFAR-10 settings; seed 123 regenerates the official noisy labels
-        Grid("cifar10", ("symmetric-inclusive:0.2", "symmetric-inclusive:0.5", "symmetric-inclusive:0.8",
-                         "asym-cifar10:0.4"), (123,)),
-        {"ce": MethodPlan(None), "dividemix": MethodPlan(None), "smr": MethodPlan(None),
-         # cifar10nc / cifar100nc / cifar80no by the noise spec (CoMining.preset_for)
-         "comining": MethodPlan(None),
-         "mememomentum": MethodPlan(None),
-         "promix": MethodPlan(None),
-         # SOP+/Prune4ReL's settings are CIFAR-N ones (notebook 14's paper grid uses cifar10n:worst)
-         "sop": MethodPlan("cifar10n"), **{m: MethodPlan("cifar10n-sop") for m in _PRUNERS}},
+        Grid(
+            "cifar10",
+            ("symmetric-inclusive:0.2", "symmetric-inclusive:0.5", "symmetric-inclusive:0.8", "asym-cifar10:0.4"),
+            (123,),
+        ),
+        {
+            "ce": MethodPlan(None),
+            "dividemix": MethodPlan(None),
+            "smr": MethodPlan(None),
+            # cifar10nc / cifar100nc / cifar80no by the noise spec (CoMining.preset_for)
+            "comining": MethodPlan(None),
+            "mememomentum": MethodPlan(None),
+            "promix": MethodPlan(None),
+            # SOP+/Prune4ReL's settings are CIFAR-N ones (notebook 14's paper grid uses cifar10n:worst)
+            "sop": MethodPlan("cifar10n"),
+            **{m: MethodPlan("cifar10n-sop") for m in _PRUNERS},
+        },
     ),
 }
 
@@ -118,8 +184,14 @@ def _profile(name: str) -> Profile:
     return PROFILES[name]
 
 
-def profile_method(method: str, profile: str, dataset: str | None = None, noise: str | None = None,
-                   preset: str | None = None, **overrides: Any):
+def profile_method(
+    method: str,
+    profile: str,
+    dataset: str | None = None,
+    noise: str | None = None,
+    preset: str | None = None,
+    **overrides: Any,
+):
     """The method configured as ``profile`` runs it.
 
     Parameters
@@ -152,12 +224,31 @@ def profile_method(method: str, profile: str, dataset: str | None = None, noise:
 
 
 # the columns a notebook shows when it puts its method next to CE
-COMPARISON_COLUMNS = ("method", "preset", "noise", "reported", "reported_as", "test_acc_best", "test_acc_last",
-                      "sel_precision", "sel_recall", "wall_s")
+COMPARISON_COLUMNS = (
+    "method",
+    "preset",
+    "noise",
+    "reported",
+    "reported_as",
+    "test_acc_best",
+    "test_acc_last",
+    "sel_precision",
+    "sel_recall",
+    "wall_s",
+)
 
 
-def compare_with_ce(runs: RunResult | Sequence[RunResult], data: Any, *, profile: str, runs_root: str | os.PathLike,
-                    dataset: str, noise: str, seed: int, device: str = "auto"):
+def compare_with_ce(
+    runs: RunResult | Sequence[RunResult],
+    data: Any,
+    *,
+    profile: str,
+    runs_root: str | os.PathLike,
+    dataset: str,
+    noise: str,
+    seed: int,
+    device: str = "auto",
+):
     """Put runs next to plain CE on the same noisy labels and seed.
 
     The CE run is the profile's (:func:`profile_method`), kept where the batch keeps it (:func:`run_folder`), so a
@@ -191,9 +282,11 @@ def compare_with_ce(runs: RunResult | Sequence[RunResult], data: Any, *, profile
     runs = [runs] if isinstance(runs, RunResult) else list(runs)
     for run in runs:
         if (run.config.get("noise"), run.config.get("noise_seed")) != (data.noise.spec, data.seed):
-            raise ValueError(f"{run.path} was trained on {run.config.get('noise')} (noise seed "
-                             f"{run.config.get('noise_seed')}), not on the labels of {data.noise.spec} (noise seed "
-                             f"{data.seed})")
+            raise ValueError(
+                f"{run.path} was trained on {run.config.get('noise')} (noise seed "
+                f"{run.config.get('noise_seed')}), not on the labels of {data.noise.spec} (noise seed "
+                f"{data.seed})"
+            )
     ce = profile_method("ce", profile, dataset=dataset, noise=noise)
     ce_run = ce.fit(data, out=run_folder(runs_root, "ce", dataset, noise, seed), device=device, resume=True)
     table = results_table([ce_run.path, *(r.path for r in runs)])
@@ -235,24 +328,40 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     # one run plus two switch variants per cell, about 140 s each on one core: one cell in the quick profile
     NotebookSpec("10_promix.ipynb", methods=("promix",), grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))}),
     # two runs plus two ablation runs per cell, about 100 s each on one core: one cell in the quick profile
-    NotebookSpec("11_dividemix_smr.ipynb", methods=("dividemix", "smr"),
-                 grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))}),
+    NotebookSpec(
+        "11_dividemix_smr.ipynb",
+        methods=("dividemix", "smr"),
+        grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))},
+    ),
     # the main run, an open-set run and three switch variants (about 100 s each on one core): one cell in quick;
     # paper: Co-mining's own CIFAR-10 settings (Table 1, its RandomState(0) noise recipe with seed 0)
-    NotebookSpec("12_comining.ipynb", methods=("comining",),
-                 grids={"quick": Grid("digits", ("symmetric:0.4",), (0,)),
-                        "paper": Grid("cifar10", ("symmetric:0.2", "symmetric:0.5", "symmetric:0.8", "pairflip:0.2",
-                                                  "pairflip:0.4"), (0,))}),
+    NotebookSpec(
+        "12_comining.ipynb",
+        methods=("comining",),
+        grids={
+            "quick": Grid("digits", ("symmetric:0.4",), (0,)),
+            "paper": Grid(
+                "cifar10", ("symmetric:0.2", "symmetric:0.5", "symmetric:0.8", "pairflip:0.2", "pairflip:0.4"), (0,)
+            ),
+        },
+    ),
     # the paper's main setting is instance-dependent noise; two runs (official and fixed switches) per cell, about
     # two minutes each on one core; on a GPU the CIFAR-10 settings of the official README (seed 1)
-    NotebookSpec("13_me_momentum.ipynb", methods=("mememomentum",),
-                 grids={"quick": Grid("digits", ("instance:0.4",), (0,)),
-                        "paper": Grid("cifar10", ("symmetric:0.2", "instance:0.2", "instance:0.4"), (1,))}),
+    NotebookSpec(
+        "13_me_momentum.ipynb",
+        methods=("mememomentum",),
+        grids={
+            "quick": Grid("digits", ("instance:0.4",), (0,)),
+            "paper": Grid("cifar10", ("symmetric:0.2", "instance:0.2", "instance:0.4"), (1,)),
+        },
+    ),
     # SOP+ on all data, Prune4ReL and Uniform at two ratios (+ the other baselines in quick), about 15 runs of
     # ≈ 1 min each on one core in the quick profile: one cell
-    NotebookSpec("14_prune4rel.ipynb", methods=("sop", "prune4rel"),
-                 grids={"quick": Grid("digits", ("symmetric:0.4",), (0,)),
-                        "paper": Grid("cifar10", ("cifar10n:worst",), (0,))}),
+    NotebookSpec(
+        "14_prune4rel.ipynb",
+        methods=("sop", "prune4rel"),
+        grids={"quick": Grid("digits", ("symmetric:0.4",), (0,)), "paper": Grid("cifar10", ("cifar10n:worst",), (0,))},
+    ),
 )
 RESULTS_NOTEBOOK = NotebookSpec("99_results.ipynb")
 
@@ -294,8 +403,13 @@ class JobOutcome:
     error: str = ""
 
 
-def plan_jobs(profile: str, runs_root: str | os.PathLike, notebooks: Sequence[NotebookSpec] = NOTEBOOKS,
-              only: Iterable[str] | None = None, device: str | None = None) -> list[Job]:
+def plan_jobs(
+    profile: str,
+    runs_root: str | os.PathLike,
+    notebooks: Sequence[NotebookSpec] = NOTEBOOKS,
+    only: Iterable[str] | None = None,
+    device: str | None = None,
+) -> list[Job]:
     """Expand the notebooks over the profile's grids into jobs (the results notebook is not among them).
 
     Parameters
@@ -329,11 +443,17 @@ def plan_jobs(profile: str, runs_root: str | os.PathLike, notebooks: Sequence[No
         for noise in grid.noises:
             for seed in grid.seeds:
                 cell = f"{grid.dataset}_{noise_tag(noise)}_s{seed}"
-                params = {**base, "dataset": grid.dataset, "noise": noise, "seed": seed,
-                          "device": device or prof.device}
+                params = {
+                    **base,
+                    "dataset": grid.dataset,
+                    "noise": noise,
+                    "seed": seed,
+                    "device": device or prof.device,
+                }
                 runs = tuple(run_folder(runs_root, m, grid.dataset, noise, seed) for m in nb.methods)
-                jobs.append(Job(nb, f"{nb.stem}/{cell}", params, runs,
-                                runs_root / "_notebooks" / f"{nb.stem}__{cell}.ipynb"))
+                jobs.append(
+                    Job(nb, f"{nb.stem}/{cell}", params, runs, runs_root / "_notebooks" / f"{nb.stem}__{cell}.ipynb")
+                )
     return jobs
 
 
@@ -348,8 +468,13 @@ def _declared_parameters(path: Path) -> set[str]:
     return {m.group(1) for src in sources for m in re.finditer(r"^(\w+)\s*(?::[^=]*)?=", src, re.MULTILINE)}
 
 
-def _execute(job: Job, notebooks_dir: Path, env: dict[str, str], timeout: float | None,
-             echo: Callable[[str], None] = lambda _: None) -> JobOutcome:
+def _execute(
+    job: Job,
+    notebooks_dir: Path,
+    env: dict[str, str],
+    timeout: float | None,
+    echo: Callable[[str], None] = lambda _: None,
+) -> JobOutcome:
     """Run one notebook in its own papermill process (a crash or hang of one job cannot take the batch down)."""
     source = notebooks_dir / job.notebook.filename
     echo(f"start {job.name}")
@@ -362,8 +487,22 @@ def _execute(job: Job, notebooks_dir: Path, env: dict[str, str], timeout: float 
     job.marker.unlink(missing_ok=True)
     params_file = job.executed.with_suffix(".params.json")
     atomic_write_bytes(params_file, json.dumps(params).encode())
-    cmd = [sys.executable, "-m", "papermill", str(source), str(job.executed), "-f", str(params_file),
-           "-k", "python3", "--cwd", str(notebooks_dir), "--no-progress-bar", "--log-level", "WARNING"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(source),
+        str(job.executed),
+        "-f",
+        str(params_file),
+        "-k",
+        "python3",
+        "--cwd",
+        str(notebooks_dir),
+        "--no-progress-bar",
+        "--log-level",
+        "WARNING",
+    ]
     try:
         with open(job.log, "wb") as log:
             proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
@@ -378,8 +517,15 @@ def _execute(job: Job, notebooks_dir: Path, env: dict[str, str], timeout: float 
     incomplete = [str(r) for r in job.runs if not is_complete_run(r)]
     if incomplete:
         return JobOutcome(job, "failed", seconds, f"notebook finished but left incomplete run folders: {incomplete}")
-    write_json(job.marker, {"notebook": job.notebook.filename, "parameters": params, "seconds": seconds,
-                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_json(
+        job.marker,
+        {
+            "notebook": job.notebook.filename,
+            "parameters": params,
+            "seconds": seconds,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        },
+    )
     return JobOutcome(job, "ok", seconds)
 
 
@@ -417,13 +563,25 @@ def _default_jobs(device: str) -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def reproduce(profile: str = "quick", out: str | os.PathLike = "runs", results: str | os.PathLike = "results",
-              figures: str | os.PathLike = "figures", only: Iterable[str] | None = None, jobs: int | None = None,
-              notebooks_dir: str | os.PathLike | None = None, notebooks: Sequence[NotebookSpec] = NOTEBOOKS,
-              device: str | None = None, run_results: bool = True, timeout: float | None = None,
-              echo: Callable[[str], None] = print, devices: str | Sequence[str] | None = None,
-              executor: str = "local", slurm: SlurmOptions | None = None, check_inputs: bool = True,
-              progress: bool = True) -> list[JobOutcome]:
+def reproduce(
+    profile: str = "quick",
+    out: str | os.PathLike = "runs",
+    results: str | os.PathLike = "results",
+    figures: str | os.PathLike = "figures",
+    only: Iterable[str] | None = None,
+    jobs: int | None = None,
+    notebooks_dir: str | os.PathLike | None = None,
+    notebooks: Sequence[NotebookSpec] = NOTEBOOKS,
+    device: str | None = None,
+    run_results: bool = True,
+    timeout: float | None = None,
+    echo: Callable[[str], None] = print,
+    devices: str | Sequence[str] | None = None,
+    executor: str = "local",
+    slurm: SlurmOptions | None = None,
+    check_inputs: bool = True,
+    progress: bool = True,
+) -> list[JobOutcome]:
     """Execute the notebooks over the profile's grid and regenerate the results tables and figures.
 
     Parameters
@@ -499,30 +657,49 @@ def reproduce(profile: str = "quick", out: str | os.PathLike = "runs", results: 
         echo(f"profile {prof.name}: {len(todo)} SLURM job(s) to submit, {len(planned) - len(todo)} complete")
         _run_slurm(todo, nb_dir, slurm or SlurmOptions(), timeout, runs_root, echo, outcomes, progress)
     elif slots:
-        echo(f"profile {prof.name}: {len(todo)} notebook run(s) to do, {len(planned) - len(todo)} complete; "
-             f"one per device on {', '.join(slots)}, {threads} thread(s) each")
+        echo(
+            f"profile {prof.name}: {len(todo)} notebook run(s) to do, {len(planned) - len(todo)} complete; "
+            f"one per device on {', '.join(slots)}, {threads} thread(s) each"
+        )
         _run_pool(todo, nb_dir, env, timeout, slots, echo, outcomes)
     else:
-        echo(f"profile {prof.name}: {len(todo)} notebook run(s) to do, {len(planned) - len(todo)} complete; "
-             f"{n_jobs} at a time, {threads} thread(s) each")
+        echo(
+            f"profile {prof.name}: {len(todo)} notebook run(s) to do, {len(planned) - len(todo)} complete; "
+            f"{n_jobs} at a time, {threads} thread(s) each"
+        )
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
             futures = [pool.submit(_execute, job, nb_dir, env, timeout, echo) for job in todo]
             for done, future in enumerate(as_completed(futures), 1):
                 _report(future.result(), done, len(todo), echo, outcomes)
 
     if run_results:
-        results_job = Job(RESULTS_NOTEBOOK, RESULTS_NOTEBOOK.stem,
-                          {"profile": prof.name, "runs_root": str(runs_root),
-                           "results_dir": str(Path(results).resolve()), "figures_dir": str(Path(figures).resolve())},
-                          (), runs_root / "_notebooks" / RESULTS_NOTEBOOK.filename)
+        results_job = Job(
+            RESULTS_NOTEBOOK,
+            RESULTS_NOTEBOOK.stem,
+            {
+                "profile": prof.name,
+                "runs_root": str(runs_root),
+                "results_dir": str(Path(results).resolve()),
+                "figures_dir": str(Path(figures).resolve()),
+            },
+            (),
+            runs_root / "_notebooks" / RESULTS_NOTEBOOK.filename,
+        )
         outcome = _execute(results_job, nb_dir, env, timeout, echo)
         outcomes.append(outcome)
-        echo(f"{outcome.status:5s} {results_job.name} ({outcome.seconds:.0f} s)"
-             + (f"\n      executed copy: {results_job.executed}\n      " + outcome.error.replace("\n", "\n      ")
-                if outcome.status == "failed" else ""))
+        echo(
+            f"{outcome.status:5s} {results_job.name} ({outcome.seconds:.0f} s)"
+            + (
+                f"\n      executed copy: {results_job.executed}\n      " + outcome.error.replace("\n", "\n      ")
+                if outcome.status == "failed"
+                else ""
+            )
+        )
     failed = [o for o in outcomes if o.status == "failed"]
-    echo(f"done: {sum(o.status == 'ok' for o in outcomes)} ran, {sum(o.status == 'skipped' for o in outcomes)} "
-         f"skipped, {len(failed)} failed")
+    echo(
+        f"done: {sum(o.status == 'ok' for o in outcomes)} ran, {sum(o.status == 'skipped' for o in outcomes)} "
+        f"skipped, {len(failed)} failed"
+    )
     for o in failed:
         echo(f"FAILED {o.job.name}: see {o.job.executed} (log {o.job.log})")
     return outcomes
@@ -575,12 +752,16 @@ def write_results(runs_root: str | os.PathLike, results_dir: str | os.PathLike, 
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     paths = {ext: results_dir / f"{profile}.{ext}" for ext in ("md", "csv", "tex")}
-    title = (f"Results of `lnlkit reproduce --profile {profile}`: test accuracy (%) as mean ± std over seeds; "
-             "selection precision/recall, and the AUROC of the method's clean score, against the true noise mask at "
-             "the last epoch.\n\n")
+    title = (
+        f"Results of `lnlkit reproduce --profile {profile}`: test accuracy (%) as mean ± std over seeds; "
+        "selection precision/recall, and the AUROC of the method's clean score, against the true noise mask at "
+        "the last epoch.\n\n"
+    )
     if summary["from_scratch"].astype(bool).any():
-        title += ("\"(from scratch)\": the paper starts from ImageNet weights; these runs did not "
-                  "(`--set pretrained=false`), so they are not comparable with its numbers.\n\n")
+        title += (
+            '"(from scratch)": the paper starts from ImageNet weights; these runs did not '
+            "(`--set pretrained=false`), so they are not comparable with its numbers.\n\n"
+        )
     atomic_write_bytes(paths["md"], (title + format_table(shown, "md")).encode())
     atomic_write_bytes(paths["csv"], summary.to_csv(index=False).encode())
     atomic_write_bytes(paths["tex"], shown.to_latex(index=False).encode())
@@ -658,8 +839,10 @@ def parse_devices(spec: str | Sequence[str]) -> list[str]:
         if not name.startswith("cuda:") or not name[5:].isdigit():
             raise ValueError(f"unknown device {name!r} in --devices; use cuda:N, cpu or all")
         if name not in have:
-            raise ValueError(f"--devices names {name}, but this machine has "
-                             + (f"{len(have)} GPU(s): {', '.join(have)}" if have else "no CUDA GPU"))
+            raise ValueError(
+                f"--devices names {name}, but this machine has "
+                + (f"{len(have)} GPU(s): {', '.join(have)}" if have else "no CUDA GPU")
+            )
         slots.append(name)
     return slots
 
@@ -677,8 +860,15 @@ def _slot_env(env: dict[str, str], slot: str) -> tuple[dict[str, str], str]:
     return env, "cpu" if simulated else "cuda"
 
 
-def _run_pool(todo: Sequence[Job], nb_dir: Path, env: dict[str, str], timeout: float | None, slots: Sequence[str],
-              echo: Callable[[str], None], outcomes: list[JobOutcome]) -> None:
+def _run_pool(
+    todo: Sequence[Job],
+    nb_dir: Path,
+    env: dict[str, str],
+    timeout: float | None,
+    slots: Sequence[str],
+    echo: Callable[[str], None],
+    outcomes: list[JobOutcome],
+) -> None:
     """Run ``todo`` on a pool of device slots: each job holds one slot from start to end (a queue of free slots)."""
     import queue
     from dataclasses import replace
@@ -704,16 +894,23 @@ def _run_pool(todo: Sequence[Job], nb_dir: Path, env: dict[str, str], timeout: f
             _report(future.result(), done, len(todo), echo, outcomes)
 
 
-def _report(outcome: JobOutcome, done: int, total: int, echo: Callable[[str], None],
-            outcomes: list[JobOutcome]) -> None:
+def _report(
+    outcome: JobOutcome, done: int, total: int, echo: Callable[[str], None], outcomes: list[JobOutcome]
+) -> None:
     outcomes.append(outcome)
-    echo(f"{outcome.status:5s} {outcome.job.name} ({outcome.seconds:.0f} s) [{done}/{total}]"
-         + (f"\n      executed copy: {outcome.job.executed}\n      "
-            + outcome.error.replace("\n", "\n      ") if outcome.status == "failed" else ""))
+    echo(
+        f"{outcome.status:5s} {outcome.job.name} ({outcome.seconds:.0f} s) [{done}/{total}]"
+        + (
+            f"\n      executed copy: {outcome.job.executed}\n      " + outcome.error.replace("\n", "\n      ")
+            if outcome.status == "failed"
+            else ""
+        )
+    )
 
 
-def _check_executor(executor: str, devices: str | Sequence[str] | None, jobs: int | None,
-                    slurm: SlurmOptions | None) -> list[str]:
+def _check_executor(
+    executor: str, devices: str | Sequence[str] | None, jobs: int | None, slurm: SlurmOptions | None
+) -> list[str]:
     """Validate the executor choice before anything runs; the device slots of a local pool (empty: CPU workers)."""
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
@@ -727,8 +924,10 @@ def _check_executor(executor: str, devices: str | Sequence[str] | None, jobs: in
     if devices is None:
         return []
     if jobs is not None:
-        raise ValueError("--jobs counts CPU workers; with --devices every device runs one job at a time "
-                         "(name a GPU twice, e.g. cuda:0,cuda:0, for two jobs on it)")
+        raise ValueError(
+            "--jobs counts CPU workers; with --devices every device runs one job at a time "
+            "(name a GPU twice, e.g. cuda:0,cuda:0, for two jobs on it)"
+        )
     return parse_devices(devices)
 
 
@@ -852,8 +1051,9 @@ def check_slurm(options: SlurmOptions) -> None:
         raise ValueError(f"--executor slurm: sinfo failed: {_first_line(RuntimeError(listed.stderr or 'no output'))}")
     partitions = [p.strip().rstrip("*") for p in listed.stdout.split()]
     if options.partition is not None and options.partition not in partitions:
-        raise ValueError(f"partition {options.partition!r} not on this cluster; sinfo lists "
-                         f"{', '.join(partitions) or 'none'}")
+        raise ValueError(
+            f"partition {options.partition!r} not on this cluster; sinfo lists {', '.join(partitions) or 'none'}"
+        )
 
 
 class _CellTask:
@@ -881,8 +1081,12 @@ def _squeue_states(job_ids: Sequence[str]) -> dict[str, str] | None:
     if not job_ids:
         return {}
     try:
-        done = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i %T", "-j", ",".join(job_ids)],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["squeue", "-h", "-t", "all", "-o", "%i %T", "-j", ",".join(job_ids)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except subprocess.TimeoutExpired:
         return None
     if done.returncode != 0 and "Invalid job id" not in done.stderr:
@@ -891,21 +1095,44 @@ def _squeue_states(job_ids: Sequence[str]) -> dict[str, str] | None:
 
 
 # states in which a job is gone for good without a result: resubmit (it resumes from its checkpoint)
-_SLURM_ENDED = {"CANCELLED", "FAILED", "NODE_FAIL", "PREEMPTED", "TIMEOUT", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
-                "COMPLETED", "SPECIAL_EXIT"}
+_SLURM_ENDED = {
+    "CANCELLED",
+    "FAILED",
+    "NODE_FAIL",
+    "PREEMPTED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "COMPLETED",
+    "SPECIAL_EXIT",
+}
 
 
-def _run_slurm(todo: Sequence[Job], nb_dir: Path, options: SlurmOptions, timeout: float | None, runs_root: Path,
-               echo: Callable[[str], None], outcomes: list[JobOutcome], progress: bool = True) -> None:
+def _run_slurm(
+    todo: Sequence[Job],
+    nb_dir: Path,
+    options: SlurmOptions,
+    timeout: float | None,
+    runs_root: Path,
+    echo: Callable[[str], None],
+    outcomes: list[JobOutcome],
+    progress: bool = True,
+) -> None:
     """Submit one SLURM job per grid cell, resubmit those lost without a result, collect the outcomes."""
     submitit = _require_submitit()
     from tqdm.auto import tqdm
 
     folder = Path(options.folder) if options.folder is not None else runs_root / "_notebooks" / "_slurm"
     executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster="slurm")
-    params: dict[str, Any] = {"timeout_min": int(options.time_min), "cpus_per_task": int(options.cpus_per_job),
-                              "tasks_per_node": 1, "nodes": 1, "slurm_signal_delay_s": 60,
-                              "slurm_additional_parameters": dict(options.extra)}
+    params: dict[str, Any] = {
+        "timeout_min": int(options.time_min),
+        "cpus_per_task": int(options.cpus_per_job),
+        "tasks_per_node": 1,
+        "nodes": 1,
+        "slurm_signal_delay_s": 60,
+        "slurm_additional_parameters": dict(options.extra),
+    }
     if options.partition is not None:
         params["slurm_partition"] = options.partition
     if options.gpus_per_job:
@@ -928,12 +1155,19 @@ def _run_slurm(todo: Sequence[Job], nb_dir: Path, options: SlurmOptions, timeout
         """Resubmit a job lost to the cluster (it resumes from its checkpoint), up to ``options.retries`` times."""
         if attempts[name] < options.retries:
             attempts[name] += 1
-            echo(f"lost  {name}: SLURM job {handle.job_id} {why}; resubmitting ({attempts[name]}/{options.retries}), "
-                 "it resumes from its checkpoint")
+            echo(
+                f"lost  {name}: SLURM job {handle.job_id} {why}; resubmitting ({attempts[name]}/{options.retries}), "
+                "it resumes from its checkpoint"
+            )
             running[name] = (job, submit(job))
             return None
-        return JobOutcome(job, "failed", 0.0, f"SLURM job {handle.job_id} {why}, {options.retries + 1} time(s); "
-                                              f"log {handle.paths.stdout}")
+        return JobOutcome(
+            job,
+            "failed",
+            0.0,
+            f"SLURM job {handle.job_id} {why}, {options.retries + 1} time(s); log {handle.paths.stdout}",
+        )
+
     try:
         for job in todo:
             running[job.name] = (job, submit(job))

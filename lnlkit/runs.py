@@ -23,8 +23,20 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["RunResult", "load_run", "is_complete_run", "read_jsonl", "run_folder", "noise_tag", "TABLE_COLUMNS",
-           "results_table", "summary_table", "display_table", "TABLE_FORMATS", "format_table"]
+__all__ = [
+    "RunResult",
+    "load_run",
+    "is_complete_run",
+    "read_jsonl",
+    "run_folder",
+    "noise_tag",
+    "TABLE_COLUMNS",
+    "results_table",
+    "summary_table",
+    "display_table",
+    "TABLE_FORMATS",
+    "format_table",
+]
 
 
 # ---------------------------------------------------------------------------------------------- naming
@@ -34,8 +46,9 @@ def noise_tag(noise: str) -> str:
     return str(noise).replace(":", "-").replace("+", "_").replace("/", "-")
 
 
-def run_folder(runs_root: str | os.PathLike, method: str, dataset: str, noise: str, seed: int,
-               variant: str | None = None) -> Path:
+def run_folder(
+    runs_root: str | os.PathLike, method: str, dataset: str, noise: str, seed: int, variant: str | None = None
+) -> Path:
     """Where a batch (or a notebook) keeps the run of ``method`` on one grid cell.
 
     Parameters
@@ -124,7 +137,9 @@ def load_run(path: str | os.PathLike) -> RunResult:
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not an lnlkit run folder (no config.json)")
     config = json.loads((path / "config.json").read_text())
-    result = json.loads((path / "result.json").read_text()) if (path / "result.json").exists() else {"status": "running"}
+    result = (
+        json.loads((path / "result.json").read_text()) if (path / "result.json").exists() else {"status": "running"}
+    )
     labels = is_noisy = transition = true_labels = ood_mask = None
     if (path / "noise.npz").exists():
         with np.load(path / "noise.npz") as z:
@@ -133,8 +148,9 @@ def load_run(path: str | os.PathLike) -> RunResult:
             transition = z["transition"] if z["transition"].size else None
             true_labels = z["true_labels"] if "true_labels" in z.files else None
             ood_mask = z["ood_mask"] if "ood_mask" in z.files else None
-    return RunResult(path, config, read_jsonl(path / "history.jsonl"), result, labels, is_noisy, transition,
-                     true_labels, ood_mask)
+    return RunResult(
+        path, config, read_jsonl(path / "history.jsonl"), result, labels, is_noisy, transition, true_labels, ood_mask
+    )
 
 
 def is_complete_run(path: str | os.PathLike) -> bool:
@@ -160,9 +176,26 @@ def _expand(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]) -> l
 
 
 # ---------------------------------------------------------------------------------------------- tables
-TABLE_COLUMNS = ["method", "preset", "from_scratch", "dataset", "noise", "seed", "realized_rate", "reported",
-                 "reported_as", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "sel_auroc",
-                 "epochs", "wall_s", "status", "path"]
+TABLE_COLUMNS = [
+    "method",
+    "preset",
+    "from_scratch",
+    "dataset",
+    "noise",
+    "seed",
+    "realized_rate",
+    "reported",
+    "reported_as",
+    "test_acc_last",
+    "test_acc_best",
+    "sel_precision",
+    "sel_recall",
+    "sel_auroc",
+    "epochs",
+    "wall_s",
+    "status",
+    "path",
+]
 
 
 def results_table(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike], aggregate: bool = False):
@@ -188,16 +221,29 @@ def results_table(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]
     for p in _expand(paths_or_glob):
         run = load_run(p)
         cfg, res = run.config, run.result
-        rows.append({
-            "method": cfg.get("method"), "preset": cfg.get("preset"),
-            # the preset's paper starts from ImageNet weights but this run did not (pretrained=false)
-            "from_scratch": bool(cfg.get("from_scratch", False)), "dataset": cfg.get("dataset"),
-            "noise": cfg.get("noise"), "seed": cfg.get("seed"), "realized_rate": res.get("realized_rate"),
-            "reported": res.get("reported"), "reported_as": res.get("reported_as"),
-            "test_acc_last": res.get("test_acc_last"), "test_acc_best": res.get("test_acc_best"),
-            "sel_precision": res.get("sel_precision"), "sel_recall": res.get("sel_recall"),
-            "sel_auroc": res.get("sel_auroc"), "epochs": len(run.history), "wall_s": res.get("wall_s"), "status": res.get("status"), "path": str(p),
-        })
+        rows.append(
+            {
+                "method": cfg.get("method"),
+                "preset": cfg.get("preset"),
+                # the preset's paper starts from ImageNet weights but this run did not (pretrained=false)
+                "from_scratch": bool(cfg.get("from_scratch", False)),
+                "dataset": cfg.get("dataset"),
+                "noise": cfg.get("noise"),
+                "seed": cfg.get("seed"),
+                "realized_rate": res.get("realized_rate"),
+                "reported": res.get("reported"),
+                "reported_as": res.get("reported_as"),
+                "test_acc_last": res.get("test_acc_last"),
+                "test_acc_best": res.get("test_acc_best"),
+                "sel_precision": res.get("sel_precision"),
+                "sel_recall": res.get("sel_recall"),
+                "sel_auroc": res.get("sel_auroc"),
+                "epochs": len(run.history),
+                "wall_s": res.get("wall_s"),
+                "status": res.get("status"),
+                "path": str(p),
+            }
+        )
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     if not aggregate or frame.empty:
         return frame
@@ -226,8 +272,15 @@ def summary_table(runs_root: str | os.PathLike):
 
     runs = results_table(runs_root)
     runs = runs[runs["status"] == "complete"]
-    metrics = ["reported", "test_acc_last", "test_acc_best", "sel_precision", "sel_recall", "sel_auroc",
-               "realized_rate"]
+    metrics = [
+        "reported",
+        "test_acc_last",
+        "test_acc_best",
+        "sel_precision",
+        "sel_recall",
+        "sel_auroc",
+        "realized_rate",
+    ]
     keys = ["method", "preset", "from_scratch", "dataset", "noise", "reported_as"]
     if runs.empty:
         return pd.DataFrame(columns=keys + ["seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
@@ -253,17 +306,23 @@ def display_table(summary):
 
     rows = []
     for r in summary.itertuples(index=False):
-        rows.append({
-            "dataset": r.dataset, "noise": r.noise, "method": r.method,
-            "preset": f"{r.preset} (from scratch)" if r.from_scratch else r.preset,
-            "realised rate": _mean_std(r.realized_rate_mean, float("nan"), 3), "seeds": int(r.seeds),
-            "reported": _mean_std(r.reported_mean, r.reported_std), "reported as": r.reported_as,
-            "best": _mean_std(r.test_acc_best_mean, r.test_acc_best_std),
-            "last": _mean_std(r.test_acc_last_mean, r.test_acc_last_std),
-            "sel. precision": _mean_std(r.sel_precision_mean, r.sel_precision_std, 3),
-            "sel. recall": _mean_std(r.sel_recall_mean, r.sel_recall_std, 3),
-            "sel. AUROC": _mean_std(r.sel_auroc_mean, r.sel_auroc_std, 3),
-        })
+        rows.append(
+            {
+                "dataset": r.dataset,
+                "noise": r.noise,
+                "method": r.method,
+                "preset": f"{r.preset} (from scratch)" if r.from_scratch else r.preset,
+                "realised rate": _mean_std(r.realized_rate_mean, float("nan"), 3),
+                "seeds": int(r.seeds),
+                "reported": _mean_std(r.reported_mean, r.reported_std),
+                "reported as": r.reported_as,
+                "best": _mean_std(r.test_acc_best_mean, r.test_acc_best_std),
+                "last": _mean_std(r.test_acc_last_mean, r.test_acc_last_std),
+                "sel. precision": _mean_std(r.sel_precision_mean, r.sel_precision_std, 3),
+                "sel. recall": _mean_std(r.sel_recall_mean, r.sel_recall_std, 3),
+                "sel. AUROC": _mean_std(r.sel_auroc_mean, r.sel_auroc_std, 3),
+            }
+        )
     return pd.DataFrame(rows)
 
 

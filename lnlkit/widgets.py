@@ -30,8 +30,16 @@ from lnlkit.noise import NOISE_KINDS
 from lnlkit.plots import plot_epoch_snapshot, plot_noise_overview
 from lnlkit.runs import RunResult, load_run
 
-__all__ = ["widget_frontend_available", "RunExplorer", "explore_run", "NoiseExplorer", "explore_noise",
-           "default_noise_kinds", "noise_spec", "progress_bar"]
+__all__ = [
+    "widget_frontend_available",
+    "RunExplorer",
+    "explore_run",
+    "NoiseExplorer",
+    "explore_noise",
+    "default_noise_kinds",
+    "noise_spec",
+    "progress_bar",
+]
 
 STATIC_ENV = "LNLKIT_STATIC_WIDGETS"
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -62,8 +70,10 @@ def _ipywidgets():
     try:
         import ipywidgets
     except ImportError as exc:
-        raise ImportError("interactive explorers need ipywidgets >= 8: pip install 'lnlkit[notebooks]' "
-                          "(or pass static=True for a static figure)") from exc
+        raise ImportError(
+            "interactive explorers need ipywidgets >= 8: pip install 'lnlkit[notebooks]' "
+            "(or pass static=True for a static figure)"
+        ) from exc
     return ipywidgets
 
 
@@ -110,9 +120,13 @@ class _Explorer:
             plt.close(fig)
         self.error = None
         if self.output is not None:
-            self.output.outputs = ({"output_type": "display_data", "metadata": {},
-                                    "data": {"image/png": base64.b64encode(self._png).decode("ascii"),
-                                             "text/plain": repr(fig)}},)
+            self.output.outputs = (
+                {
+                    "output_type": "display_data",
+                    "metadata": {},
+                    "data": {"image/png": base64.b64encode(self._png).decode("ascii"), "text/plain": repr(fig)},
+                },
+            )
         return fig
 
     def _show_error(self, message: str) -> None:
@@ -120,8 +134,7 @@ class _Explorer:
             _pyplot().close(self.figure)
         self.figure, self._png, self.error = None, None, message
         if self.output is not None:
-            self.output.outputs = ({"output_type": "display_data", "metadata": {},
-                                    "data": {"text/plain": message}},)
+            self.output.outputs = ({"output_type": "display_data", "metadata": {}, "data": {"text/plain": message}},)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Widget view (interactive mode only) + ``image/png`` of the current figure + ``text/plain``."""
@@ -177,8 +190,9 @@ class RunExplorer(_Explorer):
         When the run recorded no per-sample losses, or ``epoch`` is not a recorded epoch.
     """
 
-    def __init__(self, run: RunResult | str | os.PathLike, static: bool | None = None, epoch: int | None = None,
-                 bins: int = 40):
+    def __init__(
+        self, run: RunResult | str | os.PathLike, static: bool | None = None, epoch: int | None = None, bins: int = 40
+    ):
         self.run = run if isinstance(run, RunResult) else load_run(Path(run))
         sig = self.run.signals
         if "loss" not in sig or len(sig.get("epoch", ())) == 0:
@@ -191,9 +205,13 @@ class RunExplorer(_Explorer):
         start = self.epochs[-1] if epoch is None else self._check(epoch)
         if not self.static:
             widgets = _ipywidgets()
-            self.slider = widgets.SelectionSlider(options=[(str(e), e) for e in self.epochs], value=start,
-                                                  description="epoch", continuous_update=False,
-                                                  layout=widgets.Layout(width="70%"))
+            self.slider = widgets.SelectionSlider(
+                options=[(str(e), e) for e in self.epochs],
+                value=start,
+                description="epoch",
+                continuous_update=False,
+                layout=widgets.Layout(width="70%"),
+            )
             self.output = widgets.Output()
             self.box = widgets.VBox([self.slider, self.output])
             self.slider.observe(self._on_slider, names="value")
@@ -232,8 +250,10 @@ class RunExplorer(_Explorer):
     def __repr__(self) -> str:
         cfg = self.run.config
         state = f"epoch {self.epoch}" if self.error is None else f"error: {self.error}"
-        return (f"RunExplorer({cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}, seed {cfg.get('seed')}"
-                f": {state}; recorded epochs {self.epochs[0]}..{self.epochs[-1]}; {self.run.path})")
+        return (
+            f"RunExplorer({cfg.get('method')} on {cfg.get('dataset')}, {cfg.get('noise')}, seed {cfg.get('seed')}"
+            f": {state}; recorded epochs {self.epochs[0]}..{self.epochs[-1]}; {self.run.path})"
+        )
 
 
 def explore_run(run: RunResult | str | os.PathLike, static: bool | None = None, **kwargs: Any) -> RunExplorer:
@@ -318,12 +338,21 @@ class NoiseExplorer(_Explorer):
         The figure shown (None after an error).
     """
 
-    def __init__(self, dataset: Any, kinds: Sequence[str] | None = None, seed: int = 0, static: bool | None = None,
-                 n_examples: int = 16, rate: float = 0.4):
+    def __init__(
+        self,
+        dataset: Any,
+        kinds: Sequence[str] | None = None,
+        seed: int = 0,
+        static: bool | None = None,
+        n_examples: int = 16,
+        rate: float = 0.4,
+    ):
         base = getattr(dataset, "dataset", dataset)
         if not getattr(base, "clean_train_known", True):
-            raise ValueError(f"{base.name} carries real label noise with unknown clean labels: no synthetic noise "
-                             "can be injected to explore")
+            raise ValueError(
+                f"{base.name} carries real label noise with unknown clean labels: no synthetic noise "
+                "can be injected to explore"
+            )
         self.dataset = base
         self.kinds = list(default_noise_kinds(base.num_classes) if kinds is None else kinds)
         if not self.kinds:
@@ -346,8 +375,15 @@ class NoiseExplorer(_Explorer):
         if not self.static:
             widgets = _ipywidgets()
             self.kind = widgets.Dropdown(options=self.kinds, value=start_kind, description="noise")
-            self.rate = widgets.FloatSlider(value=start_rate, min=0.0, max=0.9, step=0.05, description="rate",
-                                            continuous_update=False, readout_format=".2f")
+            self.rate = widgets.FloatSlider(
+                value=start_rate,
+                min=0.0,
+                max=0.9,
+                step=0.05,
+                description="rate",
+                continuous_update=False,
+                readout_format=".2f",
+            )
             self.text = widgets.HTML()
             self.output = widgets.Output()
             self.box = widgets.VBox([widgets.HBox([self.kind, self.rate]), self.text, self.output])
@@ -371,8 +407,10 @@ class NoiseExplorer(_Explorer):
         noise = noisy.noise
         nominal = float(rate) if noise.nominal_rate is None else noise.nominal_rate
         wrong = int(noise.is_noisy.sum()) if noise.is_noisy is not None else 0
-        self.message = (f"{self.spec}: realised rate {noise.realized_rate:.3f} vs nominal {nominal:.3f} "
-                        f"({wrong} of {len(noise.labels)} labels wrong, seed {self.seed})")
+        self.message = (
+            f"{self.spec}: realised rate {noise.realized_rate:.3f} vs nominal {nominal:.3f} "
+            f"({wrong} of {len(noise.labels)} labels wrong, seed {self.seed})"
+        )
         if self.text is not None:
             self.text.value = html.escape(self.message)
 

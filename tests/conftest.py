@@ -19,8 +19,17 @@ def small_digits(digits):
     from lnlkit.data import Dataset
 
     ds = digits
-    return Dataset.from_arrays(ds.x_train[:400], ds.y_train[:400], ds.x_test[:150], ds.y_test[:150], name="digits",
-                               num_classes=10, mean=ds.mean, std=ds.std, pixel_scale=16.0)
+    return Dataset.from_arrays(
+        ds.x_train[:400],
+        ds.y_train[:400],
+        ds.x_test[:150],
+        ds.y_test[:150],
+        name="digits",
+        num_classes=10,
+        mean=ds.mean,
+        std=ds.std,
+        pixel_scale=16.0,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,18 @@ def method_context(method, noisy, seed: int = 0) -> Context:
     dev = torch.device("cpu")
     torch.manual_seed(seed)
     data = DeviceData(noisy, dev, seed)
-    ctx = Context(data=data, device=dev, seed=seed, num_classes=noisy.num_classes, n_train=len(noisy.labels),
-                  in_channels=data.input_shape[0], input_shape=data.input_shape,
-                  default_model=noisy.dataset.default_model, dataset_name=noisy.name, noise_spec=noisy.noise.spec)
+    ctx = Context(
+        data=data,
+        device=dev,
+        seed=seed,
+        num_classes=noisy.num_classes,
+        n_train=len(noisy.labels),
+        in_channels=data.input_shape[0],
+        input_shape=data.input_shape,
+        default_model=noisy.dataset.default_model,
+        dataset_name=noisy.name,
+        noise_spec=noisy.noise.spec,
+    )
     method.setup(ctx)
     return ctx
 
@@ -35,6 +44,7 @@ def interrupt_then_resume(make_method, data, out, crash_after_epoch: int):
     """Fit ``make_method(checkpoint_every=1)`` into ``out`` until a KeyboardInterrupt right after epoch
     ``crash_after_epoch`` (checking that its ``result.json`` says so), then resume it there; returns the resumed run
     (compare it with an uninterrupted one)."""
+
     def crash(record):
         if record["epoch"] == crash_after_epoch:
             raise KeyboardInterrupt
@@ -52,8 +62,9 @@ def digits_acceptance_run(method: str, digits, out) -> dict:
     before = torch.get_num_threads()
     torch.set_num_threads(DEFAULT_THREADS)
     try:
-        run = lnlkit.get_method(method, preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0), out=out,
-                                                            progress=False)
+        run = lnlkit.get_method(method, preset="digits").fit(
+            digits.with_noise("symmetric:0.4", seed=0), out=out, progress=False
+        )
     finally:
         torch.set_num_threads(before)
     res = run.result

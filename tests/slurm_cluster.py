@@ -79,11 +79,15 @@ class LocalCluster:
 
 def start_cluster(root: Path, cpus: int = 2) -> LocalCluster:
     """Start munged, slurmctld and slurmd under ``root``; raise ClusterUnavailable with the reason on failure."""
-    missing = [c for c in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel")
-               if shutil.which(c) is None and not Path("/usr/sbin", c).exists()]
+    missing = [
+        c
+        for c in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel")
+        if shutil.which(c) is None and not Path("/usr/sbin", c).exists()
+    ]
     if missing:
-        raise ClusterUnavailable(f"SLURM/munge not installed (missing {', '.join(missing)}; apt-get install "
-                                 "slurm-wlm munge)")
+        raise ClusterUnavailable(
+            f"SLURM/munge not installed (missing {', '.join(missing)}; apt-get install slurm-wlm munge)"
+        )
     if os.geteuid() != 0:
         raise ClusterUnavailable("a local SLURM cluster needs root (slurmd runs jobs as their user)")
     root = Path(root)
@@ -106,12 +110,12 @@ SlurmdUser=root
 AuthType=auth/munge
 AuthInfo=socket={sock}
 CredType=cred/munge
-StateSaveLocation={root / 'state'}
-SlurmdSpoolDir={root / 'spool'}
-SlurmctldPidFile={root / 'slurmctld.pid'}
-SlurmdPidFile={root / 'slurmd.pid'}
-SlurmctldLogFile={root / 'log' / 'slurmctld.log'}
-SlurmdLogFile={root / 'log' / 'slurmd.log'}
+StateSaveLocation={root / "state"}
+SlurmdSpoolDir={root / "spool"}
+SlurmctldPidFile={root / "slurmctld.pid"}
+SlurmdPidFile={root / "slurmd.pid"}
+SlurmctldLogFile={root / "log" / "slurmctld.log"}
+SlurmdLogFile={root / "log" / "slurmd.log"}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SchedulerType=sched/builtin
@@ -132,18 +136,37 @@ PartitionName={partition} Nodes={host} Default=YES MaxTime=INFINITE State=UP
     cluster = LocalCluster(root, conf, partition, env)
     log = open(root / "log" / "daemons.out", "ab")
     try:
-        cluster.procs.append(subprocess.Popen(
-            ["munged", "--foreground", "--force", f"--socket={sock}", f"--key-file={key}",
-             f"--pid-file={root / 'munge' / 'munged.pid'}", f"--log-file={root / 'munge' / 'munged.log'}",
-             f"--seed-file={root / 'munge' / 'munged.seed'}"], stdout=log, stderr=log, env=env))
+        cluster.procs.append(
+            subprocess.Popen(
+                [
+                    "munged",
+                    "--foreground",
+                    "--force",
+                    f"--socket={sock}",
+                    f"--key-file={key}",
+                    f"--pid-file={root / 'munge' / 'munged.pid'}",
+                    f"--log-file={root / 'munge' / 'munged.log'}",
+                    f"--seed-file={root / 'munge' / 'munged.seed'}",
+                ],
+                stdout=log,
+                stderr=log,
+                env=env,
+            )
+        )
         _wait(lambda: sock.exists(), 10, "munged did not create its socket", cluster)
-        cluster.procs.append(subprocess.Popen(["slurmctld", "-D", "-i", "-f", str(conf)], stdout=log, stderr=log,
-                                              env=env))
+        cluster.procs.append(
+            subprocess.Popen(["slurmctld", "-D", "-i", "-f", str(conf)], stdout=log, stderr=log, env=env)
+        )
         _wait(lambda: cluster.run("sinfo", "-h", timeout=5).returncode == 0, 30, "slurmctld did not answer", cluster)
-        cluster.procs.append(subprocess.Popen(["slurmd", "-D", "-f", str(conf), "-N", host], stdout=log, stderr=log,
-                                              env=env))
-        _wait(lambda: cluster.run("sinfo", "-h", "-o", "%t", timeout=5).stdout.strip() in ("idle", "alloc", "mix"),
-              30, "the node did not become idle", cluster)
+        cluster.procs.append(
+            subprocess.Popen(["slurmd", "-D", "-f", str(conf), "-N", host], stdout=log, stderr=log, env=env)
+        )
+        _wait(
+            lambda: cluster.run("sinfo", "-h", "-o", "%t", timeout=5).stdout.strip() in ("idle", "alloc", "mix"),
+            30,
+            "the node did not become idle",
+            cluster,
+        )
     except BaseException:
         cluster.stop()
         raise

@@ -9,8 +9,18 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 import lnlkit
-from lnlkit.train.augment import (CIFAR10_POLICIES, Augment, AutoAugment, Compose, RandAugment, StrongAugment,
-                                  apply_op, comining_strong_view, op_magnitude, sop_strong_view)
+from lnlkit.train.augment import (
+    CIFAR10_POLICIES,
+    Augment,
+    AutoAugment,
+    Compose,
+    RandAugment,
+    StrongAugment,
+    apply_op,
+    comining_strong_view,
+    op_magnitude,
+    sop_strong_view,
+)
 from tests.methodtest import method_context
 
 NEAREST = v2.InterpolationMode.NEAREST
@@ -21,8 +31,9 @@ MEAN, STD = torch.tensor([0.4914, 0.4822, 0.4465]), torch.tensor([0.2023, 0.1994
 def _images(n=6, c=3, size=32, seed=0) -> torch.Tensor:
     """uint8 images with structure at several scales (smooth blobs plus pixel noise), (n, c, size, size)."""
     g = torch.Generator().manual_seed(seed)
-    coarse = torch.nn.functional.interpolate(torch.rand(n, c, 6, 6, generator=g), size=size, mode="bilinear",
-                                             align_corners=False)
+    coarse = torch.nn.functional.interpolate(
+        torch.rand(n, c, 6, 6, generator=g), size=size, mode="bilinear", align_corners=False
+    )
     x = 0.8 * coarse + 0.2 * torch.rand(n, c, size, size, generator=g)
     return (x * 230 + 10).round().to(torch.uint8)
 
@@ -31,24 +42,48 @@ def _tv_op(name: str, img: torch.Tensor, v: float, fill=None, interpolation=NEAR
     """torchvision's per-image op, with the same magnitude conventions as ``apply_op`` (the calls torchvision's
     AutoAugment makes)."""
     if name == "ShearX":
-        return TF.affine(img, angle=0.0, translate=[0, 0], scale=1.0, shear=[math.degrees(math.atan(v)), 0.0],
-                         interpolation=interpolation, fill=fill, center=[0, 0])
+        return TF.affine(
+            img,
+            angle=0.0,
+            translate=[0, 0],
+            scale=1.0,
+            shear=[math.degrees(math.atan(v)), 0.0],
+            interpolation=interpolation,
+            fill=fill,
+            center=[0, 0],
+        )
     if name == "ShearY":
-        return TF.affine(img, angle=0.0, translate=[0, 0], scale=1.0, shear=[0.0, math.degrees(math.atan(v))],
-                         interpolation=interpolation, fill=fill, center=[0, 0])
+        return TF.affine(
+            img,
+            angle=0.0,
+            translate=[0, 0],
+            scale=1.0,
+            shear=[0.0, math.degrees(math.atan(v))],
+            interpolation=interpolation,
+            fill=fill,
+            center=[0, 0],
+        )
     if name == "TranslateX":
-        return TF.affine(img, angle=0.0, translate=[v, 0], scale=1.0, shear=[0.0, 0.0], interpolation=interpolation,
-                         fill=fill)
+        return TF.affine(
+            img, angle=0.0, translate=[v, 0], scale=1.0, shear=[0.0, 0.0], interpolation=interpolation, fill=fill
+        )
     if name == "TranslateY":
-        return TF.affine(img, angle=0.0, translate=[0, v], scale=1.0, shear=[0.0, 0.0], interpolation=interpolation,
-                         fill=fill)
+        return TF.affine(
+            img, angle=0.0, translate=[0, v], scale=1.0, shear=[0.0, 0.0], interpolation=interpolation, fill=fill
+        )
     if name == "Rotate":
         return TF.rotate(img, v, interpolation=interpolation, fill=fill)
-    return {"Brightness": lambda: TF.adjust_brightness(img, v), "Color": lambda: TF.adjust_saturation(img, v),
-            "Contrast": lambda: TF.adjust_contrast(img, v), "Sharpness": lambda: TF.adjust_sharpness(img, v),
-            "Posterize": lambda: TF.posterize(img, int(v)), "Solarize": lambda: TF.solarize(img, v),
-            "AutoContrast": lambda: TF.autocontrast(img), "Equalize": lambda: TF.equalize(img),
-            "Invert": lambda: TF.invert(img)}[name]()
+    return {
+        "Brightness": lambda: TF.adjust_brightness(img, v),
+        "Color": lambda: TF.adjust_saturation(img, v),
+        "Contrast": lambda: TF.adjust_contrast(img, v),
+        "Sharpness": lambda: TF.adjust_sharpness(img, v),
+        "Posterize": lambda: TF.posterize(img, int(v)),
+        "Solarize": lambda: TF.solarize(img, v),
+        "AutoContrast": lambda: TF.autocontrast(img),
+        "Equalize": lambda: TF.equalize(img),
+        "Invert": lambda: TF.invert(img),
+    }[name]()
 
 
 def _ours(name, img, values, fill=None, interpolation="nearest") -> torch.Tensor:
@@ -65,11 +100,22 @@ def _close(ours: torch.Tensor, ref: torch.Tensor, geometric: bool) -> None:
 
 
 # ------------------------------------------------------------------------------------------- ops vs torchvision
-OP_CASES = {"ShearX": [0.3, -0.2, 0.1], "ShearY": [0.27, -0.3, 0.03], "TranslateX": [14.0, -9.0, 3.0],
-            "TranslateY": [14.0, -5.0, 1.0], "Rotate": [30.0, -13.3, 6.0], "Brightness": [0.1, 1.5, 1.9],
-            "Color": [0.1, 1.18, 1.9], "Contrast": [0.2, 0.55, 1.8], "Sharpness": [0.1, 0.28, 1.9],
-            "Posterize": [2.0, 4.0, 7.0], "Solarize": [198.33, 113.0, 28.3], "AutoContrast": [0.0, 0.0, 0.0],
-            "Equalize": [0.0, 0.0, 0.0], "Invert": [0.0, 0.0, 0.0]}
+OP_CASES = {
+    "ShearX": [0.3, -0.2, 0.1],
+    "ShearY": [0.27, -0.3, 0.03],
+    "TranslateX": [14.0, -9.0, 3.0],
+    "TranslateY": [14.0, -5.0, 1.0],
+    "Rotate": [30.0, -13.3, 6.0],
+    "Brightness": [0.1, 1.5, 1.9],
+    "Color": [0.1, 1.18, 1.9],
+    "Contrast": [0.2, 0.55, 1.8],
+    "Sharpness": [0.1, 0.28, 1.9],
+    "Posterize": [2.0, 4.0, 7.0],
+    "Solarize": [198.33, 113.0, 28.3],
+    "AutoContrast": [0.0, 0.0, 0.0],
+    "Equalize": [0.0, 0.0, 0.0],
+    "Invert": [0.0, 0.0, 0.0],
+}
 
 
 @pytest.mark.parametrize("name", list(OP_CASES))
@@ -102,8 +148,9 @@ def test_bicubic_shear_matches_pil(name):
     ref = []
     for im, v in zip(img, values):
         coeffs = (1, v, 0, 0, 1, 0) if name == "ShearX" else (1, 0, 0, v, 1, 0)
-        pil = Image.fromarray(im.permute(1, 2, 0).numpy()).transform((32, 32), Image.AFFINE, coeffs, Image.BICUBIC,
-                                                                      fillcolor=(128, 128, 128))
+        pil = Image.fromarray(im.permute(1, 2, 0).numpy()).transform(
+            (32, 32), Image.AFFINE, coeffs, Image.BICUBIC, fillcolor=(128, 128, 128)
+        )
         ref.append(torch.from_numpy(__import__("numpy").asarray(pil).copy()).permute(2, 0, 1))
     ours = _ours(name, img, values, fill=(128.0,) * 3, interpolation="bicubic")
     _close(ours, torch.stack(ref), False)  # torch's cubic kernel (a = -0.75) is not PIL's (a = -0.5): a few levels
@@ -133,7 +180,7 @@ def test_cutout_op_is_the_square_of_the_pip_package():
     x = torch.full((400, 3, 16, 16), 0.5)
     side = torch.tensor([7.0, 20.0, 2.0, 11.0]).repeat(100)
     out = apply_op("Cutout", x, side, torch.tensor([125.0, 122.0, 113.0]) / 255, generator=torch.Generator())
-    cut = (out[:, 0] != 0.5)
+    cut = out[:, 0] != 0.5
     rows, cols = cut.any(2).sum(1), cut.any(1).sum(1)
     even = (side.long() // 2) * 2  # [c - s//2, c + s//2): an even side, clipped at the borders
     assert bool((rows <= even).all()) and bool((cols <= even).all())
@@ -173,8 +220,9 @@ def test_torchvision_variant_uses_torchvisions_table_and_bins():
                 assert mag == pytest.approx(expected, abs=1e-6)
     ra = v2.RandAugment()
     assert set(RandAugment(MEAN, STD).names) == set(ra._AUGMENTATION_SPACE)
-    assert op_magnitude("torchvision", "Posterize", 9, 32, 32, 31)[0] == float(ra._AUGMENTATION_SPACE["Posterize"][0](
-        31, 32, 32)[9])
+    assert op_magnitude("torchvision", "Posterize", 9, 32, 32, 31)[0] == float(
+        ra._AUGMENTATION_SPACE["Posterize"][0](31, 32, 32)[9]
+    )
 
 
 def test_fastaa_variant_follows_the_prune4rel_archive():
@@ -259,10 +307,18 @@ def test_fastaa_sub_policy_applies_the_archive_magnitudes():
     # sub-policy 5 of the archive: ShearY level 7 (0.21), Posterize2 level 7 (2 bits), both forced on
     aa = AutoAugment(MEAN, STD, variant="fastaa")
     img = _images(2)
-    out = (aa.apply(img.float() / 255, torch.tensor([5, 5]), torch.ones(2, 2, dtype=torch.bool),
-                    torch.tensor([[False, False], [True, False]])) * 255).round()
-    ref = torch.stack([TF.posterize(_tv_op("ShearY", img[0], 0.21), 2), TF.posterize(_tv_op("ShearY", img[1], -0.21),
-                                                                                        2)])
+    out = (
+        aa.apply(
+            img.float() / 255,
+            torch.tensor([5, 5]),
+            torch.ones(2, 2, dtype=torch.bool),
+            torch.tensor([[False, False], [True, False]]),
+        )
+        * 255
+    ).round()
+    ref = torch.stack(
+        [TF.posterize(_tv_op("ShearY", img[0], 0.21), 2), TF.posterize(_tv_op("ShearY", img[1], -0.21), 2)]
+    )
     _close(out, ref, True)
     assert bool((out % 64 == 0).all())  # two bits kept
 
@@ -315,17 +371,23 @@ def test_randaugment_draws_ops_per_image():
     n = 20000
     ops, levels, applied, _ = _record(ra, torch.zeros(n, 3, 4, 4), 1)
     assert float((torch.bincount(ops.reshape(-1), minlength=15).double() - 2 * n / 15).abs().max()) <= 5 * math.sqrt(
-        2 * n / 15)
+        2 * n / 15
+    )
     assert abs(float(applied.double().mean()) - 0.5) < 0.02  # each op with probability 0.5
     assert levels.min() == 0 and levels.max() == 8  # magnitude indices 1..9
 
 
 def test_policies_are_reproducible_and_stay_images():
     x = (torch.rand(64, 3, 16, 16, generator=torch.Generator().manual_seed(0)) - MEAN.view(1, 3, 1, 1)) / STD.view(
-        1, 3, 1, 1)
-    for pol in (AutoAugment(MEAN, STD), AutoAugment(MEAN, STD, variant="fastaa"),
-                AutoAugment(MEAN, STD, variant="deepvoltaire"), RandAugment(MEAN, STD),
-                RandAugment(MEAN, STD, variant="deepvoltaire")):
+        1, 3, 1, 1
+    )
+    for pol in (
+        AutoAugment(MEAN, STD),
+        AutoAugment(MEAN, STD, variant="fastaa"),
+        AutoAugment(MEAN, STD, variant="deepvoltaire"),
+        RandAugment(MEAN, STD),
+        RandAugment(MEAN, STD, variant="deepvoltaire"),
+    ):
         a, b = pol(x, torch.Generator().manual_seed(1)), pol(x, torch.Generator().manual_seed(1))
         assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, pol(x, torch.Generator().manual_seed(2)))
         back = a * STD.view(1, 3, 1, 1) + MEAN.view(1, 3, 1, 1)

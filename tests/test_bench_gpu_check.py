@@ -15,14 +15,38 @@ SCRIPT = ROOT / "bench" / "gpu_check.py"
 
 def _run(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args, "--out-dir", str(tmp_path)], capture_output=True,
-                          text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args, "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_gpu_check_writes_tables_on_cpu(tmp_path):
-    proc = _run("--device", "cpu", "--methods", "comining", "--n", "48", "--n-test", "16", "--epochs", "1",
-                "--max-steps", "1", "--compare-steps", "2", "--reps", "1", "--set", "batch_size=16",
-                "eval_batch_size=16", tmp_path=tmp_path)
+    proc = _run(
+        "--device",
+        "cpu",
+        "--methods",
+        "comining",
+        "--n",
+        "48",
+        "--n-test",
+        "16",
+        "--epochs",
+        "1",
+        "--max-steps",
+        "1",
+        "--compare-steps",
+        "2",
+        "--reps",
+        "1",
+        "--set",
+        "batch_size=16",
+        "eval_batch_size=16",
+        tmp_path=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     files = list(tmp_path.glob("cpu-*.md"))
     assert len(files) == 1 and not list(tmp_path.glob(".*.tmp"))  # written atomically, no leftover
@@ -30,8 +54,20 @@ def test_gpu_check_writes_tables_on_cpu(tmp_path):
     lines = text.splitlines()
     head = next(line for line in lines if line.startswith("| method | preset"))
     assert [c.strip() for c in head.strip("|").split("|")] == [
-        "method", "preset", "model", "batch", "phase", "epochs", "batches measured / full", "s/epoch", "img/s",
-        "× ideal", "fb/img", "f/img", "peak GiB"]
+        "method",
+        "preset",
+        "model",
+        "batch",
+        "phase",
+        "epochs",
+        "batches measured / full",
+        "s/epoch",
+        "img/s",
+        "× ideal",
+        "fb/img",
+        "f/img",
+        "peak GiB",
+    ]
     rows = [line.split("|")[1:-1] for line in lines if line.startswith("| comining | cifar10nc")]
     assert {r[4].strip() for r in rows} == {"warmup", "train"}  # one row per phase
     for r in rows:

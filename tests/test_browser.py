@@ -19,8 +19,14 @@ import nbformat
 import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "00_quickstart.ipynb"
-CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")) if p
-                 and os.path.exists(p)), None)
+CHROMIUM = next(
+    (
+        p
+        for p in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser"))
+        if p and os.path.exists(p)
+    ),
+    None,
+)
 
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)"),
@@ -38,8 +44,9 @@ def _smoke_copy(folder: Path) -> Path:
     """The committed notebook with its parameters cell set to the smoke profile and a private runs folder."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    params.source = (params.source.replace('profile = "quick"', 'profile = "smoke"')
-                     .replace('runs_root = "../runs/lab"', f'runs_root = {str(folder / "runs")!r}'))
+    params.source = params.source.replace('profile = "quick"', 'profile = "smoke"').replace(
+        'runs_root = "../runs/lab"', f"runs_root = {str(folder / 'runs')!r}"
+    )
     assert 'profile = "smoke"' in params.source and str(folder / "runs") in params.source
     path = folder / NOTEBOOK.name
     nbformat.write(nb, path)
@@ -70,11 +77,27 @@ def lab(tmp_path):
     as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
     log = open(tmp_path / "jupyterlab.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}", "--ServerApp.open_browser=False",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.extension_manager=readonly", *as_root],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--ServerApp.open_browser=False",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+            *as_root,
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}", proc)
         yield f"http://127.0.0.1:{port}", token
@@ -95,7 +118,8 @@ def _wait_until_idle(page, timeout_ms: int) -> None:
     """Every cell has run (no ``[*]`` prompt left) and the kernel is idle."""
     page.wait_for_function(
         "() => [...document.querySelectorAll('.jp-InputArea-prompt')].every(p => !p.textContent.includes('*'))",
-        timeout=timeout_ms)
+        timeout=timeout_ms,
+    )
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_ms)
 
 

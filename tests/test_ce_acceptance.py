@@ -12,8 +12,25 @@ def _result(out):
 def test_ce_memorises_noise_on_digits(tmp_path):
     # the command: best test accuracy is at least 10 points above the last (memorisation)
     out = tmp_path / "ce-sym40"
-    assert main(["run", "--method", "ce", "--dataset", "digits", "--noise", "symmetric:0.4", "--seed", "0",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--method",
+                "ce",
+                "--dataset",
+                "digits",
+                "--noise",
+                "symmetric:0.4",
+                "--seed",
+                "0",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     res = _result(out)
     assert res["status"] == "complete" and res["epochs_done"] == 100
     assert res["test_acc_best"] - res["test_acc_last"] >= 10.0, res
@@ -24,6 +41,23 @@ def test_ce_memorises_noise_on_digits(tmp_path):
 
 def test_ce_is_strong_on_clean_digits(tmp_path):
     out = tmp_path / "ce-clean"
-    assert main(["run", "--method", "ce", "--dataset", "digits", "--noise", "none", "--seed", "0",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--method",
+                "ce",
+                "--dataset",
+                "digits",
+                "--noise",
+                "none",
+                "--seed",
+                "0",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert _result(out)["test_acc_last"] >= 98.0, _result(out)

@@ -12,8 +12,29 @@ from lnlkit.train.recorder import RUN_FILES
 
 def test_run_then_table(tmp_path, capsys):
     out = tmp_path / "ce"
-    assert main(["run", "--method", "ce", "--dataset", "digits", "--noise", "pairflip:0.3", "--seed", "1",
-                 "--out", str(out), "--epochs", "2", "--set", "lr=0.02", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--method",
+                "ce",
+                "--dataset",
+                "digits",
+                "--noise",
+                "pairflip:0.3",
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+                "--epochs",
+                "2",
+                "--set",
+                "lr=0.02",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "test accuracy" in printed and str(out) in printed
     cfg = json.loads((out / "config.json").read_text())
@@ -37,18 +58,21 @@ def test_list_and_module_entry_point():
     assert "ce" in done.stdout and "digits" in done.stdout and "symmetric-inclusive" in done.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--noise", "symmetric:1.5"], "[0, 1]"),
-    (["--noise", "gaussian:0.2"], "unknown noise kind"),
-    (["--method", "nosuchmethod"], "unknown method"),
-    (["--set", "learning_rate=0.1"], "unknown setting 'learning_rate'"),
-    (["--set", "lr"], "key=value"),
-    (["--set", "epochs=many"], "epochs"),
-    (["--preset", "imagenet"], "unknown preset"),
-    (["--dataset", "cifar10", "--root", "{tmp}/nowhere"], "data_batch_1"),
-    (["--dataset", "mnist"], "unknown data set"),
-    (["--device", "tpu"], "unknown device"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--noise", "symmetric:1.5"], "[0, 1]"),
+        (["--noise", "gaussian:0.2"], "unknown noise kind"),
+        (["--method", "nosuchmethod"], "unknown method"),
+        (["--set", "learning_rate=0.1"], "unknown setting 'learning_rate'"),
+        (["--set", "lr"], "key=value"),
+        (["--set", "epochs=many"], "epochs"),
+        (["--preset", "imagenet"], "unknown preset"),
+        (["--dataset", "cifar10", "--root", "{tmp}/nowhere"], "data_batch_1"),
+        (["--dataset", "mnist"], "unknown data set"),
+        (["--device", "tpu"], "unknown device"),
+    ],
+)
 def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "run"
     base = {"--method": "ce", "--dataset": "digits", "--noise": "symmetric:0.4", "--out": str(out)}
@@ -75,5 +99,7 @@ def test_table_on_missing_folder(capsys, tmp_path):
 
 def test_run_folder_files_are_complete_after_cli(tmp_path):
     out = tmp_path / "r"
-    assert main(["run", "--method", "ce", "--noise", "symmetric:0.2", "--out", str(out), "--epochs", "1", "--quiet"]) == 0
+    assert (
+        main(["run", "--method", "ce", "--noise", "symmetric:0.2", "--out", str(out), "--epochs", "1", "--quiet"]) == 0
+    )
     assert all((out / f).is_file() for f in RUN_FILES)

@@ -14,12 +14,19 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from slurm_cluster import ClusterUnavailable, start_cluster
 
 from lnlkit.cli import main
-from lnlkit.reproduce import (Grid, NotebookSpec, SlurmOptions, check_data, parse_devices, plan_jobs, reproduce,
-                              summary_table)
-
-from slurm_cluster import ClusterUnavailable, start_cluster
+from lnlkit.reproduce import (
+    Grid,
+    NotebookSpec,
+    SlurmOptions,
+    check_data,
+    parse_devices,
+    plan_jobs,
+    reproduce,
+    summary_table,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CELL = ("digits", "symmetric:0.4", 0)
@@ -31,8 +38,9 @@ THREADS = max(1, (os.cpu_count() or 1) // 2)
 def _write_notebook(path: Path, body: str) -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('profile = "smoke"\ndataset = "digits"\nnoise = "symmetric:0.4"\nseed = 0\n'
-                                       'device = "auto"\nruns_root = "."')
+    params = nbformat.v4.new_code_cell(
+        'profile = "smoke"\ndataset = "digits"\nnoise = "symmetric:0.4"\nseed = 0\ndevice = "auto"\nruns_root = "."'
+    )
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(body)]
     nbformat.write(nb, path)
@@ -62,8 +70,10 @@ def _notebooks(folder: Path) -> tuple[Path, tuple[NotebookSpec, ...]]:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "notebooks" / "00_quickstart.ipynb", folder)
     _write_notebook(folder / "slow_ce.ipynb", _SLOW_CE)
-    return folder, (NotebookSpec("00_quickstart.ipynb", methods=("ce",)),
-                    NotebookSpec("slow_ce.ipynb", methods=("ce+slow",)))
+    return folder, (
+        NotebookSpec("00_quickstart.ipynb", methods=("ce",)),
+        NotebookSpec("slow_ce.ipynb", methods=("ce+slow",)),
+    )
 
 
 def _slow_run(runs_root: Path) -> Path:
@@ -86,8 +96,11 @@ def _wait_for(condition, seconds: float, what: str) -> None:
 def _mid_run(runs_root: Path) -> bool:
     """The slow run has a checkpoint and is not finished."""
     run = _slow_run(runs_root)
-    return (run / "checkpoint.pt").exists() and not (run / "result.json").exists() or (
-        (run / "result.json").exists() and json.loads((run / "result.json").read_text())["status"] != "complete")
+    return (
+        (run / "checkpoint.pt").exists()
+        and not (run / "result.json").exists()
+        or ((run / "result.json").exists() and json.loads((run / "result.json").read_text())["status"] != "complete")
+    )
 
 
 @pytest.fixture
@@ -103,8 +116,16 @@ def uninterrupted(tmp_path_factory):
     before = os.environ.get("LNLKIT_SIMULATED_GPUS")
     os.environ["LNLKIT_SIMULATED_GPUS"] = "2"
     try:
-        outcomes = reproduce("smoke", out=root / "runs", notebooks_dir=nb_dir, notebooks=specs, run_results=False,
-                             devices="cuda:0,cuda:1", echo=lambda _: None, timeout=300)
+        outcomes = reproduce(
+            "smoke",
+            out=root / "runs",
+            notebooks_dir=nb_dir,
+            notebooks=specs,
+            run_results=False,
+            devices="cuda:0,cuda:1",
+            echo=lambda _: None,
+            timeout=300,
+        )
     finally:
         if before is None:
             os.environ.pop("LNLKIT_SIMULATED_GPUS")
@@ -115,15 +136,18 @@ def uninterrupted(tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------------------- bad input (fast)
-@pytest.mark.parametrize("args, message", [
-    (["--executor", "kubernetes"], "unknown executor 'kubernetes'; choose one of local, slurm"),
-    (["--devices", "cuda:2"], "--devices names cuda:2, but this machine has 2 GPU(s): cuda:0, cuda:1"),
-    (["--devices", "tpu:0"], "unknown device 'tpu:0'"),
-    (["--devices", "cuda:0", "--jobs", "2"], "--jobs counts CPU workers"),
-    (["--partition", "gpu"], "need --executor slurm"),
-    (["--executor", "slurm", "--devices", "cuda:0"], "--devices is for the local executor"),
-    (["--slurm", "account"], "--slurm takes KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--executor", "kubernetes"], "unknown executor 'kubernetes'; choose one of local, slurm"),
+        (["--devices", "cuda:2"], "--devices names cuda:2, but this machine has 2 GPU(s): cuda:0, cuda:1"),
+        (["--devices", "tpu:0"], "unknown device 'tpu:0'"),
+        (["--devices", "cuda:0", "--jobs", "2"], "--jobs counts CPU workers"),
+        (["--partition", "gpu"], "need --executor slurm"),
+        (["--executor", "slurm", "--devices", "cuda:0"], "--devices is for the local executor"),
+        (["--slurm", "account"], "--slurm takes KEY=VALUE"),
+    ],
+)
 def test_bad_executor_input_is_one_line_and_starts_nothing(tmp_path, capsys, simulated_gpus, args, message):
     assert main(["reproduce", "--profile", "smoke", "--out", str(tmp_path / "runs"), *args]) == 2
     err = capsys.readouterr().err
@@ -133,8 +157,22 @@ def test_bad_executor_input_is_one_line_and_starts_nothing(tmp_path, capsys, sim
 
 def test_slurm_without_submitit_is_a_clear_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit -> ImportError
-    assert main(["reproduce", "--profile", "smoke", "--out", str(tmp_path / "runs"), "--executor", "slurm",
-                 "--partition", "gpu"]) == 2
+    assert (
+        main(
+            [
+                "reproduce",
+                "--profile",
+                "smoke",
+                "--out",
+                str(tmp_path / "runs"),
+                "--executor",
+                "slurm",
+                "--partition",
+                "gpu",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "needs submitit: pip install 'lnlkit[cluster]'" in err and err.count("\n") == 1
     assert not (tmp_path / "runs").exists()
@@ -161,9 +199,12 @@ def test_paper_profile_without_data_lists_everything_missing_and_starts_nothing(
 def test_missing_label_file_and_data_set_in_one_message(tmp_path, monkeypatch):
     monkeypatch.setenv("LNLKIT_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("LNLKIT_CIFARN_DIR", str(tmp_path / "empty"))
-    specs = (NotebookSpec("a.ipynb", methods=("ce",), grids={"smoke": Grid("digits", ("cifar10n:worst",
-                                                                                      "symmetric:0.2"), (0,))}),
-             NotebookSpec("b.ipynb", methods=("ce",), grids={"smoke": Grid("cifar100", ("symmetric:0.2",), (0,))}))
+    specs = (
+        NotebookSpec(
+            "a.ipynb", methods=("ce",), grids={"smoke": Grid("digits", ("cifar10n:worst", "symmetric:0.2"), (0,))}
+        ),
+        NotebookSpec("b.ipynb", methods=("ce",), grids={"smoke": Grid("cifar100", ("symmetric:0.2",), (0,))}),
+    )
     jobs = plan_jobs("smoke", tmp_path, notebooks=specs)
     with pytest.raises(FileNotFoundError) as err:
         check_data(jobs, tmp_path / "empty")
@@ -194,15 +235,24 @@ def test_device_pool_gives_each_job_one_device_for_its_lifetime(tmp_path, simula
     _write_notebook(nbs / "probe.ipynb", _PROBE)
     spec = NotebookSpec("probe.ipynb", methods=("ce",), grids={"smoke": Grid("digits", ("none",), (0, 1, 2, 3))})
     lines: list[str] = []
-    outcomes = reproduce("smoke", out=tmp_path / "runs", notebooks_dir=nbs, notebooks=(spec,), run_results=False,
-                         devices="all", echo=lines.append, timeout=300, check_inputs=False)
+    outcomes = reproduce(
+        "smoke",
+        out=tmp_path / "runs",
+        notebooks_dir=nbs,
+        notebooks=(spec,),
+        run_results=False,
+        devices="all",
+        echo=lines.append,
+        timeout=300,
+        check_inputs=False,
+    )
     assert [o.status for o in outcomes] == ["ok"] * 4, [o.error for o in outcomes]
     probes = [json.loads((tmp_path / "runs" / "smoke" / f"probe_{s}.json").read_text()) for s in range(4)]
     assert {p["slot"] for p in probes} <= {"cuda:0", "cuda:1"}
     for p in probes:
         assert p["visible"] == p["slot"].split(":")[1] and p["device"] == "cpu"  # simulated GPUs train on the CPU
     for i, a in enumerate(probes):  # jobs that overlap in time never share a device
-        for b in probes[i + 1:]:
+        for b in probes[i + 1 :]:
             if a["t0"] < b["t1"] and b["t0"] < a["t1"]:
                 assert a["slot"] != b["slot"]
     assert any("one per device on cuda:0, cuda:1" in line for line in lines)
@@ -213,17 +263,27 @@ def test_local_batch_killed_half_way_resumes_without_retraining(tmp_path, uninte
     nb_dir, specs = _notebooks(tmp_path / "notebooks")
     runs_root = tmp_path / "runs" / "smoke"
     env = {**os.environ, "LNLKIT_SIMULATED_GPUS": "2", "PYTHONPATH": str(REPO)}
-    code = ("import sys; from lnlkit.reproduce import reproduce, NotebookSpec\n"
-            f"reproduce('smoke', out={str(tmp_path / 'runs')!r}, notebooks_dir={str(nb_dir)!r}, notebooks={specs!r}, "
-            "run_results=False, devices='cuda:0,cuda:1')")
+    code = (
+        "import sys; from lnlkit.reproduce import reproduce, NotebookSpec\n"
+        f"reproduce('smoke', out={str(tmp_path / 'runs')!r}, notebooks_dir={str(nb_dir)!r}, notebooks={specs!r}, "
+        "run_results=False, devices='cuda:0,cuda:1')"
+    )
     runs_root.mkdir(parents=True)
     (runs_root / "hold").touch()
-    batch = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
-                             stdout=open(tmp_path / "batch.log", "wb"), stderr=subprocess.STDOUT)
+    batch = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        start_new_session=True,
+        stdout=open(tmp_path / "batch.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         quick = runs_root / "_notebooks" / "00_quickstart__digits_symmetric-0.4_s0.done.json"
-        _wait_for(lambda: quick.exists() and _mid_run(runs_root) or batch.poll() is not None, 240,
-                  "quickstart done and the slow run mid-way")
+        _wait_for(
+            lambda: quick.exists() and _mid_run(runs_root) or batch.poll() is not None,
+            240,
+            "quickstart done and the slow run mid-way",
+        )
         assert batch.poll() is None, (tmp_path / "batch.log").read_text()
     finally:
         os.killpg(batch.pid, signal.SIGKILL)  # the whole batch: driver, papermill and kernels
@@ -234,8 +294,16 @@ def test_local_batch_killed_half_way_resumes_without_retraining(tmp_path, uninte
     lines: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LNLKIT_SIMULATED_GPUS", "2")
-        again = reproduce("smoke", out=tmp_path / "runs", notebooks_dir=nb_dir, notebooks=specs, run_results=False,
-                          devices="cuda:0,cuda:1", echo=lines.append, timeout=300)
+        again = reproduce(
+            "smoke",
+            out=tmp_path / "runs",
+            notebooks_dir=nb_dir,
+            notebooks=specs,
+            run_results=False,
+            devices="cuda:0,cuda:1",
+            echo=lines.append,
+            timeout=300,
+        )
     assert {o.job.name.split("/")[0]: o.status for o in again} == {"00_quickstart": "skipped", "slow_ce": "ok"}
     assert finished.stat().st_mtime_ns == stamp  # the finished run was not retrained
     assert _starts(runs_root) == [{"checkpoint": False}, {"checkpoint": True}]  # the slow run resumed
@@ -268,8 +336,24 @@ def slurm(tmp_path_factory):
 
 @pytest.mark.slow
 def test_unknown_partition_is_refused_before_submitting(slurm, tmp_path, capsys):
-    assert main(["reproduce", "--profile", "smoke", "--out", str(tmp_path / "runs"), "--executor", "slurm",
-                 "--partition", "nosuch", "--time", "5"]) == 2
+    assert (
+        main(
+            [
+                "reproduce",
+                "--profile",
+                "smoke",
+                "--out",
+                str(tmp_path / "runs"),
+                "--executor",
+                "slurm",
+                "--partition",
+                "nosuch",
+                "--time",
+                "5",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert f"partition 'nosuch' not on this cluster; sinfo lists {slurm.partition}" in err and err.count("\n") == 1
     assert not (tmp_path / "runs").exists()
@@ -277,8 +361,7 @@ def test_unknown_partition_is_refused_before_submitting(slurm, tmp_path, capsys)
 
 
 @pytest.mark.slow
-def test_slurm_batch_survives_a_cancelled_job_and_matches_the_local_tables(slurm, tmp_path, uninterrupted,
-                                                                           monkeypatch):
+def test_slurm_batch_survives_a_cancelled_job_and_matches_the_local_tables(slurm, tmp_path, uninterrupted, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # the jobs import this checkout's lnlkit
     nb_dir, specs = _notebooks(tmp_path / "notebooks")
     runs_root = tmp_path / "runs" / "smoke"
@@ -290,9 +373,18 @@ def test_slurm_batch_survives_a_cancelled_job_and_matches_the_local_tables(slurm
 
     def batch():
         try:
-            result["outcomes"] = reproduce("smoke", out=tmp_path / "runs", notebooks_dir=nb_dir, notebooks=specs,
-                                           run_results=False, executor="slurm", slurm=options, echo=lines.append,
-                                           timeout=300, progress=False)
+            result["outcomes"] = reproduce(
+                "smoke",
+                out=tmp_path / "runs",
+                notebooks_dir=nb_dir,
+                notebooks=specs,
+                run_results=False,
+                executor="slurm",
+                slurm=options,
+                echo=lines.append,
+                timeout=300,
+                progress=False,
+            )
         except BaseException as err:  # surfaced below
             result["error"] = err
 

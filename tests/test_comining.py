@@ -11,8 +11,18 @@ from fakedata import write_web_fg
 from methodtest import CE_SYM40_SEED0_LAST, DEFAULT_THREADS, method_context
 
 import lnlkit
-from lnlkit.methods.comining import (CoMining, CoMiningConfig, FeatureBank, forget_rate, forget_rate_from_noise,
-                                     kreciprocal_soft_labels, partition, relabel_gate, symmetric_kl_bits, triplet_loss)
+from lnlkit.methods.comining import (
+    CoMining,
+    CoMiningConfig,
+    FeatureBank,
+    forget_rate,
+    forget_rate_from_noise,
+    kreciprocal_soft_labels,
+    partition,
+    relabel_gate,
+    symmetric_kl_bits,
+    triplet_loss,
+)
 
 PAPER_PRESETS = ["cifar10nc", "cifar100nc", "cifar80no", "web-bird", "web-car", "web-aircraft"]
 
@@ -119,8 +129,10 @@ def test_triplet_corrected_uses_the_hardest_positives_and_negatives():
     assert a.grad.abs().sum() > 0
     # an anchor without positives in the bank (label 2) is skipped; an empty bank gives 0
     two = torch.cat([anchors, anchors])
-    torch.testing.assert_close(triplet_loss(two, torch.tensor([0, 2]), bank, labels, 2.0, (0, 2), (0, 2), "corrected"),
-                               torch.clamp(s_neg - s_pos + 2.0, min=0))
+    torch.testing.assert_close(
+        triplet_loss(two, torch.tensor([0, 2]), bank, labels, 2.0, (0, 2), (0, 2), "corrected"),
+        torch.clamp(s_neg - s_pos + 2.0, min=0),
+    )
     assert triplet_loss(anchors, y, bank[:0], labels[:0], 0.4, mode="corrected").item() == 0.0
     with pytest.raises(ValueError, match="triplet_mode"):
         triplet_loss(anchors, y, bank, labels, 0.4, mode="soft")
@@ -224,9 +236,9 @@ def _expected_comining_terms(net, x1, x2, y, banks, cfg, rate, num_classes):
     skl = 0.5 * (kl12 + kl21) + 0.5 * (kl21 + kl12)
     score = (cls + cfg.w_pc * skl).detach()
     order = sorted(range(n), key=lambda i: float(score[i]))
-    clean = order[:int(n * (1 - rate))]
-    high = order[:int(n * (1 - rate) * cfg.er)]
-    cand = order[int(n * rate):]  # the official slice
+    clean = order[: int(n * (1 - rate))]
+    high = order[: int(n * (1 - rate) * cfg.er)]
+    cand = order[int(n * rate) :]  # the official slice
     loss_cls, loss_pc = cls[clean].mean(), skl[clean].mean()
 
     def triplet(h, bank):
@@ -256,11 +268,11 @@ def _expected_comining_terms(net, x1, x2, y, banks, cfg, rate, num_classes):
         rows = []
         for i in range(len(q)):
             d = ((feats - q[i]) ** 2).sum(1)
-            nearest = torch.argsort(d)[:cfg.k1].tolist()
+            nearest = torch.argsort(d)[: cfg.k1].tolist()
             recip = []
             for j in nearest:
                 dj = ((gallery - feats[j]) ** 2).sum(1)
-                recip.append(i in torch.argsort(dj)[:cfg.k1].tolist())  # q is among j's k1 nearest
+                recip.append(i in torch.argsort(dj)[: cfg.k1].tolist())  # q is among j's k1 nearest
             voters = [j for j, r in zip(nearest, recip) if r] or nearest
             rows.append(torch.bincount(labels[voters], minlength=C).float() / len(voters))
         return torch.stack(rows)
@@ -275,9 +287,17 @@ def _expected_comining_terms(net, x1, x2, y, banks, cfg, rate, num_classes):
     loss = loss_cls + cfg.w_pc * loss_pc + cfg.w_tri * loss_tri + cfg.w_re * loss_re
     terms = {"loss_cls": loss_cls, "loss_pc": loss_pc, "loss_tri": loss_tri, "loss_re": loss_re, "loss": loss}
     in_batch_order = torch.argsort(torch.tensor(cand))
-    return terms, {"clean": sorted(clean), "high": sorted(high), "cand": sorted(cand), "keep": keep[in_batch_order],
-                   "target": target[in_batch_order], "soft": (s1, s2), "cls": cls, "skl": skl,
-                   "high_by_score": high}
+    return terms, {
+        "clean": sorted(clean),
+        "high": sorted(high),
+        "cand": sorted(cand),
+        "keep": keep[in_batch_order],
+        "target": target[in_batch_order],
+        "soft": (s1, s2),
+        "cls": cls,
+        "skl": skl,
+        "high_by_score": high,
+    }
 
 
 @pytest.mark.parametrize("triplet_mode", ["faithful", "corrected"])
@@ -294,11 +314,12 @@ def test_step_terms_and_gradient_match_the_official_loss(small_digits, triplet_m
     y = ctx.data.labels[idx]
     with torch.no_grad():
         method.net.eval()
-        for bank, view, rows in ((method.banks[0], lambda x: x, range(32, 112)),
-                                 (method.banks[1], lambda x: torch.roll(x, 1, dims=-1), range(72, 152))):
+        for bank, view, rows in (
+            (method.banks[0], lambda x: x, range(32, 112)),
+            (method.banks[1], lambda x: torch.roll(x, 1, dims=-1), range(72, 152)),
+        ):
             rows = torch.tensor(list(rows))
-            bank.push(F.normalize(method.net.embed(view(ctx.data.train_inputs(rows))), dim=1),
-                      ctx.data.labels[rows])
+            bank.push(F.normalize(method.net.embed(view(ctx.data.train_inputs(rows))), dim=1), ctx.data.labels[rows])
         method.net.train()
     banks = [tuple(t.clone() for t in b.contents()) for b in method.banks]
     reference = copy.deepcopy(method.net)
@@ -323,8 +344,8 @@ def test_step_terms_and_gradient_match_the_official_loss(small_digits, triplet_m
     # the banks grew by the high-confidence features of their own view
     h1 = F.normalize(reference.embed(x1), dim=1).detach()
     hi = torch.tensor(parts["high_by_score"])
-    torch.testing.assert_close(method.banks[0].contents()[0][-len(hi):], h1[hi], rtol=1e-4, atol=1e-6)
-    assert method.banks[0].contents()[1][-len(hi):].tolist() == y[hi].tolist()
+    torch.testing.assert_close(method.banks[0].contents()[0][-len(hi) :], h1[hi], rtol=1e-4, atol=1e-6)
+    assert method.banks[0].contents()[1][-len(hi) :].tolist() == y[hi].tolist()
     # sensitivity of the fixture: the other view's bank would give other soft labels
     swapped = _expected_comining_terms(reference, x1, x2, y, banks[::-1], cfg, method.rate, C)[1]
     assert not torch.equal(swapped["soft"][0], parts["soft"][0])
@@ -340,8 +361,9 @@ def test_warmup_step_is_two_view_smoothed_ce_on_all_samples(small_digits):
     C, eps = ctx.num_classes, method.config.epsilon
     t = torch.full((16, C), eps / (C - 1))
     t[torch.arange(16), y] = 1 - eps
-    expected = sum(0.5 * -(t * torch.log_softmax(reference.classify(reference.embed(x)), 1)).sum(1).mean()
-                   for x in (x1, x2))
+    expected = sum(
+        0.5 * -(t * torch.log_softmax(reference.classify(reference.embed(x)), 1)).sum(1).mean() for x in (x1, x2)
+    )
     expected.backward()
     out = method.train_step(ctx, x1, x2, y, warmup=True)
     torch.testing.assert_close(out["terms"]["loss"], expected.detach())
@@ -349,15 +371,17 @@ def test_warmup_step_is_two_view_smoothed_ce_on_all_samples(small_digits):
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)
     # every sample goes into the bank of its own view
     for bank, x in zip(method.banks, (x1, x2)):
-        torch.testing.assert_close(bank.contents()[0], F.normalize(reference.embed(x), dim=1).detach(),
-                                   rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(
+            bank.contents()[0], F.normalize(reference.embed(x), dim=1).detach(), rtol=1e-4, atol=1e-6
+        )
 
 
 # ---------------------------------------------------------------------------------------------- switches
 @pytest.mark.parametrize("relabel_slice", ["faithful", "intended"])
 def test_switch_relabel_slice_in_a_run(small_digits, relabel_slice, tmp_path):
-    run = _short(relabel_slice=relabel_slice, epochs=2).fit(small_digits.with_noise("symmetric:0.3", seed=0),
-                                                            out=tmp_path / "r", progress=False)
+    run = _short(relabel_slice=relabel_slice, epochs=2).fit(
+        small_digits.with_noise("symmetric:0.3", seed=0), out=tmp_path / "r", progress=False
+    )
     sig = run.signals
     sel, cand = sig["selected"][-1], sig["candidate"][-1]
     if relabel_slice == "intended":
@@ -374,8 +398,9 @@ def test_switch_relabel_slice_in_a_run(small_digits, relabel_slice, tmp_path):
 
 @pytest.mark.parametrize("mode", ["faithful", "corrected"])
 def test_switch_triplet_mode_in_a_run(small_digits, mode, tmp_path):
-    run = _short(triplet_mode=mode, margin=0.0).fit(small_digits.with_noise("symmetric:0.4", seed=0),
-                                                    out=tmp_path / "r", progress=False)
+    run = _short(triplet_mode=mode, margin=0.0).fit(
+        small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False
+    )
     tri = [r["loss_tri"] for r in run.history if r["phase"] == "train"]
     if mode == "faithful":  # CIFAR's m = 0: the official triplet term is inert
         assert tri and all(t == 0.0 for t in tri)
@@ -410,28 +435,63 @@ def test_presets_construct_and_document_their_sources():
             assert (cfg.relabel_slice, cfg.triplet_mode) == ("faithful", "faithful"), name
     # the faithful-vs-fixed variants of the digits preset differ from it only in the switches
     base = CoMining.PRESETS["digits"]()
-    for name, switches in (("digits-intended-slice", ("intended", "faithful")),
-                           ("digits-corrected-triplet", ("faithful", "corrected")),
-                           ("digits-fixed", ("intended", "corrected"))):
+    for name, switches in (
+        ("digits-intended-slice", ("intended", "faithful")),
+        ("digits-corrected-triplet", ("faithful", "corrected")),
+        ("digits-fixed", ("intended", "corrected")),
+    ):
         cfg = CoMining.PRESETS[name]()
         assert (cfg.relabel_slice, cfg.triplet_mode) == switches
         cfg.relabel_slice, cfg.triplet_mode = base.relabel_slice, base.triplet_mode
         assert cfg == base
     c = CoMining.PRESETS["cifar10nc"]()
     assert (c.model, c.epochs, c.batch_size, c.optimizer, c.lr, c.weight_decay, c.decay_start) == (
-        "cnn7", 200, 128, "adam", 1e-3, 0.0, 80)
+        "cnn7",
+        200,
+        128,
+        "adam",
+        1e-3,
+        0.0,
+        80,
+    )
     assert (c.w_pc, c.w_tri, c.w_re, c.margin, c.sigma, c.k1, c.bank_size, c.epsilon, c.er) == (
-        1.0, 3.0, 0.01, 0.0, 0.15, 15, 4096, 0.5, 0.5)
+        1.0,
+        3.0,
+        0.01,
+        0.0,
+        0.15,
+        15,
+        4096,
+        0.5,
+        0.5,
+    )
     w = CoMining.PRESETS["web-car"]()
     assert (w.web_backbone, w.optimizer, w.batch_size, w.epochs, w.w_pc, w.margin, w.sigma, w.forget_rate) == (
-        "resnet18_halved_residual", "sgd", 25, 60, 0.3, 0.4, 0.5, 0.25)
+        "resnet18_halved_residual",
+        "sgd",
+        25,
+        60,
+        0.3,
+        0.4,
+        0.5,
+        0.25,
+    )
     assert "UNVERIFIED" in CoMining.PRESETS["web-car"].__doc__
     assert "UNVERIFIED" not in CoMining.PRESETS["web-bird"].__doc__
     # the general default follows the paper's intent; the digits preset only changes scale
     d, g = CoMiningConfig(), CoMining.PRESETS["digits"]()
     assert (d.relabel_slice, d.triplet_mode) == ("intended", "corrected")
     assert (g.w_pc, g.w_tri, g.w_re, g.margin, g.sigma, g.k1, g.epsilon, g.er, g.lr) == (
-        c.w_pc, c.w_tri, c.w_re, c.margin, c.sigma, c.k1, c.epsilon, c.er, c.lr)
+        c.w_pc,
+        c.w_tri,
+        c.w_re,
+        c.margin,
+        c.sigma,
+        c.k1,
+        c.epsilon,
+        c.er,
+        c.lr,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- robustness
@@ -453,7 +513,8 @@ def test_open_set_run_records_rejections(small_digits, tmp_path):
 
 def test_digits_run_reports_the_last10_mean(digits, tmp_path):
     run = lnlkit.get_method("comining", preset="digits", epochs=12, checkpoint_every=100).fit(
-        digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
+        digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False
+    )
     accs = [r["test_acc"] for r in run.history]
     assert run.result["reported_as"] == "mean_last10"
     assert run.result["reported"] == pytest.approx(np.mean(accs[-10:]))
@@ -480,8 +541,9 @@ def test_comining_digits_preset_clears_ce_at_symmetric_40(digits, tmp_path):
     before = torch.get_num_threads()
     torch.set_num_threads(DEFAULT_THREADS)
     try:
-        run = lnlkit.get_method("comining", preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0),
-                                                                 out=tmp_path / "r", progress=False)
+        run = lnlkit.get_method("comining", preset="digits").fit(
+            digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False
+        )
     finally:
         torch.set_num_threads(before)
     res = run.result

@@ -53,20 +53,28 @@ def test_from_arrays_images_and_defaults():
     assert grey.input_shape == (1, 16, 16)
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(y_train=np.array([0, 1, 5] * 6 + [0, 1])), r"must lie in \[0, 3\)"),
-    (dict(y_train=np.array([0, 1, -1] * 6 + [0, 1])), "found -1"),
-    (dict(y_train=np.zeros(19, dtype=int)), "20 samples but y_train has 19"),
-    (dict(x_test=np.zeros((10, 3, 8, 8))), "different shapes"),
-    (dict(x_train=np.zeros((20, 2, 3, 4, 5))), r"\(N, C, H, W\)"),
-    (dict(x_train=np.full((20, 3, 16, 16), np.nan)), "NaN"),
-    (dict(y_train=np.full(20, 0.5)), "integer class indices"),
-    (dict(y_train=np.zeros((20, 1), dtype=int)), "1-D"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(y_train=np.array([0, 1, 5] * 6 + [0, 1])), r"must lie in \[0, 3\)"),
+        (dict(y_train=np.array([0, 1, -1] * 6 + [0, 1])), "found -1"),
+        (dict(y_train=np.zeros(19, dtype=int)), "20 samples but y_train has 19"),
+        (dict(x_test=np.zeros((10, 3, 8, 8))), "different shapes"),
+        (dict(x_train=np.zeros((20, 2, 3, 4, 5))), r"\(N, C, H, W\)"),
+        (dict(x_train=np.full((20, 3, 16, 16), np.nan)), "NaN"),
+        (dict(y_train=np.full(20, 0.5)), "integer class indices"),
+        (dict(y_train=np.zeros((20, 1), dtype=int)), "1-D"),
+    ],
+)
 def test_from_arrays_validation(change, message):
     rng = np.random.default_rng(0)
-    args = dict(x_train=rng.random((20, 3, 16, 16)), y_train=np.arange(20) % 3, x_test=rng.random((10, 3, 16, 16)),
-                y_test=np.arange(10) % 3, num_classes=3)
+    args = dict(
+        x_train=rng.random((20, 3, 16, 16)),
+        y_train=np.arange(20) % 3,
+        x_test=rng.random((10, 3, 16, 16)),
+        y_test=np.arange(10) % 3,
+        num_classes=3,
+    )
     args.update(change)
     with pytest.raises(ValueError, match=message):
         Dataset.from_arrays(**args)

@@ -5,22 +5,26 @@ Every test writes its own miniature copy of a data set layout under ``tmp_path``
 
 from __future__ import annotations
 
-import pickle
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from fakedata import (  # noqa: E402
+    _cifar_rows,
+    _pickle,
+    write_cifar10,
+    write_cifar100,
+    write_clothing_official,
+    write_image,
+    write_lines,
+)
 
 from lnlkit.data import DatasetNotFoundError, ImageFiles, load_dataset
 from lnlkit.data.cifar import CIFAR10_CLASSES, load_cifar
 from lnlkit.data.images import ImageFileDataset, make_file_loader
 from lnlkit.data.web import CLOTHING1M_MEAN, CLOTHING1M_STD, IMAGENET_MEAN, load_clothing1m
-
-from fakedata import _cifar_rows, _pickle, write_cifar10, write_cifar100, write_clothing_official, write_image, write_lines  # noqa: E402
-
 
 
 def test_cifar10_shapes_order_labels(tmp_path):
@@ -55,8 +59,11 @@ def test_cifar10_without_meta_and_normalizations(tmp_path, monkeypatch):
     assert ds.class_names == CIFAR10_CLASSES
     assert ds.extras["cifarn_dirs"][0] == str(tmp_path / "labels")
     expected = {
-        "dividemix": (0.2023, 0.1994, 0.2010), "smr": (0.2023, 0.1994, 0.2010), "promix": (0.247, 0.243, 0.261),
-        "comining": (0.229, 0.224, 0.225), "prune4rel": (0.2023, 0.1994, 0.2010),
+        "dividemix": (0.2023, 0.1994, 0.2010),
+        "smr": (0.2023, 0.1994, 0.2010),
+        "promix": (0.247, 0.243, 0.261),
+        "comining": (0.229, 0.224, 0.225),
+        "prune4rel": (0.2023, 0.1994, 0.2010),
     }
     for name, std in expected.items():
         d = load_cifar(tmp_path, 10, normalization=name)
@@ -152,7 +159,7 @@ def test_clothing1m_dividemix_style_and_default_root(tmp_path, monkeypatch):
     monkeypatch.setenv("LNLKIT_DATA", str(tmp_path))
     ds = load_dataset("clothing1m")  # finds <data root>/clothing1m
     assert ds.root == root and len(ds.x_train) == 6
-    assert ds.x_train.paths[0] == str(root / info["keys"]["train"][0][len("images/"):])
+    assert ds.x_train.paths[0] == str(root / info["keys"]["train"][0][len("images/") :])
     assert Path(ds.x_train.paths[0]).is_file()
 
 
@@ -174,12 +181,15 @@ def test_clothing1m_prune4rel_layout(tmp_path):
     assert len(ds.x_test) == 1 and len(ds.x_val) == 2
 
 
-@pytest.mark.parametrize("bad_line, pattern", [
-    ("images/t9.jpg", r"line 3.*missing label"),
-    ("images/t9.jpg seven", r"line 3.*not an integer"),
-    ("images/t9.jpg 14", r"line 3.*out of range"),
-    ("images/t9.jpg -1", r"line 3.*out of range"),
-])
+@pytest.mark.parametrize(
+    "bad_line, pattern",
+    [
+        ("images/t9.jpg", r"line 3.*missing label"),
+        ("images/t9.jpg seven", r"line 3.*not an integer"),
+        ("images/t9.jpg 14", r"line 3.*out of range"),
+        ("images/t9.jpg -1", r"line 3.*out of range"),
+    ],
+)
 def test_clothing1m_malformed_lines(tmp_path, bad_line, pattern):
     write_lines(tmp_path / "noisy_train.txt", ["images/t0.jpg 0", "images/t1.jpg 1", bad_line])
     write_lines(tmp_path / "clean_val.txt", ["images/t0.jpg 0"])
@@ -212,8 +222,14 @@ def test_clothing1m_missing(tmp_path):
 
 def test_webvision_filtering_and_imagenet_val(tmp_path):
     root = tmp_path / "webvision"
-    train = [("google/q0001/a.jpg", 0), ("google/q0002/b.jpg", 1), ("google/q0050/c.jpg", 49),
-             ("google/q0051/d.jpg", 50), ("google/q0999/e.jpg", 999), ("google/q0003/f.jpg", 2)]
+    train = [
+        ("google/q0001/a.jpg", 0),
+        ("google/q0002/b.jpg", 1),
+        ("google/q0050/c.jpg", 49),
+        ("google/q0051/d.jpg", 50),
+        ("google/q0999/e.jpg", 999),
+        ("google/q0003/f.jpg", 2),
+    ]
     write_lines(root / "info" / "train_filelist_google.txt", [f"{p} {y}" for p, y in train])
     write_lines(root / "info" / "val_filelist.txt", ["val000001.jpg 0", "val000002.jpg 60", "val000003.jpg 7"])
     write_lines(root / "info" / "synsets.txt", [f"n{i:08d} name{i}, other{i}" for i in range(1000)])
@@ -355,8 +371,10 @@ def test_image_file_dataset_and_loader(tmp_path):
         assert x.shape == (3, 12, 12) and x.dtype == torch.uint8
         img = x.numpy().transpose(1, 2, 0)
         found = any(
-            np.array_equal(img, cand[t:t + 12, l:l + 12])
-            for cand in (arrays[1], arrays[1][:, ::-1]) for t in range(5) for l in range(5)
+            np.array_equal(img, cand[t : t + 12, left : left + 12])
+            for cand in (arrays[1], arrays[1][:, ::-1])
+            for t in range(5)
+            for left in range(5)
         )
         assert found  # a crop of the image or of its mirror
 

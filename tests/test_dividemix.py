@@ -7,16 +7,25 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
 from methodtest import CE_SYM40_SEED0_LAST, DEFAULT_THREADS, method_context
+from sklearn.metrics import roc_auc_score
 
 import lnlkit
-from lnlkit.methods.dividemix import DivideMix, DivideMixConfig, SMR, SMRConfig
+from lnlkit.methods.dividemix import SMR, DivideMix, DivideMixConfig, SMRConfig
 from lnlkit.train.evaluate import predict, predict_train_subset
 from lnlkit.train.loader import DeviceData
 
-CIFAR_SETTINGS = ["cifar10-sym20", "cifar10-sym50", "cifar10-sym80", "cifar10-sym90", "cifar10-asym40",
-                  "cifar100-sym20", "cifar100-sym50", "cifar100-sym80", "cifar100-sym90"]
+CIFAR_SETTINGS = [
+    "cifar10-sym20",
+    "cifar10-sym50",
+    "cifar10-sym80",
+    "cifar10-sym90",
+    "cifar10-asym40",
+    "cifar100-sym20",
+    "cifar100-sym50",
+    "cifar100-sym80",
+    "cifar100-sym90",
+]
 PAPER_PRESETS = CIFAR_SETTINGS + ["animal10n", "clothing1m", "webvision"]
 
 
@@ -61,8 +70,7 @@ def test_predict_train_subset_matches_the_full_pass(small_digits):
     data = DeviceData(small_digits.with_noise("none"), torch.device("cpu"))
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     idx = torch.tensor([5, 0, 399, 17])
-    torch.testing.assert_close(predict_train_subset(net, data, idx, batch_size=3),
-                               predict(net, data, "train")[idx])
+    torch.testing.assert_close(predict_train_subset(net, data, idx, batch_size=3), predict(net, data, "train")[idx])
 
 
 # ---------------------------------------------------------------------------------------------- one step, by hand
@@ -86,8 +94,9 @@ def _softmax(z):
 
 
 def _log_softmax(z):
-    return z - z.max(1, keepdim=True).values - torch.log(torch.exp(z - z.max(1, keepdim=True).values).sum(1,
-                                                                                                            keepdim=True))
+    return (
+        z - z.max(1, keepdim=True).values - torch.log(torch.exp(z - z.max(1, keepdim=True).values).sum(1, keepdim=True))
+    )
 
 
 def _sharpen_by_hand(p, T):
@@ -113,13 +122,22 @@ def _step_update_check(net_before, net_after, expected_loss, lr):
 
 @pytest.mark.parametrize("case", ["faithful", "eval_guess", "labelled_only", "labelled_only_fixed"])
 def test_ssl_step_matches_the_dividemix_formulas(small_digits, case):
-    kw = {"faithful": {}, "eval_guess": dict(faithful_train_mode_guess=False),
-          "labelled_only": dict(lambda_u=0.0, labelled_only=True),
-          "labelled_only_fixed": dict(lambda_u=0.0, labelled_only=True, faithful_lambda_u0_mixing=False)}[case]
+    kw = {
+        "faithful": {},
+        "eval_guess": dict(faithful_train_mode_guess=False),
+        "labelled_only": dict(lambda_u=0.0, labelled_only=True),
+        "labelled_only_fixed": dict(lambda_u=0.0, labelled_only=True, faithful_lambda_u0_mixing=False),
+    }[case]
     method = _short(temperature=0.5 if case == "faithful" else 0.7, **kw)
     ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
-    C, T, B, U, lr, lambda_u = 10, method.config.temperature, 4, 3, 0.5, (2.5 if case in ("faithful", "eval_guess")
-                                                                          else 0.0)
+    C, T, B, U, lr, lambda_u = (
+        10,
+        method.config.temperature,
+        4,
+        3,
+        0.5,
+        (2.5 if case in ("faithful", "eval_guess") else 0.0),
+    )
     method.nets = [_tiny_net(1), _tiny_net(2)]
     method.optimizers = [torch.optim.SGD(net.parameters(), lr=lr) for net in method.nets]
     g = torch.Generator().manual_seed(3)
@@ -155,11 +173,11 @@ def test_ssl_step_matches_the_dividemix_formulas(small_digits, case):
     targets = torch.cat([targets_x, targets_x, targets_u, targets_u])[:rows]
     mixed_x, mixed_t = lam * inputs + (1 - lam) * inputs[perm], lam * targets + (1 - lam) * targets[perm]
     if case.startswith("labelled_only"):
-        mixed_x, mixed_t = mixed_x[:2 * B], mixed_t[:2 * B]
+        mixed_x, mixed_t = mixed_x[: 2 * B], mixed_t[: 2 * B]
     net0.train()
     logits = net0(mixed_x)
-    loss_x = -(mixed_t[:2 * B] * _log_softmax(logits[:2 * B])).sum(1).mean()
-    loss_u = ((_softmax(logits[2 * B:]) - mixed_t[2 * B:]) ** 2).mean() if len(logits) > 2 * B else torch.tensor(0.)
+    loss_x = -(mixed_t[: 2 * B] * _log_softmax(logits[: 2 * B])).sum(1).mean()
+    loss_u = ((_softmax(logits[2 * B :]) - mixed_t[2 * B :]) ** 2).mean() if len(logits) > 2 * B else torch.tensor(0.0)
     mean_pred = _softmax(logits).mean(0)
     penalty = (torch.full((C,), 1 / C) * torch.log((1 / C) / mean_pred)).sum()
     loss = loss_x + lambda_u * loss_u + penalty
@@ -204,18 +222,27 @@ class _StopAfterOneStep(Exception):
     pass
 
 
-@pytest.mark.parametrize("case", ["smr_warmup", "dividemix_warmup", "dividemix_warmup_asym", "smr_recal",
-                                  "smr_recal_subset"])
+@pytest.mark.parametrize(
+    "case", ["smr_warmup", "dividemix_warmup", "dividemix_warmup_asym", "smr_recal", "smr_recal_subset"]
+)
 def test_supervised_steps_use_the_loss_of_their_phase(small_digits, case):
     # SMR's warm-up: CE of the mixed input against both labels (official ``warmup``, ``soft_mix_warm = True``);
     # DivideMix's: CE (+ Σ p log p under asymmetric noise); SMR's recalibration: plain CE, even with the penalty on
     # (official ``warmup2``).  Each phase runs through ``train_epoch``; its first step is compared with the formula.
-    method_name, epoch = {"smr_warmup": ("smr", 0), "dividemix_warmup": ("dividemix", 0),
-                          "dividemix_warmup_asym": ("dividemix", 0), "smr_recal": ("smr", 2),
-                          "smr_recal_subset": ("smr", 2)}[case]
-    method = _short(method_name, epochs=4, recal_period=3 if method_name == "smr" else None,
-                    asym_penalty=case in ("dividemix_warmup_asym", "smr_recal", "smr_recal_subset"),
-                    epoch_subset=200 if case == "smr_recal_subset" else None)
+    method_name, epoch = {
+        "smr_warmup": ("smr", 0),
+        "dividemix_warmup": ("dividemix", 0),
+        "dividemix_warmup_asym": ("dividemix", 0),
+        "smr_recal": ("smr", 2),
+        "smr_recal_subset": ("smr", 2),
+    }[case]
+    method = _short(
+        method_name,
+        epochs=4,
+        recal_period=3 if method_name == "smr" else None,
+        asym_penalty=case in ("dividemix_warmup_asym", "smr_recal", "smr_recal_subset"),
+        epoch_subset=200 if case == "smr_recal_subset" else None,
+    )
     ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
     assert method.phase(epoch) == ("recal" if case.startswith("smr_recal") else "warmup")
     lr, captured = 0.5, {}
@@ -223,8 +250,16 @@ def test_supervised_steps_use_the_loss_of_their_phase(small_digits, case):
 
     def first_step(ctx, net, opt, x, y, loss_kind, rng, gen):
         captured.update(net0=copy.deepcopy(net), x=x.clone(), y=y.clone(), rng=FixedBeta(0.2))
-        captured["terms"] = real_step(ctx, net, torch.optim.SGD(net.parameters(), lr=lr), x, y, loss_kind,
-                                      captured["rng"], torch.Generator().manual_seed(5))
+        captured["terms"] = real_step(
+            ctx,
+            net,
+            torch.optim.SGD(net.parameters(), lr=lr),
+            x,
+            y,
+            loss_kind,
+            captured["rng"],
+            torch.Generator().manual_seed(5),
+        )
         captured["net"] = net
         raise _StopAfterOneStep
 
@@ -257,8 +292,9 @@ def test_supervised_steps_use_the_loss_of_their_phase(small_digits, case):
 def test_gmm_posterior_is_the_low_loss_component(small_digits):
     method = _short()
     ctx = method_context(method, small_digits.with_noise("symmetric:0.4", seed=0))
-    losses = np.concatenate([np.random.default_rng(0).normal(0.1, 0.03, 300),
-                             np.random.default_rng(1).normal(0.8, 0.05, 100)]).astype(np.float32)
+    losses = np.concatenate(
+        [np.random.default_rng(0).normal(0.1, 0.03, 300), np.random.default_rng(1).normal(0.8, 0.05, 100)]
+    ).astype(np.float32)
     method.normalised_losses = lambda ctx, net, pool: losses
     prob, gmm_input = method.clean_probability(ctx, 0, torch.arange(400))
     assert prob[:300].min() > 0.9 and prob[300:].max() < 0.1
@@ -272,7 +308,7 @@ def test_loss_history_averages_the_last_five_epochs(small_digits):
     for i, v in enumerate(vectors):
         method.normalised_losses = lambda ctx, net, pool, v=v: v
         _, gmm_input = method.clean_probability(ctx, 1, torch.arange(400))
-        np.testing.assert_allclose(gmm_input, np.mean(vectors[max(0, i - 4):i + 1], axis=0), rtol=1e-6)
+        np.testing.assert_allclose(gmm_input, np.mean(vectors[max(0, i - 4) : i + 1], axis=0), rtol=1e-6)
     assert len(method.loss_buffers[1]) == 5 and method.loss_buffers[0] == []
     # without averaging nothing is kept
     plain = _short()
@@ -294,8 +330,11 @@ def test_co_divide_trains_each_network_on_the_other_partition(small_digits):
 
     def train_ssl(ctx, epoch, k, pool, prob):
         calls.append(("train", k, float(prob[0])))
-        return {"sums": {key: torch.zeros(()) for key in ("loss", "loss_x", "loss_u", "penalty")}, "steps": 1,
-                "lambda_u": 0.0}
+        return {
+            "sums": {key: torch.zeros(()) for key in ("loss", "loss_x", "loss_u", "penalty")},
+            "steps": 1,
+            "lambda_u": 0.0,
+        }
 
     method.clean_probability, method.train_ssl = clean_probability, train_ssl
     record, signals = method.ssl_epoch(ctx, 1)
@@ -309,8 +348,7 @@ def test_co_divide_trains_each_network_on_the_other_partition(small_digits):
 # ---------------------------------------------------------------------------------------------- switches
 def _forward_log(net):
     log = []
-    net.register_forward_pre_hook(lambda mod, args: log.append((torch.is_grad_enabled(), mod.training,
-                                                                 len(args[0]))))
+    net.register_forward_pre_hook(lambda mod, args: log.append((torch.is_grad_enabled(), mod.training, len(args[0]))))
     return log
 
 
@@ -376,8 +414,13 @@ def test_presets_construct_and_document_their_sources():
     assert "UNVERIFIED" in smr["cifar10-sym80"].__doc__ and "SMR README" in smr["cifar10-sym50"].__doc__
     assert "VGG-19-BN" in smr["animal10n"].__doc__ and "InceptionResNetV2" in smr["webvision"].__doc__
     c = smr["cifar10-sym50"]()
-    assert (c.batch_size, c.warmup_loss, c.recal_period, c.lambda_u, c.model) == (128, "mixup", 30, 25.0,
-                                                                                  "preact_resnet18")
+    assert (c.batch_size, c.warmup_loss, c.recal_period, c.lambda_u, c.model) == (
+        128,
+        "mixup",
+        30,
+        25.0,
+        "preact_resnet18",
+    )
     d = dm["cifar10-sym50"]()
     assert (d.batch_size, d.warmup_loss, d.recal_period, d.asym_penalty) == (64, "ce", None, False)
     assert dm["cifar10-asym40"]().asym_penalty and dm["cifar10-asym40"]().lambda_u == 0.0
@@ -387,8 +430,13 @@ def test_presets_construct_and_document_their_sources():
     assert smr["cifar10-sym50"]().loss_history == 1
     assert (smr["cifar100-sym50"]().lambda_u, smr["cifar100-sym50"]().warm_up) == (150.0, 30)
     cl = smr["clothing1m"]()
-    assert (cl.model, cl.batch_size, cl.alpha, cl.labelled_only, cl.epoch_subset) == ("resnet50_tv", 32, 0.5, True,
-                                                                                       32000)
+    assert (cl.model, cl.batch_size, cl.alpha, cl.labelled_only, cl.epoch_subset) == (
+        "resnet50_tv",
+        32,
+        0.5,
+        True,
+        32000,
+    )
     assert dm["clothing1m"]().asym_penalty  # DivideMix's Clothing1M warm-up always adds the penalty
     assert lnlkit.get_method("smr", preset="animal10n").learning_rate(139) == 0.01
     assert lnlkit.get_method("smr", preset="animal10n").learning_rate(140) == pytest.approx(1e-4)
@@ -406,8 +454,9 @@ def test_presets_construct_and_document_their_sources():
 
 # ---------------------------------------------------------------------------------------------- end to end
 def test_smr_run_on_digits_records_every_phase(small_digits, tmp_path):
-    run = _short("smr", epochs=4, recal_period=3).fit(small_digits.with_noise("symmetric:0.4", seed=0),
-                                                      out=tmp_path / "r", progress=False)
+    run = _short("smr", epochs=4, recal_period=3).fit(
+        small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False
+    )
     hist = run.history
     assert [r["phase"] for r in hist] == ["warmup", "ssl", "recal", "ssl", "ssl"]
     assert run.result["reported_as"] == "ensemble_acc_last" and run.result["reported"] == hist[-1]["test_acc"]
@@ -415,8 +464,18 @@ def test_smr_run_on_digits_records_every_phase(small_digits, tmp_path):
     for r in hist:
         assert {"lr", "loss", "test_acc", "test_acc_net1", "test_acc_net2"} <= set(r)
     for r in (hist[1], hist[3]):
-        assert {"loss_x", "loss_u", "penalty", "lambda_u", "n_selected", "n_selected_net2", "sel_precision",
-                "sel_precision_net2", "sel_auroc", "sel_auroc_net2"} <= set(r)
+        assert {
+            "loss_x",
+            "loss_u",
+            "penalty",
+            "lambda_u",
+            "n_selected",
+            "n_selected_net2",
+            "sel_precision",
+            "sel_precision_net2",
+            "sel_auroc",
+            "sel_auroc_net2",
+        } <= set(r)
     assert not any("sel_auroc" in r for r in (hist[0], hist[2]))  # no GMM in warm-up / recalibration
     assert hist[1]["lambda_u"] < hist[3]["lambda_u"] <= 25.0
     sig = run.signals
@@ -431,7 +490,8 @@ def test_smr_run_on_digits_records_every_phase(small_digits, tmp_path):
 def test_dividemix_on_digits_selects_clean_samples(digits, tmp_path):
     data = digits.with_noise("symmetric:0.4", seed=0)
     run = lnlkit.get_method("dividemix", preset="digits", epochs=6, checkpoint_every=100).fit(
-        data, out=tmp_path / "r", progress=False)
+        data, out=tmp_path / "r", progress=False
+    )
     # measured (seed 0): precision 0.997, recall 0.961, AUROC 0.999, 97.1 %; the bars leave room for other processors
     assert run.result["sel_precision"] >= 0.95 and run.result["sel_recall"] >= 0.8, run.result
     assert run.result["sel_auroc"] >= 0.95 and run.result["reported"] >= 90.0, run.result
@@ -470,7 +530,8 @@ def test_sel_auroc_every_epoch_signals_only_on_recorded_epochs(small_digits, tmp
 def test_epoch_subset_partitions_a_class_balanced_sample_per_network(small_digits, tmp_path):
     # the Clothing1M recipe on digits: each network divides its own class-balanced sample of 200 images per epoch
     run = _short("smr", epochs=3, recal_period=3, epoch_subset=200).fit(
-        small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
+        small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False
+    )
     assert [r["phase"] for r in run.history] == ["warmup", "ssl", "recal", "ssl"]
     sig = run.signals
     for row in (1, 3):
@@ -503,8 +564,9 @@ def test_smr_digits_preset_beats_ce_at_symmetric_40(digits, tmp_path):
     before = torch.get_num_threads()
     torch.set_num_threads(DEFAULT_THREADS)
     try:
-        run = lnlkit.get_method("smr", preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0),
-                                                           out=tmp_path / "r", progress=False)
+        run = lnlkit.get_method("smr", preset="digits").fit(
+            digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False
+        )
     finally:
         torch.set_num_threads(before)
     res = run.result

@@ -8,8 +8,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-CODE = [*sorted((ROOT / "lnlkit").rglob("*.py")), *sorted((ROOT / "tests").glob("*.py")),
-        *sorted((ROOT / "bench").glob("*.py")), *sorted((ROOT / "notebooks").glob("*.ipynb"))]
+CODE = [
+    *sorted((ROOT / "lnlkit").rglob("*.py")),
+    *sorted((ROOT / "tests").glob("*.py")),
+    *sorted((ROOT / "bench").glob("*.py")),
+    *sorted((ROOT / "notebooks").glob("*.ipynb")),
+]
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 POINTER = re.compile(r"docs/[A-Za-z0-9_./-]+\.md(?:#[A-Za-z0-9_-]+)?")
@@ -58,9 +62,20 @@ def test_slug_follows_github():
 
 
 def test_docs_folder_has_every_page():
-    for page in ["README.md", "datasets.md", "noise.md", "run_folder.md", "adding_a_method.md", "targets.md",
-                 "methods/ce.md", "methods/dividemix_smr.md", "methods/promix.md", "methods/comining.md",
-                 "methods/me_momentum.md", "methods/prune4rel_sop.md"]:
+    for page in [
+        "README.md",
+        "datasets.md",
+        "noise.md",
+        "run_folder.md",
+        "adding_a_method.md",
+        "targets.md",
+        "methods/ce.md",
+        "methods/dividemix_smr.md",
+        "methods/promix.md",
+        "methods/comining.md",
+        "methods/me_momentum.md",
+        "methods/prune4rel_sop.md",
+    ]:
         assert (ROOT / "docs" / page).is_file(), page
 
 
@@ -92,7 +107,11 @@ def test_code_pointers_into_docs_resolve():
 def test_no_reference_to_the_team_folder():
     """Nothing a user reads points at files outside the repository (the team's shared folder, its specs)."""
     outside = re.compile(r"\.\./shared/|shared/(?:DESIGN|specs|audit)|specs/[a-z_]+\.md|DESIGN\.md")
-    hits = [f"{f.relative_to(ROOT)}:{i}: {line.strip()}"
-            for f in [*MARKDOWN, *CODE] if f.name != Path(__file__).name
-            for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1) if outside.search(line)]
+    hits = [
+        f"{f.relative_to(ROOT)}:{i}: {line.strip()}"
+        for f in [*MARKDOWN, *CODE]
+        if f.name != Path(__file__).name
+        for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+        if outside.search(line)
+    ]
     assert not hits, "\n".join(hits)

@@ -61,15 +61,25 @@ def test_driver_stores_signals_on_the_epochs_the_context_names(noisy, tmp_path):
     assert list(run.signals["epoch"]) == [0, 3, 6]
     assert [r["asked"] for r in run.history] == [e in (0, 3, 6) for e in range(7)]
     # an early-finished schedule: its last epoch (2) is recorded although 2 % 3 != 0 and 2 != epochs - 1
-    run = _Probe(MethodConfig(epochs=7, record_signals_every=3), finish_after=2).fit(noisy, out=tmp_path / "b",
-                                                                                     progress=False)
+    run = _Probe(MethodConfig(epochs=7, record_signals_every=3), finish_after=2).fit(
+        noisy, out=tmp_path / "b", progress=False
+    )
     assert len(run.history) == 3 and list(run.signals["epoch"]) == [0, 2]
     assert [r["asked"] for r in run.history] == [True, False, True]
 
 
 def test_records_signals_rule_of_a_hand_made_context():
-    ctx = Context(data=None, device=torch.device("cpu"), seed=0, num_classes=2, n_train=4, in_channels=1,
-                  input_shape=(1, 2, 2), default_model="small_cnn", dataset_name="x")
+    ctx = Context(
+        data=None,
+        device=torch.device("cpu"),
+        seed=0,
+        num_classes=2,
+        n_train=4,
+        in_channels=1,
+        input_shape=(1, 2, 2),
+        default_model="small_cnn",
+        dataset_name="x",
+    )
     assert all(ctx.records_signals(e) for e in range(5))  # made by hand: every epoch (record_signals_every=1)
     ctx.record_signals_every, ctx.total_epochs = 4, 10
     assert [e for e in range(10) if ctx.records_signals(e)] == [0, 4, 8, 9]
@@ -107,8 +117,13 @@ def test_core_does_not_import_the_notebook_ui():
     offenders = []
     for path in sorted([*root.glob("methods/*.py"), *root.glob("train/*.py")]):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             offenders += [f"{path.name}: {n}" for n in names if n.startswith("lnlkit.widgets")]
     assert offenders == []
 
@@ -126,19 +141,30 @@ def test_stream_seed_is_the_sha256_of_the_named_stream():
     assert stream_seed(7, "network/outer2") == written_out("7/network/outer2")
     assert stream_seed(7, 3, "train") == written_out("7/3/train")
     expected = torch.Generator().manual_seed(written_out("7/3/train"))
-    assert torch.equal(torch.rand(5, generator=stream_generator(torch.device("cpu"), 7, 3, "train")),
-                       torch.rand(5, generator=expected))
+    assert torch.equal(
+        torch.rand(5, generator=stream_generator(torch.device("cpu"), 7, 3, "train")), torch.rand(5, generator=expected)
+    )
 
 
 def test_build_model_passes_weights_path_only_when_set(small_digits, monkeypatch):
     import lnlkit.models
 
     seen = []
-    monkeypatch.setattr(lnlkit.models, "build_model_for_input",
-                        lambda name, c, shape, **kw: seen.append(kw) or nn.Identity())
+    monkeypatch.setattr(
+        lnlkit.models, "build_model_for_input", lambda name, c, shape, **kw: seen.append(kw) or nn.Identity()
+    )
     data = DeviceData(small_digits.with_noise("none"), torch.device("cpu"), 0)
-    ctx = Context(data=data, device=torch.device("cpu"), seed=0, num_classes=10, n_train=400, in_channels=1,
-                  input_shape=data.input_shape, default_model="small_cnn", dataset_name="digits")
+    ctx = Context(
+        data=data,
+        device=torch.device("cpu"),
+        seed=0,
+        num_classes=10,
+        n_train=400,
+        in_channels=1,
+        input_shape=data.input_shape,
+        default_model="small_cnn",
+        dataset_name="digits",
+    )
     ctx.build_model("small_cnn", weights_path=None, width=2)
     ctx.build_model("small_cnn", "w.pth")
     assert seen == [{"width": 2}, {"weights_path": "w.pth"}]
@@ -153,7 +179,10 @@ def test_parse_overrides_from_both_homes():
     from lnlkit.train.overrides import parse_overrides as from_train
 
     assert from_train is parse_overrides
-    assert parse_overrides(MethodConfig, ["epochs=3", "eval_precision=none", "pretrained=false"]) == \
-        {"epochs": 3, "eval_precision": None, "pretrained": False}
+    assert parse_overrides(MethodConfig, ["epochs=3", "eval_precision=none", "pretrained=false"]) == {
+        "epochs": 3,
+        "eval_precision": None,
+        "pretrained": False,
+    }
     with pytest.raises(ValueError, match="valid keys"):
         parse_overrides(MethodConfig, ["nope=1"])

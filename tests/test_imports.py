@@ -67,7 +67,7 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycles.append(path[path.index(nxt):] + [nxt])
+                cycles.append(path[path.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, path)
         path.pop()
@@ -88,8 +88,13 @@ def test_the_walk_sees_module_and_function_level_imports(tmp_path):
     (pkg / "sub" / "b.py").write_text("def f():\n    from ..a import x\n")  # relative, inside a function
     (pkg / "c.py").write_text("import toy.sub.b\nimport numpy\n")
     graph = import_graph(pkg)
-    assert graph == {"toy": set(), "toy.sub": set(), "toy.a": {"toy.sub.b"}, "toy.sub.b": {"toy.a"},
-                     "toy.c": {"toy.sub.b"}}
+    assert graph == {
+        "toy": set(),
+        "toy.sub": set(),
+        "toy.a": {"toy.sub.b"},
+        "toy.sub.b": {"toy.a"},
+        "toy.c": {"toy.sub.b"},
+    }
     assert find_cycles(graph) == [["toy.a", "toy.sub.b", "toy.a"]]
 
 

@@ -10,12 +10,20 @@ import torch
 from methodtest import interrupt_then_resume, method_context
 
 import lnlkit
+from lnlkit.analysis import confident_set_rounds, round_changes
 from lnlkit.methods import get_method
 from lnlkit.methods.base import EpochOutput, Method, MethodConfig
-from lnlkit.analysis import confident_set_rounds, round_changes
-from lnlkit.methods.me_momentum import (LoopState, MeMomentum, MeMomentumConfig, advance_noisy_val,
-                                        advance_per_class, clothing_class_weights, confident_mask,
-                                        early_stopping_step, per_class_scores)
+from lnlkit.methods.me_momentum import (
+    LoopState,
+    MeMomentum,
+    MeMomentumConfig,
+    advance_noisy_val,
+    advance_per_class,
+    clothing_class_weights,
+    confident_mask,
+    early_stopping_step,
+    per_class_scores,
+)
 from lnlkit.train.evaluate import class_balanced_accuracy, per_class_recall_precision, predict
 from lnlkit.train.loader import random_holdout
 
@@ -24,8 +32,14 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _tiny(**kw):
     """The digits preset with a tiny schedule (the algorithm unchanged): phase A ≤ 2 epochs, rounds of 2 epochs."""
-    kw = {"max_phase_a_epochs": 2, "round_epochs": 2, "max_inner_rounds": 3, "outer_loops": 2,
-          "checkpoint_every": 100, **kw}
+    kw = {
+        "max_phase_a_epochs": 2,
+        "round_epochs": 2,
+        "max_inner_rounds": 3,
+        "outer_loops": 2,
+        "checkpoint_every": 100,
+        **kw,
+    }
     return get_method("mememomentum", preset="digits", **kw)
 
 
@@ -89,8 +103,15 @@ def test_rounds_stop_at_the_first_non_improving_round_and_all_outer_loops_run():
     visited, state = _drive([float(v) for v in seq], cfg)
     assert state.phase == "done" and len(visited) == 17
     rounds = [(s.outer, s.phase, s.round) for s, _ in visited]
-    assert rounds[:7] == [(0, "phase_a", 0), (0, "round", 1), (0, "round", 1), (0, "round", 2), (0, "round", 2),
-                          (0, "round", 3), (0, "round", 3)]
+    assert rounds[:7] == [
+        (0, "phase_a", 0),
+        (0, "round", 1),
+        (0, "round", 1),
+        (0, "round", 2),
+        (0, "round", 2),
+        (0, "round", 3),
+        (0, "round", 3),
+    ]
     assert rounds[7] == (1, "phase_a", 0) and visited[7][0].best_val == 0.0 and visited[7][0].margin == 0.0
     assert rounds[12] == (2, "phase_a", 0)
     globals_ = [i for i, (_, ev) in enumerate(visited) if ev.new_global_best]
@@ -122,17 +143,20 @@ def test_round_learning_rate_restarts_every_round():
     m = get_method("mememomentum", preset="cifar10")
     assert m.learning_rate(LoopState(phase="phase_a", step=70)) == 0.01
     assert [m.learning_rate(LoopState(phase="round", round=2, step=e)) for e in (0, 39, 40, 79, 80)] == pytest.approx(
-        [0.01, 0.01, 0.001, 0.001, 1e-4])
+        [0.01, 0.01, 0.001, 0.001, 1e-4]
+    )
     assert m.max_epochs() == 3 * (100 + 19 * 100) and m.num_epochs() == m.max_epochs()
     assert get_method("mememomentum", preset="cifar10", epochs=7).num_epochs() == 7
 
 
 def test_reported_metric_is_test_at_the_last_global_best_with_a_fallback():
     m = MeMomentum()
-    hist = [{"val_acc": 60.0, "test_acc": 70.0, "new_global_best": False},  # phase A: never a global best
-            {"val_acc": 55.0, "test_acc": 80.0, "new_global_best": True},
-            {"val_acc": 58.0, "test_acc": 85.0, "new_global_best": True},
-            {"val_acc": 57.0, "test_acc": 90.0, "new_global_best": False}]
+    hist = [
+        {"val_acc": 60.0, "test_acc": 70.0, "new_global_best": False},  # phase A: never a global best
+        {"val_acc": 55.0, "test_acc": 80.0, "new_global_best": True},
+        {"val_acc": 58.0, "test_acc": 85.0, "new_global_best": True},
+        {"val_acc": 57.0, "test_acc": 90.0, "new_global_best": False},
+    ]
     assert m.reported_metric(hist) == 85.0  # not the best test (90), not phase A's higher val (60)
     # no round ever set a global best (the official script would report 0): test at the best val of any epoch
     for r in hist:
@@ -153,7 +177,8 @@ def test_class_balanced_accuracy_and_per_class_scores():
     assert recall.tolist() == pytest.approx([0.75, 1.0, 0.5, 0.0])
     assert precision.tolist() == pytest.approx([0.75, 0.5, 1.0, 0.0])
     assert per_class_scores(pred, labels, 4, 0.45).tolist() == pytest.approx(
-        [0.75, 0.45 + 0.55 * 0.5, 0.45 * 0.5 + 0.55, 0.0])
+        [0.75, 0.45 + 0.55 * 0.5, 0.45 * 0.5 + 0.55, 0.0]
+    )
     assert class_balanced_accuracy(torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long), 3) == 0.0
 
 
@@ -213,8 +238,9 @@ def test_driver_stops_when_the_method_finishes(small_digits, tmp_path):
     assert run.signals["epoch"].tolist() == [0, 1, 2]  # the early last epoch is recorded as a last epoch
     # a checkpoint written at the finishing epoch, resumed before result.json said "complete": no extra epoch
     (tmp_path / "r" / "result.json").unlink()
-    again = _Stopper(MethodConfig(epochs=10, checkpoint_every=100)).fit(data, out=tmp_path / "r", progress=False,
-                                                                        resume=True)
+    again = _Stopper(MethodConfig(epochs=10, checkpoint_every=100)).fit(
+        data, out=tmp_path / "r", progress=False, resume=True
+    )
     assert [r["epoch"] for r in again.history] == [0, 1, 2] and again.complete
 
 
@@ -240,7 +266,7 @@ def test_switch_extract_transform(small_digits, transform):
         method.train_on_set(ctx, e)
     calls = _loader_spy(ctx)
     chosen = method.extract_confident_set(ctx, epoch=5)
-    (stream, augment, shuffle), = calls
+    ((stream, augment, shuffle),) = calls
     assert stream == "extract" and not shuffle
     calls.clear()
     pool = method.train_pool
@@ -335,7 +361,8 @@ def _spy_training(method):
         seen["momentum_buffers"] = len(method.optimizer.state)
         params = [p for group in method.optimizer.param_groups for p in group["params"]]
         seen["optimises_the_net"] = len(params) == len(list(method.net.parameters())) and all(
-            a is b for a, b in zip(params, method.net.parameters()))
+            a is b for a, b in zip(params, method.net.parameters())
+        )
         return train(ctx, epoch)
 
     method.train_on_set = spy
@@ -421,27 +448,57 @@ def test_presets_construct_and_document():
         assert MeMomentum.PRESETS[name].__doc__
     p = {n: MeMomentum.PRESETS[n]() for n in MeMomentum.PRESETS}
     assert (p["mnist"].model, p["cifar10"].model, p["cifar100"].model, p["clothing1m"].model) == (
-        "lenet", "resnet18", "resnet34", "resnet50_tv")
+        "lenet",
+        "resnet18",
+        "resnet34",
+        "resnet50_tv",
+    )
     for n in ("mnist", "cifar10", "cifar100"):
         c = p[n]
-        assert (c.variant, c.lr, c.momentum, c.weight_decay, c.batch_size, c.outer_loops, c.max_inner_rounds,
-                c.round_epochs, c.round_milestones, c.max_phase_a_epochs, c.stem_padding) == (
-            "noisy_val", 0.01, 0.9, 1e-4, 128, 3, 19, 100, (40, 80), 100, 0)
+        assert (
+            c.variant,
+            c.lr,
+            c.momentum,
+            c.weight_decay,
+            c.batch_size,
+            c.outer_loops,
+            c.max_inner_rounds,
+            c.round_epochs,
+            c.round_milestones,
+            c.max_phase_a_epochs,
+            c.stem_padding,
+        ) == ("noisy_val", 0.01, 0.9, 1e-4, 128, 3, 19, 100, (40, 80), 100, 0)
         assert (c.margin_step, c.margin_limit, c.val_fraction) == (0.1, 2.0, 0.1)
     assert (p["cifar10"].extract_transform, p["cifar10"].val_transform) == ("train", "train")
     cl = p["clothing1m"]
-    assert (cl.variant, cl.lr, cl.weight_decay, cl.batch_size, cl.outer_loops, cl.max_inner_rounds, cl.round_epochs,
-            cl.round_milestones, cl.beta, cl.class_weighted) == ("per_class", 0.005, 1e-3, 32, 3, 6, 5, (10, 20),
-                                                                0.45, True)
+    assert (
+        cl.variant,
+        cl.lr,
+        cl.weight_decay,
+        cl.batch_size,
+        cl.outer_loops,
+        cl.max_inner_rounds,
+        cl.round_epochs,
+        cl.round_milestones,
+        cl.beta,
+        cl.class_weighted,
+    ) == ("per_class", 0.005, 1e-3, 32, 3, 6, 5, (10, 20), 0.45, True)
     assert get_method("mememomentum", preset="clothing1m").max_epochs() == 90
     d = p["digits"]  # scale only: the algorithm's constants are the paper's
-    assert (d.lr, d.momentum, d.weight_decay, d.margin_step, d.outer_loops, d.max_inner_rounds,
-            d.val_fraction, d.extract_transform, d.val_transform) == (0.01, 0.9, 1e-4, 0.1, 3, 19, 0.1,
-                                                                      "train", "train")
+    assert (
+        d.lr,
+        d.momentum,
+        d.weight_decay,
+        d.margin_step,
+        d.outer_loops,
+        d.max_inner_rounds,
+        d.val_fraction,
+        d.extract_transform,
+        d.val_transform,
+    ) == (0.01, 0.9, 1e-4, 0.1, 3, 19, 0.1, "train", "train")
     fixed = p["digits-fixed"]
     assert (fixed.extract_transform, fixed.val_transform) == ("test", "test")
     assert dataclasses.replace(fixed, extract_transform="train", val_transform="train") == d
-
 
 
 # ---------------------------------------------------------------------------------------------- per-class variant
@@ -451,8 +508,17 @@ def _with_val(ds, n_val=100):
 
 
 def test_per_class_rebuild_uses_each_class_best_model(small_digits):
-    method = get_method("mememomentum", preset="digits", variant="per_class", round_epochs=1, max_inner_rounds=2,
-                        outer_loops=2, class_weighted=True, extract_transform="test", val_transform="test")
+    method = get_method(
+        "mememomentum",
+        preset="digits",
+        variant="per_class",
+        round_epochs=1,
+        max_inner_rounds=2,
+        outer_loops=2,
+        class_weighted=True,
+        extract_transform="test",
+        val_transform="test",
+    )
     ctx = method_context(method, _with_val(small_digits).with_noise("symmetric:0.4", seed=0))
     labels = ctx.data.labels
     out0 = method.train_epoch(ctx, 0)
@@ -474,8 +540,16 @@ def test_class_weighted_loss_with_zero_weight_classes(small_digits):
     ds = _with_val(small_digits, 100)
     keep = ds.y_val < 5
     ds = dataclasses.replace(ds, x_val=ds.x_val[keep], y_val=ds.y_val[keep])
-    method = get_method("mememomentum", preset="digits", variant="per_class", class_weighted=True,
-                        round_epochs=1, max_inner_rounds=1, outer_loops=1, batch_size=2)
+    method = get_method(
+        "mememomentum",
+        preset="digits",
+        variant="per_class",
+        class_weighted=True,
+        round_epochs=1,
+        max_inner_rounds=1,
+        outer_loops=1,
+        batch_size=2,
+    )
     ctx = method_context(method, ds.with_noise("symmetric:0.4", seed=0))
     assert (method.class_weights[5:] == 0).all()
     out = method.train_epoch(ctx, 0)
@@ -511,8 +585,10 @@ def test_run_records_the_nested_loops(small_digits, tmp_path):
     assert max(auroc) > 0.65, auroc  # this tiny schedule barely trains; the digits run below checks it properly
     assert not (sig["selected"] & sig["holdout"]).any() and sig["holdout"].sum(1).tolist() == [40] * len(hist)
     first = hist.index(starts[0])
-    assert sig["selected"][first].sum() == starts[0]["n_extracted"] and hist[first]["sel_precision"] > \
-        hist[0]["sel_precision"]
+    assert (
+        sig["selected"][first].sum() == starts[0]["n_extracted"]
+        and hist[first]["sel_precision"] > hist[0]["sel_precision"]
+    )
     # the analysis helpers of the notebook agree with the history and the true mask
     table = confident_set_rounds(run)
     assert len(table) == len(starts) and table["size"].tolist() == [r["n_extracted"] for r in starts]
@@ -538,8 +614,9 @@ def test_run_records_the_nested_loops(small_digits, tmp_path):
         phase_a = [r for r in hist if r["outer"] == outer and r["phase"] == "phase_a"]
         best = margin = 0.0
         for r in phase_a:
-            improved, best, margin, _ = early_stopping_step(r["val_acc"], best, margin, hp["margin_step"],
-                                                            hp["margin_limit"])
+            improved, best, margin, _ = early_stopping_step(
+                r["val_acc"], best, margin, hp["margin_step"], hp["margin_limit"]
+            )
             assert (improved, best) == (r["saved_best"], r["best_val"]), (outer, r["epoch"])
 
 
@@ -563,8 +640,18 @@ def test_resume_inside_the_nested_loops(uninterrupted, tmp_path, where):
     crash_at = next(r["epoch"] for r in hist if pick(r))
 
     resumed = interrupt_then_resume(_tiny, data, tmp_path / "cut", crash_after_epoch=crash_at)
-    for key in ("phase", "outer", "round", "epoch_in_phase", "loss", "val_acc", "test_acc", "n_train_set",
-                "sel_precision", "new_global_best"):
+    for key in (
+        "phase",
+        "outer",
+        "round",
+        "epoch_in_phase",
+        "loss",
+        "val_acc",
+        "test_acc",
+        "n_train_set",
+        "sel_precision",
+        "new_global_best",
+    ):
         assert [r.get(key) for r in resumed.history] == [r.get(key) for r in hist], key
     for key in ("selected", "loss", "pred"):
         np.testing.assert_array_equal(resumed.signals[key], full.signals[key])
@@ -575,9 +662,15 @@ def test_resume_inside_the_nested_loops(uninterrupted, tmp_path, where):
 def test_digits_short_schedule_selects_clean_samples(digits, tmp_path):
     # one outer loop of the digits preset with shorter rounds: the confident set is already far cleaner than the
     # noisy set and the reported accuracy far above chance
-    run = get_method("mememomentum", preset="digits", outer_loops=1, max_phase_a_epochs=10, round_epochs=5,
-                     round_milestones=(2, 4), checkpoint_every=100).fit(
-        digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
+    run = get_method(
+        "mememomentum",
+        preset="digits",
+        outer_loops=1,
+        max_phase_a_epochs=10,
+        round_epochs=5,
+        round_milestones=(2, 4),
+        checkpoint_every=100,
+    ).fit(digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
     res = run.result
     score = run.signals["clean_score"][-1].astype(float)  # the clean score separates clean from noisy samples
     assert (score[~run.is_noisy][:, None] > score[run.is_noisy][None, :]).mean() > 0.9
@@ -597,8 +690,9 @@ def test_digits_preset_clears_ce_at_symmetric_40(digits, tmp_path):
     # one seed moves by points: only margins that hold on any processor are asserted here (measured on an AMD EPYC:
     # reported 99.6, selection precision 0.99).  The thin criterion, above CE's best epoch, is checked over three
     # seeds by bench/digits_grid.py --method mememomentum.
-    run = get_method("mememomentum", preset="digits").fit(digits.with_noise("symmetric:0.4", seed=0),
-                                                           out=tmp_path / "r", progress=False)
+    run = get_method("mememomentum", preset="digits").fit(
+        digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False
+    )
     res = run.result
     assert res["status"] == "complete" and res["epochs_done"] < res["epochs_total"]  # ended by its own schedule
     assert res["reported"] >= CE_SYM40_LAST_MEAN + 15.0, res

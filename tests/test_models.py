@@ -198,9 +198,7 @@ def test_stem_padding_map_sizes(padding, side, stages):
     seen = {}
     model.conv1.register_forward_hook(lambda mod, inp, out: seen.__setitem__("stem", out.shape))
     for i in range(1, 5):
-        getattr(model, f"layer{i}").register_forward_hook(
-            lambda mod, inp, out, i=i: seen.__setitem__(i, out.shape[-1])
-        )
+        getattr(model, f"layer{i}").register_forward_hook(lambda mod, inp, out, i=i: seen.__setitem__(i, out.shape[-1]))
     with torch.no_grad():
         out = model(torch.randn(2, 3, 32, 32))
     assert seen["stem"] == (2, 64, side, side)

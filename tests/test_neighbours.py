@@ -69,8 +69,9 @@ def test_spherical_kmeans_separates_clear_clusters():
     rng = np.random.default_rng(0)
     x = np.concatenate([np.eye(3)[k] + 0.01 * rng.normal(size=(50, 3)) for k in range(3)]).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    best = max((spherical_kmeans(x, 3, np.random.default_rng(s)) for s in range(5)),
-               key=lambda c: (x @ c.T).max(1).sum())
+    best = max(
+        (spherical_kmeans(x, 3, np.random.default_rng(s)) for s in range(5)), key=lambda c: (x @ c.T).max(1).sum()
+    )
     np.testing.assert_allclose(np.sort(np.abs(best).max(1)), 1.0, atol=1e-3)  # each centroid on one axis
     np.testing.assert_allclose(np.linalg.norm(best, axis=1), 1.0, rtol=1e-5)
 
@@ -81,10 +82,10 @@ def test_greedy_with_cells_picks_what_the_dense_greedy_picks(gain):
     rng = np.random.default_rng(5)
     conf, labels = rng.uniform(0.2, 1.0, 1500), rng.integers(0, 6, 1500)
     budget = 300 if gain == "self" else 60
-    dense = greedy_neighborhood_confidence(emb, conf, labels, budget, tau=0.975, gain=gain, index="dense",
-                                           batch=32)
-    cells = greedy_neighborhood_confidence(emb, conf, labels, budget, tau=0.975, gain=gain, index="cells",
-                                           leaf_size=24, batch=32)
+    dense = greedy_neighborhood_confidence(emb, conf, labels, budget, tau=0.975, gain=gain, index="dense", batch=32)
+    cells = greedy_neighborhood_confidence(
+        emb, conf, labels, budget, tau=0.975, gain=gain, index="cells", leaf_size=24, batch=32
+    )
     np.testing.assert_array_equal(cells.order, dense.order)
     np.testing.assert_allclose(cells.nc, dense.nc, atol=1e-5)
     assert cells.pairs_compared < 0.25 * dense.pairs_compared

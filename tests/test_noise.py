@@ -47,9 +47,19 @@ def y100() -> np.ndarray:
 
 def test_noise_kinds_lists_every_spec_name():
     assert set(NOISE_KINDS) == {
-        "none", "clean", "symmetric", "symmetric-inclusive", "pairflip", "asym-cifar10",
-        "asym-cifar10-bidirectional", "asym-cifar100-block5", "asym-cifar100-superclass",
-        "instance", "openset", "cifar10n", "cifar100n",
+        "none",
+        "clean",
+        "symmetric",
+        "symmetric-inclusive",
+        "pairflip",
+        "asym-cifar10",
+        "asym-cifar10-bidirectional",
+        "asym-cifar100-block5",
+        "asym-cifar100-superclass",
+        "instance",
+        "openset",
+        "cifar10n",
+        "cifar100n",
     }
 
 
@@ -436,10 +446,13 @@ def multinomial_sampler(y, P, seed):
     return out
 
 
-@pytest.mark.parametrize("spec, P, seed", [
-    ("symmetric:0.4", target_symmetric(10, 0.4), 0),
-    ("pairflip:0.45", target_pairflip(10, 0.45), 1),
-])
+@pytest.mark.parametrize(
+    "spec, P, seed",
+    [
+        ("symmetric:0.4", target_symmetric(10, 0.4), 0),
+        ("pairflip:0.45", target_pairflip(10, 0.45), 1),
+    ],
+)
 def test_multinomial_recipe_stream(spec, P, seed):
     y = balanced_labels(8000, 10)
     np.testing.assert_array_equal(inject_noise(y, spec, 10, seed=seed).labels, multinomial_sampler(y, P, seed))

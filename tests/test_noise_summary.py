@@ -47,7 +47,11 @@ def test_summary_rows_and_columns(digits):
     assert (rows.drop(index="openset:0.2+symmetric:0.4")["ood_fraction"] == 0.0).all()
     clean = rows.loc["none"]
     assert (clean["realized_rate"], clean["mean_diagonal"], clean["min_diagonal"], clean["classes_changed"]) == (
-        0.0, 1.0, 1.0, 0)
+        0.0,
+        1.0,
+        1.0,
+        0,
+    )
 
 
 def test_summary_matches_inject_noise(digits):
@@ -109,8 +113,9 @@ def test_summary_instance_needs_and_uses_features(digits):
     y = digits.y_train
     with pytest.raises(ValueError, match="features"):
         noise_summary(y, ["instance:0.4"], 10)
-    table = noise_summary(y, ["instance:0.4", ("instance:0.4", {"normalize_inputs": True})], 10,
-                          features=digits.raw_features())
+    table = noise_summary(
+        y, ["instance:0.4", ("instance:0.4", {"normalize_inputs": True})], 10, features=digits.raw_features()
+    )
     assert table["realized_rate"].between(0.3, 0.5).all()
     assert table.loc[0, "realized_rate"] == digits.with_noise("instance:0.4", seed=0).noise.realized_rate
 
@@ -217,10 +222,16 @@ def test_notebook_executes_at_smoke_size(tmp_path, monkeypatch):
     cifarn = shared_cifarn_dir()
     out = tmp_path / "out.ipynb"
     papermill.execute_notebook(
-        str(NOTEBOOK), str(out),
-        parameters={"profile": "smoke", "runs_root": str(tmp_path / "runs"),
-                    "cifarn_dir": None if cifarn is None else str(cifarn)},
-        kernel_name="python3", cwd=str(REPO / "notebooks"), progress_bar=False,
+        str(NOTEBOOK),
+        str(out),
+        parameters={
+            "profile": "smoke",
+            "runs_root": str(tmp_path / "runs"),
+            "cifarn_dir": None if cifarn is None else str(cifarn),
+        },
+        kernel_name="python3",
+        cwd=str(REPO / "notebooks"),
+        progress_bar=False,
     )
     executed = nbformat.read(out, as_version=4)
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
@@ -250,13 +261,15 @@ def test_notebook_executes_at_smoke_size(tmp_path, monkeypatch):
         ("openset:0.2+symmetric:0.4", ""): (0.46, 0.58),
     }
     if cifarn is not None:
-        expected.update({
-            ("cifar10n:aggre", ""): (0.0896, 0.0906),
-            ("cifar10n:worst", ""): (0.4016, 0.4026),
-            ("cifar10n:rand1", ""): (0.1718, 0.1728),
-            ("cifar10n:rand2", ""): (0.1807, 0.1817),
-            ("cifar10n:rand3", ""): (0.1759, 0.1769),
-        })
+        expected.update(
+            {
+                ("cifar10n:aggre", ""): (0.0896, 0.0906),
+                ("cifar10n:worst", ""): (0.4016, 0.4026),
+                ("cifar10n:rand1", ""): (0.1718, 0.1728),
+                ("cifar10n:rand2", ""): (0.1807, 0.1817),
+                ("cifar10n:rand3", ""): (0.1759, 0.1769),
+            }
+        )
         if (cifarn / "CIFAR-100_human.pt").is_file():
             expected[("cifar100n:noisy", "")] = (0.4015, 0.4025)
     assert set(rows) == set(expected)

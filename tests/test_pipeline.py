@@ -11,6 +11,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from fakedata import write_cifar10, write_cifar100, write_clothing_official, write_image  # noqa: E402
+from methodtest import method_context  # noqa: E402
 from PIL import Image
 
 import lnlkit
@@ -19,9 +21,6 @@ from lnlkit.data import Dataset, ImageFiles, load_dataset
 from lnlkit.data.images import ImageFileDataset, decode_image
 from lnlkit.methods import get_method, list_methods, method_class
 from lnlkit.train.loader import DeviceData
-
-from fakedata import write_cifar10, write_cifar100, write_clothing_official, write_image  # noqa: E402
-from methodtest import method_context  # noqa: E402
 
 # mean / std after division by 255, as the official loaders write them
 DIVIDEMIX_C10 = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))  # DivideMix/SMR/Me-Momentum dataloader_cifar.py
@@ -47,16 +46,19 @@ def fake_cifar10(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ normalisation
-@pytest.mark.parametrize("method, preset, expected", [
-    ("promix", "cifar10-sym50", PROMIX_C10),
-    ("comining", "cifar10nc", IMAGENET),
-    ("dividemix", "cifar10-sym50", DIVIDEMIX_C10),
-    ("smr", "cifar10-sym50", DIVIDEMIX_C10),
-    ("mememomentum", "cifar10", DIVIDEMIX_C10),
-    ("ce", "cifar10", DIVIDEMIX_C10),
-    ("ce", "cifar-promix", PROMIX_C10),  # CE in ProMix's setting takes ProMix's pipeline
-    ("prune4rel", "cifar10n-sop", DIVIDEMIX_C10),
-])
+@pytest.mark.parametrize(
+    "method, preset, expected",
+    [
+        ("promix", "cifar10-sym50", PROMIX_C10),
+        ("comining", "cifar10nc", IMAGENET),
+        ("dividemix", "cifar10-sym50", DIVIDEMIX_C10),
+        ("smr", "cifar10-sym50", DIVIDEMIX_C10),
+        ("mememomentum", "cifar10", DIVIDEMIX_C10),
+        ("ce", "cifar10", DIVIDEMIX_C10),
+        ("ce", "cifar-promix", PROMIX_C10),  # CE in ProMix's setting takes ProMix's pipeline
+        ("prune4rel", "cifar10n-sop", DIVIDEMIX_C10),
+    ],
+)
 def test_load_dataset_with_method_applies_the_presets_normalisation(fake_cifar10, method, preset, expected):
     ds = load_dataset("cifar10", fake_cifar10, method=get_method(method, preset=preset))
     _close(ds, expected)
@@ -132,9 +134,32 @@ def test_cli_run_loads_with_the_presets_pipeline(fake_cifar10, tmp_path):
     out = tmp_path / "cli"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # loaded through the preset: nothing to re-normalise
-        code = main(["run", "--method", "ce", "--preset", "cifar-promix", "--dataset", "cifar10", "--root",
-                     str(fake_cifar10), "--noise", "symmetric:0.4", "--epochs", "1", "--set", "model=small_cnn",
-                     "--set", "batch_size=32", "--out", str(out), "--quiet", "--device", "cpu"])
+        code = main(
+            [
+                "run",
+                "--method",
+                "ce",
+                "--preset",
+                "cifar-promix",
+                "--dataset",
+                "cifar10",
+                "--root",
+                str(fake_cifar10),
+                "--noise",
+                "symmetric:0.4",
+                "--epochs",
+                "1",
+                "--set",
+                "model=small_cnn",
+                "--set",
+                "batch_size=32",
+                "--out",
+                str(out),
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
     assert code == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["data"]["normalization"] == "promix" and cfg["hyperparameters"]["normalization"] == "promix"
@@ -159,9 +184,14 @@ def _gradient_image(path, width, height):
     # every pixel distinct enough that a crop position can be told apart
     x = np.arange(width)[None, :, None]
     y = np.arange(height)[:, None, None]
-    arr = np.concatenate([np.broadcast_to(x * 255 // max(width - 1, 1), (height, width, 1)),
-                          np.broadcast_to(y * 255 // max(height - 1, 1), (height, width, 1)),
-                          np.full((height, width, 1), 7)], axis=2).astype(np.uint8)
+    arr = np.concatenate(
+        [
+            np.broadcast_to(x * 255 // max(width - 1, 1), (height, width, 1)),
+            np.broadcast_to(y * 255 // max(height - 1, 1), (height, width, 1)),
+            np.full((height, width, 1), 7),
+        ],
+        axis=2,
+    ).astype(np.uint8)
     write_image(path, array=arr)
     return arr
 
@@ -200,8 +230,13 @@ def test_eval_and_train_crops_of_an_aspect_kept_image(tmp_path):
     for _ in range(40):
         img = train[0][0].numpy().transpose(1, 2, 0)
         # left offsets in the unflipped image: a flipped crop at offset l of the mirror starts at 12 - l
-        hits = [12 - left if flip else left for flip, cand in ((False, resized), (True, resized[:, ::-1]))
-                for t in range(3) for left in range(13) if np.array_equal(img, cand[t:t + 8, left:left + 8])]
+        hits = [
+            12 - left if flip else left
+            for flip, cand in ((False, resized), (True, resized[:, ::-1]))
+            for t in range(3)
+            for left in range(13)
+            if np.array_equal(img, cand[t : t + 8, left : left + 8])
+        ]
         assert hits  # a crop of the aspect-kept image (or its mirror)
         lefts.update(hits)
     assert max(lefts) > 2  # offsets reach across the long side (a 10x10 square allows only 0..2)
@@ -213,8 +248,17 @@ def test_each_view_is_an_independent_crop(tmp_path):
         arrays.append(_gradient_image(tmp_path / f"im{i}.png", 24, 16))
         paths.append(str(tmp_path / f"im{i}.png"))
     files = ImageFiles(paths=tuple(paths), resize=16, crop=8)
-    ds = Dataset(name="files", x_train=files, y_train=np.arange(12) % 3, x_test=files, y_test=np.arange(12) % 3,
-                 num_classes=3, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), pixel_scale=1.0)
+    ds = Dataset(
+        name="files",
+        x_train=files,
+        y_train=np.arange(12) % 3,
+        x_test=files,
+        y_test=np.arange(12) % 3,
+        num_classes=3,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        pixel_scale=1.0,
+    )
     data = DeviceData(ds.with_noise("none"), torch.device("cpu"), seed=0, num_workers=0)
     batch = next(iter(data.loader(12, augment=(None, None), shuffle=False).epoch(0)))
     v1, v2 = batch.views
@@ -225,8 +269,12 @@ def test_each_view_is_an_independent_crop(tmp_path):
         for i in range(12):
             img = view[i].numpy().transpose(1, 2, 0).astype(np.uint8)
             resized = decode_image(paths[int(batch.index[i])], 16)
-            assert any(np.array_equal(img, cand[t:t + 8, l:l + 8]) for cand in (resized, resized[:, ::-1])
-                       for t in range(9) for l in range(17))
+            assert any(
+                np.array_equal(img, cand[t : t + 8, left : left + 8])
+                for cand in (resized, resized[:, ::-1])
+                for t in range(9)
+                for left in range(17)
+            )
 
 
 # ------------------------------------------------------------------------------------------------ SMR recalibration
@@ -254,11 +302,27 @@ def test_smr_clothing_recalibration_runs_at_batch_b(small_digits):
 # ------------------------------------------------------------------------------------------------ initial weights
 # (method, preset) whose official code starts from ImageNet weights
 PAPER_PRETRAINED = {
-    ("ce", "clothing1m"), ("dividemix", "clothing1m"), ("smr", "clothing1m"), ("mememomentum", "clothing1m"),
-    ("comining", "web-bird"), ("comining", "web-car"), ("comining", "web-aircraft"),
-    *{(m, "clothing1m-dividemix") for m in ("prune4rel", "prune:uniform", "prune:smallloss", "prune:uncertainty",
-                                            "prune:forgetting", "prune:grand", "prune:moderate",
-                                            "prune:kcentergreedy", "prune:glister")},
+    ("ce", "clothing1m"),
+    ("dividemix", "clothing1m"),
+    ("smr", "clothing1m"),
+    ("mememomentum", "clothing1m"),
+    ("comining", "web-bird"),
+    ("comining", "web-car"),
+    ("comining", "web-aircraft"),
+    *{
+        (m, "clothing1m-dividemix")
+        for m in (
+            "prune4rel",
+            "prune:uniform",
+            "prune:smallloss",
+            "prune:uncertainty",
+            "prune:forgetting",
+            "prune:grand",
+            "prune:moderate",
+            "prune:kcentergreedy",
+            "prune:glister",
+        )
+    },
 }
 
 
@@ -283,8 +347,9 @@ def test_exactly_the_papers_pretrained_presets_refuse_to_start_without_weights(s
 def test_pretrained_false_trains_from_scratch_and_the_tables_mark_it(small_digits, tmp_path):
     from lnlkit.runs import display_table, summary_table
 
-    run = _tiny_ce("clothing1m", pretrained=False).fit(small_digits.with_noise("none"), out=tmp_path / "r" / "a",
-                                                      progress=False)
+    run = _tiny_ce("clothing1m", pretrained=False).fit(
+        small_digits.with_noise("none"), out=tmp_path / "r" / "a", progress=False
+    )
     cfg = json.loads((run.path / "config.json").read_text())
     assert cfg["pretrained"] is False and cfg["from_scratch"] is True
     assert bool(lnlkit.results_table(tmp_path / "r")["from_scratch"].iloc[0])
@@ -294,8 +359,10 @@ def test_pretrained_false_trains_from_scratch_and_the_tables_mark_it(small_digit
     rec = get_method("dividemix", preset="clothing1m", weights_path="w/resnet50.pth").pretrained_record()
     assert rec == {"pretrained": "imagenet:w/resnet50.pth", "from_scratch": False}
     # and a CIFAR preset is not from scratch for the tables: its paper starts from random weights
-    assert get_method("dividemix", preset="cifar10-sym50").pretrained_record() == {"pretrained": False,
-                                                                                    "from_scratch": False}
+    assert get_method("dividemix", preset="cifar10-sym50").pretrained_record() == {
+        "pretrained": False,
+        "from_scratch": False,
+    }
 
 
 def test_cli_stops_a_pretrained_preset_without_weights(tmp_path, capsys):

@@ -10,9 +10,20 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 import lnlkit
-from lnlkit.plots import (plot_accuracy_curves, plot_accuracy_vs_noise, plot_epoch_snapshot, plot_examples,
-                          plot_loss_distributions, plot_loss_over_epochs, plot_memorisation, plot_noise_overview,
-                          plot_run_examples, plot_selection_quality, plot_selection_summary, plot_transition_matrix)
+from lnlkit.plots import (
+    plot_accuracy_curves,
+    plot_accuracy_vs_noise,
+    plot_epoch_snapshot,
+    plot_examples,
+    plot_loss_distributions,
+    plot_loss_over_epochs,
+    plot_memorisation,
+    plot_noise_overview,
+    plot_run_examples,
+    plot_selection_quality,
+    plot_selection_summary,
+    plot_transition_matrix,
+)
 from lnlkit.runs import RunResult
 
 N, C = 80, 4
@@ -40,13 +51,23 @@ def _run(epochs=10, selection=True, nets=False, signals=True, transition=True, e
     labels = np.where(is_noisy, (true + 1) % C, true)
     history = []
     for e in range(epochs):
-        r = {"epoch": e, "phase": "train", "lr": 0.1, "loss": 2.0 / (e + 1), "test_acc": 50.0 + 3 * e,
-             "train_acc_given": 40.0 + 5 * e}
+        r = {
+            "epoch": e,
+            "phase": "train",
+            "lr": 0.1,
+            "loss": 2.0 / (e + 1),
+            "test_acc": 50.0 + 3 * e,
+            "train_acc_given": 40.0 + 5 * e,
+        }
         if nets:
             r.update(test_acc_net1=49.0 + 3 * e, test_acc_net2=48.0 + 2 * e)
         if selection:
-            r.update(sel_precision=0.6 + 0.03 * e, sel_recall=0.5 + 0.04 * e, sel_f1=0.55 + 0.035 * e,
-                     sel_fraction=0.4 + 0.01 * e)
+            r.update(
+                sel_precision=0.6 + 0.03 * e,
+                sel_recall=0.5 + 0.04 * e,
+                sel_f1=0.55 + 0.035 * e,
+                sel_fraction=0.4 + 0.01 * e,
+            )
         history.append(r)
     sig = {}
     if signals:
@@ -58,9 +79,17 @@ def _run(epochs=10, selection=True, nets=False, signals=True, transition=True, e
             relabel = np.full((len(rec), N), -1, dtype=np.int64)
             relabel[-1, :5] = (labels[:5] + 2) % C
             sig["relabel"] = relabel
-    return RunResult(Path("synthetic"), {"method": "m", "dataset": "d", "noise": "symmetric:0.4", "seed": 0},
-                     history, {"status": "complete"}, labels, is_noisy, _transition() if transition else None,
-                     true, _signals=sig)
+    return RunResult(
+        Path("synthetic"),
+        {"method": "m", "dataset": "d", "noise": "symmetric:0.4", "seed": 0},
+        history,
+        {"status": "complete"},
+        labels,
+        is_noisy,
+        _transition() if transition else None,
+        true,
+        _signals=sig,
+    )
 
 
 def _lines(ax):
@@ -117,8 +146,12 @@ def test_selection_quality_lines():
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     ax = fig.axes[0]
     lines = _lines(ax)
-    expected = {"precision (clean among selected)": "sel_precision", "recall (selected among clean)": "sel_recall",
-                "F1": "sel_f1", "selected fraction": "sel_fraction"}
+    expected = {
+        "precision (clean among selected)": "sel_precision",
+        "recall (selected among clean)": "sel_recall",
+        "F1": "sel_f1",
+        "selected fraction": "sel_fraction",
+    }
     assert set(lines) == set(expected)
     for label, key in expected.items():
         np.testing.assert_allclose(lines[label].get_xdata(), np.arange(8))
@@ -194,8 +227,9 @@ def test_examples_markers_and_rgb_scaling():
     relabelled = np.full(10, -1)
     relabelled[3] = 2  # given[3] == 0
     relabelled[4] = given[4]  # unchanged label: not a relabelling
-    fig = plot_examples(images, given, selected=selected, relabelled=relabelled, class_names=["x", "y", "z"],
-                        indices=[2, 3, 4, 5])
+    fig = plot_examples(
+        images, given, selected=selected, relabelled=relabelled, class_names=["x", "y", "z"], indices=[2, 3, 4, 5]
+    )
     shown = _samples(fig)
     assert sorted(shown) == [2, 3, 4, 5]
     assert shown[3].get_title() == "given x → z"
@@ -207,8 +241,9 @@ def test_examples_markers_and_rgb_scaling():
             assert to_rgba(spine.get_edgecolor()) == GREEN
         arr = np.asarray(ax.get_images()[0].get_array())
         assert arr.shape == (6, 6, 3) and arr.min() >= 0 and arr.max() <= 1
-    np.testing.assert_allclose(np.asarray(shown[2].get_images()[0].get_array()),
-                               images[2].transpose(1, 2, 0) / images[[2, 3, 4, 5]].max())
+    np.testing.assert_allclose(
+        np.asarray(shown[2].get_images()[0].get_array()), images[2].transpose(1, 2, 0) / images[[2, 3, 4, 5]].max()
+    )
     with pytest.raises(ValueError, match="C = 1 or 3"):
         plot_examples(np.zeros((4, 2, 5, 5)), np.zeros(4, dtype=int))
 
@@ -269,8 +304,8 @@ def _with_pred(run):
     for k in range(len(run.signals["epoch"])):
         pred = run.labels.copy()
         pred[noisy] = run.true_labels[noisy]
-        pred[noisy[:10 * k]] = run.labels[noisy[:10 * k]]
-        pred[clean[:5 * k]] = (run.labels[clean[:5 * k]] + 1) % C
+        pred[noisy[: 10 * k]] = run.labels[noisy[: 10 * k]]
+        pred[clean[: 5 * k]] = (run.labels[clean[: 5 * k]] + 1) % C
         rows.append(pred)
     run.signals["pred"] = np.stack(rows).astype(np.int16)
     return run
@@ -282,8 +317,11 @@ def test_memorisation_fractions():
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     lines = _lines(fig.axes[0])
     k = np.arange(3)
-    expected = {"noisy: predicted given (wrong) label": 10 * k / 30, "noisy: predicted true label": 1 - 10 * k / 30,
-                "clean: predicted correctly": 1 - 5 * k / 50}
+    expected = {
+        "noisy: predicted given (wrong) label": 10 * k / 30,
+        "noisy: predicted true label": 1 - 10 * k / 30,
+        "clean: predicted correctly": 1 - 5 * k / 50,
+    }
     assert set(lines) == set(expected)
     for label, values in expected.items():
         np.testing.assert_allclose(lines[label].get_xdata(), [0, 2, 4])
@@ -356,10 +394,18 @@ def _table():
         for noise, rate in (("none", 0.0), ("symmetric:0.2", 0.2), ("symmetric:0.5", 0.5), ("pairflip:0.45", 0.45)):
             for seed in (0, 1):
                 selects = method == "dm"
-                rows.append({"method": method, "dataset": "digits", "noise": noise, "seed": seed,
-                             "reported": base - 40 * rate + 2 * seed, "test_acc_last": base - 1,
-                             "sel_precision": 0.9 - rate / 2 + 0.02 * seed if selects else None,
-                             "sel_recall": 0.8 + 0.02 * seed if selects else None})
+                rows.append(
+                    {
+                        "method": method,
+                        "dataset": "digits",
+                        "noise": noise,
+                        "seed": seed,
+                        "reported": base - 40 * rate + 2 * seed,
+                        "test_acc_last": base - 1,
+                        "sel_precision": 0.9 - rate / 2 + 0.02 * seed if selects else None,
+                        "sel_recall": 0.8 + 0.02 * seed if selects else None,
+                    }
+                )
     rows.append({"method": "ce", "dataset": "digits", "noise": "cifar10n:worst", "seed": 0, "reported": 10.0})
     rows.append({"method": "ce", "dataset": "digits", "noise": "symmetric:0.8", "seed": 0, "reported": None})
     return pd.DataFrame(rows)
@@ -371,8 +417,11 @@ def _errorbars(ax):
     for container in ax.containers:
         line = container.lines[0]
         segments = container.lines[2][0].get_segments()
-        out[container.get_label()] = (line.get_xdata(), line.get_ydata(),
-                                      np.array([(s[1][1] - s[0][1]) / 2 for s in segments]))
+        out[container.get_label()] = (
+            line.get_xdata(),
+            line.get_ydata(),
+            np.array([(s[1][1] - s[0][1]) / 2 for s in segments]),
+        )
     return out
 
 
@@ -460,6 +509,9 @@ def test_open_set_rejection_draws_the_recorded_keys_only():
     for e, r in enumerate(run.history):
         r.update(ood_precision=0.1 * e, ood_recall=0.2 * e)
     lines = _lines(lnlkit.plots.plot_open_set_rejection(run).axes[0])
-    assert set(lines) == {"OOD precision (rejected that are open-set)", "OOD recall (open-set that are rejected)",
-                          "clean-set precision"}  # no rej_noisy_precision recorded
+    assert set(lines) == {
+        "OOD precision (rejected that are open-set)",
+        "OOD recall (open-set that are rejected)",
+        "clean-set precision",
+    }  # no rej_noisy_precision recorded
     np.testing.assert_allclose(lines["OOD recall (open-set that are rejected)"].get_ydata(), [0.0, 0.2, 0.4, 0.6])

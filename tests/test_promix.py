@@ -15,17 +15,32 @@ from methodtest import CE_SYM40_SEED0_LAST, method_context
 from PIL import Image, ImageOps
 
 import lnlkit
-from lnlkit.methods.promix import (ProMix, ProMixConfig, class_wise_small_loss_selection, debiased_probs,
-                                   label_guessing_by_agreement, matched_high_confidence, negative_entropy_clamped)
+from lnlkit.methods.promix import (
+    ProMix,
+    ProMixConfig,
+    class_wise_small_loss_selection,
+    debiased_probs,
+    label_guessing_by_agreement,
+    matched_high_confidence,
+    negative_entropy_clamped,
+)
 from lnlkit.train.augment import RANDOM_AUGMENT_OPS, RandomAugment, _apply_op, cutout_random_size
 from lnlkit.train.evaluate import accuracy, predict
 from lnlkit.train.loader import stream_numpy_generator
 from lnlkit.train.losses import ema_prior, fmix_mask, logit_adjust, negative_entropy
 
-CIFAR_SYNTH = ["cifar10-sym20", "cifar10-sym50", "cifar10-sym80", "cifar10-sym90", "cifar10-asym40",
-               "cifar100-sym20", "cifar100-sym50", "cifar100-sym80", "cifar100-sym90"]
-CIFAR_N = ["cifar10n-aggre", "cifar10n-rand1", "cifar10n-rand2", "cifar10n-rand3", "cifar10n-worst",
-           "cifar100n-noisy"]
+CIFAR_SYNTH = [
+    "cifar10-sym20",
+    "cifar10-sym50",
+    "cifar10-sym80",
+    "cifar10-sym90",
+    "cifar10-asym40",
+    "cifar100-sym20",
+    "cifar100-sym50",
+    "cifar100-sym80",
+    "cifar100-sym90",
+]
+CIFAR_N = ["cifar10n-aggre", "cifar10n-rand1", "cifar10n-rand2", "cifar10n-rand3", "cifar10n-worst", "cifar100n-noisy"]
 PAPER_PRESETS = CIFAR_SYNTH + CIFAR_N
 
 
@@ -41,8 +56,9 @@ def _short(**kw):
 def _step(method, ctx, css, epoch=20, n=64, lga_on=False, w=1.0, beta=0.1):
     loader = ctx.data.loader(n, augment=[method.weak, method.strong], drop_last=True, stream="test")
     batch = next(iter(loader.epoch(epoch)))
-    out = method.ssl_step(ctx, batch, css(batch), w, beta, lga_on, stream_numpy_generator(0, epoch, "t"),
-                          ctx.generator(epoch, "t"))
+    out = method.ssl_step(
+        ctx, batch, css(batch), w, beta, lga_on, stream_numpy_generator(0, epoch, "t"), ctx.generator(epoch, "t")
+    )
     return batch, out
 
 
@@ -182,7 +198,7 @@ def test_pixel_ops_follow_their_definitions():
 def test_cutout_random_size_bounds_and_fill():
     x = torch.ones(200, 3, 16, 16)
     out = cutout_random_size(x, 0.5, torch.tensor([0.2, 0.3, 0.4]), torch.Generator().manual_seed(0))
-    cut = (out[:, 0] != 1.0)
+    cut = out[:, 0] != 1.0
     assert int(cut.sum((1, 2)).max()) <= 8 * 8 and cut.any()
     assert bool((out[:, 1][cut] == 0.3).all())
     assert torch.equal(cutout_random_size(x, 0.0, 0.0), x)
@@ -234,8 +250,10 @@ def test_beta_is_one_for_the_whole_run_without_pseudo_label_debiasing():
     assert [m.unlabelled_weight(e) for e in (0, 5, 99, 100, 300, 600)] == [1.0] * 6
 
 
-@pytest.mark.parametrize("epochs, rampup, debias_pl", [(600, 50.0, 0.8), (300, 50.0, 0.5), (300, 20.0, 0.8),
-                                                       (120, 7.0, 0.8), (300, 20.0, 0.0)])
+@pytest.mark.parametrize(
+    "epochs, rampup, debias_pl",
+    [(600, 50.0, 0.8), (300, 50.0, 0.5), (300, 20.0, 0.8), (120, 7.0, 0.8), (300, 20.0, 0.0)],
+)
 def test_lga_window_and_beta_follow_the_run_length(epochs, rampup, debias_pl):
     m = lnlkit.get_method("promix", preset="cifar10-sym50", epochs=epochs, rampup_length=rampup, debias_pl=debias_pl)
     for e in range(epochs + 1):
@@ -385,16 +403,24 @@ def _unsure(c):
 
 
 _CASES = [  # (given label, net-1 logits, net-2 logits)
-    (0, _sure(0), _sure(0)), (1, _sure(1), _sure(1)), (2, _sure(2), _sure(2)), (3, _sure(3), _sure(3)),  # MHCS both
+    (0, _sure(0), _sure(0)),
+    (1, _sure(1), _sure(1)),
+    (2, _sure(2), _sure(2)),
+    (3, _sure(3), _sure(3)),  # MHCS both
     (1, _sure(1), _unsure(1)),  # 4: MHCS of net 1 only
     (2, _unsure(2), _sure(2)),  # 5: MHCS of net 2 only
-    (0, _sure(1, 8.0), _sure(1, 8.5)), (1, _sure(2, 9.0), _sure(2, 9.5)),  # 6, 7: noisy, both sure of another class
-    (2, _sure(3, 10.0), _sure(3, 10.0)), (3, _sure(0, 7.0), _sure(0, 7.5)),  # 8, 9: LGA candidates, ranked
+    (0, _sure(1, 8.0), _sure(1, 8.5)),
+    (1, _sure(2, 9.0), _sure(2, 9.5)),  # 6, 7: noisy, both sure of another class
+    (2, _sure(3, 10.0), _sure(3, 10.0)),
+    (3, _sure(0, 7.0), _sure(0, 7.5)),  # 8, 9: LGA candidates, ranked
     # 10: noisy (given 2), both sure of class 0 (p = 0.9933) with class 1 second; net 1's skewed prior π_1 turns its
     # debiased guess to class 1: LGA target 1, plain argmax 0, given label 2 all differ
     (2, [8.0, 3.0, -4.0, -4.0], [8.0, 3.0, -4.0, -4.0]),
     (0, _sure(1), _sure(2)),  # 11: noisy, the networks disagree: never LGA
-    (3, _unsure(0), _unsure(1)), (0, _unsure(2), _unsure(3)), (1, _unsure(3), _unsure(0)), (2, _unsure(1), _unsure(1)),
+    (3, _unsure(0), _unsure(1)),
+    (0, _unsure(2), _unsure(3)),
+    (1, _unsure(3), _unsure(0)),
+    (2, _unsure(1), _unsure(1)),
 ]
 _CSS = [[0, 1, 12], [2, 3, 11, 12, 13, 14, 15]]  # each network's CSS picks (12-15: noisy samples CSS let through)
 
@@ -422,7 +448,7 @@ def _expected_step(nets, x_w, x_s, y, css, prior, prior_u, draws, cfg, w, beta):
         if base.sum() / b < cfg.lga_threshold:
             cand = [i for i in range(b) if not base[i] and conf[0][i] > cfg.tau and conf[1][i] > cfg.tau and agree[i]]
             cand.sort(key=lambda i: -float(conf[0][i] + conf[1][i]) / 2)
-            lga[cand[:int(cfg.lga_threshold * b) - int(base.sum())]] = True
+            lga[cand[: int(cfg.lga_threshold * b) - int(base.sum())]] = True
         sel = base | lga
         guess = (heads_w[k][0].detach() - cfg.debias_pl * prior[k].log()).softmax(1).argmax(1)
         target = torch.where(base[:, None], given, torch.nn.functional.one_hot(guess, c).float())
@@ -447,13 +473,19 @@ def _expected_step(nets, x_w, x_s, y, css, prior, prior_u, draws, cfg, w, beta):
         q = (heads_w[k][0].detach() - cfg.debias_pl * prior_u[k].log()).softmax(1)[u]  # debiased with π_k,u
         r = q ** (1 / cfg.temperature)
         r = r / r.sum(1, keepdim=True)
-        l_u = (_ce_soft(heads_w[k][1][u] + cfg.debias_output * prior_u[k].log(), r)
-               + w * _ce_soft(heads_s[k][1][u] + cfg.debias_output * prior_u[k].log(), r))
+        l_u = _ce_soft(heads_w[k][1][u] + cfg.debias_output * prior_u[k].log(), r) + w * _ce_soft(
+            heads_s[k][1][u] + cfg.debias_output * prior_u[k].log(), r
+        )
         terms["unlabelled"] = l_u
         total = total + beta * l_u
-        for key, val in (("mhcs", mhcs), ("lga", lga), ("target", torch.where(sel, target.argmax(1), -1)),
-                         ("terms", terms), ("prior", cfg.bias_m * prior[k] + (1 - cfg.bias_m) * p[k][sel].mean(0)),
-                         ("prior_u", cfg.bias_m * prior_u[k] + (1 - cfg.bias_m) * p[k][u].mean(0))):
+        for key, val in (
+            ("mhcs", mhcs),
+            ("lga", lga),
+            ("target", torch.where(sel, target.argmax(1), -1)),
+            ("terms", terms),
+            ("prior", cfg.bias_m * prior[k] + (1 - cfg.bias_m) * p[k][sel].mean(0)),
+            ("prior_u", cfg.bias_m * prior_u[k] + (1 - cfg.bias_m) * p[k][u].mean(0)),
+        ):
             exp[key].append(val)
     exp["total"] = total
     return exp
@@ -482,8 +514,9 @@ def test_ssl_step_terms_match_the_official_formulas():
     prior = torch.tensor([[0.997, 0.001, 0.001, 0.001], [0.4, 0.3, 0.2, 0.1]])
     prior_u = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.25, 0.05, 0.6, 0.1]])
     method.nets = nets
-    method.optimizer = torch.optim.SGD([p for n in nets for p in n.parameters()], lr=0.1, momentum=0.9,
-                                       weight_decay=5e-4)
+    method.optimizer = torch.optim.SGD(
+        [p for n in nets for p in n.parameters()], lr=0.1, momentum=0.9, weight_decay=5e-4
+    )
     method.prior, method.prior_u = prior.clone(), prior_u.clone()
     before = [copy.deepcopy(n) for n in nets]
     ctx = SimpleNamespace(num_classes=c, device=torch.device("cpu"))
@@ -496,7 +529,7 @@ def test_ssl_step_terms_match_the_official_formulas():
             d = draws[k][head]
             n_sel = len(d["perm"])
             assert d["lam"] >= 0.5 and sorted(d["perm"].tolist()) == list(range(n_sel))  # folded λ, a permutation
-            assert int(d["mask"].sum()) == round(d["lam_fmix"] * 16) and set(d["mask"].unique().tolist()) <= {0., 1.}
+            assert int(d["mask"].sum()) == round(d["lam_fmix"] * 16) and set(d["mask"].unique().tolist()) <= {0.0, 1.0}
     exp = _expected_step(before, x_w, x_s, y, css, prior, prior_u, draws, cfg, w, beta)
 
     # the designed selections came out (the premises of the comparisons below)
@@ -509,8 +542,9 @@ def test_ssl_step_terms_match_the_official_formulas():
         assert torch.equal(out["target"][k], exp["target"][k]), k
         for head in ("primary", "pseudo"):
             for term in ("ce", "cr", "mix", "fmix"):
-                torch.testing.assert_close(out["terms"][k][head][term], exp["terms"][k][head][term].detach(),
-                                           msg=f"net {k + 1} {head} {term}")
+                torch.testing.assert_close(
+                    out["terms"][k][head][term], exp["terms"][k][head][term].detach(), msg=f"net {k + 1} {head} {term}"
+                )
         torch.testing.assert_close(out["terms"][k]["unlabelled"], exp["terms"][k]["unlabelled"].detach())
         torch.testing.assert_close(method.prior[k], exp["prior"][k])
         torch.testing.assert_close(method.prior_u[k], exp["prior_u"][k])
@@ -556,15 +590,27 @@ def test_presets_follow_the_spec_table():
         if name != "digits":  # the docstring states the preset's own values
             assert f"rho {cfg.rho:g}" in build.__doc__ and f"tau {cfg.tau:g}" in build.__doc__, name
     table = {  # setting: (rho, tau, warm-up, α, β_pl)
-        "cifar10-sym20": (0.7, 0.99, 10, 0.8, 0.8), "cifar10-sym50": (0.5, 0.99, 10, 0.8, 0.8),
-        "cifar10-asym40": (0.5, 0.99, 10, 0.8, 0.8), "cifar100-sym20": (0.7, 0.95, 30, 0.5, 0.5),
-        "cifar100-sym50": (0.5, 0.95, 30, 0.5, 0.5), "cifar10n-worst": (0.5, 0.99, 10, 0.8, 0.8),
-        "cifar10n-aggre": (0.5, 0.99, 10, 0.8, 0.8), "cifar100n-noisy": (0.5, 0.95, 30, 0.5, 0.5)}
+        "cifar10-sym20": (0.7, 0.99, 10, 0.8, 0.8),
+        "cifar10-sym50": (0.5, 0.99, 10, 0.8, 0.8),
+        "cifar10-asym40": (0.5, 0.99, 10, 0.8, 0.8),
+        "cifar100-sym20": (0.7, 0.95, 30, 0.5, 0.5),
+        "cifar100-sym50": (0.5, 0.95, 30, 0.5, 0.5),
+        "cifar10n-worst": (0.5, 0.99, 10, 0.8, 0.8),
+        "cifar10n-aggre": (0.5, 0.99, 10, 0.8, 0.8),
+        "cifar100n-noisy": (0.5, 0.95, 30, 0.5, 0.5),
+    }
     for name, values in table.items():
         c = ProMix.PRESETS[name]()
         assert (c.rho, c.tau, c.warm_up, c.debias_output, c.debias_pl) == values, name
         assert (c.model, c.epochs, c.batch_size, c.lr, c.rampup_length, c.start_expand, c.bias_m) == (
-            "resnet18", 600, 256, 0.05, 50.0, 250, 0.9999)
+            "resnet18",
+            600,
+            256,
+            0.05,
+            50.0,
+            250,
+            0.9999,
+        )
         assert (c.pl_weight, c.pl_rampup, c.pseudo_head_unlabeled_off) == (0.1, None, True)
         assert c.asym_penalty == (name == "cifar10-asym40")
         assert c.augment_order == ("crop_flip" if name.startswith("cifar100") else "flip_crop")
@@ -573,14 +619,32 @@ def test_presets_follow_the_spec_table():
     assert "UNVERIFIED" in ProMix.PRESETS["cifar10n-rand2"].__doc__
     # the digits preset only changes scale: the algorithm's constants are CIFAR-10 sym 50%'s
     d, c = ProMix.PRESETS["digits"](), ProMix.PRESETS["cifar10-sym50"]()
-    for key in ("rho", "tau", "debias_output", "debias_pl", "temperature", "lga_threshold", "mixup_alpha",
-                "fmix_alpha", "fmix_decay_power", "pl_weight", "lr", "min_lr_factor", "css_quota",
-                "fix_negentropy_clamp"):
+    for key in (
+        "rho",
+        "tau",
+        "debias_output",
+        "debias_pl",
+        "temperature",
+        "lga_threshold",
+        "mixup_alpha",
+        "fmix_alpha",
+        "fmix_decay_power",
+        "pl_weight",
+        "lr",
+        "min_lr_factor",
+        "css_quota",
+        "fix_negentropy_clamp",
+    ):
         assert getattr(d, key) == getattr(c, key), key
     assert d.start_expand / d.epochs == pytest.approx(c.start_expand / c.epochs, abs=0.01)
     # the notebook's switch comparison: digits plus the warm-up penalty, intended and as officially coded
     fixed, faithful = ProMix.PRESETS["digits-penalty"](), ProMix.PRESETS["digits-penalty-faithful"]()
-    assert fixed.asym_penalty and faithful.asym_penalty and fixed.fix_negentropy_clamp and not faithful.fix_negentropy_clamp
+    assert (
+        fixed.asym_penalty
+        and faithful.asym_penalty
+        and fixed.fix_negentropy_clamp
+        and not faithful.fix_negentropy_clamp
+    )
     assert dataclasses.replace(fixed, asym_penalty=False) == d
     digits = lnlkit.get_method("promix", preset="digits")
     assert digits.unlabelled_ramp_length() / d.epochs == pytest.approx(1 / 6)  # 10 of 60, as 100 of 600
@@ -595,8 +659,11 @@ def _fake_paper_data(preset, root, monkeypatch):
         write_cifar100(root, n_train=10, n_test=2)
     ds = lnlkit.load_dataset(s["dataset"], root=root, normalization="promix")
     if s["noise"].startswith("cifar"):
-        write_cifarn(root / ("CIFAR-100_human.pt" if "100" in s["noise"] else "CIFAR-10_human.pt"),
-                     ds.y_train, "100" in s["noise"])
+        write_cifarn(
+            root / ("CIFAR-100_human.pt" if "100" in s["noise"] else "CIFAR-10_human.pt"),
+            ds.y_train,
+            "100" in s["noise"],
+        )
     return ds.with_noise(s["noise"], seed=0)
 
 
@@ -609,8 +676,17 @@ def _check_short_paper_run(run):
 
 def test_paper_preset_with_its_resnet18(tmp_path, monkeypatch):
     data = _fake_paper_data("cifar10-asym40", tmp_path / "data", monkeypatch)
-    method = lnlkit.get_method("promix", preset="cifar10-asym40", epochs=1, warm_up=1, batch_size=4,
-                               eval_batch_size=16, start_expand=1, record_train_loss=False, checkpoint_every=100)
+    method = lnlkit.get_method(
+        "promix",
+        preset="cifar10-asym40",
+        epochs=1,
+        warm_up=1,
+        batch_size=4,
+        eval_batch_size=16,
+        start_expand=1,
+        record_train_loss=False,
+        checkpoint_every=100,
+    )
     run = method.fit(data, out=tmp_path / "r", progress=False)
     _check_short_paper_run(run)
     assert run.config["hyperparameters"]["model"] == "resnet18" and math.isfinite(run.history[0]["penalty"])
@@ -619,14 +695,26 @@ def test_paper_preset_with_its_resnet18(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------- end to end
 def test_run_records_the_three_selections_and_acc_mean(small_digits, tmp_path):
-    run = _short(epochs=3, start_expand=2).fit(small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r",
-                                             progress=False)
+    run = _short(epochs=3, start_expand=2).fit(
+        small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False
+    )
     method_batch = run.config["hyperparameters"]["batch_size"]
     hist, sig = run.history, run.signals
     assert [r["phase"] for r in hist] == ["warmup", "ssl", "ssl", "ssl"]
     assert not hist[1]["lga_active"] and hist[2]["lga_active"]
-    for key in ("selected", "selected_css", "selected_mhcs", "guessed_lga", "relabel", "loss", "score",
-                "selected_net2", "loss_net2", "clean_score", "clean_score_net2"):
+    for key in (
+        "selected",
+        "selected_css",
+        "selected_mhcs",
+        "guessed_lga",
+        "relabel",
+        "loss",
+        "score",
+        "selected_net2",
+        "loss_net2",
+        "clean_score",
+        "clean_score_net2",
+    ):
         assert sig[key].shape == (4, 400), key
     for row in (1, 2, 3):
         sel, css = (sig[k][row].astype(bool) for k in ("selected", "selected_css"))
@@ -665,8 +753,9 @@ def test_acc_mean_is_the_mean_of_the_primary_heads(small_digits):
 def _auroc(score, positive):
     """Mann-Whitney AUROC of ``score`` for the ``positive`` samples (ties count one half)."""
     pos, neg = score[positive], score[~positive]
-    return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum())
-                 / (len(pos) * len(neg)))
+    return float(
+        ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg))
+    )
 
 
 def test_promix_on_digits_selects_clean_samples(digits, tmp_path):
@@ -674,7 +763,8 @@ def test_promix_on_digits_selects_clean_samples(digits, tmp_path):
     # (seeds 0-2: Acc Mean 94.2 / 96.2 / 97.3).  The bars sit well clear of these, so any processor passes: the
     # selection bars, and the accuracy bar of the acceptance criterion (15 points over CE's last epoch)
     run = lnlkit.get_method("promix", preset="digits", epochs=6, checkpoint_every=100).fit(
-        digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
+        digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False
+    )
     assert run.result["sel_precision"] >= 0.95 and run.result["sel_recall"] >= 0.7, run.result
     assert run.result["reported"] >= CE_SYM40_SEED0_LAST + 15.0, run.result
     clean = ~run.is_noisy  # reporting only

@@ -8,10 +8,20 @@ import torch
 import torch.nn.functional as F
 
 import lnlkit
-from lnlkit.methods.prune4rel import (confidence_scores, forgetting_selection, glister_gains,
-                                      glister_selection, grand_scores, greedy_neighborhood_confidence,
-                                      kcenter_greedy_selection, moderate_selection, similarity_weights,
-                                      small_loss_selection, uncertainty_selection, uniform_selection)
+from lnlkit.methods.prune4rel import (
+    confidence_scores,
+    forgetting_selection,
+    glister_gains,
+    glister_selection,
+    grand_scores,
+    greedy_neighborhood_confidence,
+    kcenter_greedy_selection,
+    moderate_selection,
+    similarity_weights,
+    small_loss_selection,
+    uncertainty_selection,
+    uniform_selection,
+)
 from lnlkit.methods.sop import class_balance_loss, consistency_loss, sop_losses
 from lnlkit.presets.prune4rel import PRESETS
 
@@ -25,8 +35,17 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def small_digits():
     """300 training / 100 test images of the embedded digits (smaller than conftest's, which this overrides)."""
     ds = lnlkit.load_dataset("digits")
-    return lnlkit.Dataset.from_arrays(ds.x_train[:300], ds.y_train[:300], ds.x_test[:100], ds.y_test[:100],
-                                      name="digits", num_classes=10, mean=ds.mean, std=ds.std, pixel_scale=16.0)
+    return lnlkit.Dataset.from_arrays(
+        ds.x_train[:300],
+        ds.y_train[:300],
+        ds.x_test[:100],
+        ds.y_test[:100],
+        name="digits",
+        num_classes=10,
+        mean=ds.mean,
+        std=ds.std,
+        pixel_scale=16.0,
+    )
 
 
 def _short(method="prune4rel", preset="digits", **kw):
@@ -84,7 +103,7 @@ def _dense_greedy(emb, conf, labels, budget, tau, eta, balance, gain="self"):
 def test_cossim_is_rescaled_with_a_strict_threshold():
     a = torch.tensor([[1.0, 0.0]])
     cos = torch.tensor([1.0, 0.95, 0.9, 0.0, -1.0])
-    b = torch.stack([cos, torch.sqrt(1 - cos ** 2)], 1)
+    b = torch.stack([cos, torch.sqrt(1 - cos**2)], 1)
     w = similarity_weights(a, b, "cossim", tau=0.975)[0]
     # 0.5 + 0.5·cos; τ = 0.975 keeps cos > 0.95 only (strict), and the weight is the similarity itself
     torch.testing.assert_close(w, torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0]))
@@ -159,8 +178,20 @@ def test_matches_the_dense_reference(balance, gain):
         conf = rng.uniform(0, 1, n).round(1)  # ties on purpose
         budget = int(rng.integers(1, n))
         ref, ref_nc = _dense_greedy(emb, conf, labels, budget, 0.9, 0.5, balance, gain)
-        got = greedy_neighborhood_confidence(torch.tensor(emb), conf, labels, budget, 0.9, 0.5, "cossim", balance,
-                                             gain, block=7, batch=int(rng.integers(1, 9)), num_classes=C)
+        got = greedy_neighborhood_confidence(
+            torch.tensor(emb),
+            conf,
+            labels,
+            budget,
+            0.9,
+            0.5,
+            "cossim",
+            balance,
+            gain,
+            block=7,
+            batch=int(rng.integers(1, 9)),
+            num_classes=C,
+        )
         np.testing.assert_array_equal(got.order, ref)
         np.testing.assert_allclose(got.nc, ref_nc, atol=1e-5)
 
@@ -275,7 +306,9 @@ def test_consistency_uses_a_detached_weak_target_and_balance_the_batch_mean():
 # ---------------------------------------------------------------------------------------------- baselines
 def test_baseline_selections():
     rng = np.random.default_rng(0)
-    assert np.array_equal(uniform_selection(10, 4, np.random.default_rng(1)), uniform_selection(10, 4, np.random.default_rng(1)))
+    assert np.array_equal(
+        uniform_selection(10, 4, np.random.default_rng(1)), uniform_selection(10, 4, np.random.default_rng(1))
+    )
     assert len(set(uniform_selection(10, 4, rng).tolist())) == 4
     assert small_loss_selection(np.array([0.5, 0.1, 0.3, 0.1]), 2).tolist() == [1, 3]
     counts = np.array([3, 0, 1, 5, 2, 2])
@@ -310,7 +343,7 @@ def test_grand_is_the_last_layer_gradient_norm():
     h, y = torch.randn(4, 5), torch.tensor([0, 2, 1, 1])
     ours = grand_scores(fc(h), h, y)
     for i in range(4):
-        gw, gb = torch.autograd.grad(F.cross_entropy(fc(h[i:i + 1]), y[i:i + 1]), [fc.weight, fc.bias])
+        gw, gb = torch.autograd.grad(F.cross_entropy(fc(h[i : i + 1]), y[i : i + 1]), [fc.weight, fc.bias])
         assert ours[i].item() == pytest.approx(torch.sqrt(gw.pow(2).sum() + gb.pow(2).sum()).item(), rel=1e-5)
 
 
@@ -338,7 +371,7 @@ def test_moderate_keeps_one_global_band_of_distances_to_each_class_median():
     kept = moderate_selection(feats, labels, 0.4)
     med = np.array([np.median(feats[labels == c, 0]) for c in (0, 1)])
     dist = np.abs(feats[:, 0] - med[labels])
-    expect = np.sort(np.argsort(dist, kind="stable")[round(20 * 0.3):round(20 * 0.7)])
+    expect = np.sort(np.argsort(dist, kind="stable")[round(20 * 0.3) : round(20 * 0.7)])
     assert kept.tolist() == expect.tolist()
     assert np.bincount(labels[kept], minlength=2).tolist() != [4, 4]
 
@@ -365,7 +398,7 @@ def test_glister_gain_is_the_dot_product_with_the_mean_last_layer_gradient():
         size = 2 if i < 4 else 1  # batches [0, 1], [2, 3], [4]; the loss is each batch's mean
         fc.zero_grad()
         # the official code feeds the softmax probabilities to CrossEntropyLoss (a second softmax inside)
-        (F.cross_entropy(fc(h[i:i + 1]).softmax(1), y[i:i + 1]) / size).backward()
+        (F.cross_entropy(fc(h[i : i + 1]).softmax(1), y[i : i + 1]) / size).backward()
         grads.append(torch.cat([fc.bias.grad.flatten(), fc.weight.grad.flatten()]).double())
     g = torch.stack(grads)
     expect = g @ g.mean(0)
@@ -373,7 +406,7 @@ def test_glister_gain_is_the_dot_product_with_the_mean_last_layer_gradient():
     assert glister_selection(gains.numpy(), 2).tolist() == sorted(torch.argsort(-expect)[:2].tolist())
 
 
-# ---------------------------------------------------------------------------------------------- config, presets, registry
+# ------------------------------------------------------------------------------------------ config, presets, registry
 def test_preset_values():
     assert PRESETS["cifar10n-dividemix"]().eta == 100.0 and PRESETS["cifar100n-sop"]().tau == 0.95
 
@@ -403,7 +436,10 @@ def test_prune4rel_pipeline_on_digits_records_every_stage(small_digits, tmp_path
     assert run.result["sel_precision"] == pytest.approx(1 - is_noisy[sel[2]].mean())
     assert run.result["reported_as"] == "test_acc_last" and run.result["reported"] == run.history[-1]["test_acc"]
     # balanced selection: class counts within one of each other (the learner's freshness: test_..._is_fresh)
-    assert "class_counts_min" in run.history[1] and run.history[1]["class_counts_max"] - run.history[1]["class_counts_min"] <= 1
+    assert (
+        "class_counts_min" in run.history[1]
+        and run.history[1]["class_counts_max"] - run.history[1]["class_counts_min"] <= 1
+    )
 
 
 def test_sop_trains_only_on_the_subset_and_keeps_full_size_tables(small_digits):
@@ -413,8 +449,17 @@ def test_sop_trains_only_on_the_subset_and_keeps_full_size_tables(small_digits):
     noisy = small_digits.with_noise("symmetric:0.4", seed=0)
     m = _short("sop")
     data = DeviceData(noisy, torch.device("cpu"), 0)
-    ctx = Context(data=data, device=torch.device("cpu"), seed=0, num_classes=10, n_train=300,
-                  in_channels=1, input_shape=data.input_shape, default_model="small_cnn", dataset_name="digits")
+    ctx = Context(
+        data=data,
+        device=torch.device("cpu"),
+        seed=0,
+        num_classes=10,
+        n_train=300,
+        in_channels=1,
+        input_shape=data.input_shape,
+        default_model="small_cnn",
+        dataset_name="digits",
+    )
     m.setup(ctx)
     m.train_indices = np.arange(0, 300, 3)
     u0, v0 = m.u.detach().clone(), m.v.detach().clone()
@@ -444,18 +489,26 @@ def _ctx(method, noisy, seed=0):
 
     torch.manual_seed(seed)
     data = DeviceData(noisy, torch.device("cpu"), seed)
-    ctx = Context(data=data, device=torch.device("cpu"), seed=seed, num_classes=noisy.num_classes,
-                  n_train=len(noisy.labels), in_channels=data.input_shape[0], input_shape=data.input_shape,
-                  default_model=noisy.dataset.default_model, dataset_name=noisy.name)
+    ctx = Context(
+        data=data,
+        device=torch.device("cpu"),
+        seed=seed,
+        num_classes=noisy.num_classes,
+        n_train=len(noisy.labels),
+        in_channels=data.input_shape[0],
+        input_shape=data.input_shape,
+        default_model=noisy.dataset.default_model,
+        dataset_name=noisy.name,
+    )
     method.setup(ctx)
     return ctx
 
 
 @pytest.mark.parametrize("faithful", [True, False])
 def test_switch_dividemix_subset_warmup(small_digits, tmp_path, faithful):
-    run = _short(preset="digits-dividemix", epochs=2, ratio=0.5, faithful_subset_no_warmup=faithful,
-                 subset_warm_up=1).fit(small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r",
-                                       progress=False)
+    run = _short(
+        preset="digits-dividemix", epochs=2, ratio=0.5, faithful_subset_no_warmup=faithful, subset_warm_up=1
+    ).fit(small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
     assert [r["stage"] for r in run.history] == ["warmup", "subset", "subset"]
     gmm = run.signals["clean_prob"]  # DivideMix's GMM posterior, only inside S
     sel = run.signals["selected"][-1]
@@ -480,6 +533,7 @@ def test_a_class_without_samples_and_degenerate_embeddings():
 # ---------------------------------------------------------------------------------------------- resume
 # ---------------------------------------------------------------------------------------------- presets on fake data
 
+
 def test_prune4rel_presets_train_the_sop_presets():
     from lnlkit.presets.sop import PRESETS as SOP_PRESET_BUILDERS
 
@@ -487,8 +541,23 @@ def test_prune4rel_presets_train_the_sop_presets():
         method = lnlkit.get_method("prune4rel", preset=p4r)
         learner = method._make_learner_config("subset")
         expected = SOP_PRESET_BUILDERS[sop]()
-        for key in ("lr", "momentum", "weight_decay", "nesterov", "lr_min", "lr_u", "lr_v", "rc", "rb", "model",
-                    "batch_size", "epochs", "strong_cutout", "crop_padding", "flip"):
+        for key in (
+            "lr",
+            "momentum",
+            "weight_decay",
+            "nesterov",
+            "lr_min",
+            "lr_u",
+            "lr_v",
+            "rc",
+            "rb",
+            "model",
+            "batch_size",
+            "epochs",
+            "strong_cutout",
+            "crop_padding",
+            "flip",
+        ):
             assert getattr(learner, key) == getattr(expected, key), (p4r, key)
 
 
@@ -503,20 +572,22 @@ def test_sop_plus_digits_beats_ce_at_symmetric_40(digits, tmp_path):
     # full grid is bench/prune4rel_digits.py).  Only a margin that holds on any processor is asserted here (15
     # points over CE's last epoch); "above CE's best epoch" is a thin margin, checked over three seeds in the grid
     run = lnlkit.get_method("sop", preset="digits", epochs=20, record_signals_every=5).fit(
-        digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
+        digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False
+    )
     res = run.result
     assert res["status"] == "complete" and res["epochs_done"] == 20
     assert res["reported"] >= CE_SYM40_LAST + 15.0, res
 
 
-# ---------------------------------------------------------------------------------------------- baselines in the pipeline
+# ------------------------------------------------------------------------------------------ baselines in the pipeline
 def test_forgetting_counts_events_on_every_training_minibatch(small_digits):
     m = _short("prune:forgetting", warmup_epochs=2, ratio=0.3)
     ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
     net = m.learner.networks()[0]
     forwards = []
-    handle = net.register_forward_hook(lambda mod, inp, out: forwards.append((mod.training, inp[0].detach(),
-                                                                              out.detach().float())))
+    handle = net.register_forward_hook(
+        lambda mod, inp, out: forwards.append((mod.training, inp[0].detach(), out.detach().float()))
+    )
     # the expected count, written out: a sample forgets when its training-batch prediction on the given label is
     # wrong after having been right the previous time it was trained on (never right before its first batch)
     last, events, batches = np.zeros(300, bool), np.zeros(300, np.int64), []
@@ -545,13 +616,18 @@ def test_forgetting_counts_events_on_every_training_minibatch(small_digits):
 
 def test_uniform_has_no_warmup_and_best_accuracy_comes_from_the_subset_stage(small_digits, tmp_path):
     run = _short("prune:uniform", epochs=2, warmup_epochs=3, ratio=0.3).fit(
-        small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "u", progress=False)
+        small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "u", progress=False
+    )
     assert [r["stage"] for r in run.history] == ["subset", "subset"]
     assert run.result["best_epoch"] in (0, 1)
     # the best epoch is taken over the epochs on S only: a warm-up epoch on all data does not count
-    history = [{"epoch": 0, "stage": "warmup", "test_acc": 45.0}, {"epoch": 1, "stage": "warmup", "test_acc": 50.0},
-               {"epoch": 2, "stage": "subset", "test_acc": 13.0}, {"epoch": 3, "stage": "subset", "test_acc": 20.0},
-               {"epoch": 4, "stage": "subset", "test_acc": 18.0}]
+    history = [
+        {"epoch": 0, "stage": "warmup", "test_acc": 45.0},
+        {"epoch": 1, "stage": "warmup", "test_acc": 50.0},
+        {"epoch": 2, "stage": "subset", "test_acc": 13.0},
+        {"epoch": 3, "stage": "subset", "test_acc": 20.0},
+        {"epoch": 4, "stage": "subset", "test_acc": 18.0},
+    ]
     noisy = small_digits.with_noise("symmetric:0.4", seed=0)
     for method in ("prune4rel", "prune:grand"):
         result = lnlkit.get_method(method)._result(history, noisy, "complete", 1.0)
@@ -571,13 +647,15 @@ def test_ce_learner_is_plain_cross_entropy_on_the_subset(small_digits, tmp_path)
     import copy as _copy
 
     ref = _copy.deepcopy(learner.net).train()
-    ref_opt = torch.optim.SGD(ref.parameters(), lr=learner.learning_rate(2), momentum=0.9, weight_decay=5e-4,
-                              nesterov=True)
+    ref_opt = torch.optim.SGD(
+        ref.parameters(), lr=learner.learning_rate(2), momentum=0.9, weight_decay=5e-4, nesterov=True
+    )
     ref_opt.load_state_dict(_copy.deepcopy(learner.optimizer.state_dict()))  # its buffers, not shared
     for g in ref_opt.param_groups:
         g["lr"] = learner.learning_rate(2)
-    loader = ctx.data.loader(m.config.batch_size, indices=learner.train_indices, augment=learner.weak,
-                             stream="ce/train")
+    loader = ctx.data.loader(
+        m.config.batch_size, indices=learner.train_indices, augment=learner.weak, stream="ce/train"
+    )
     for batch in loader.epoch(2):
         assert set(batch.index.tolist()) <= set(learner.train_indices.tolist())
         ref_opt.zero_grad()
@@ -596,8 +674,14 @@ def test_the_gain_switch_reaches_the_selection(small_digits, gain):
     m.train_epoch(ctx, 0)
     logits, emb = m.score_pass(ctx, 1, "strong")  # the same random view the selection at epoch 1 draws
     conf = confidence_scores(logits.softmax(1), "LeastConfidence")
-    expect = {g: np.sort(greedy_neighborhood_confidence(emb, conf, ctx.data.labels, 60, 0.9, 1.0, "cossim", True,
-                                                        g, num_classes=10).order) for g in ("self", "neighborhood")}
+    expect = {
+        g: np.sort(
+            greedy_neighborhood_confidence(
+                emb, conf, ctx.data.labels, 60, 0.9, 1.0, "cossim", True, g, num_classes=10
+            ).order
+        )
+        for g in ("self", "neighborhood")
+    }
     assert not np.array_equal(expect["self"], expect["neighborhood"])  # the switch matters on this data
     subset, signals = m.select(ctx, 1)
     np.testing.assert_array_equal(subset, expect[gain])
@@ -609,10 +693,12 @@ def test_the_score_view_applies_cutout():
     # here) zeroes whole squares; whatever base view the score pass uses, each image must carry one
     x = np.full((12, 3, 32, 32), 200, dtype=np.uint8)
     y = np.arange(12) % 3
-    ds = lnlkit.Dataset.from_arrays(x, y, x[:3], y[:3], name="const", num_classes=3, mean=[0.3137] * 3,
-                                    std=[0.25] * 3, pixel_scale=255.0)
-    m = lnlkit.get_method("prune4rel", preset="digits", model="small_cnn", crop_padding=0, strong_cutout=16,
-                          warmup_epochs=1, epochs=1)
+    ds = lnlkit.Dataset.from_arrays(
+        x, y, x[:3], y[:3], name="const", num_classes=3, mean=[0.3137] * 3, std=[0.25] * 3, pixel_scale=255.0
+    )
+    m = lnlkit.get_method(
+        "prune4rel", preset="digits", model="small_cnn", crop_padding=0, strong_cutout=16, warmup_epochs=1, epochs=1
+    )
     ctx = _ctx(m, ds.with_noise("none"))
     net = m.learner.networks()[0]
     seen = []
@@ -637,8 +723,9 @@ def _tiny_sop(small_digits, **kw):
     torch.manual_seed(5)
     m.net = _Linear(ctx.input_shape, 10)
     cfg = m.config
-    m.optimizer = torch.optim.SGD(m.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                  weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    m.optimizer = torch.optim.SGD(
+        m.net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov
+    )
     m.train_indices = np.arange(64)
     return m, ctx
 
@@ -658,8 +745,8 @@ class _Linear(torch.nn.Module):
 def _sop_plus_terms(z_w, z_s, y, u, v, C):
     """SOP+'s four terms written out from the paper's formulas (independently of lnlkit.methods.sop)."""
     Y = F.one_hot(y, C).float()
-    U = (u ** 2 * Y).clamp(0, 1)
-    V = (v ** 2 * (1 - Y)).clamp(0, 1)
+    U = (u**2 * Y).clamp(0, 1)
+    V = (v**2 * (1 - Y)).clamp(0, 1)
     p = torch.softmax(z_w, 1) + U - V.detach()
     p = p.clamp_min(1e-4)
     p = (p / p.sum(1, keepdim=True)).clamp(1e-4, 1.0)
@@ -720,7 +807,6 @@ def test_u_and_v_have_no_momentum_and_no_schedule(small_digits):
         return real_step(*a, **k)
 
     m.opt_u.step = spy_step
-    after = []
     for epoch in (2, 3):
         m.train_epoch(ctx, epoch)
         assert m.learning_rate(epoch) < 0.9 * cfg.lr
@@ -743,8 +829,9 @@ def test_the_learner_on_the_subset_is_fresh(small_digits):
 
     def spy(ctx_, stage):
         learner = make(ctx_, stage)
-        built.append((stage, [p.detach().clone() for p in learner.networks()[0].parameters()],
-                      learner.u.detach().clone()))
+        built.append(
+            (stage, [p.detach().clone() for p in learner.networks()[0].parameters()], learner.u.detach().clone())
+        )
         return learner
 
     m._make_learner = spy
@@ -769,8 +856,10 @@ def test_forgetting_with_dividemix_counts_both_networks_batches(small_digits):
     ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
     nets = m.learner.networks()
     calls, outputs = [], []
-    hooks = [net.register_forward_hook(lambda mod, inp, out, k=k: outputs.append((k, mod.training, out.detach())))
-             for k, net in enumerate(nets)]
+    hooks = [
+        net.register_forward_hook(lambda mod, inp, out, k=k: outputs.append((k, mod.training, out.detach())))
+        for k, net in enumerate(nets)
+    ]
     install = m.learner.batch_callback
 
     def spy(idx, logits, y):

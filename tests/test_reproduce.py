@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from lnlkit.cli import main
-from lnlkit.reproduce import (PROFILES, Grid, NotebookSpec, noise_tag, plan_jobs, profile_method, reproduce,
-                              run_folder)
+from lnlkit.reproduce import PROFILES, Grid, NotebookSpec, noise_tag, plan_jobs, profile_method, reproduce, run_folder
 from lnlkit.train.recorder import load_run
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -17,8 +16,13 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def _errors(executed: Path) -> list[str]:
     nb = nbformat.read(executed, as_version=4)
-    return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
-            for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    return [
+        f"{o.get('ename')}: {o.get('evalue')}"
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +34,15 @@ def smoke(tmp_path_factory):
         os.environ["LNLKIT_DATA"] = str(SHARED_DATA)  # 01_label_noise then shows the real CIFAR-N noise
     lines: list[str] = []
     try:
-        outcomes = reproduce("smoke", out=root / "runs", results=root / "results", figures=root / "figures",
-                             jobs=2, echo=lines.append, timeout=600)
+        outcomes = reproduce(
+            "smoke",
+            out=root / "runs",
+            results=root / "results",
+            figures=root / "figures",
+            jobs=2,
+            echo=lines.append,
+            timeout=600,
+        )
     finally:
         if env_before is None:
             os.environ.pop("LNLKIT_DATA", None)
@@ -43,11 +54,16 @@ def smoke(tmp_path_factory):
 def test_smoke_executes_every_notebook_without_error(smoke):
     root, outcomes, lines = smoke
     names = {o.job.name: o for o in outcomes}
-    assert set(names) == {"00_quickstart/digits_symmetric-0.4_s0", "01_label_noise",
-                          "10_promix/digits_symmetric-0.4_s0", "11_dividemix_smr/digits_symmetric-0.4_s0",
-                          "12_comining/digits_symmetric-0.4_s0", "13_me_momentum/digits_symmetric-0.4_s0",
-                          "14_prune4rel/digits_symmetric-0.4_s0",
-                          "99_results"}, lines
+    assert set(names) == {
+        "00_quickstart/digits_symmetric-0.4_s0",
+        "01_label_noise",
+        "10_promix/digits_symmetric-0.4_s0",
+        "11_dividemix_smr/digits_symmetric-0.4_s0",
+        "12_comining/digits_symmetric-0.4_s0",
+        "13_me_momentum/digits_symmetric-0.4_s0",
+        "14_prune4rel/digits_symmetric-0.4_s0",
+        "99_results",
+    }, lines
     for o in outcomes:
         assert o.status == "ok", f"{o.job.name}: {o.error}"
         assert o.job.executed.exists() and _errors(o.job.executed) == []
@@ -76,8 +92,9 @@ def test_smoke_promix_run_records_its_selections(smoke):
     for key in ("selected", "selected_css", "selected_mhcs", "guessed_lga", "relabel"):
         assert run.signals[key].shape == (plan["epochs"] + 1, 1347), key
     for variant in ("digits-penalty-faithful", "digits-penalty"):  # the notebook's switch comparison
-        assert load_run(run_folder(root / "runs" / "smoke", "promix", "digits", "symmetric:0.4", 0,
-                                   variant=variant)).complete
+        assert load_run(
+            run_folder(root / "runs" / "smoke", "promix", "digits", "symmetric:0.4", 0, variant=variant)
+        ).complete
 
 
 def test_smoke_label_noise_summary(smoke):
@@ -106,7 +123,10 @@ def test_smoke_results_table_and_figures(smoke):
         "promix": {"digits", "digits-penalty", "digits-penalty-faithful"},  # notebook 10's warm-up penalty switch
         # notebook 14: SOP+ on all data, Prune4ReL and two baselines at the first selection ratio (its other ratios
         # and switch variants go to a sibling folder, so each row here is one setting)
-        "sop": {"digits"}, "prune4rel": {"digits"}, "prune:uniform": {"digits"}, "prune:smallloss": {"digits"},
+        "sop": {"digits"},
+        "prune4rel": {"digits"},
+        "prune:uniform": {"digits"},
+        "prune:smallloss": {"digits"},
     }, presets
     assert (csv["seeds"] == 1).all()
     for method in ("ce", "mememomentum"):
@@ -126,15 +146,30 @@ def test_rerun_skips_complete_cells_and_loses_nothing(smoke):
     history = quick.runs[0] / "history.jsonl"
     stamps = {p: p.stat().st_mtime_ns for p in (quick.executed, history)}
 
-    again = reproduce("smoke", out=root / "runs", results=root / "results", figures=root / "figures", jobs=2,
-                      run_results=False, echo=lambda _: None)
+    again = reproduce(
+        "smoke",
+        out=root / "runs",
+        results=root / "results",
+        figures=root / "figures",
+        jobs=2,
+        run_results=False,
+        echo=lambda _: None,
+    )
     assert {o.status for o in again} == {"skipped"}
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
     # a cell whose notebook did not finish (no marker) is executed again, but its complete run is not retrained
     quick.marker.unlink()
-    third = reproduce("smoke", out=root / "runs", results=root / "results", figures=root / "figures", jobs=2,
-                      run_results=False, echo=lambda _: None, only=["00_quickstart"])
+    third = reproduce(
+        "smoke",
+        out=root / "runs",
+        results=root / "results",
+        figures=root / "figures",
+        jobs=2,
+        run_results=False,
+        echo=lambda _: None,
+        only=["00_quickstart"],
+    )
     assert [(o.job.name, o.status) for o in third] == [(quick.name, "ok")]
     assert history.stat().st_mtime_ns == stamps[history]
 
@@ -157,8 +192,15 @@ def test_failing_notebook_is_reported_and_does_not_stop_the_others(tmp_path):
     _notebook(nbs / "bad.ipynb", "raise RuntimeError('deliberate failure in cell 2')")
     _notebook(nbs / "good.ipynb", _OK_CELL)
     lines: list[str] = []
-    outcomes = reproduce("smoke", out=tmp_path / "runs", notebooks_dir=nbs, jobs=2, run_results=False,
-                         notebooks=(NotebookSpec("bad.ipynb"), NotebookSpec("good.ipynb")), echo=lines.append)
+    outcomes = reproduce(
+        "smoke",
+        out=tmp_path / "runs",
+        notebooks_dir=nbs,
+        jobs=2,
+        run_results=False,
+        notebooks=(NotebookSpec("bad.ipynb"), NotebookSpec("good.ipynb")),
+        echo=lines.append,
+    )
     status = {o.job.name: o for o in outcomes}
     assert status["good"].status == "ok"
     assert (tmp_path / "runs" / "smoke" / "ok.txt").read_text() == "smoke"  # parameters were injected
@@ -171,8 +213,14 @@ def test_failing_notebook_is_reported_and_does_not_stop_the_others(tmp_path):
 def test_missing_notebook_fails_cleanly(tmp_path):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    outcomes = reproduce("smoke", out=tmp_path / "runs", notebooks_dir=nbs, run_results=False,
-                         notebooks=(NotebookSpec("absent.ipynb"),), echo=lambda _: None)
+    outcomes = reproduce(
+        "smoke",
+        out=tmp_path / "runs",
+        notebooks_dir=nbs,
+        run_results=False,
+        notebooks=(NotebookSpec("absent.ipynb"),),
+        echo=lambda _: None,
+    )
     assert outcomes[0].status == "failed" and "notebook not found" in outcomes[0].error
 
 
@@ -182,8 +230,10 @@ def test_plan_jobs_grid_and_errors(tmp_path):
     quick = [j for j in jobs if j.notebook.stem == "00_quickstart"]
     assert len(quick) == len(grid.noises) * len(grid.seeds)
     assert {j.parameters["noise"] for j in quick} == set(grid.noises)
-    assert all(j.runs == (run_folder(tmp_path.resolve(), "ce", "digits", j.parameters["noise"],
-                                     j.parameters["seed"]),) for j in quick)
+    assert all(
+        j.runs == (run_folder(tmp_path.resolve(), "ce", "digits", j.parameters["noise"], j.parameters["seed"]),)
+        for j in quick
+    )
     assert len({j.executed for j in jobs}) == len(jobs)
     custom = NotebookSpec("x.ipynb", methods=("ce",), grids={"quick": Grid("digits", ("none",), (5,))})
     (job,) = plan_jobs("quick", tmp_path, notebooks=(custom,))
@@ -234,10 +284,18 @@ def test_committed_notebooks_have_no_outputs_and_one_parameters_cell():
 def test_main_preset_runs_drops_variants_for_the_figures():
     from lnlkit.reproduce import main_preset_runs
 
-    table = pd.DataFrame({"method": ["ce", "dividemix", "dividemix", "smr", "mine"],
-                          "preset": ["digits", "digits", "digits-recal", "digits", "whatever"]})
+    table = pd.DataFrame(
+        {
+            "method": ["ce", "dividemix", "dividemix", "smr", "mine"],
+            "preset": ["digits", "digits", "digits-recal", "digits", "whatever"],
+        }
+    )
     kept = main_preset_runs(table, "quick")
-    assert list(zip(kept["method"], kept["preset"])) == [("ce", "digits"), ("dividemix", "digits"),
-                                                         ("smr", "digits"), ("mine", "whatever")]
+    assert list(zip(kept["method"], kept["preset"])) == [
+        ("ce", "digits"),
+        ("dividemix", "digits"),
+        ("smr", "digits"),
+        ("mine", "whatever"),
+    ]
     assert len(main_preset_runs(table, "paper")) == 5  # the paper profile picks presets per setting
     assert len(main_preset_runs(table, "my-own-profile")) == 5

@@ -23,6 +23,5 @@ def test_compare_with_ce_refuses_runs_on_other_labels(tmp_path):
     run = RunResult(Path("r"), {"noise": "symmetric:0.2", "noise_seed": 0}, [], {}, np.zeros(3), None, None)
     data = SimpleNamespace(noise=SimpleNamespace(spec="symmetric:0.4"), seed=0)
     with pytest.raises(ValueError, match="trained on symmetric:0.2"):
-        compare_with_ce(run, data, profile="smoke", runs_root=tmp_path, dataset="digits", noise="symmetric:0.4",
-                        seed=0)
+        compare_with_ce(run, data, profile="smoke", runs_root=tmp_path, dataset="digits", noise="symmetric:0.4", seed=0)
     assert not any(tmp_path.iterdir())  # nothing trained

@@ -47,8 +47,14 @@ def test_auroc_leaves_out_unscored_samples_and_rejects_bad_input():
 
 
 def _recorder(tmp_path, is_noisy):
-    noise = SimpleNamespace(is_noisy=np.asarray(is_noisy), labels=np.zeros(len(is_noisy), dtype=np.int64),
-                            transition=None, realized_rate=None, num_classes=2, spec="test")
+    noise = SimpleNamespace(
+        is_noisy=np.asarray(is_noisy),
+        labels=np.zeros(len(is_noisy), dtype=np.int64),
+        transition=None,
+        realized_rate=None,
+        num_classes=2,
+        spec="test",
+    )
     rec = RunRecorder(tmp_path / "run", noise)
     rec.start({"method": "test"})
     return rec
@@ -60,8 +66,9 @@ def test_recorder_scores_clean_prob_and_clean_score_signals_under_their_suffix(t
     prob = np.array([0.9, 0.2, 0.3, 0.1, np.nan, 0.8])  # sample 4 not scored
     score = np.array([5.0, 4.0, 1.0, 2.0, 3.0, 0.0])  # a perfect ranking
     rec = _recorder(tmp_path, is_noisy)
-    r = rec.log_epoch({"epoch": 0}, {"clean_prob": prob, "clean_score_net2": score, "clean_prob_css": 1 - score,
-                                     "loss": score})
+    r = rec.log_epoch(
+        {"epoch": 0}, {"clean_prob": prob, "clean_score_net2": score, "clean_prob_css": 1 - score, "loss": score}
+    )
     keep = ~np.isnan(prob)
     assert r["sel_auroc"] == pytest.approx(_pairwise_auc(prob[keep], clean[keep]))
     assert r["sel_auroc_net2"] == 1.0 and r["sel_auroc_css"] == 0.0
@@ -81,8 +88,14 @@ def test_recorder_scores_clean_prob_and_clean_score_signals_under_their_suffix(t
 
 
 def test_recorder_without_a_known_mask_records_no_auroc(tmp_path):
-    noise = SimpleNamespace(is_noisy=None, labels=np.zeros(3, dtype=np.int64), transition=None,
-                            realized_rate=None, num_classes=2, spec="none")
+    noise = SimpleNamespace(
+        is_noisy=None,
+        labels=np.zeros(3, dtype=np.int64),
+        transition=None,
+        realized_rate=None,
+        num_classes=2,
+        spec="none",
+    )
     rec = RunRecorder(tmp_path / "run", noise)
     rec.start({"method": "test"})
     assert "sel_auroc" not in rec.log_epoch({"epoch": 0}, {"clean_prob": np.array([0.1, 0.5, 0.9])})
@@ -97,18 +110,34 @@ def test_selection_plots_draw_the_auroc():
     ax = plot_selection_quality(history).axes[0]
     lines = {line.get_label(): line for line in ax.get_lines()}
     np.testing.assert_allclose(lines["AUROC of the clean score"].get_ydata(), [0.7, 0.72, 0.74, 0.76, 0.78])
-    lines = {line.get_label(): line for line in plot_selection_quality(
-        [dict(h, sel_auroc_net2=0.5) for h in history]).axes[0].get_lines()}
+    lines = {
+        line.get_label(): line
+        for line in plot_selection_quality([dict(h, sel_auroc_net2=0.5) for h in history]).axes[0].get_lines()
+    }
     assert lines["AUROC of the clean score [net2]"].get_linestyle() == "--"
     # only AUROC recorded (a method that scores without selecting) still draws
-    assert "AUROC of the clean score" in {line.get_label() for line in
-                                          plot_selection_quality([{"epoch": 0, "sel_auroc": 0.9}]).axes[0].get_lines()}
-    table = pd.DataFrame([{"method": m, "noise": "symmetric:0.4", "seed": s, "sel_precision": 0.9, "sel_recall": 0.8,
-                           "sel_auroc": (0.95 + 0.01 * s) if m == "dm" else None}
-                          for m in ("dm", "me") for s in (0, 1)])
+    assert "AUROC of the clean score" in {
+        line.get_label() for line in plot_selection_quality([{"epoch": 0, "sel_auroc": 0.9}]).axes[0].get_lines()
+    }
+    table = pd.DataFrame(
+        [
+            {
+                "method": m,
+                "noise": "symmetric:0.4",
+                "seed": s,
+                "sel_precision": 0.9,
+                "sel_recall": 0.8,
+                "sel_auroc": (0.95 + 0.01 * s) if m == "dm" else None,
+            }
+            for m in ("dm", "me")
+            for s in (0, 1)
+        ]
+    )
     fig = plot_selection_summary(table)
-    bars = {ax.get_title(): {c.get_label(): c for c in ax.containers if not c.get_label().startswith("_")}
-            for ax in fig.axes}
+    bars = {
+        ax.get_title(): {c.get_label(): c for c in ax.containers if not c.get_label().startswith("_")}
+        for ax in fig.axes
+    }
     assert set(bars["dm"]) == {"precision", "recall", "AUROC"} and set(bars["me"]) == {"precision", "recall"}
     assert bars["dm"]["AUROC"][0].get_height() == pytest.approx(0.955)
     plt.close("all")

@@ -5,8 +5,10 @@ import sys
 
 
 def test_import_lnlkit_and_its_cli_do_not_import_torchvision():
-    code = ("import sys, lnlkit, lnlkit.cli, lnlkit.reproduce, lnlkit.plots, lnlkit.models, lnlkit.methods; "
-            "print(sorted(m for m in sys.modules if m == 'torchvision' or m.startswith('torchvision.')))")
+    code = (
+        "import sys, lnlkit, lnlkit.cli, lnlkit.reproduce, lnlkit.plots, lnlkit.models, lnlkit.methods; "
+        "print(sorted(m for m in sys.modules if m == 'torchvision' or m.startswith('torchvision.')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"torchvision imported at start-up: {out}"
 

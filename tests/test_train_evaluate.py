@@ -1,6 +1,5 @@
 """``lnlkit.train.evaluate``: per-sample passes, predictions and ensembles."""
 
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -20,6 +19,7 @@ class _Fixed(nn.Module):
 
     def forward(self, x):
         return self.table[x.reshape(len(x), -1)[:, 0].round().long()]
+
 
 def test_predict_per_sample_and_ensemble():
     x = np.arange(6, dtype=np.float32).reshape(6, 1)

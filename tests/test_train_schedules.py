@@ -25,6 +25,7 @@ def test_schedules():
     schedules.set_lr(opt, 0.3)
     assert opt.param_groups[0]["lr"] == 0.3
 
+
 def test_coteaching_schedule():
     assert coteaching_lr(1e-3, 79, 200, 80) == 1e-3
     assert coteaching_lr(1e-3, 80, 200, 80) == pytest.approx(1e-3)

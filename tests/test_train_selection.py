@@ -5,8 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from lnlkit.train.selection import (classwise_small_loss_mask, gmm_split, min_max_normalise, selection_quality,
-                                    small_loss_mask)
+from lnlkit.train.selection import (
+    classwise_small_loss_mask,
+    gmm_split,
+    min_max_normalise,
+    selection_quality,
+    small_loss_mask,
+)
 
 
 def test_gmm_split_finds_the_low_loss_component():
@@ -21,6 +26,7 @@ def test_gmm_split_finds_the_low_loss_component():
     assert split.pdf(np.linspace(0, 1, 11)).shape == (2, 11)
     const = gmm_split(np.ones(10))  # degenerate input: no crash, no NaN posterior
     assert np.all(const.clean_prob == 1.0)
+
 
 def test_small_loss_rules_and_selection_quality():
     loss = np.array([0.5, 0.1, 0.9, 0.2, 0.3, 0.8])

@@ -23,8 +23,17 @@ def test_run_folder_contract(digits, tmp_path):
     for name in RUN_FILES:
         assert (tmp_path / "run" / name).is_file(), name
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
-    for key in ("method", "preset", "hyperparameters", "dataset", "noise", "seed", "device", "lnlkit_version",
-                "torch_version"):
+    for key in (
+        "method",
+        "preset",
+        "hyperparameters",
+        "dataset",
+        "noise",
+        "seed",
+        "device",
+        "lnlkit_version",
+        "torch_version",
+    ):
         assert key in cfg
     assert cfg["hyperparameters"]["lr"] == 0.05 and cfg["noise"] == "symmetric:0.4"
     with np.load(tmp_path / "run" / "noise.npz") as z:
@@ -73,8 +82,9 @@ def test_a_second_fit_on_a_locked_run_folder_waits_then_resumes(digits, tmp_path
     data = digits.with_noise("symmetric:0.2", seed=0)
     done = []
     with run_lock(tmp_path / "r"):  # another process is training into the folder
-        worker = threading.Thread(target=lambda: done.append(
-            _ce(epochs=1).fit(data, out=tmp_path / "r", progress=False, resume=True)))
+        worker = threading.Thread(
+            target=lambda: done.append(_ce(epochs=1).fit(data, out=tmp_path / "r", progress=False, resume=True))
+        )
         worker.start()
         worker.join(timeout=3.0)
         assert worker.is_alive() and not done  # it waits instead of writing alongside
@@ -89,7 +99,8 @@ def test_from_arrays_flat_features_get_an_mlp(tmp_path):
     ds = lnlkit.Dataset.from_arrays(x[:150], y[:150], x[150:], y[150:], name="toy")
     assert ds.default_model == "mlp" and ds.num_classes == 2
     run = lnlkit.get_method("ce", lr=0.05, epochs=5, batch_size=32, lr_milestones=()).fit(
-        ds.with_noise("symmetric:0.1", seed=0), out=tmp_path / "r", progress=False)
+        ds.with_noise("symmetric:0.1", seed=0), out=tmp_path / "r", progress=False
+    )
     assert run.result["test_acc_last"] > 80
 
 
@@ -129,7 +140,7 @@ def test_random_crop_translates_and_zero_pads():
             for dx in (-1, 0, 1):
                 ref = torch.zeros(6, 6)
                 ref[1:5, 1:5] = x[0, 0]
-                if torch.equal(img, ref[1 + dy:5 + dy, 1 + dx:5 + dx]):
+                if torch.equal(img, ref[1 + dy : 5 + dy, 1 + dx : 5 + dx]):
                     shifts.add((dy, dx))
                     break
             else:

@@ -21,7 +21,14 @@ def _raises(fn, *args, match, **kw):
 def test_check_choice():
     check_choice(Cfg(a="x"), "a", ("x", "y"))
     check_choice(Cfg(a=None), "a", (None, "x"))
-    _raises(check_choice, Cfg(a="z"), "a", ("x", "y"), "x on CIFAR", match=r"a must be one of 'x', 'y' \(x on CIFAR\), got 'z'")
+    _raises(
+        check_choice,
+        Cfg(a="z"),
+        "a",
+        ("x", "y"),
+        "x on CIFAR",
+        match=r"a must be one of 'x', 'y' \(x on CIFAR\), got 'z'",
+    )
 
 
 def test_check_positive_and_non_negative():

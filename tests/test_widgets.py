@@ -14,8 +14,16 @@ from test_plots import _run, _samples
 import lnlkit
 import lnlkit.widgets
 from lnlkit.plots import plot_accuracy_vs_noise, plot_selection_summary
-from lnlkit.widgets import (WIDGET_VIEW_MIME, NoiseExplorer, RunExplorer, default_noise_kinds, explore_noise,
-                            explore_run, noise_spec, widget_frontend_available)
+from lnlkit.widgets import (
+    WIDGET_VIEW_MIME,
+    NoiseExplorer,
+    RunExplorer,
+    default_noise_kinds,
+    explore_noise,
+    explore_run,
+    noise_spec,
+    widget_frontend_available,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -29,8 +37,9 @@ def _close_figures():
 @pytest.fixture(scope="module")
 def ce_run(tmp_path_factory, digits):
     data = digits.with_noise("symmetric:0.4", seed=0)
-    return lnlkit.get_method("ce", preset="digits", epochs=3).fit(data, out=tmp_path_factory.mktemp("w") / "ce",
-                                                                  progress=False)
+    return lnlkit.get_method("ce", preset="digits", epochs=3).fit(
+        data, out=tmp_path_factory.mktemp("w") / "ce", progress=False
+    )
 
 
 def _png(data: str) -> bytes:
@@ -195,8 +204,9 @@ def test_noise_explorer_redraws_on_rate_and_kind(digits):
 
 
 def test_noise_explorer_shows_errors_instead_of_raising(digits):
-    explorer = NoiseExplorer(digits, kinds=["symmetric", "asym-cifar100-superclass", "openset"], static=False,
-                             n_examples=2)
+    explorer = NoiseExplorer(
+        digits, kinds=["symmetric", "asym-cifar100-superclass", "openset"], static=False, n_examples=2
+    )
     explorer.kind.value = "asym-cifar100-superclass"  # digits has no coarse labels: must not raise
     assert "coarse labels" in explorer.error and explorer.figure is None and explorer.noisy is None
     assert "coarse labels" in explorer.text.value
@@ -237,6 +247,7 @@ def test_saved_output_without_widget_state_falls_back_to_the_png():
     bundle = RunExplorer(_run(epochs=4), static=False)._repr_mimebundle_()
     pick = WidgetsDataTypeFilter(notebook_metadata={}, parent=HTMLExporter())
     assert pick(bundle) == ["image/png"]
-    state = {"widgets": {"application/vnd.jupyter.widget-state+json": {
-        "state": {bundle[WIDGET_VIEW_MIME]["model_id"]: {}}}}}
+    state = {
+        "widgets": {"application/vnd.jupyter.widget-state+json": {"state": {bundle[WIDGET_VIEW_MIME]["model_id"]: {}}}}
+    }
     assert WidgetsDataTypeFilter(notebook_metadata={"": state}, parent=HTMLExporter())(bundle) == [WIDGET_VIEW_MIME]

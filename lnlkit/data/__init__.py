@@ -9,7 +9,13 @@ from typing import Any, Callable
 from lnlkit.data.dataset import Dataset, DatasetNotFoundError, ImageFiles, NoisyDataset, check_labels
 
 __all__ = [
-    "Dataset", "NoisyDataset", "ImageFiles", "DatasetNotFoundError", "check_labels", "load_dataset", "DATASETS",
+    "Dataset",
+    "NoisyDataset",
+    "ImageFiles",
+    "DatasetNotFoundError",
+    "check_labels",
+    "load_dataset",
+    "DATASETS",
     "default_data_root",
 ]
 
@@ -51,8 +57,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
-def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, method: Any = None,
-                 **kw: Any) -> Dataset:
+def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, method: Any = None, **kw: Any) -> Dataset:
     """Load a data set by name from a local folder (nothing is downloaded).
 
     Pass ``method=`` (a configured method, e.g. ``get_method("promix", preset=...)``, or a method name) to get the
@@ -88,8 +93,10 @@ def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, me
     if key not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} or use Dataset.from_arrays")
     if method is not None and "normalization" in kw:
-        raise TypeError("load_dataset: pass either method= (its pipeline decides the normalisation) or "
-                        "normalization=, not both; set the method's config field normalization instead")
+        raise TypeError(
+            "load_dataset: pass either method= (its pipeline decides the normalisation) or "
+            "normalization=, not both; set the method's config field normalization instead"
+        )
     data = DATASETS[key](Path(root) if root is not None else None, **kw)
     if method is None:
         return data

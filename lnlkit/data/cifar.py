@@ -44,7 +44,16 @@ __all__ = ["load_cifar", "CIFAR_NORMALIZATION", "CIFAR10_CLASSES", "CIFAR_URL"]
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
 CIFAR10_CLASSES = [
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 ]
 
 _C10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -67,13 +76,24 @@ _ALIASES = {"smr": "dividemix", "mememomentum": "dividemix", "me-momentum": "div
 # per data set: folder name, training files, test file, label key, meta file, class-name key, archive name
 _LAYOUT = {
     10: dict(
-        folder="cifar-10-batches-py", train=[f"data_batch_{i}" for i in range(1, 6)], test="test_batch",
-        label_key="labels", meta="batches.meta", names_key="label_names", archive="cifar-10-python.tar.gz",
+        folder="cifar-10-batches-py",
+        train=[f"data_batch_{i}" for i in range(1, 6)],
+        test="test_batch",
+        label_key="labels",
+        meta="batches.meta",
+        names_key="label_names",
+        archive="cifar-10-python.tar.gz",
         name="cifar10",
     ),
     100: dict(
-        folder="cifar-100-python", train=["train"], test="test", label_key="fine_labels", meta="meta",
-        names_key="fine_label_names", archive="cifar-100-python.tar.gz", name="cifar100",
+        folder="cifar-100-python",
+        train=["train"],
+        test="test",
+        label_key="fine_labels",
+        meta="meta",
+        names_key="fine_label_names",
+        archive="cifar-100-python.tar.gz",
+        name="cifar100",
     ),
 }
 
@@ -106,7 +126,7 @@ def _find_folder(root: Path, layout: dict) -> Path:
     raise DatasetNotFoundError(
         f"{layout['name'].upper().replace('CIFAR', 'CIFAR-')} not found: looked in {root} and "
         f"{root / layout['folder']}. Expected the folder {layout['folder']}/ holding the pickle files "
-        f"{', '.join(expected)} (pass root= as that folder or its parent).{hint} Download the \"python version\" "
+        f'{", ".join(expected)} (pass root= as that folder or its parent).{hint} Download the "python version" '
         f"({layout['archive']}) from {CIFAR_URL} and extract it; lnlkit never downloads data."
     )
 
@@ -114,8 +134,8 @@ def _find_folder(root: Path, layout: dict) -> Path:
 def _unpickle(path: Path) -> Any:
     if not path.is_file():
         raise DatasetNotFoundError(
-            f"CIFAR file {path} is missing (the folder {path.parent} is incomplete). Re-extract the \"python "
-            f"version\" archive from {CIFAR_URL}."
+            f'CIFAR file {path} is missing (the folder {path.parent} is incomplete). Re-extract the "python '
+            f'version" archive from {CIFAR_URL}.'
         )
     try:
         with open(path, "rb") as f:
@@ -123,19 +143,23 @@ def _unpickle(path: Path) -> Any:
     except Exception as exc:  # truncated / not a pickle / garbage
         raise ValueError(
             f"cannot read the CIFAR pickle file {path}: it is corrupt or truncated ({type(exc).__name__}: {exc}). "
-            f"Re-download the \"python version\" from {CIFAR_URL} and extract it again."
+            f'Re-download the "python version" from {CIFAR_URL} and extract it again.'
         ) from exc
 
 
 def _read_batch(path: Path, label_keys: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
     d = _unpickle(path)
     if not isinstance(d, dict) or "data" not in d:
-        raise ValueError(f"CIFAR file {path} is not a CIFAR batch: expected a dict with key 'data' and "
-                         f"{', '.join(repr(k) for k in label_keys)}")
+        raise ValueError(
+            f"CIFAR file {path} is not a CIFAR batch: expected a dict with key 'data' and "
+            f"{', '.join(repr(k) for k in label_keys)}"
+        )
     missing = [k for k in label_keys if k not in d]
     if missing:
-        raise ValueError(f"CIFAR file {path} lacks the key(s) {', '.join(map(repr, missing))} (has {sorted(d)}); "
-                         "is this the right data set (CIFAR-10 vs CIFAR-100)?")
+        raise ValueError(
+            f"CIFAR file {path} lacks the key(s) {', '.join(map(repr, missing))} (has {sorted(d)}); "
+            "is this the right data set (CIFAR-10 vs CIFAR-100)?"
+        )
     data = np.asarray(d["data"])
     if data.ndim != 2 or data.shape[1] != 3072:
         raise ValueError(f"CIFAR file {path}: 'data' must have shape (N, 3072), got {data.shape}")
@@ -214,7 +238,7 @@ def load_cifar(root: Path, num_classes: int, normalization: str = "dividemix", *
     missing = [f for f in layout["train"] + [layout["test"]] if not (folder / f).is_file()]
     if missing:
         raise DatasetNotFoundError(
-            f"{folder} is incomplete: missing {', '.join(missing)}. Re-extract the \"python version\" archive "
+            f'{folder} is incomplete: missing {", ".join(missing)}. Re-extract the "python version" archive '
             f"({layout['archive']}) from {CIFAR_URL}."
         )
 
@@ -260,7 +284,18 @@ def load_cifar(root: Path, num_classes: int, normalization: str = "dividemix", *
             extras["coarse_class_names"] = [str(n) for n in meta["coarse_label_names"]]
 
     return Dataset(
-        name=layout["name"], x_train=x_train, y_train=np.concatenate(ys), x_test=x_test, y_test=test_labels[0],
-        num_classes=num_classes, class_names=class_names, mean=mean, std=std, pixel_scale=255.0,
-        clean_train_known=True, root=folder, extras=extras, default_model="preact_resnet18",
+        name=layout["name"],
+        x_train=x_train,
+        y_train=np.concatenate(ys),
+        x_test=x_test,
+        y_test=test_labels[0],
+        num_classes=num_classes,
+        class_names=class_names,
+        mean=mean,
+        std=std,
+        pixel_scale=255.0,
+        clean_train_known=True,
+        root=folder,
+        extras=extras,
+        default_model="preact_resnet18",
     )

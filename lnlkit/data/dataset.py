@@ -240,9 +240,16 @@ class Dataset:
             mean = est_mean if mean is None else mean
             std = np.where(est_std > 1e-8, est_std, 1.0) if std is None else std
         return cls(
-            name=name, x_train=xtr, y_train=ytr_raw, x_test=xte, y_test=yte_raw, num_classes=int(num_classes),
-            class_names=list(class_names) if class_names is not None else [], mean=tuple(np.ravel(mean)),
-            std=tuple(np.ravel(std)), pixel_scale=float(pixel_scale),
+            name=name,
+            x_train=xtr,
+            y_train=ytr_raw,
+            x_test=xte,
+            y_test=yte_raw,
+            num_classes=int(num_classes),
+            class_names=list(class_names) if class_names is not None else [],
+            mean=tuple(np.ravel(mean)),
+            std=tuple(np.ravel(std)),
+            pixel_scale=float(pixel_scale),
         )
 
     # ------------------------------------------------------------------ properties
@@ -315,8 +322,14 @@ class Dataset:
                     f"so synthetic noise {spec!r} cannot be injected; use noise 'none'"
                 )
             noise = NoisyLabels(
-                labels=self.y_train.copy(), is_noisy=None, transition=None, realized_rate=None, spec="none",
-                num_classes=self.num_classes, nominal_rate=None, ood_mask=None,
+                labels=self.y_train.copy(),
+                is_noisy=None,
+                transition=None,
+                realized_rate=None,
+                spec="none",
+                num_classes=self.num_classes,
+                nominal_rate=None,
+                ood_mask=None,
                 info={"kind": "real", "note": f"real-world noise of {self.name}; clean labels unknown"},
             )
             return NoisyDataset(self, noise, seed)

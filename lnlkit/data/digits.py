@@ -35,7 +35,15 @@ def load_digits_dataset() -> Dataset:
     )
     scaled = x_tr.astype(np.float64) / 16.0
     return Dataset(
-        name="digits", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te, num_classes=10,
-        class_names=[str(d) for d in range(10)], mean=(float(scaled.mean()),), std=(float(scaled.std()),),
-        pixel_scale=16.0, default_model="small_cnn",
+        name="digits",
+        x_train=x_tr,
+        y_train=y_tr,
+        x_test=x_te,
+        y_test=y_te,
+        num_classes=10,
+        class_names=[str(d) for d in range(10)],
+        mean=(float(scaled.mean()),),
+        std=(float(scaled.std()),),
+        pixel_scale=16.0,
+        default_model="small_cnn",
     )

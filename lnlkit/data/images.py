@@ -70,7 +70,7 @@ def crop_image(img: np.ndarray, crop: int, train: bool) -> np.ndarray:
     else:
         top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))
         flip = False
-    out = img[top:top + crop, left:left + crop]
+    out = img[top : top + crop, left : left + crop]
     if flip:
         out = out[:, ::-1]
     return np.ascontiguousarray(out.transpose(2, 0, 1))
@@ -117,8 +117,14 @@ class ImageFileDataset(torch.utils.data.Dataset):
 
 
 def make_file_loader(
-    files: ImageFiles, labels: Any, batch_size: int, train: bool, num_workers: int | None = None, seed: int = 0,
-    order: Any = None, views: int = 1,
+    files: ImageFiles,
+    labels: Any,
+    batch_size: int,
+    train: bool,
+    num_workers: int | None = None,
+    seed: int = 0,
+    order: Any = None,
+    views: int = 1,
 ) -> torch.utils.data.DataLoader:
     """A :class:`torch.utils.data.DataLoader` over image files.
 
@@ -156,7 +162,13 @@ def make_file_loader(
     generator.manual_seed(int(seed))
     sampler = None if order is None else [int(i) for i in np.asarray(order).reshape(-1)]
     return torch.utils.data.DataLoader(
-        ImageFileDataset(files, labels, train, views), batch_size=int(batch_size), shuffle=bool(train) and sampler is None,
-        sampler=sampler, num_workers=int(num_workers), persistent_workers=num_workers > 0 and sampler is None,
-        pin_memory=torch.cuda.is_available(), generator=generator, drop_last=False,
+        ImageFileDataset(files, labels, train, views),
+        batch_size=int(batch_size),
+        shuffle=bool(train) and sampler is None,
+        sampler=sampler,
+        num_workers=int(num_workers),
+        persistent_workers=num_workers > 0 and sampler is None,
+        pin_memory=torch.cuda.is_available(),
+        generator=generator,
+        drop_last=False,
     )

@@ -34,11 +34,19 @@ __all__ = ["KEEP", "normalization_names", "resolve_normalization", "apply_normal
 #: ``normalization="dataset"``: keep the statistics the Dataset carries
 KEEP = "dataset"
 
-_CIFAR_ALIASES = {"smr": "dividemix", "mememomentum": "dividemix", "me-momentum": "dividemix", "ce": "dividemix",
-                  "imagenet": "comining", "sop": "prune4rel"}
+_CIFAR_ALIASES = {
+    "smr": "dividemix",
+    "mememomentum": "dividemix",
+    "me-momentum": "dividemix",
+    "ce": "dividemix",
+    "imagenet": "comining",
+    "sop": "prune4rel",
+}
 _PHOTO_ALIASES = {"dividemix": "smr", "ce": "smr", "mememomentum": "imagenet", "me-momentum": "imagenet"}
-_WEB_ALIASES = {name: "imagenet" for name in ("dividemix", "smr", "ce", "comining", "mememomentum", "me-momentum",
-                                              "prune4rel", "sop", "promix")}
+_WEB_ALIASES = {
+    name: "imagenet"
+    for name in ("dividemix", "smr", "ce", "comining", "mememomentum", "me-momentum", "prune4rel", "sop", "promix")
+}
 
 
 def _family(dataset: Dataset) -> str | None:
@@ -56,8 +64,9 @@ def _family(dataset: Dataset) -> str | None:
     return None
 
 
-def _table(family: str, num_classes: int) -> tuple[dict[str, tuple[tuple[float, ...], tuple[float, ...]]],
-                                                   dict[str, str], str]:
+def _table(
+    family: str, num_classes: int
+) -> tuple[dict[str, tuple[tuple[float, ...], tuple[float, ...]]], dict[str, str], str]:
     from lnlkit.data.web import CLOTHING1M_MEAN, CLOTHING1M_STD, IMAGENET_MEAN, IMAGENET_STD
 
     imagenet = (IMAGENET_MEAN, IMAGENET_STD)
@@ -76,8 +85,9 @@ def normalization_names(dataset: Dataset) -> list[str]:
     return [] if family is None else list(_table(family, dataset.num_classes)[0])
 
 
-def resolve_normalization(dataset: Dataset, requested: str | None, strict: bool = True
-                          ) -> tuple[str, tuple[float, ...], tuple[float, ...]]:
+def resolve_normalization(
+    dataset: Dataset, requested: str | None, strict: bool = True
+) -> tuple[str, tuple[float, ...], tuple[float, ...]]:
     """The normalisation ``requested`` means for ``dataset``.
 
     Parameters
@@ -111,7 +121,9 @@ def resolve_normalization(dataset: Dataset, requested: str | None, strict: bool 
             warnings.warn(
                 f"normalization={requested!r} names an official pipeline, but {dataset.name!r} is not a data set "
                 f"lnlkit's loaders read (it has no table of official statistics); its own mean/std are used",
-                UserWarning, stacklevel=3)
+                UserWarning,
+                stacklevel=3,
+            )
         return own
     table, aliases, default = _table(family, dataset.num_classes)
     if key is None:
@@ -132,8 +144,14 @@ def _same(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return len(a) == len(b) and bool(np.allclose(a, b, rtol=0, atol=1e-9))
 
 
-def apply_normalization(data: Dataset | NoisyDataset, requested: str | None, strict: bool = True,
-                        warn: bool = False, who: str = "the method", stacklevel: int = 3) -> Dataset | NoisyDataset:
+def apply_normalization(
+    data: Dataset | NoisyDataset,
+    requested: str | None,
+    strict: bool = True,
+    warn: bool = False,
+    who: str = "the method",
+    stacklevel: int = 3,
+) -> Dataset | NoisyDataset:
     """``data`` carrying the statistics of ``requested`` (a new object when they change; inputs are shared).
 
     Parameters
@@ -164,7 +182,10 @@ def apply_normalization(data: Dataset | NoisyDataset, requested: str | None, str
             f"{ds.name} was loaded with the {ds.extras.get('normalization', 'own')!r} normalisation, but {who} "
             f"uses {key!r} (mean {mean}, std {std}): re-normalised for this run. Load the data with "
             f"lnlkit.load_dataset({ds.name!r}, method=...) to get it directly, or set normalization='dataset' to "
-            f"keep the loaded statistics", UserWarning, stacklevel=stacklevel)
+            f"keep the loaded statistics",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
     new = dataclasses.replace(ds, mean=mean, std=std, extras={**ds.extras, "normalization": key})
     if isinstance(data, NoisyDataset):
         return NoisyDataset(new, data.noise, data.seed)
@@ -175,12 +196,18 @@ def pipeline_record(dataset: Dataset) -> dict[str, Any]:
     """The data-side settings of a run, for ``config.json``: normalisation name and statistics, pixel scale and,
     for image files, the decoding recipe."""
     rec: dict[str, Any] = {
-        "normalization": dataset.extras.get("normalization", KEEP), "mean": list(dataset.mean),
-        "std": list(dataset.std), "pixel_scale": dataset.pixel_scale,
+        "normalization": dataset.extras.get("normalization", KEEP),
+        "mean": list(dataset.mean),
+        "std": list(dataset.std),
+        "pixel_scale": dataset.pixel_scale,
     }
     from lnlkit.data.dataset import ImageFiles
 
     if isinstance(dataset.x_train, ImageFiles):
-        rec.update(resize=dataset.x_train.resize, resize_mode="shorter-side", crop=dataset.x_train.crop,
-                   views="independent crops")
+        rec.update(
+            resize=dataset.x_train.resize,
+            resize_mode="shorter-side",
+            crop=dataset.x_train.crop,
+            views="independent crops",
+        )
     return rec

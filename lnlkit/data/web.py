@@ -37,8 +37,16 @@ import numpy as np
 from lnlkit.data.dataset import Dataset, DatasetNotFoundError, ImageFiles
 
 __all__ = [
-    "load_clothing1m", "load_webvision", "load_animal10n", "load_webfg", "CLOTHING1M_CLASSES", "WEBFG_SUBSETS",
-    "IMAGENET_MEAN", "IMAGENET_STD", "CLOTHING1M_MEAN", "CLOTHING1M_STD",
+    "load_clothing1m",
+    "load_webvision",
+    "load_animal10n",
+    "load_webfg",
+    "CLOTHING1M_CLASSES",
+    "WEBFG_SUBSETS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "CLOTHING1M_MEAN",
+    "CLOTHING1M_STD",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -47,8 +55,20 @@ CLOTHING1M_MEAN = (0.6959, 0.6537, 0.6371)
 CLOTHING1M_STD = (0.3113, 0.3192, 0.3214)
 
 CLOTHING1M_CLASSES = [
-    "T-Shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Windbreaker", "Jacket", "Down Coat", "Suit",
-    "Shawl", "Dress", "Vest", "Underwear",
+    "T-Shirt",
+    "Shirt",
+    "Knitwear",
+    "Chiffon",
+    "Sweater",
+    "Hoodie",
+    "Windbreaker",
+    "Jacket",
+    "Down Coat",
+    "Suit",
+    "Shawl",
+    "Dress",
+    "Vest",
+    "Underwear",
 ]
 #: subset -> expected number of classes (Co-mining README)
 WEBFG_SUBSETS = {"web-bird": 200, "web-car": 196, "web-aircraft": 100}
@@ -251,8 +271,9 @@ def load_clothing1m(
         need = ["noisy_label_kv.txt", "clean_label_kv.txt", f"clean_{test_split}_key_list.txt"]
         missing = [f for f in need if not (ann / f).is_file()]
         if missing:
-            raise _not_found(f"Clothing1M (official layout in {ann}: missing {', '.join(missing)})", [ann],
-                             expected, CLOTHING1M_URL)
+            raise _not_found(
+                f"Clothing1M (official layout in {ann}: missing {', '.join(missing)})", [ann], expected, CLOTHING1M_URL
+            )
         noisy_kv = _read_kv(ann / "noisy_label_kv.txt", C)
         splits["train"] = _keys_with_labels(ann / "noisy_train_key_list.txt", noisy_kv, ann / "noisy_label_kv.txt")
         del noisy_kv
@@ -269,8 +290,11 @@ def load_clothing1m(
         if not lists["train"].is_file():
             raise _not_found("Clothing1M", [base], expected, CLOTHING1M_URL)
         if not lists[test_split].is_file():
-            hint = (" Prune4ReL evaluates on the clean validation list: pass test_split='val'."
-                    if test_split == "test" and lists["val"].is_file() else "")
+            hint = (
+                " Prune4ReL evaluates on the clean validation list: pass test_split='val'."
+                if test_split == "test" and lists["val"].is_file()
+                else ""
+            )
             raise DatasetNotFoundError(
                 f"Clothing1M (Prune4ReL layout in {base}): the {test_split} list {lists[test_split]} is missing.{hint}"
             )
@@ -293,12 +317,27 @@ def load_clothing1m(
     val_split = "val" if test_split == "test" else "test"
     has_val = val_split in splits
     return Dataset(
-        name="clothing1m", x_train=files_of("train"), y_train=splits["train"][1], x_test=files_of(test_split),
-        y_test=splits[test_split][1], num_classes=C, class_names=list(CLOTHING1M_CLASSES), mean=CLOTHING1M_MEAN,
-        std=CLOTHING1M_STD, pixel_scale=255.0, clean_train_known=False, root=base,
-        x_val=files_of(val_split) if has_val else None, y_val=splits[val_split][1] if has_val else None,
-        extras={"normalization": "smr", "layout": layout, "test_split": test_split, "val_split": val_split if has_val else None,
-                "list_files": files},
+        name="clothing1m",
+        x_train=files_of("train"),
+        y_train=splits["train"][1],
+        x_test=files_of(test_split),
+        y_test=splits[test_split][1],
+        num_classes=C,
+        class_names=list(CLOTHING1M_CLASSES),
+        mean=CLOTHING1M_MEAN,
+        std=CLOTHING1M_STD,
+        pixel_scale=255.0,
+        clean_train_known=False,
+        root=base,
+        x_val=files_of(val_split) if has_val else None,
+        y_val=splits[val_split][1] if has_val else None,
+        extras={
+            "normalization": "smr",
+            "layout": layout,
+            "test_split": test_split,
+            "val_split": val_split if has_val else None,
+            "list_files": files,
+        },
     )
 
 
@@ -314,8 +353,12 @@ def _read_synsets(path: Path) -> list[tuple[str, str]]:
 
 
 def load_webvision(
-    root: Path, num_classes: int = 50, resize: int = 320, crop: int = 299,
-    imagenet_root: str | os.PathLike | None = None, check_images: bool = True,
+    root: Path,
+    num_classes: int = 50,
+    resize: int = 320,
+    crop: int = 299,
+    imagenet_root: str | os.PathLike | None = None,
+    check_images: bool = True,
 ) -> Dataset:
     """Load mini-WebVision: the Google subset of WebVision 1.0 restricted to the first ``num_classes`` classes.
 
@@ -352,10 +395,13 @@ def load_webvision(
     if not isinstance(num_classes, (int, np.integer)) or not 2 <= num_classes <= 1000:
         raise ValueError(f"num_classes must be an integer in [2, 1000] (50 for mini-WebVision), got {num_classes!r}")
     root = Path(root).expanduser()
-    base, tried = _locate(root, ["info/train_filelist_google.txt"],
-                          ["webvision", "WebVision", "mini-webvision", "miniwebvision"])
-    expected = ("info/train_filelist_google.txt and info/val_filelist.txt with the Google training images "
-                "(google/q0001/...) and the validation images (val_images_256/) of WebVision 1.0")
+    base, tried = _locate(
+        root, ["info/train_filelist_google.txt"], ["webvision", "WebVision", "mini-webvision", "miniwebvision"]
+    )
+    expected = (
+        "info/train_filelist_google.txt and info/val_filelist.txt with the Google training images "
+        "(google/q0001/...) and the validation images (val_images_256/) of WebVision 1.0"
+    )
     if base is None:
         raise _not_found("WebVision", tried, expected, WEBVISION_URL)
     info = base / "info"
@@ -368,13 +414,18 @@ def load_webvision(
     if not va_rel:
         raise ValueError(f"{info / 'val_filelist.txt'} has no image with a label below {num_classes}")
 
-    tr_map = _resolve_images("WebVision training images", tr_rel[0], [(f"relative to {base}", _path_map(base))],
-                             check_images, WEBVISION_URL)
+    tr_map = _resolve_images(
+        "WebVision training images", tr_rel[0], [(f"relative to {base}", _path_map(base))], check_images, WEBVISION_URL
+    )
     va_map = _resolve_images(
-        "WebVision validation images", va_rel[0],
-        [(f"in {base / d}" if d else f"relative to {base}", _path_map(base, add=d))
-         for d in ("val_images_256", "val_images", "")],
-        check_images, WEBVISION_URL,
+        "WebVision validation images",
+        va_rel[0],
+        [
+            (f"in {base / d}" if d else f"relative to {base}", _path_map(base, add=d))
+            for d in ("val_images_256", "val_images", "")
+        ],
+        check_images,
+        WEBVISION_URL,
     )
 
     synsets = _read_synsets(info / "synsets.txt") if (info / "synsets.txt").is_file() else []
@@ -385,9 +436,11 @@ def load_webvision(
         class_names = [s for s, _ in synsets[:num_classes]]
 
     x_val = y_val = None
-    extras: dict[str, Any] = {"normalization": "imagenet", "val_name": None,
-                              "list_files": {"train": str(info / "train_filelist_google.txt"),
-                                             "test": str(info / "val_filelist.txt")}}
+    extras: dict[str, Any] = {
+        "normalization": "imagenet",
+        "val_name": None,
+        "list_files": {"train": str(info / "train_filelist_google.txt"), "test": str(info / "val_filelist.txt")},
+    }
     if imagenet_root is not None:
         ir = Path(imagenet_root).expanduser()
         if not synsets:
@@ -416,10 +469,21 @@ def load_webvision(
         extras["imagenet_root"] = str(ir)
 
     return Dataset(
-        name="webvision", x_train=ImageFiles(paths=tuple(map(tr_map, tr_rel)), resize=resize, crop=crop),
-        y_train=y_tr, x_test=ImageFiles(paths=tuple(map(va_map, va_rel)), resize=resize, crop=crop), y_test=y_va,
-        num_classes=int(num_classes), class_names=class_names, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        pixel_scale=255.0, clean_train_known=False, root=base, x_val=x_val, y_val=y_val, extras=extras,
+        name="webvision",
+        x_train=ImageFiles(paths=tuple(map(tr_map, tr_rel)), resize=resize, crop=crop),
+        y_train=y_tr,
+        x_test=ImageFiles(paths=tuple(map(va_map, va_rel)), resize=resize, crop=crop),
+        y_test=y_va,
+        num_classes=int(num_classes),
+        class_names=class_names,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        pixel_scale=255.0,
+        clean_train_known=False,
+        root=base,
+        x_val=x_val,
+        y_val=y_val,
+        extras=extras,
     )
 
 
@@ -499,8 +563,10 @@ def load_animal10n(root: Path, normalization: str = "smr", num_workers: int | No
     mean, std = (CLOTHING1M_MEAN, CLOTHING1M_STD) if norm == "smr" else (IMAGENET_MEAN, IMAGENET_STD)
     root = Path(root).expanduser()
     base, tried = _locate(root, ["training"], ["animal10n", "Animal-10N", "animal-10n", "Animal10N"])
-    expected = ("the folders training/ and testing/ holding the 64×64 images, each file name starting with its "
-                "label digit (e.g. training/3_01234.jpg)")
+    expected = (
+        "the folders training/ and testing/ holding the 64×64 images, each file name starting with its "
+        "label digit (e.g. training/3_01234.jpg)"
+    )
     if base is None or not (base / "testing").is_dir():
         raise _not_found("Animal-10N", tried if base is None else [base], expected, ANIMAL10N_URL)
     workers = num_workers if num_workers is not None else min(8, os.cpu_count() or 1)
@@ -516,9 +582,19 @@ def load_animal10n(root: Path, normalization: str = "smr", num_workers: int | No
     if resized:
         warnings.warn(f"Animal-10N: {resized} image(s) were not 64×64 and were resized to 64×64", stacklevel=2)
     return Dataset(
-        name="animal10n", x_train=arrays["training"], y_train=labels["training"], x_test=arrays["testing"],
-        y_test=labels["testing"], num_classes=10, class_names=[str(i) for i in range(10)], mean=mean, std=std,
-        pixel_scale=255.0, clean_train_known=False, root=base, extras={"normalization": norm},
+        name="animal10n",
+        x_train=arrays["training"],
+        y_train=labels["training"],
+        x_test=arrays["testing"],
+        y_test=labels["testing"],
+        num_classes=10,
+        class_names=[str(i) for i in range(10)],
+        mean=mean,
+        std=std,
+        pixel_scale=255.0,
+        clean_train_known=False,
+        root=base,
+        extras={"normalization": norm},
     )
 
 
@@ -566,11 +642,14 @@ def load_webfg(root: Path, subset: str, resize: int = 512, crop: int = 448) -> D
 
     classes = _class_dirs(base / "train")
     if not classes:
-        raise _not_found(f"{subset} class folders in {base / 'train'}", [base / "train"], expected,
-                         WEBFG_URL.format(subset=subset))
+        raise _not_found(
+            f"{subset} class folders in {base / 'train'}", [base / "train"], expected, WEBFG_URL.format(subset=subset)
+        )
     if len(classes) != WEBFG_SUBSETS[subset]:
-        warnings.warn(f"{subset}: found {len(classes)} class folders in {base / 'train'}, expected "
-                      f"{WEBFG_SUBSETS[subset]}", stacklevel=2)
+        warnings.warn(
+            f"{subset}: found {len(classes)} class folders in {base / 'train'}, expected {WEBFG_SUBSETS[subset]}",
+            stacklevel=2,
+        )
     index = {c: i for i, c in enumerate(classes)}
     unknown = [c for c in _class_dirs(val_dir) if c not in index]
     if unknown:
@@ -590,7 +669,17 @@ def load_webfg(root: Path, subset: str, resize: int = 512, crop: int = 448) -> D
     x_tr, y_tr = read(base / "train", "train")
     x_te, y_te = read(val_dir, "test")
     return Dataset(
-        name=subset, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te, num_classes=len(classes),
-        class_names=classes, mean=IMAGENET_MEAN, std=IMAGENET_STD, pixel_scale=255.0, clean_train_known=False,
-        root=base, extras={"normalization": "imagenet", "test_folder": str(val_dir)},
+        name=subset,
+        x_train=x_tr,
+        y_train=y_tr,
+        x_test=x_te,
+        y_test=y_te,
+        num_classes=len(classes),
+        class_names=classes,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        pixel_scale=255.0,
+        clean_train_known=False,
+        root=base,
+        extras={"normalization": "imagenet", "test_folder": str(val_dir)},
     )

@@ -8,8 +8,18 @@ from typing import Any
 
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig, parse_overrides
 
-__all__ = ["get_method", "list_methods", "method_class", "METHODS", "ALIASES", "Method", "MethodConfig", "EpochOutput",
-           "Context", "parse_overrides"]
+__all__ = [
+    "get_method",
+    "list_methods",
+    "method_class",
+    "METHODS",
+    "ALIASES",
+    "Method",
+    "MethodConfig",
+    "EpochOutput",
+    "Context",
+    "parse_overrides",
+]
 
 # name -> "module:Class"; methods of later issues register here.
 METHODS: dict[str, str] = {
@@ -75,6 +85,8 @@ def get_method(name: str, preset: str | None = None, **overrides: Any) -> Method
     valid = {f.name for f in dataclasses.fields(config)}
     unknown = sorted(set(overrides) - valid)
     if unknown:
-        raise ValueError(f"unknown setting(s) {', '.join(unknown)} for {cls.name}; valid keys: {', '.join(sorted(valid))}")
+        raise ValueError(
+            f"unknown setting(s) {', '.join(unknown)} for {cls.name}; valid keys: {', '.join(sorted(valid))}"
+        )
     config = dataclasses.replace(config, **overrides)
     return cls(config, preset=preset)

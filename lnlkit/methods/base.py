@@ -206,8 +206,11 @@ class Method(abc.ABC):
         if weights:
             return {"pretrained": f"imagenet:{weights}", "from_scratch": False}
         if want:
-            why = (f"the {self.name} preset {self.preset!r} starts from ImageNet weights, as its paper does"
-                   if self.config.pretrained is None else "pretrained=true asks for ImageNet weights")
+            why = (
+                f"the {self.name} preset {self.preset!r} starts from ImageNet weights, as its paper does"
+                if self.config.pretrained is None
+                else "pretrained=true asks for ImageNet weights"
+            )
             raise ValueError(
                 f"{why}, but no weights file is given (lnlkit never downloads weights). Pass --set weights_path=FILE "
                 "(e.g. torchvision's resnet50-0676ba61.pth; in Python: weights_path=...) or train from scratch on "
@@ -219,9 +222,16 @@ class Method(abc.ABC):
     def describe(self) -> dict:
         return {"method": self.name, "preset": self.preset, "hyperparameters": dataclasses.asdict(self.config)}
 
-    def fit(self, data: NoisyDataset | Dataset, out: str | Path | None = None, device: str = "auto",
-            callbacks: Iterable[Callable[[dict], None]] = (), resume: bool = False,
-            progress: bool | ProgressFactory = True, seed: int | None = None) -> RunResult:
+    def fit(
+        self,
+        data: NoisyDataset | Dataset,
+        out: str | Path | None = None,
+        device: str = "auto",
+        callbacks: Iterable[Callable[[dict], None]] = (),
+        resume: bool = False,
+        progress: bool | ProgressFactory = True,
+        seed: int | None = None,
+    ) -> RunResult:
         """Train on ``data`` and write the run folder ``out`` (the driver: :func:`lnlkit.train.driver.fit`).
 
         Parameters
@@ -245,8 +255,9 @@ class Method(abc.ABC):
         -------
         RunResult
         """
-        return driver.fit(self, data, out=out, device=device, callbacks=callbacks, resume=resume, progress=progress,
-                          seed=seed)
+        return driver.fit(
+            self, data, out=out, device=device, callbacks=callbacks, resume=resume, progress=progress, seed=seed
+        )
 
     def reporting_epochs(self, history: list[dict]) -> list[dict]:
         """The epochs ``test_acc_best`` and ``best_epoch`` are taken over (default: all of them; a method with a

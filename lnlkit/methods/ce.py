@@ -64,8 +64,9 @@ class CE(Method):
     def setup(self, ctx: Context) -> None:
         cfg = self.config
         self.net = ctx.build_model(cfg.model, weights_path=cfg.weights_path)
-        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.SGD(
+            self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
         augment = Augment(cfg.crop_padding, cfg.flip, cfg.cutout) if ctx.data.is_image else None
         self.loader = ctx.data.loader(cfg.batch_size, augment=augment, shuffle=True, stream="train")
 

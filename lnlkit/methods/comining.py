@@ -43,15 +43,26 @@ import torch.nn.functional as F
 from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig
 from lnlkit.noise import parse_noise_spec
 from lnlkit.presets import PresetTable
-from lnlkit.train.augment import COMINING_STRONG_VIEWS, Augment, StrongAugment, comining_strong_view
+from lnlkit.train.augment import COMINING_STRONG_VIEWS, Augment, comining_strong_view
 from lnlkit.train.evaluate import autocast
 from lnlkit.train.losses import smooth_one_hot_exclusive, soft_cross_entropy
 from lnlkit.train.meter import mean_per_step
 from lnlkit.train.schedules import coteaching_beta1, coteaching_lr, set_adam_beta1, set_lr
 from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
-__all__ = ["CoMiningConfig", "CoMining", "FeatureBank", "load_trained", "forget_rate", "forget_rate_from_noise", "partition",
-           "symmetric_kl_bits", "triplet_loss", "kreciprocal_soft_labels", "relabel_gate"]
+__all__ = [
+    "CoMiningConfig",
+    "CoMining",
+    "FeatureBank",
+    "load_trained",
+    "forget_rate",
+    "forget_rate_from_noise",
+    "partition",
+    "symmetric_kl_bits",
+    "triplet_loss",
+    "kreciprocal_soft_labels",
+    "relabel_gate",
+]
 
 RELABEL_SLICES = ("faithful", "intended")
 TRIPLET_MODES = ("faithful", "corrected")
@@ -155,8 +166,11 @@ class CoMining(Method):
 
         n = ctx.n_train
         dev = ctx.device
-        sig = {"loss": torch.full((n,), float("nan"), device=dev), "pc": torch.full((n,), float("nan"), device=dev),
-               "score": torch.full((n,), float("nan"), device=dev)}
+        sig = {
+            "loss": torch.full((n,), float("nan"), device=dev),
+            "pc": torch.full((n,), float("nan"), device=dev),
+            "score": torch.full((n,), float("nan"), device=dev),
+        }
         if not warmup:
             for key in ("selected", "high_conf", "candidate", "rejected"):
                 sig[key] = torch.zeros(n, dtype=torch.bool, device=dev)
@@ -183,8 +197,11 @@ class CoMining(Method):
         sig["clean_score"] = -sig["score"]
         signals = {k: v.cpu().numpy() for k, v in sig.items()}
         if not warmup:
-            record.update(n_selected=int(signals["selected"].sum()), n_high_conf=int(signals["high_conf"].sum()),
-                          n_candidates=int(signals["candidate"].sum()))
+            record.update(
+                n_selected=int(signals["selected"].sum()),
+                n_high_conf=int(signals["high_conf"].sum()),
+                n_candidates=int(signals["candidate"].sum()),
+            )
             record["n_relabelled_id"] = int((signals["relabel"] >= 0).sum())
         record["steps"] = steps
         return EpochOutput(record, signals)
@@ -196,19 +213,35 @@ class CoMining(Method):
         if cfg.optimizer == "adam":
             self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         else:
-            self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                             nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+            self.optimizer = torch.optim.SGD(
+                self.net.parameters(),
+                lr=cfg.lr,
+                momentum=cfg.momentum,
+                nesterov=cfg.nesterov,
+                weight_decay=cfg.weight_decay,
+            )
         weak = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
-        strong = (comining_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
-                                       cfg.flip, cfg.strong_magnitude, cfg.strong_cutout)
-                  if ctx.data.is_image else None)
+        strong = (
+            comining_strong_view(
+                cfg.strong_view,
+                ctx.data.mean.cpu(),
+                ctx.data.std.cpu(),
+                cfg.crop_padding,
+                cfg.flip,
+                cfg.strong_magnitude,
+                cfg.strong_cutout,
+            )
+            if ctx.data.is_image
+            else None
+        )
         self.loader = ctx.data.loader(cfg.batch_size, augment=[weak, strong], shuffle=True, stream="train")
         self.banks = [FeatureBank(cfg.bank_size), FeatureBank(cfg.bank_size)]  # weak view, strong view
         self.rate = self.forget_rate(ctx.noise_spec)
         self._total_epochs = self.num_epochs()
 
-    def train_step(self, ctx: Context, x_weak: torch.Tensor, x_strong: torch.Tensor, y: torch.Tensor,
-                   warmup: bool) -> dict:
+    def train_step(
+        self, ctx: Context, x_weak: torch.Tensor, x_strong: torch.Tensor, y: torch.Tensor, warmup: bool
+    ) -> dict:
         """One optimisation step of Co-mining on a batch (both views), then the bank update.
 
         Returns
@@ -233,8 +266,12 @@ class CoMining(Method):
 
         if warmup:
             loss = cls.mean() if len(cls) else zero
-            terms = {"loss_cls": loss.detach(), "loss_pc": pc.detach().mean() if len(pc) else zero.detach(),
-                     "loss_tri": zero.detach(), "loss_re": zero.detach()}
+            terms = {
+                "loss_cls": loss.detach(),
+                "loss_pc": pc.detach().mean() if len(pc) else zero.detach(),
+                "loss_tri": zero.detach(),
+                "loss_re": zero.detach(),
+            }
             pushed = torch.arange(len(y), device=y.device)
         else:
             clean, high, cand = partition(score, self.rate, cfg.er, cfg.relabel_slice)
@@ -244,9 +281,16 @@ class CoMining(Method):
             loss_tri = zero
             for h, bank in ((h1, self.banks[0]), (h2, self.banks[1])):
                 feats, labels = bank.contents()
-                loss_tri = loss_tri + 0.5 * triplet_loss(h[high], y[high], feats, labels, cfg.margin,
-                                                         tuple(cfg.pos_window), tuple(cfg.neg_window),
-                                                         cfg.triplet_mode)
+                loss_tri = loss_tri + 0.5 * triplet_loss(
+                    h[high],
+                    y[high],
+                    feats,
+                    labels,
+                    cfg.margin,
+                    tuple(cfg.pos_window),
+                    tuple(cfg.neg_window),
+                    cfg.triplet_mode,
+                )
             # relabel candidates from their k-reciprocal neighbours; both views must agree, else OOD
             softs = []
             for h, bank in ((h1, self.banks[0]), (h2, self.banks[1])):
@@ -255,13 +299,18 @@ class CoMining(Method):
             keep, target = relabel_gate(softs[0], softs[1], cfg.sigma)
             if bool(keep.any()):
                 kept = cand[keep]
-                loss_re = 0.5 * (soft_cross_entropy(logits1[kept], target[keep])
-                                 + soft_cross_entropy(logits2[kept], target[keep]))
+                loss_re = 0.5 * (
+                    soft_cross_entropy(logits1[kept], target[keep]) + soft_cross_entropy(logits2[kept], target[keep])
+                )
             else:
                 loss_re = zero
             loss = loss_cls + cfg.w_pc * loss_pc + cfg.w_tri * loss_tri + cfg.w_re * loss_re
-            terms = {"loss_cls": loss_cls.detach(), "loss_pc": loss_pc.detach(), "loss_tri": loss_tri.detach(),
-                     "loss_re": loss_re.detach()}
+            terms = {
+                "loss_cls": loss_cls.detach(),
+                "loss_pc": loss_pc.detach(),
+                "loss_tri": loss_tri.detach(),
+                "loss_re": loss_re.detach(),
+            }
             masks = {}
             for key, part in (("selected", clean), ("high_conf", high), ("candidate", cand)):
                 m = torch.zeros(len(y), dtype=torch.bool, device=y.device)
@@ -300,8 +349,11 @@ class CoMining(Method):
         except ValueError:
             return None
         if parsed.kind == "openset":
-            ok = (dataset == "cifar100" and math.isclose(parsed.open_ratio, 0.2)
-                  and parsed.closed.kind in ("symmetric", "pairflip", "none"))
+            ok = (
+                dataset == "cifar100"
+                and math.isclose(parsed.open_ratio, 0.2)
+                and parsed.closed.kind in ("symmetric", "pairflip", "none")
+            )
             return "cifar80no" if ok else None
         if parsed.kind in ("symmetric", "pairflip") and dataset in ("cifar10", "cifar100"):
             return f"{dataset}nc"
@@ -336,8 +388,9 @@ class CoMining(Method):
     def _build_network(self, ctx: Context):
         cfg = self.config
         if cfg.web_backbone == "resnet18_halved_residual":
-            return ctx.build_model("resnet18", weights_path=cfg.weights_path, stem="imagenet", halved_residual=True,
-                                   fc_init="he")
+            return ctx.build_model(
+                "resnet18", weights_path=cfg.weights_path, stem="imagenet", halved_residual=True, fc_init="he"
+            )
         if cfg.web_backbone == "resnet50_torchvision":
             return ctx.build_model("resnet50_tv", weights_path=cfg.weights_path)
         return ctx.build_model(cfg.model, weights_path=cfg.weights_path)
@@ -356,12 +409,12 @@ class CoMining(Method):
 
     def reported_metric(self, history: list[dict]) -> float:
         """Mean test accuracy over the last ``report_last`` epochs (fewer when the run is shorter)."""
-        accs = [r["test_acc"] for r in history[-self.config.report_last:] if r.get("test_acc") is not None]
+        accs = [r["test_acc"] for r in history[-self.config.report_last :] if r.get("test_acc") is not None]
         return float(np.mean(accs)) if accs else float("nan")
 
     def _result(self, history, data, status, wall_s) -> dict:
         result = super()._result(history, data, status, wall_s)
-        accs = [r["test_acc"] for r in history[-self.config.report_last:] if r.get("test_acc") is not None]
+        accs = [r["test_acc"] for r in history[-self.config.report_last :] if r.get("test_acc") is not None]
         result["reported_std"] = float(np.std(accs)) if accs else None  # population std, as the official stats
         result["forget_rate"] = getattr(self, "rate", None)
         return result
@@ -392,13 +445,16 @@ def forget_rate_from_noise(spec: str) -> float:
     parsed = parse_noise_spec(spec)
     closed, open_ratio = (parsed.closed, parsed.open_ratio) if parsed.kind == "openset" else (parsed, 0.0)
     if closed.rate is None:
-        raise ValueError(f"noise {spec!r} has no nominal rate to derive Co-mining's forget rate from; "
-                         "set forget_rate=... (e.g. --set forget_rate=0.25)")
+        raise ValueError(
+            f"noise {spec!r} has no nominal rate to derive Co-mining's forget rate from; "
+            "set forget_rate=... (e.g. --set forget_rate=0.25)"
+        )
     return forget_rate(float(closed.rate), float(open_ratio))
 
 
-def partition(score: torch.Tensor, rate: float, er: float, relabel_slice: str = "faithful"
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def partition(
+    score: torch.Tensor, rate: float, er: float, relabel_slice: str = "faithful"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split a batch by its ranking score into clean, high-confidence and relabel-candidate indices.
 
     Parameters
@@ -442,13 +498,15 @@ def symmetric_kl_bits(p: torch.Tensor, q: torch.Tensor, clamp: float | None = 1e
     -------
     Tensor (B,)
     """
-    lp, lq = (torch.log2(p.clamp_min(clamp)), torch.log2(q.clamp_min(clamp))) if clamp else (torch.log2(p),
-                                                                                            torch.log2(q))
+    lp, lq = (
+        (torch.log2(p.clamp_min(clamp)), torch.log2(q.clamp_min(clamp))) if clamp else (torch.log2(p), torch.log2(q))
+    )
     return (p * (lp - lq)).sum(1) + (q * (lq - lp)).sum(1)
 
 
-def _window_mean(values: torch.Tensor, valid: torch.Tensor, window: tuple[int, int]
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def _window_mean(
+    values: torch.Tensor, valid: torch.Tensor, window: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean of the valid entries of columns ``[lo, hi)`` of each row, and whether a row had any."""
     lo, hi = window
     v, ok = values[:, lo:hi], valid[:, lo:hi]
@@ -457,9 +515,16 @@ def _window_mean(values: torch.Tensor, valid: torch.Tensor, window: tuple[int, i
     return mean, count > 0
 
 
-def triplet_loss(anchors: torch.Tensor, labels: torch.Tensor, bank_feats: torch.Tensor, bank_labels: torch.Tensor,
-                 margin: float, pos_window: tuple[int, int] = (0, 5), neg_window: tuple[int, int] = (0, 5),
-                 mode: str = "faithful") -> torch.Tensor:
+def triplet_loss(
+    anchors: torch.Tensor,
+    labels: torch.Tensor,
+    bank_feats: torch.Tensor,
+    bank_labels: torch.Tensor,
+    margin: float,
+    pos_window: tuple[int, int] = (0, 5),
+    neg_window: tuple[int, int] = (0, 5),
+    mode: str = "faithful",
+) -> torch.Tensor:
     """Co-mining's top-k triplet ("semi-hard mining") loss of anchors against a memory bank.
 
     Similarity is ``cos + 1`` on L2-normalised features.  ``s⁺`` averages the positives (same label) of ranks
@@ -516,8 +581,9 @@ def _squared_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return ((a * a).sum(1, keepdim=True) + (b * b).sum(1)[None] - 2.0 * a @ b.T).clamp_min(0.0)
 
 
-def kreciprocal_soft_labels(queries: torch.Tensor, bank_feats: torch.Tensor, bank_labels: torch.Tensor, k1: int,
-                            num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def kreciprocal_soft_labels(
+    queries: torch.Tensor, bank_feats: torch.Tensor, bank_labels: torch.Tensor, k1: int, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Soft labels of ``queries`` from their k-reciprocal neighbours in a memory bank.
 
     ``N_k(q)`` are the ``k1`` bank entries nearest to ``q`` (squared Euclidean distance).  Neighbour ``j`` is
@@ -542,8 +608,10 @@ def kreciprocal_soft_labels(queries: torch.Tensor, bank_feats: torch.Tensor, ban
     """
     nq, m = len(queries), len(bank_feats)
     if nq == 0 or m == 0:
-        return (torch.zeros(nq, num_classes, device=queries.device),
-                torch.zeros(nq, 0, dtype=torch.bool, device=queries.device))
+        return (
+            torch.zeros(nq, num_classes, device=queries.device),
+            torch.zeros(nq, 0, dtype=torch.bool, device=queries.device),
+        )
     queries, bank_feats = queries.float(), bank_feats.float()
     k = min(k1, m)
     nearest = _squared_distance(queries, bank_feats).topk(k, dim=1, largest=False).indices  # (Q, k)
@@ -615,7 +683,7 @@ class FeatureBank:
             return
         feats, labels = feats.detach().float(), labels.detach()
         if q > self.size:  # keep the newest `size`
-            feats, labels, q = feats[-self.size:], labels[-self.size:], self.size
+            feats, labels, q = feats[-self.size :], labels[-self.size :], self.size
         if self.feats is None:
             self.feats = torch.zeros(self.size, feats.shape[1], device=feats.device)
             self.labels = torch.full((self.size,), -1, dtype=torch.long, device=feats.device)
@@ -623,7 +691,7 @@ class FeatureBank:
             self.feats[-q:], self.labels[-q:] = feats, labels
             self.ptr, self.filled = 0, self.size
         else:
-            self.feats[self.ptr:self.ptr + q], self.labels[self.ptr:self.ptr + q] = feats, labels
+            self.feats[self.ptr : self.ptr + q], self.labels[self.ptr : self.ptr + q] = feats, labels
             self.ptr += q
             self.filled = max(self.filled, self.ptr)
 
@@ -631,12 +699,15 @@ class FeatureBank:
         """The written entries: features (M, D) and labels (M,) (empty before the first push)."""
         if self.feats is None:
             return torch.zeros(0, 1), torch.zeros(0, dtype=torch.long)
-        return self.feats[:self.filled], self.labels[:self.filled]
+        return self.feats[: self.filled], self.labels[: self.filled]
 
     def state_dict(self) -> dict:
-        return {"feats": None if self.feats is None else self.feats.cpu().clone(),
-                "labels": None if self.labels is None else self.labels.cpu().clone(),
-                "ptr": self.ptr, "filled": self.filled}
+        return {
+            "feats": None if self.feats is None else self.feats.cpu().clone(),
+            "labels": None if self.labels is None else self.labels.cpu().clone(),
+            "ptr": self.ptr,
+            "filled": self.filled,
+        }
 
     def load_state_dict(self, state: dict, device: torch.device) -> None:
         self.feats = None if state["feats"] is None else state["feats"].to(device)

@@ -53,9 +53,17 @@ from lnlkit.train.augment import Augment
 from lnlkit.train.device import backward_step
 from lnlkit.train.evaluate import autocast, predict_train_subset
 from lnlkit.train.loader import Batch, class_balanced_subset, stream_numpy_generator
+from lnlkit.train.losses import (
+    mixup,
+    mixup_cross_entropy,
+    mixup_lambda,
+    negative_entropy,
+    one_hot,
+    sharpen,
+    soft_cross_entropy,
+    uniform_prior_penalty,
+)
 from lnlkit.train.meter import mean_per_step
-from lnlkit.train.losses import (mixup, mixup_cross_entropy, mixup_lambda, negative_entropy, one_hot, sharpen,
-                                 soft_cross_entropy, uniform_prior_penalty)
 from lnlkit.train.schedules import linear_rampup, multistep_lr, set_lr
 from lnlkit.train.selection import gmm_split, min_max_normalise
 from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
@@ -109,8 +117,10 @@ class DivideMixConfig(MethodConfig):
         if self.labelled_only and self.lambda_u != 0:
             raise ValueError(f"labelled_only drops the unlabelled loss; it needs lambda_u=0, got {self.lambda_u}")
         if self.epoch_subset is not None and self.loss_history > 1:
-            raise ValueError("loss_history > 1 averages per-sample losses over epochs and cannot be combined "
-                             "with epoch_subset (each epoch partitions a different sample)")
+            raise ValueError(
+                "loss_history > 1 averages per-sample losses over epochs and cannot be combined "
+                "with epoch_subset (each epoch partitions a different sample)"
+            )
 
 
 # ---------------------------------------------------------------------------------------------------- the method
@@ -145,8 +155,10 @@ class DivideMix(Method):
     def setup(self, ctx: Context) -> None:
         cfg = self.config
         self.nets = [ctx.build_model(cfg.model, weights_path=cfg.weights_path) for _ in range(2)]
-        self.optimizers = [torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                           weight_decay=cfg.weight_decay) for net in self.nets]
+        self.optimizers = [
+            torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+            for net in self.nets
+        ]
         self.augment = Augment(cfg.crop_padding, cfg.flip) if ctx.data.is_image else None
         # last `loss_history` normalised per-sample loss vectors of each network (CPU float32), SSL epochs only
         self.loss_buffers: list[list[torch.Tensor]] = [[], []]
@@ -160,10 +172,19 @@ class DivideMix(Method):
         for k, (net, opt) in enumerate(zip(self.nets, self.optimizers)):
             pool = None
             if cfg.epoch_subset:  # Clothing1M: a fresh class-balanced sample of num_batches · 2B images
-                pool = class_balanced_subset(ctx.data.labels, 2 * cfg.epoch_subset, ctx.num_classes,
-                                             ctx.generator(epoch, f"warmup/subset/net{k + 1}")).cpu().numpy()
-            loader = ctx.data.loader(2 * cfg.batch_size, indices=pool, augment=self.augment,
-                                     stream=f"warmup/net{k + 1}")
+                pool = (
+                    class_balanced_subset(
+                        ctx.data.labels,
+                        2 * cfg.epoch_subset,
+                        ctx.num_classes,
+                        ctx.generator(epoch, f"warmup/subset/net{k + 1}"),
+                    )
+                    .cpu()
+                    .numpy()
+                )
+            loader = ctx.data.loader(
+                2 * cfg.batch_size, indices=pool, augment=self.augment, stream=f"warmup/net{k + 1}"
+            )
             rng = stream_numpy_generator(ctx.seed, epoch, f"warmup/lambda/net{k + 1}")
             gen = ctx.generator(epoch, f"warmup/perm/net{k + 1}")
             stats.append(self._supervised_epoch(ctx, net, opt, loader.epoch(epoch), cfg.warmup_loss, rng, gen))
@@ -177,11 +198,14 @@ class DivideMix(Method):
         cfg = self.config
         stats = []
         if cfg.epoch_subset:  # SMR's Clothing1M script: an epoch sample, test transform, unshuffled
-            pool = class_balanced_subset(ctx.data.labels, cfg.epoch_subset, ctx.num_classes,
-                                         ctx.generator(epoch, "recal/subset"))
+            pool = class_balanced_subset(
+                ctx.data.labels, cfg.epoch_subset, ctx.num_classes, ctx.generator(epoch, "recal/subset")
+            )
             for net, opt in zip(self.nets, self.optimizers):
-                batches = (Batch(idx, (x,), ctx.data.labels[idx])
-                           for idx, x in ctx.data.iter_train_subset(pool, cfg.batch_size))
+                batches = (
+                    Batch(idx, (x,), ctx.data.labels[idx])
+                    for idx, x in ctx.data.iter_train_subset(pool, cfg.batch_size)
+                )
                 stats.append(self._supervised_epoch(ctx, net, opt, batches, "plain", None, None))
         else:
             for k, (net, opt) in enumerate(zip(self.nets, self.optimizers)):
@@ -189,8 +213,16 @@ class DivideMix(Method):
                 stats.append(self._supervised_epoch(ctx, net, opt, loader.epoch(epoch), "plain", None, None))
         return self._supervised_record(stats), self._loss_signals(ctx, epoch)
 
-    def _supervised_epoch(self, ctx: Context, net, opt, batches: Iterator[Batch], loss_kind: str,
-                          rng: np.random.Generator | None, gen: torch.Generator | None) -> dict:
+    def _supervised_epoch(
+        self,
+        ctx: Context,
+        net,
+        opt,
+        batches: Iterator[Batch],
+        loss_kind: str,
+        rng: np.random.Generator | None,
+        gen: torch.Generator | None,
+    ) -> dict:
         """One pass of ``net`` over ``batches`` with CE (``"ce"``: + penalty if configured; ``"plain"``: never a
         penalty) or mixup CE (``"mixup"``)."""
         cfg = self.config
@@ -209,8 +241,17 @@ class DivideMix(Method):
             out["penalty"] = pen_sum
         return out
 
-    def supervised_step(self, ctx: Context, net, opt, x: torch.Tensor, y: torch.Tensor, loss_kind: str,
-                        rng: np.random.Generator | None, gen: torch.Generator | None) -> dict[str, torch.Tensor]:
+    def supervised_step(
+        self,
+        ctx: Context,
+        net,
+        opt,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        loss_kind: str,
+        rng: np.random.Generator | None,
+        gen: torch.Generator | None,
+    ) -> dict[str, torch.Tensor]:
         """One SGD step of ``net`` on a batch ``x`` (B, ...) with given labels ``y`` (B,).
 
         ``"ce"``: CE (+ the negative-entropy penalty if ``asym_penalty``); ``"plain"``: CE, never a penalty (SMR's
@@ -256,8 +297,10 @@ class DivideMix(Method):
         if not (cfg.record_train_loss and ctx.records_signals(epoch)):
             return {}
         pool = torch.arange(ctx.n_train, device=ctx.device)
-        return {"loss": self.normalised_losses(ctx, self.nets[0], pool),
-                "loss_net2": self.normalised_losses(ctx, self.nets[1], pool)}
+        return {
+            "loss": self.normalised_losses(ctx, self.nets[0], pool),
+            "loss_net2": self.normalised_losses(ctx, self.nets[1], pool),
+        }
 
     # ------------------------------------------------------------------ 3. SSL epoch
     def ssl_epoch(self, ctx: Context, epoch: int) -> tuple[dict, dict]:
@@ -266,8 +309,10 @@ class DivideMix(Method):
         pools = [self.partition_pool(ctx, epoch, k) for k in range(2)]
         divisions = [self.clean_probability(ctx, k, pools[k]) for k in range(2)]
         # (b) each network learns from the partition the *other* network made
-        stats = [self.train_ssl(ctx, epoch, k=0, pool=pools[1], prob=divisions[1][0]),
-                 self.train_ssl(ctx, epoch, k=1, pool=pools[0], prob=divisions[0][0])]
+        stats = [
+            self.train_ssl(ctx, epoch, k=0, pool=pools[1], prob=divisions[1][0]),
+            self.train_ssl(ctx, epoch, k=1, pool=pools[0], prob=divisions[0][0]),
+        ]
 
         record = self._ssl_record(stats)
         signals = {}
@@ -288,12 +333,15 @@ class DivideMix(Method):
         (``epoch_subset``, Clothing1M)."""
         if self.config.epoch_subset is None:
             return torch.arange(ctx.n_train, device=ctx.device)
-        return class_balanced_subset(ctx.data.labels, self.config.epoch_subset, ctx.num_classes,
-                                     ctx.generator(epoch, f"ssl/subset/net{k + 1}"))
+        return class_balanced_subset(
+            ctx.data.labels, self.config.epoch_subset, ctx.num_classes, ctx.generator(epoch, f"ssl/subset/net{k + 1}")
+        )
 
     def normalised_losses(self, ctx: Context, net, pool: torch.Tensor) -> np.ndarray:
         """Per-sample CE of the given labels (eval mode, no augmentation), min-max normalised over ``pool``."""
-        logits = predict_train_subset(net, ctx.data, pool, self.config.eval_batch_size, self.config.evaluation_precision)
+        logits = predict_train_subset(
+            net, ctx.data, pool, self.config.eval_batch_size, self.config.evaluation_precision
+        )
         loss = F.cross_entropy(logits, ctx.data.labels[pool], reduction="none")
         return min_max_normalise(loss.cpu().numpy()).astype(np.float32)
 
@@ -309,7 +357,7 @@ class DivideMix(Method):
         cfg = self.config
         losses = torch.from_numpy(self.normalised_losses(ctx, self.nets[k], pool))
         if cfg.loss_history > 1:
-            self.loss_buffers[k] = (self.loss_buffers[k] + [losses])[-cfg.loss_history:]
+            self.loss_buffers[k] = (self.loss_buffers[k] + [losses])[-cfg.loss_history :]
             losses = torch.stack(self.loss_buffers[k]).mean(0)
         gmm_input = losses.numpy()
         with warnings.catch_warnings():  # max_iter=10 is DivideMix's choice; sklearn warns when EM has not converged
@@ -328,11 +376,13 @@ class DivideMix(Method):
         w_of[pool] = prob
 
         views = [self.augment, self.augment]  # two weak augmentations of each sample
-        labelled_loader = ctx.data.loader(cfg.batch_size, indices=labelled_idx.cpu().numpy(), augment=views,
-                                          stream=f"ssl/labelled/{tag}")
+        labelled_loader = ctx.data.loader(
+            cfg.batch_size, indices=labelled_idx.cpu().numpy(), augment=views, stream=f"ssl/labelled/{tag}"
+        )
         use_unlabelled = len(unlabelled_idx) > 0 and (not cfg.labelled_only or cfg.faithful_lambda_u0_mixing)
-        unlabelled_batches = (self._cycle(ctx, unlabelled_idx, views, epoch, f"ssl/unlabelled/{tag}")
-                              if use_unlabelled else None)
+        unlabelled_batches = (
+            self._cycle(ctx, unlabelled_idx, views, epoch, f"ssl/unlabelled/{tag}") if use_unlabelled else None
+        )
         num_iters = len(labelled_idx) // cfg.batch_size + 1
         rng = stream_numpy_generator(ctx.seed, epoch, f"ssl/lambda/{tag}")
         gen = ctx.generator(epoch, f"ssl/perm/{tag}")
@@ -349,9 +399,20 @@ class DivideMix(Method):
             steps += 1
         return {"sums": sums, "steps": steps, "lambda_u": lambda_u}
 
-    def ssl_step(self, ctx: Context, k: int, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor,
-                 w: torch.Tensor, u1: torch.Tensor, u2: torch.Tensor, lambda_u: float,
-                 rng: np.random.Generator, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    def ssl_step(
+        self,
+        ctx: Context,
+        k: int,
+        x1: torch.Tensor,
+        x2: torch.Tensor,
+        labels: torch.Tensor,
+        w: torch.Tensor,
+        u1: torch.Tensor,
+        u2: torch.Tensor,
+        lambda_u: float,
+        rng: np.random.Generator,
+        gen: torch.Generator,
+    ) -> dict[str, torch.Tensor]:
         """One MixMatch step of network ``k`` (co-guessing with the other network).
 
         Parameters
@@ -387,8 +448,11 @@ class DivideMix(Method):
             targets_x = sharpen(w * y + (1 - w) * p_x, cfg.temperature)
             # co-guessing: average both networks' predictions on both views of the unlabelled batch
             if len(u1):
-                p_u = (net(u1).float().softmax(1) + net(u2).float().softmax(1)
-                       + partner(torch.cat([u1, u2])).float().softmax(1).view(2, len(u1), C).sum(0)) / 4
+                p_u = (
+                    net(u1).float().softmax(1)
+                    + net(u2).float().softmax(1)
+                    + partner(torch.cat([u1, u2])).float().softmax(1).view(2, len(u1), C).sum(0)
+                ) / 4
                 targets_u = sharpen(p_u, cfg.temperature)
             else:
                 targets_u = y[:0]
@@ -403,7 +467,7 @@ class DivideMix(Method):
             perm = torch.randperm(n_x, device=ctx.device, generator=gen)  # partners among labelled rows only
         else:
             perm = torch.randperm(len(inputs), device=ctx.device, generator=gen)
-        mixed_inputs, mixed_targets = mixup(inputs[:len(perm)], targets[:len(perm)], lam, perm)
+        mixed_inputs, mixed_targets = mixup(inputs[: len(perm)], targets[: len(perm)], lam, perm)
         if cfg.labelled_only:  # λu = 0 scripts: keep the labelled rows (their partners may be unlabelled)
             mixed_inputs, mixed_targets = mixed_inputs[:n_x], mixed_targets[:n_x]
 
@@ -419,8 +483,14 @@ class DivideMix(Method):
 
         opt.zero_grad(set_to_none=True)
         backward_step(loss, opt, self.grad_scaler)
-        return {"loss": loss.detach(), "loss_x": loss_x.detach(), "loss_u": loss_u.detach(),
-                "penalty": penalty.detach(), "targets_x": targets_x, "targets_u": targets_u}
+        return {
+            "loss": loss.detach(),
+            "loss_x": loss_x.detach(),
+            "loss_u": loss_u.detach(),
+            "penalty": penalty.detach(),
+            "targets_x": targets_x,
+            "targets_u": targets_u,
+        }
 
     def _cycle(self, ctx: Context, indices: torch.Tensor, views, epoch: int, stream: str) -> Iterator[Batch]:
         """Batches of ``indices`` forever, reshuffled at every restart (the official unlabelled loader restarts
@@ -501,8 +571,10 @@ class DivideMix(Method):
         return list(self.nets)
 
     def state_dict(self) -> dict:
-        return {"optimizers": [opt.state_dict() for opt in self.optimizers],
-                "loss_buffers": [[t.clone() for t in buf] for buf in self.loss_buffers]}
+        return {
+            "optimizers": [opt.state_dict() for opt in self.optimizers],
+            "loss_buffers": [[t.clone() for t in buf] for buf in self.loss_buffers],
+        }
 
     def load_state_dict(self, state: dict) -> None:
         for opt, sd in zip(self.optimizers, state["optimizers"]):

@@ -15,7 +15,8 @@ Docs: docs/methods/me_momentum.md (quirks P-M1…P-M7). MNIST / CIFAR (the offic
    official float accumulation).
 3. **Inner rounds** (up to ``max_inner_rounds = 19``): reload "latest", re-extract the **confident set** — every
    training sample whose predicted class equals its noisy label (predicted on augmented images in the official
-   code, P-M1, switch ``extract_transform``; eval mode, as ``tools.py``) — and train ``round_epochs = 100`` epochs on it with a fresh SGD whose
+   code, P-M1, switch ``extract_transform``; eval mode, as ``tools.py``) —
+   and train ``round_epochs = 100`` epochs on it with a fresh SGD whose
    lr drops ×0.1 at epochs 40 and 80.  An epoch with ``v > best`` (no margin) saves "latest", and a new **global**
    best validation accuracy records the test accuracy.  A round that does not raise ``best`` above the previous
    round's ends the inner loop; ``best`` carries over from phase A and the previous round starts at 0, so at least
@@ -56,8 +57,18 @@ from lnlkit.train.meter import mean_per_step
 from lnlkit.train.schedules import multistep_lr, set_lr
 from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
-__all__ = ["MeMomentumConfig", "MeMomentum", "LoopState", "LoopEvents", "early_stopping_step", "advance_noisy_val",
-           "advance_per_class", "confident_mask", "clothing_class_weights", "per_class_scores"]
+__all__ = [
+    "MeMomentumConfig",
+    "MeMomentum",
+    "LoopState",
+    "LoopEvents",
+    "early_stopping_step",
+    "advance_noisy_val",
+    "advance_per_class",
+    "confident_mask",
+    "clothing_class_weights",
+    "per_class_scores",
+]
 
 TRANSFORMS = ("train", "test")
 VARIANTS = ("noisy_val", "per_class")
@@ -146,14 +157,26 @@ class MeMomentum(Method):
             self.loop, events = advance_noisy_val(before, val, cfg)
             if events.save_best:  # "latest" = this epoch's model
                 self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-        record.update({
-            "phase": before.phase, "outer": before.outer, "round": before.round, "epoch_in_phase": before.step,
-            "lr": lr, "loss": loss, "steps": steps, "n_train_set": int(len(self.train_set)), "val_acc": val,
-            "best_val": events.best_val,
-            "best_val_global": self.loop.best_val_global, "new_global_best": events.new_global_best,
-            "saved_best": events.save_best, "round_ended": events.round_ended,
-            "round_improved": events.round_improved, "outer_ended": events.outer_ended,
-        })
+        record.update(
+            {
+                "phase": before.phase,
+                "outer": before.outer,
+                "round": before.round,
+                "epoch_in_phase": before.step,
+                "lr": lr,
+                "loss": loss,
+                "steps": steps,
+                "n_train_set": int(len(self.train_set)),
+                "val_acc": val,
+                "best_val": events.best_val,
+                "best_val_global": self.loop.best_val_global,
+                "new_global_best": events.new_global_best,
+                "saved_best": events.save_best,
+                "round_ended": events.round_ended,
+                "round_improved": events.round_improved,
+                "outer_ended": events.outer_ended,
+            }
+        )
         record["reported_fallback"] = self.loop.best_val_global == 0.0 and not events.new_global_best
         if before.phase == "phase_a":
             record["margin"] = events.margin
@@ -171,9 +194,11 @@ class MeMomentum(Method):
         self.best_state: dict | None = None  # "latest": the best model of the current outer loop (noisy_val)
         if cfg.variant == "per_class":
             if not ctx.data.has_val:
-                raise ValueError("variant='per_class' (Clothing1M) selects models on a clean validation set, but "
-                                 f"the data set {ctx.dataset_name!r} has none (Dataset.x_val); use the "
-                                 "'noisy_val' variant")
+                raise ValueError(
+                    "variant='per_class' (Clothing1M) selects models on a clean validation set, but "
+                    f"the data set {ctx.dataset_name!r} has none (Dataset.x_val); use the "
+                    "'noisy_val' variant"
+                )
             self.train_pool = torch.arange(ctx.n_train, device=ctx.device)
             self.val_idx = None
             self.class_best = torch.full((ctx.num_classes,), -1.0)  # best per-class score in this outer loop
@@ -181,8 +206,10 @@ class MeMomentum(Method):
         else:
             train_idx, val_idx = random_holdout(ctx.n_train, cfg.val_fraction, ctx.seed)
             if len(train_idx) == 0 or len(val_idx) == 0:
-                raise ValueError(f"the noisy hold-out of {ctx.n_train} samples with val_fraction="
-                                 f"{cfg.val_fraction} leaves an empty training or validation set")
+                raise ValueError(
+                    f"the noisy hold-out of {ctx.n_train} samples with val_fraction="
+                    f"{cfg.val_fraction} leaves an empty training or validation set"
+                )
             self.train_pool = torch.as_tensor(train_idx, device=ctx.device)
             self.val_idx = torch.as_tensor(val_idx, device=ctx.device)
         self.train_set = self.train_pool.clone()  # what the network trains on: all of the pool, then confident sets
@@ -236,8 +263,9 @@ class MeMomentum(Method):
         """
         cfg = self.config
         augment = self.augment if augmented else None
-        loader = ctx.data.loader(cfg.eval_batch_size, indices=indices.cpu().numpy(), augment=augment, shuffle=False,
-                                 stream=stream)
+        loader = ctx.data.loader(
+            cfg.eval_batch_size, indices=indices.cpu().numpy(), augment=augment, shuffle=False, stream=stream
+        )
         was_training = self.net.training
         self.net.eval()
         outs = []
@@ -281,8 +309,7 @@ class MeMomentum(Method):
         if bool(improved.any()):
             given = ctx.data.labels
             members = torch.nonzero(improved.to(given.device)[given]).flatten()
-            member_pred = self._predict(ctx, members, cfg.extract_transform == "train", epoch,
-                                        "extract").argmax(1)
+            member_pred = self._predict(ctx, members, cfg.extract_transform == "train", epoch, "extract").argmax(1)
             self.class_keep[members.cpu()] = confident_mask(member_pred, given[members]).cpu()
         record["n_class_improved"] = int(improved.sum())
         record["val_class_score"] = float(scores.mean())
@@ -300,8 +327,9 @@ class MeMomentum(Method):
         self.net.train()
         total = torch.zeros((), device=ctx.device)
         steps = 0
-        loader = ctx.data.loader(cfg.batch_size, indices=self.train_set.cpu().numpy(), augment=self.augment,
-                                 stream="train")
+        loader = ctx.data.loader(
+            cfg.batch_size, indices=self.train_set.cpu().numpy(), augment=self.augment, stream="train"
+        )
         for batch in loader.epoch(epoch):
             if len(batch.y) < 2:  # a lone last sample: BatchNorm cannot train on a batch of one (kit choice)
                 continue
@@ -410,10 +438,14 @@ class MeMomentum(Method):
         return [self.net]
 
     def state_dict(self) -> dict:
-        state = {"optimizer": self.optimizer.state_dict(), "loop": asdict(self.loop),
-                 "train_set": self.train_set.cpu().clone(),
-                 "best_state": None if self.best_state is None else
-                 {k: v.detach().cpu().clone() for k, v in self.best_state.items()}}
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "loop": asdict(self.loop),
+            "train_set": self.train_set.cpu().clone(),
+            "best_state": None
+            if self.best_state is None
+            else {k: v.detach().cpu().clone() for k, v in self.best_state.items()},
+        }
         if self.config.variant == "per_class":
             state.update(class_best=self.class_best.clone(), class_keep=self.class_keep.clone())
         return state
@@ -423,8 +455,9 @@ class MeMomentum(Method):
         self.loop = LoopState(**state["loop"])
         device = self.train_pool.device
         self.train_set = state["train_set"].to(device)
-        self.best_state = None if state["best_state"] is None else {
-            k: v.to(device) for k, v in state["best_state"].items()}
+        self.best_state = (
+            None if state["best_state"] is None else {k: v.to(device) for k, v in state["best_state"].items()}
+        )
         if self.config.variant == "per_class":
             self.class_best, self.class_keep = state["class_best"].clone(), state["class_keep"].clone()
         self._ctx_weights_stale = True
@@ -517,8 +550,9 @@ class LoopEvents:
     margin: float | None = None
 
 
-def early_stopping_step(val: float, best: float, margin: float, step: float = 0.1,
-                        limit: float = 2.0) -> tuple[bool, float, float, bool]:
+def early_stopping_step(
+    val: float, best: float, margin: float, step: float = 0.1, limit: float = 2.0
+) -> tuple[bool, float, float, bool]:
     """Phase A's growing-margin rule (P-M3), exactly as the official code.
 
     An epoch counts when ``val > best + margin``: the best becomes ``val`` and the margin returns to 0; otherwise
@@ -544,8 +578,17 @@ def _end_outer(state: LoopState, outer_loops: int) -> LoopState:
     """Move to the next outer loop (its phase A, with a fresh best and margin), or finish."""
     if state.outer + 1 >= outer_loops:
         return replace(state, phase="done", step=0)
-    return replace(state, outer=state.outer + 1, phase="phase_a", round=0, step=0, outer_epoch=0, best_val=0.0,
-                   margin=0.0, last_round=0.0)
+    return replace(
+        state,
+        outer=state.outer + 1,
+        phase="phase_a",
+        round=0,
+        step=0,
+        outer_epoch=0,
+        best_val=0.0,
+        margin=0.0,
+        last_round=0.0,
+    )
 
 
 def advance_noisy_val(state: LoopState, val: float, cfg: MeMomentumConfig) -> tuple[LoopState, LoopEvents]:
@@ -571,8 +614,9 @@ def advance_noisy_val(state: LoopState, val: float, cfg: MeMomentumConfig) -> tu
     ev = LoopEvents()
     s = replace(state, step=state.step + 1, outer_epoch=state.outer_epoch + 1)
     if s.phase == "phase_a":
-        ev.save_best, s.best_val, s.margin, stop = early_stopping_step(val, s.best_val, s.margin, cfg.margin_step,
-                                                                      cfg.margin_limit)
+        ev.save_best, s.best_val, s.margin, stop = early_stopping_step(
+            val, s.best_val, s.margin, cfg.margin_step, cfg.margin_limit
+        )
         ev.phase_a_stopped, ev.best_val, ev.margin = stop, s.best_val, s.margin
         if stop or s.step >= cfg.max_phase_a_epochs:
             s = replace(s, phase="round", round=1, step=0)  # last_round = 0: round 1 always "improves"

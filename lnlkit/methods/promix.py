@@ -56,14 +56,29 @@ from lnlkit.presets import PresetTable
 from lnlkit.train.augment import Augment, RandomAugment
 from lnlkit.train.evaluate import accuracy, autocast, predict
 from lnlkit.train.loader import Batch, stream_numpy_generator
-from lnlkit.train.losses import (ema_prior, fmix_mask, logit_adjust, mixup_lambda, negative_entropy, one_hot,
-                                 sharpen, soft_cross_entropy)
+from lnlkit.train.losses import (
+    ema_prior,
+    fmix_mask,
+    logit_adjust,
+    mixup_lambda,
+    negative_entropy,
+    one_hot,
+    sharpen,
+    soft_cross_entropy,
+)
 from lnlkit.train.schedules import cosine_lr, set_lr
 from lnlkit.train.selection import min_max_normalise
 from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
-__all__ = ["ProMixConfig", "ProMix", "class_wise_small_loss_selection", "matched_high_confidence",
-           "label_guessing_by_agreement", "negative_entropy_clamped", "debiased_probs"]
+__all__ = [
+    "ProMixConfig",
+    "ProMix",
+    "class_wise_small_loss_selection",
+    "matched_high_confidence",
+    "label_guessing_by_agreement",
+    "negative_entropy_clamped",
+    "debiased_probs",
+]
 
 
 # ---------------------------------------------------------------------------------------------- config
@@ -113,8 +128,9 @@ class ProMixConfig(MethodConfig):
     def validate(self) -> None:
         super().validate()
         check_positive(self, "lr", "temperature", "mixup_alpha", "fmix_alpha", "fmix_decay_power")
-        check_range(self, "min_lr_factor", "rho", "tau", "lga_threshold", "bias_m", "cutout_max_fraction", low=0.0,
-                    high=1.0)
+        check_range(
+            self, "min_lr_factor", "rho", "tau", "lga_threshold", "bias_m", "cutout_max_fraction", low=0.0, high=1.0
+        )
         check_range(self, "rho_end", low=0.0, high=1.0, optional=True)
         check_non_negative(self, "pl_rampup", optional=True)
         check_non_negative(self, "rampup_length", "pl_weight", "debias_output", "debias_pl")
@@ -157,12 +173,21 @@ class ProMix(Method):
             extra["width"] = cfg.model_width
         self.nets = [ctx.build_model(model, weights_path=cfg.weights_path, **extra) for _ in range(2)]
         # one optimiser over both networks, as the official code
-        self.optimizer = torch.optim.SGD([p for net in self.nets for p in net.parameters()], lr=cfg.lr,
-                                         momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.SGD(
+            [p for net in self.nets for p in net.parameters()],
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+        )
         if ctx.data.is_image:
             self.weak = Augment(cfg.crop_padding, cfg.flip, order=cfg.augment_order)
-            self.strong = RandomAugment(ctx.data.mean.cpu(), ctx.data.std.cpu(), n_ops=cfg.randaug_ops,
-                                        cutout_max_fraction=cfg.cutout_max_fraction, then=self.weak)
+            self.strong = RandomAugment(
+                ctx.data.mean.cpu(),
+                ctx.data.std.cpu(),
+                n_ops=cfg.randaug_ops,
+                cutout_max_fraction=cfg.cutout_max_fraction,
+                then=self.weak,
+            )
         else:
             self.weak = self.strong = None
         c = ctx.num_classes
@@ -224,8 +249,11 @@ class ProMix(Method):
         logits = predict(net, ctx.data, "train", self.config.eval_batch_size, self.config.evaluation_precision)
         loss = F.cross_entropy(logits, ctx.data.labels, reduction="none")
         score = logits.softmax(1).gather(1, ctx.data.labels[:, None]).squeeze(1)
-        return (min_max_normalise(loss.cpu().numpy()).astype(np.float32), score.cpu().numpy().astype(np.float32),
-                logits.argmax(1))
+        return (
+            min_max_normalise(loss.cpu().numpy()).astype(np.float32),
+            score.cpu().numpy().astype(np.float32),
+            logits.argmax(1),
+        )
 
     def css(self, ctx: Context, epoch: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Network ``k``'s CSS mask for this epoch, with the normalised losses and scores it came from."""
@@ -233,8 +261,9 @@ class ProMix(Method):
         loss, score, pred = self.per_sample_losses(ctx, self.nets[k])
         after = cfg.css_partition_from_predictions_after_epoch
         partition = pred if after is not None and epoch >= after else ctx.data.labels
-        mask = class_wise_small_loss_selection(loss, partition, self.selection_ratio(epoch), ctx.num_classes,
-                                               cfg.css_quota)
+        mask = class_wise_small_loss_selection(
+            loss, partition, self.selection_ratio(epoch), ctx.num_classes, cfg.css_quota
+        )
         return mask, loss, score
 
     # ------------------------------------------------------------------ 2b. SSL epoch
@@ -289,8 +318,17 @@ class ProMix(Method):
             signals["relabel" + suffix] = target_np[k].astype(np.int16)  # the primary head's target; -1: unselected
         return record, signals
 
-    def ssl_step(self, ctx: Context, batch: Batch, css: torch.Tensor, w: float, beta: float, lga_on: bool,
-                 rng: np.random.Generator, gen: torch.Generator) -> dict:
+    def ssl_step(
+        self,
+        ctx: Context,
+        batch: Batch,
+        css: torch.Tensor,
+        w: float,
+        beta: float,
+        lga_on: bool,
+        rng: np.random.Generator,
+        gen: torch.Generator,
+    ) -> dict:
         """One SSL iteration of both networks (official ``Train_promix.py``) and one optimiser step.
 
         Parameters
@@ -330,8 +368,12 @@ class ProMix(Method):
             q_sel = [debiased_probs(z_w[k].detach(), self.prior[k], cfg.debias_pl) for k in range(2)]
             q_uns = [debiased_probs(z_w[k].detach(), self.prior_u[k], cfg.debias_pl) for k in range(2)]
             if lga_on:
-                lga = torch.stack([label_guessing_by_agreement(probs[0], probs[1], base[k], cfg.tau, cfg.lga_threshold)
-                                   for k in range(2)])
+                lga = torch.stack(
+                    [
+                        label_guessing_by_agreement(probs[0], probs[1], base[k], cfg.tau, cfg.lga_threshold)
+                        for k in range(2)
+                    ]
+                )
             else:
                 lga = torch.zeros_like(base)
             selected = base | lga
@@ -347,20 +389,29 @@ class ProMix(Method):
             idx_l = torch.nonzero(sel).squeeze(1)
             idx_u = torch.nonzero(~sel).squeeze(1)
             alpha = cfg.debias_output
-            l_h = self._labelled_losses(ctx, net, "primary", x_w, z_w[k], z_s[k], targets[k], idx_l, self.prior[k],
-                                        w, rng, gen)
-            l_ap = self._labelled_losses(ctx, net, "pseudo", x_w, a_w[k], a_s[k], targets[k], idx_l, self.prior[k],
-                                         w, rng, gen)
+            l_h = self._labelled_losses(
+                ctx, net, "primary", x_w, z_w[k], z_s[k], targets[k], idx_l, self.prior[k], w, rng, gen
+            )
+            l_ap = self._labelled_losses(
+                ctx, net, "pseudo", x_w, a_w[k], a_s[k], targets[k], idx_l, self.prior[k], w, rng, gen
+            )
             # the pseudo head's unlabelled term: sharpened, debiased pseudo-labels of the unselected samples
             if len(idx_u):
                 r = sharpen(q_uns[k][idx_u], cfg.temperature)
-                l_u = (soft_cross_entropy(logit_adjust(a_w[k][idx_u], self.prior_u[k], alpha), r)
-                       + w * soft_cross_entropy(logit_adjust(a_s[k][idx_u], self.prior_u[k], alpha), r))
+                l_u = soft_cross_entropy(
+                    logit_adjust(a_w[k][idx_u], self.prior_u[k], alpha), r
+                ) + w * soft_cross_entropy(logit_adjust(a_s[k][idx_u], self.prior_u[k], alpha), r)
             else:
                 l_u = torch.zeros((), device=ctx.device)
             total = total + l_h["total"] + l_ap["total"] + beta * l_u
-            for name, value in (("loss_ce", l_h["ce"]), ("loss_cr", l_h["cr"]), ("loss_mix", l_h["mix"]),
-                                ("loss_fmix", l_h["fmix"]), ("loss_ap", l_ap["total"]), ("loss_u", l_u)):
+            for name, value in (
+                ("loss_ce", l_h["ce"]),
+                ("loss_cr", l_h["cr"]),
+                ("loss_mix", l_h["mix"]),
+                ("loss_fmix", l_h["fmix"]),
+                ("loss_ap", l_ap["total"]),
+                ("loss_u", l_u),
+            ):
                 losses[name] = losses.get(name, torch.zeros((), device=ctx.device)) + value.detach() / 2
             terms.append({"primary": _detached(l_h), "pseudo": _detached(l_ap), "unlabelled": l_u.detach()})
 
@@ -373,13 +424,26 @@ class ProMix(Method):
         self.optimizer.step()
         losses["loss"] = total.detach()
         with torch.no_grad():
-            target = torch.stack([torch.where(selected[k], targets[k].argmax(1), torch.full_like(y, -1))
-                                  for k in range(2)])
+            target = torch.stack(
+                [torch.where(selected[k], targets[k].argmax(1), torch.full_like(y, -1)) for k in range(2)]
+            )
         return {"losses": losses, "mhcs": mhcs, "lga": lga, "target": target, "terms": terms}
 
-    def _labelled_losses(self, ctx: Context, net, head: str, x_w: torch.Tensor, logits_w: torch.Tensor,
-                         logits_s: torch.Tensor, targets: torch.Tensor, idx: torch.Tensor, prior: torch.Tensor,
-                         w: float, rng: np.random.Generator, gen: torch.Generator) -> dict:
+    def _labelled_losses(
+        self,
+        ctx: Context,
+        net,
+        head: str,
+        x_w: torch.Tensor,
+        logits_w: torch.Tensor,
+        logits_s: torch.Tensor,
+        targets: torch.Tensor,
+        idx: torch.Tensor,
+        prior: torch.Tensor,
+        w: float,
+        rng: np.random.Generator,
+        gen: torch.Generator,
+    ) -> dict:
         """``CE(weak) + w·[CE(strong) + mixup + FMix]`` of one head on the clean set ``idx``, logit-adjusted with
         ``prior``; zeros (and no extra forward) when the set is empty.  ``draws`` holds the mixup and FMix draws
         (``lam``, ``perm``; ``lam_fmix``, ``mask``, ``perm_fmix``)."""
@@ -508,8 +572,12 @@ class ProMix(Method):
             logits, pseudo, _ = net.forward_heads(x)
             return torch.cat([logits, pseudo], 1)
 
-        outs = [predict(net, ctx.data, "test", self.config.eval_batch_size, self.config.evaluation_precision, forward=both_heads)
-                for net in self.nets]
+        outs = [
+            predict(
+                net, ctx.data, "test", self.config.eval_batch_size, self.config.evaluation_precision, forward=both_heads
+            )
+            for net in self.nets
+        ]
         y = ctx.data.y_test
         record = {}
         for k, out in enumerate(outs):
@@ -520,8 +588,13 @@ class ProMix(Method):
 
 
 # ---------------------------------------------------------------------------------------------- the pieces
-def class_wise_small_loss_selection(losses: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, rho: float,
-                                    num_classes: int, quota: str = "balanced") -> np.ndarray:
+def class_wise_small_loss_selection(
+    losses: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    rho: float,
+    num_classes: int,
+    quota: str = "balanced",
+) -> np.ndarray:
     """CSS: per class, the smallest-loss samples (official ``Train_promix.py``).
 
     Parameters
@@ -583,8 +656,9 @@ def matched_high_confidence(probs: torch.Tensor, labels: torch.Tensor, tau: floa
     return probs.gather(1, labels[:, None]).squeeze(1) > tau
 
 
-def label_guessing_by_agreement(probs_a: torch.Tensor, probs_b: torch.Tensor, selected: torch.Tensor, tau: float,
-                                threshold: float = 0.9) -> torch.Tensor:
+def label_guessing_by_agreement(
+    probs_a: torch.Tensor, probs_b: torch.Tensor, selected: torch.Tensor, tau: float, threshold: float = 0.9
+) -> torch.Tensor:
     """LGA: the unselected samples that join a network's clean set by the two networks' agreement.
 
     When ``|L| / B < threshold``, candidates are the samples outside ``L`` on which both networks' plain maximum

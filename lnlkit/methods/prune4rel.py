@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import heapq
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, ClassVar
 
 import numpy as np
@@ -42,15 +42,47 @@ from lnlkit.train.neighbours import INDEXES, Neighbourhoods, similarity_weights
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
 from lnlkit.train.validation import check_choice, check_int, check_non_negative, check_positive, check_range
 
-__all__ = ["Prune4ReLConfig", "Prune4ReL", "GreedyResult", "greedy_neighborhood_confidence", "similarity_weights",
-           "confidence_scores", "uniform_selection", "small_loss_selection", "uncertainty_selection",
-           "forgetting_selection", "grand_scores", "grand_selection", "moderate_selection", "uncertainty_scores",
-           "kcenter_greedy_selection", "glister_gains", "glister_selection", "SELECTORS", "LEARNERS",
-           "PruneUniform", "PruneSmallLoss", "PruneUncertainty", "PruneForgetting", "PruneGraNd", "PruneModerate",
-           "PruneKCenterGreedy", "PruneGlister"]
+__all__ = [
+    "Prune4ReLConfig",
+    "Prune4ReL",
+    "GreedyResult",
+    "greedy_neighborhood_confidence",
+    "similarity_weights",
+    "confidence_scores",
+    "uniform_selection",
+    "small_loss_selection",
+    "uncertainty_selection",
+    "forgetting_selection",
+    "grand_scores",
+    "grand_selection",
+    "moderate_selection",
+    "uncertainty_scores",
+    "kcenter_greedy_selection",
+    "glister_gains",
+    "glister_selection",
+    "SELECTORS",
+    "LEARNERS",
+    "PruneUniform",
+    "PruneSmallLoss",
+    "PruneUncertainty",
+    "PruneForgetting",
+    "PruneGraNd",
+    "PruneModerate",
+    "PruneKCenterGreedy",
+    "PruneGlister",
+]
 
-SELECTORS = ("prune4rel", "uniform", "smallloss", "uncertainty", "forgetting", "grand", "moderate", "kcentergreedy",
-             "glister")
+SELECTORS = (
+    "prune4rel",
+    "uniform",
+    "smallloss",
+    "uncertainty",
+    "forgetting",
+    "grand",
+    "moderate",
+    "kcentergreedy",
+    "glister",
+)
 # baselines whose official ``--balance True`` branch crashes: no class-balanced variant to reproduce
 _NO_BALANCED_BRANCH = ("uniform", "uncertainty", "grand", "moderate", "glister")
 LEARNERS = ("sop", "dividemix", "ce")
@@ -115,8 +147,10 @@ class Prune4ReLConfig(MethodConfig):
         check_choice(self, "selector", SELECTORS)
         check_choice(self, "learner", LEARNERS)
         if self.balance and self.selector in _NO_BALANCED_BRANCH:
-            raise ValueError(f"prune:{self.selector} has no class-balanced variant (the official --balance True branch "
-                             "crashes); use balance=False")
+            raise ValueError(
+                f"prune:{self.selector} has no class-balanced variant (the official --balance True branch "
+                "crashes); use balance=False"
+            )
         check_range(self, "ratio", low=0.0, high=1.0, low_open=True)  # the selection ratio f
         check_range(self, "tau", "p_threshold", low=0.0, high=1.0)  # tau: a threshold on 0.5 + 0.5·cos
         check_positive(self, "lr", "eta", "temperature", "alpha")
@@ -148,7 +182,6 @@ class Prune4ReL(Method):
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, ctx: Context, epoch: int) -> EpochOutput:
-        cfg = self.config
         if epoch < self.warmup_epochs:
             out = self.learner.train_epoch(ctx, epoch)
             return EpochOutput({**out.record, "phase": "warmup", "stage": "warmup"}, self._rename(out.signals))
@@ -166,15 +199,22 @@ class Prune4ReL(Method):
         mask = np.zeros(ctx.n_train, dtype=bool)
         mask[self.subset] = True
         signals["selected"] = mask
-        record = {**out.record, "phase": "train", "stage": "subset", "n_selected": int(len(self.subset)),
-                  **{k: v for k, v in self.selection_info.items() if not isinstance(v, (list, np.ndarray))}}
+        record = {
+            **out.record,
+            "phase": "train",
+            "stage": "subset",
+            "n_selected": int(len(self.subset)),
+            **{k: v for k, v in self.selection_info.items() if not isinstance(v, (list, np.ndarray))},
+        }
         return EpochOutput(record, signals)
 
     def __init__(self, config: Prune4ReLConfig | None = None, preset: str | None = None):
         config = config if config is not None else self.Config()
         if config.selector != self.SELECTOR:
-            raise ValueError(f"method {self.name!r} selects with {self.SELECTOR!r}, but the config says "
-                             f"selector={config.selector!r}; use the method 'prune4rel' or 'prune:<selector>'")
+            raise ValueError(
+                f"method {self.name!r} selects with {self.SELECTOR!r}, but the config says "
+                f"selector={config.selector!r}; use the method 'prune4rel' or 'prune:<selector>'"
+            )
         super().__init__(config, preset)
 
     def setup(self, ctx: Context) -> None:
@@ -190,8 +230,10 @@ class Prune4ReL(Method):
     def _rename(signals: dict) -> dict:
         """The learner's own selection (DivideMix's labelled set within S) goes under ``selected_learner*``;
         ``selected`` is the pruned subset."""
-        return {("selected_learner" + k[len("selected"):] if k.startswith("selected") else k): v
-                for k, v in signals.items()}
+        return {
+            ("selected_learner" + k[len("selected") :] if k.startswith("selected") else k): v
+            for k, v in signals.items()
+        }
 
     def _count_forgetting(self, index: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
         """Forgetting events of one training mini-batch (official ``forgetting.py`` ``after_loss``): a sample whose
@@ -203,8 +245,9 @@ class Prune4ReL(Method):
 
     # ------------------------------------------------------------------ scores and selection
     @torch.no_grad()
-    def score_pass(self, ctx: Context, epoch: int, view: str,
-                   batch_statistics: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def score_pass(
+        self, ctx: Context, epoch: int, view: str, batch_statistics: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and penultimate embeddings of the warm-up model (net1 for DivideMix) for every training sample,
         under ``view`` ("strong": one random crop + flip + Cutout per image, "weak", "clean"), eval mode.
 
@@ -224,9 +267,18 @@ class Prune4ReL(Method):
         net.train(batch_statistics)
         aug = None
         if ctx.data.is_image and view != "clean":
-            aug = (sop_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
-                                   cfg.flip, cfg.strong_cutout) if view == "strong"
-                   else Augment(cfg.crop_padding, cfg.flip, 0))
+            aug = (
+                sop_strong_view(
+                    cfg.strong_view,
+                    ctx.data.mean.cpu(),
+                    ctx.data.std.cpu(),
+                    cfg.crop_padding,
+                    cfg.flip,
+                    cfg.strong_cutout,
+                )
+                if view == "strong"
+                else Augment(cfg.crop_padding, cfg.flip, 0)
+            )
         gen = stream_generator(ctx.device, ctx.seed, epoch, "prune4rel/score")
         logits, embs = [], []
         try:
@@ -252,19 +304,36 @@ class Prune4ReL(Method):
         if sel == "prune4rel":
             logits, emb = self.score_pass(ctx, epoch, cfg.score_view)
             if not (torch.isfinite(logits).all() and torch.isfinite(emb).all()):
-                raise FloatingPointError("the warm-up model gives non-finite scores or embeddings (diverged warm-up); "
-                                         "lower lr or check the data")
+                raise FloatingPointError(
+                    "the warm-up model gives non-finite scores or embeddings (diverged warm-up); "
+                    "lower lr or check the data"
+                )
             conf = confidence_scores(logits.softmax(1), cfg.uncertainty)
-            result = greedy_neighborhood_confidence(emb, conf, labels, budget, cfg.tau, cfg.eta, cfg.metric,
-                                                    cfg.balance, cfg.gain, cfg.selection_block,
-                                                    cfg.selection_batch, ctx.num_classes, cfg.selection_index,
-                                                    cfg.selection_leaf)
+            result = greedy_neighborhood_confidence(
+                emb,
+                conf,
+                labels,
+                budget,
+                cfg.tau,
+                cfg.eta,
+                cfg.metric,
+                cfg.balance,
+                cfg.gain,
+                cfg.selection_block,
+                cfg.selection_batch,
+                ctx.num_classes,
+                cfg.selection_index,
+                cfg.selection_leaf,
+            )
             subset = np.sort(result.order)
             score = conf.cpu().numpy()
             # the greedy's confidence doubles as a clean score (higher = cleaner; the entropy is an uncertainty)
             clean = -score if cfg.uncertainty == "Entropy" else score
-            signals = {"score": score, "clean_score": clean.astype(np.float32),
-                       "neighborhood_confidence": result.nc.astype(np.float32)}
+            signals = {
+                "score": score,
+                "clean_score": clean.astype(np.float32),
+                "neighborhood_confidence": result.nc.astype(np.float32),
+            }
             self.selection_info.update(min_balance=result.min_balance, balance_off_at=result.balance_off_at)
         elif sel == "uniform":
             rng = np.random.default_rng([ctx.seed, 4242])
@@ -294,7 +363,9 @@ class Prune4ReL(Method):
             else:  # moderate
                 subset = moderate_selection(emb.cpu().numpy(), y, cfg.ratio)
         counts = np.bincount(labels.cpu().numpy()[subset], minlength=ctx.num_classes)
-        self.selection_info.update(budget=budget, class_counts_min=int(counts.min()), class_counts_max=int(counts.max()))
+        self.selection_info.update(
+            budget=budget, class_counts_min=int(counts.min()), class_counts_max=int(counts.max())
+        )
         return np.asarray(subset, dtype=np.int64), signals
 
     @classmethod
@@ -337,22 +408,52 @@ class Prune4ReL(Method):
     def _make_learner_config(self, stage: str) -> SOPConfig | DivideMixConfig:
         """The learner's config for ``stage`` ("warmup": on all data; "subset": fresh, for S)."""
         cfg = self.config
-        common = dict(batch_size=cfg.batch_size, model=cfg.model, lr=cfg.lr, momentum=cfg.momentum,
-                      weight_decay=cfg.weight_decay, crop_padding=cfg.crop_padding, flip=cfg.flip,
-                      record_train_loss=cfg.record_train_loss, eval_batch_size=cfg.eval_batch_size, precision=cfg.precision,
-                      eval_precision=cfg.eval_precision,
-                      weights_path=cfg.weights_path, record_signals_every=cfg.record_signals_every)
+        common = dict(
+            batch_size=cfg.batch_size,
+            model=cfg.model,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            crop_padding=cfg.crop_padding,
+            flip=cfg.flip,
+            record_train_loss=cfg.record_train_loss,
+            eval_batch_size=cfg.eval_batch_size,
+            precision=cfg.precision,
+            eval_precision=cfg.eval_precision,
+            weights_path=cfg.weights_path,
+            record_signals_every=cfg.record_signals_every,
+        )
         if cfg.learner in ("sop", "ce"):
-            plus = dict(lr_u=cfg.lr_u, lr_v=cfg.lr_v, rc=cfg.rc, rb=cfg.rb) if cfg.learner == "sop" else \
-                dict(lr_u=0.0, lr_v=0.0, rc=0.0, rb=0.0)  # CE: no u/v, no second view
-            return SOPConfig(epochs=cfg.epochs, nesterov=cfg.nesterov, lr_schedule=cfg.lr_schedule,
-                             lr_min=cfg.lr_min, lr_period=cfg.epochs, lr_milestones=cfg.lr_milestones,
-                             lr_gamma=cfg.lr_gamma, strong_cutout=cfg.strong_cutout, strong_view=cfg.strong_view,
-                             **plus, **common)
+            plus = (
+                dict(lr_u=cfg.lr_u, lr_v=cfg.lr_v, rc=cfg.rc, rb=cfg.rb)
+                if cfg.learner == "sop"
+                else dict(lr_u=0.0, lr_v=0.0, rc=0.0, rb=0.0)
+            )  # CE: no u/v, no second view
+            return SOPConfig(
+                epochs=cfg.epochs,
+                nesterov=cfg.nesterov,
+                lr_schedule=cfg.lr_schedule,
+                lr_min=cfg.lr_min,
+                lr_period=cfg.epochs,
+                lr_milestones=cfg.lr_milestones,
+                lr_gamma=cfg.lr_gamma,
+                strong_cutout=cfg.strong_cutout,
+                strong_view=cfg.strong_view,
+                **plus,
+                **common,
+            )
         warm = cfg.warmup_epochs if stage == "warmup" else (0 if cfg.faithful_subset_no_warmup else cfg.subset_warm_up)
         # λu constant (rampup_length 0): Prune4ReL's DivideMix has no ramp; its schedule is set by this method
-        return DivideMixConfig(epochs=self.num_epochs(), warm_up=warm, alpha=cfg.alpha, lambda_u=cfg.lambda_u,
-                               rampup_length=0.0, p_threshold=cfg.p_threshold, temperature=cfg.temperature, **common)
+        return DivideMixConfig(
+            epochs=self.num_epochs(),
+            warm_up=warm,
+            alpha=cfg.alpha,
+            lambda_u=cfg.lambda_u,
+            rampup_length=0.0,
+            p_threshold=cfg.p_threshold,
+            temperature=cfg.temperature,
+            **common,
+        )
 
     def _make_learner(self, ctx: Context, stage: str) -> Method:
         """A learner for ``stage``; its networks are drawn from a per-stage seed, so a resume rebuilds them."""
@@ -376,9 +477,14 @@ class Prune4ReL(Method):
         return self.learner.evaluate(ctx)
 
     def state_dict(self) -> dict:
-        return {"stage": self.stage, "learner": self.learner.state_dict(), "subset": self.subset,
-                "selection_info": self.selection_info, "forgetting": self.forgetting,
-                "prev_correct": self.prev_correct}
+        return {
+            "stage": self.stage,
+            "learner": self.learner.state_dict(),
+            "subset": self.subset,
+            "selection_info": self.selection_info,
+            "forgetting": self.forgetting,
+            "prev_correct": self.prev_correct,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.stage = state["stage"]
@@ -479,12 +585,22 @@ class _BalanceState:
     switch_off: bool = False  # set by the pick that triggers the switch-off; applied after that pick
 
 
-def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confidence: torch.Tensor | np.ndarray,
-                                   labels: torch.Tensor | np.ndarray | None, budget: int, tau: float = 0.975,
-                                   eta: float = 1.0, metric: str = "cossim", balance: bool = True,
-                                   gain: str = "self", block: int = 65536, batch: int = 256,
-                                   num_classes: int | None = None, index: str = "auto",
-                                   leaf_size: int = 256) -> GreedyResult:
+def greedy_neighborhood_confidence(
+    embeddings: torch.Tensor | np.ndarray,
+    confidence: torch.Tensor | np.ndarray,
+    labels: torch.Tensor | np.ndarray | None,
+    budget: int,
+    tau: float = 0.975,
+    eta: float = 1.0,
+    metric: str = "cossim",
+    balance: bool = True,
+    gain: str = "self",
+    block: int = 65536,
+    batch: int = 256,
+    num_classes: int | None = None,
+    index: str = "auto",
+    leaf_size: int = 256,
+) -> GreedyResult:
     """Prune4ReL's greedy neighbourhood-confidence selection (as the official code), without an n×n matrix.
 
     Parameters
@@ -561,15 +677,18 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
             return _self_gain(nc[idx], conf[idx], eta)
         out = np.empty(len(idx))
         for start in range(0, len(idx), 4096):  # a chunk's neighbourhoods at a time, never all of them
-            part = idx[start:start + 4096]
+            part = idx[start : start + 4096]
             for j, (cols, w) in enumerate(hood.rows_of(part)):
                 out[start + j] = np.sum(_self_gain(nc[cols], w * conf[part[j]], eta))
         return out
 
     # the pending picks' stored vectors (NumPy or, for the dense index on a GPU, a tensor on that device)
     one = hood.vectors(np.zeros(min(n, 1), dtype=np.int64))
-    pending_vectors = (np.empty((len(pending_conf), one.shape[1]), one.dtype) if isinstance(one, np.ndarray)
-                       else one.new_empty((len(pending_conf), one.shape[1])))
+    pending_vectors = (
+        np.empty((len(pending_conf), one.shape[1]), one.dtype)
+        if isinstance(one, np.ndarray)
+        else one.new_empty((len(pending_conf), one.shape[1]))
+    )
 
     def pending_extra(i: int) -> float:
         """What the pending (not yet flushed) picks add to candidate ``i``'s ``NC``: k weights."""
@@ -657,8 +776,15 @@ def greedy_neighborhood_confidence(embeddings: torch.Tensor | np.ndarray, confid
         if len(pending) == len(pending_conf) or gain == "neighborhood":
             flush()
     flush()
-    return GreedyResult(np.asarray(order, dtype=np.int64), nc, np.asarray(gains_made), state.min_balance,
-                        state.off_at, hood.rows, hood.compared)
+    return GreedyResult(
+        np.asarray(order, dtype=np.int64),
+        nc,
+        np.asarray(gains_made),
+        state.min_balance,
+        state.off_at,
+        hood.rows,
+        hood.compared,
+    )
 
 
 # ================================================================================== the baselines' selections
@@ -670,11 +796,11 @@ def uniform_selection(n: int, budget: int, generator: np.random.Generator) -> np
 
 def _top(scores: np.ndarray, k: int, largest: bool) -> np.ndarray:
     order = np.argsort(-scores if largest else scores, kind="stable")
-    return np.sort(order[:int(k)]).astype(np.int64)
+    return np.sort(order[: int(k)]).astype(np.int64)
 
 
 def _per_class(labels: np.ndarray, budget: int, fn: Callable[[np.ndarray, int], np.ndarray]) -> np.ndarray:
-    """Split ``budget`` over the classes in proportion to their sizes (``round(f·n_c)``) and apply ``fn`` within each."""
+    """Split ``budget`` over the classes in proportion to their sizes (``round(f·n_c)``); apply ``fn`` within each."""
     n = len(labels)
     frac = budget / max(n, 1)
     out = []
@@ -704,7 +830,11 @@ def uncertainty_scores(logits: torch.Tensor | np.ndarray, kind: str = "Margin") 
     ``Σ_c p_c log(p_c + 1e-6)`` (minus the entropy, so the most uncertain samples are kept).
     Shapes: logits (N, C) -> (N,) float64.
     """
-    z = torch.as_tensor(np.asarray(logits, np.float32)) if isinstance(logits, np.ndarray) else logits.detach().float().cpu()
+    z = (
+        torch.as_tensor(np.asarray(logits, np.float32))
+        if isinstance(logits, np.ndarray)
+        else logits.detach().float().cpu()
+    )
     if kind == "LeastConfidence":
         score = z.max(1).values
     elif kind == "Margin":
@@ -733,8 +863,9 @@ def forgetting_selection(forgetting_counts: np.ndarray, labels: np.ndarray, budg
     return _per_class(np.asarray(labels), budget, lambda idx, k: np.argsort(-counts[idx], kind="stable")[:k])
 
 
-def grand_scores(logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor,
-                 batch_size: int | None = None) -> torch.Tensor:
+def grand_scores(
+    logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, batch_size: int | None = None
+) -> torch.Tensor:
     """GraNd: norm of the gradient of a *mean-reduced* CE w.r.t. the last layer (weight and bias), per sample.
 
     For ``z = W h + b``: ``∂CE/∂W = (p − y) hᵀ`` and ``∂CE/∂b = p − y``, so a sample's norm is
@@ -775,8 +906,9 @@ def moderate_selection(features: np.ndarray, labels: np.ndarray, fraction: float
     return np.sort(order[lo:hi]).astype(np.int64)
 
 
-def kcenter_greedy_selection(features: torch.Tensor | np.ndarray, budget: int,
-                             generator: np.random.Generator) -> np.ndarray:
+def kcenter_greedy_selection(
+    features: torch.Tensor | np.ndarray, budget: int, generator: np.random.Generator
+) -> np.ndarray:
     """k-Center Greedy (Sener & Savarese 2018) as DeepCore's ``kcentergreedy.py``: a random first centre, then
     repeatedly the sample farthest (Euclidean) from its nearest centre.  Ties go to the lowest index.
 
@@ -799,18 +931,19 @@ def kcenter_greedy_selection(features: torch.Tensor | np.ndarray, budget: int,
         return np.zeros(0, dtype=np.int64)
     first = int(generator.integers(0, n))
     chosen = [first]
-    nearest = torch.cdist(x, x[first:first + 1]).squeeze(1)
+    nearest = torch.cdist(x, x[first : first + 1]).squeeze(1)
     nearest[first] = -1.0  # a centre is never picked again
     for _ in range(budget - 1):
         p = int(torch.argmax(nearest))
         chosen.append(p)
-        nearest = torch.minimum(nearest, torch.cdist(x, x[p:p + 1]).squeeze(1))  # earlier centres stay at −1
+        nearest = torch.minimum(nearest, torch.cdist(x, x[p : p + 1]).squeeze(1))  # earlier centres stay at −1
         nearest[p] = -1.0
     return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
-def glister_gains(logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor,
-                  batch_size: int | None = None) -> torch.Tensor:
+def glister_gains(
+    logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, batch_size: int | None = None
+) -> torch.Tensor:
     """GLISTER's first-order gains as DeepCore's ``glister.py`` computes them in Prune4ReL (the training set is its
     own validation set): ``g_i · ḡ`` with ``g_i`` the last-layer (bias, weight) gradient of the sample's CE and ``ḡ``
     the mean of the ``g_i`` over all samples.
@@ -912,9 +1045,16 @@ class _SubsetDivideMix(DivideMix):
     def setup(self, ctx: Context) -> None:
         super().setup(ctx)
         cfg = self.owner.config
-        self.optimizers = [torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                           weight_decay=cfg.weight_decay, nesterov=cfg.nesterov and cfg.momentum > 0)
-                           for net in self.nets]
+        self.optimizers = [
+            torch.optim.SGD(
+                net.parameters(),
+                lr=cfg.lr,
+                momentum=cfg.momentum,
+                weight_decay=cfg.weight_decay,
+                nesterov=cfg.nesterov and cfg.momentum > 0,
+            )
+            for net in self.nets
+        ]
 
     def partition_pool(self, ctx: Context, epoch: int, k: int) -> torch.Tensor:
         return self.subset if self.subset is not None else super().partition_pool(ctx, epoch, k)
@@ -941,8 +1081,12 @@ class _SubsetDivideMix(DivideMix):
             return super().warm_up(ctx, epoch)
         stats = []
         for k, (net, opt) in enumerate(zip(self.nets, self.optimizers)):
-            loader = ctx.data.loader(2 * self.config.batch_size, indices=self.subset.cpu().numpy(),
-                                     augment=self.augment, stream=f"subset-warmup/net{k + 1}")
+            loader = ctx.data.loader(
+                2 * self.config.batch_size,
+                indices=self.subset.cpu().numpy(),
+                augment=self.augment,
+                stream=f"subset-warmup/net{k + 1}",
+            )
             stats.append(self._supervised_epoch(ctx, net, opt, loader.epoch(epoch), "ce", None, None))
         return self._supervised_record(stats), {}
 

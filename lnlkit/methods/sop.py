@@ -30,6 +30,7 @@ per-(seed, epoch, stream) generators so resume is exact; the reported number is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,7 +119,7 @@ class SOP(Method):
             with autocast(ctx.device, cfg.precision):
                 if cfg.rc > 0:  # one forward of [weak; strong], so BatchNorm sees both halves
                     logits = self.net(torch.cat(batch.views[:2])).float()
-                    logits_w, logits_s = logits[:len(idx)], logits[len(idx):]
+                    logits_w, logits_s = logits[: len(idx)], logits[len(idx) :]
                 else:
                     logits_w = self.net(batch.x).float()
             if self.batch_callback is not None:
@@ -133,8 +134,13 @@ class SOP(Method):
             loss.backward()
             for opt in (self.optimizer, self.opt_u, self.opt_v):
                 opt.step()
-            for key, value in (("loss", loss), ("loss_ce", loss_ce), ("loss_mse", loss_mse),
-                               ("loss_cons", loss_cons), ("loss_bal", loss_bal)):
+            for key, value in (
+                ("loss", loss),
+                ("loss_ce", loss_ce),
+                ("loss_mse", loss_mse),
+                ("loss_cons", loss_cons),
+                ("loss_bal", loss_bal),
+            ):
                 sums[key] += value.detach()
             steps += 1
         record = {"phase": "train", "lr": lr, **{k: mean_per_step(v, steps) for k, v in sums.items()}, "steps": steps}
@@ -152,8 +158,13 @@ class SOP(Method):
     def setup(self, ctx: Context) -> None:
         cfg = self.config
         self.net = ctx.build_model(cfg.model, weights_path=cfg.weights_path)
-        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay, nesterov=cfg.nesterov and cfg.momentum > 0)
+        self.optimizer = torch.optim.SGD(
+            self.net.parameters(),
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            nesterov=cfg.nesterov and cfg.momentum > 0,
+        )
         gen = torch.Generator(device="cpu").manual_seed(ctx.seed + 7919)
         # u, v: one row per training sample, indexed by the original dataset index (also when training on a subset)
         self.u = nn.Parameter((torch.randn(ctx.n_train, 1, generator=gen) * cfg.init_std).to(ctx.device))
@@ -162,8 +173,13 @@ class SOP(Method):
         self.opt_v = torch.optim.SGD([self.v], lr=cfg.lr_v, momentum=0, weight_decay=0)
         image = ctx.data.is_image
         self.weak = Augment(cfg.crop_padding, cfg.flip) if image else None
-        self.strong = (sop_strong_view(cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding,
-                                       cfg.flip, cfg.strong_cutout) if image else None)
+        self.strong = (
+            sop_strong_view(
+                cfg.strong_view, ctx.data.mean.cpu(), ctx.data.std.cpu(), cfg.crop_padding, cfg.flip, cfg.strong_cutout
+            )
+            if image
+            else None
+        )
 
     @classmethod
     def preset_for(cls, dataset: str, noise: str | None) -> str | None:
@@ -191,8 +207,13 @@ class SOP(Method):
         return [self.net]
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "u": self.u.detach().clone(), "v": self.v.detach().clone(),
-                "train_indices": self.train_indices, "epoch_offset": self.epoch_offset}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "u": self.u.detach().clone(),
+            "v": self.v.detach().clone(),
+            "train_indices": self.train_indices,
+            "epoch_offset": self.epoch_offset,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
@@ -214,17 +235,23 @@ class SOP(Method):
             ``argmax(y − U + V)``: the class SOP's parameters point to.
         """
         y = one_hot(labels, self.v.shape[1])
-        U = torch.clamp(self.u ** 2 * y, 0, 1)
-        V = torch.clamp(self.v ** 2 * (1 - y), 0, 1)
+        U = torch.clamp(self.u**2 * y, 0, 1)
+        V = torch.clamp(self.v**2 * (1 - y), 0, 1)
         return U.sum(1).cpu().numpy().astype(np.float32), (y - U + V).argmax(1).cpu().numpy()
 
     def signals(self, ctx: Context) -> dict:
         """Per-sample signals: eval-pass CE of the given label, prediction, ``clean_prob = 1 − clamp(u², 0, 1)`` (SOP's
         clean score, higher = cleaner: the recorder's selection AUROC) and SOP's implied label."""
-        ps = per_sample_pass(self.net, ctx.data, batch_size=self.config.eval_batch_size, precision=self.config.evaluation_precision)
+        ps = per_sample_pass(
+            self.net, ctx.data, batch_size=self.config.eval_batch_size, precision=self.config.evaluation_precision
+        )
         u2, relabel = self.noise_estimate(ctx.data.labels)
-        return {"loss": ps.loss.cpu().numpy(), "pred": ps.pred.cpu().numpy().astype("int16"),
-                "clean_prob": 1.0 - u2, "relabel": relabel.astype("int16")}
+        return {
+            "loss": ps.loss.cpu().numpy(),
+            "pred": ps.pred.cpu().numpy().astype("int16"),
+            "clean_prob": 1.0 - u2,
+            "relabel": relabel.astype("int16"),
+        }
 
 
 # ---------------------------------------------------------------------------------------------------- the losses
@@ -236,8 +263,9 @@ def corrected_prediction(logits: torch.Tensor, U: torch.Tensor, V: torch.Tensor)
     return p.clamp(1e-4, 1.0)
 
 
-def sop_losses(logits: torch.Tensor, labels: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
-               num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def sop_losses(
+    logits: torch.Tensor, labels: torch.Tensor, u: torch.Tensor, v: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """SOP's two terms for one batch.
 
     Parameters
@@ -261,8 +289,8 @@ def sop_losses(logits: torch.Tensor, labels: torch.Tensor, u: torch.Tensor, v: t
         The corrected prediction (for the class-balance term).
     """
     y = one_hot(labels, num_classes)
-    U = torch.clamp(u ** 2 * y, 0, 1)
-    V = torch.clamp(v ** 2 * (1 - y), 0, 1)
+    U = torch.clamp(u**2 * y, 0, 1)
+    V = torch.clamp(v**2 * (1 - y), 0, 1)
     p_tilde = corrected_prediction(logits, U, V)
     loss_ce = -(y * torch.log(p_tilde)).sum(1).mean()
     pred = one_hot(logits.detach().argmax(1), num_classes)

@@ -107,8 +107,16 @@ def _cifar_resnet(blocks: tuple[int, int, int, int]) -> Callable[..., LNLModel]:
         weights_path: str | os.PathLike | None = None,
     ) -> LNLModel:
         return CifarResNet(
-            num_classes, blocks, in_channels, stem=stem, stem_padding=stem_padding, second_head=second_head,
-            halved_residual=halved_residual, init=init, fc_init=fc_init, weights_path=weights_path,
+            num_classes,
+            blocks,
+            in_channels,
+            stem=stem,
+            stem_padding=stem_padding,
+            second_head=second_head,
+            halved_residual=halved_residual,
+            init=init,
+            fc_init=fc_init,
+            weights_path=weights_path,
         )
 
     return build
@@ -287,7 +295,8 @@ def build_model_for_input(name: str, num_classes: int, input_shape: Sequence[int
         raise ValueError(
             f"weights_path={kw['weights_path']!r} holds image-network weights, but the data are flat feature vectors "
             f"of {shape[0]} values, which train an MLP; drop weights_path (e.g. --set weights_path=none) or pass "
-            "image-shaped arrays (N, C, H, W) to Dataset.from_arrays")
+            "image-shaped arrays (N, C, H, W) to Dataset.from_arrays"
+        )
     kw = {k: v for k, v in kw.items() if k not in _IMAGE_ONLY_OPTIONS and k != "weights_path"}
     if isinstance(name, str) and name.strip().lower().replace("-", "_") not in MODELS:
         build_model(name, num_classes)  # raises the registry's unknown-name error

@@ -58,8 +58,10 @@ def pair(size: int | tuple[int, int] | list[int], what: str = "image_size") -> t
         raise TypeError(f"{what} must be an int or a (height, width) pair, got {size!r}")
     if isinstance(size, int):
         hw = (size, size)
-    elif isinstance(size, (tuple, list)) and len(size) == 2 and all(
-        isinstance(s, int) and not isinstance(s, bool) for s in size
+    elif (
+        isinstance(size, (tuple, list))
+        and len(size) == 2
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in size)
     ):
         hw = (int(size[0]), int(size[1]))
     else:
@@ -230,7 +232,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
         raise ValueError(f"'{p}' does not contain a state dict (a mapping from parameter names to tensors)")
     state = {str(k): v for k, v in obj.items()}
     if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -249,9 +251,7 @@ def load_state_dict_except_heads(model: nn.Module, state: Mapping[str, Tensor], 
     incoming = {k: v for k, v in state.items() if k.split(".")[0] not in ("fc", "pseudo_head")}
     # BN's num_batches_tracked counters are absent from old checkpoints (e.g. torchvision's 2017 ImageNet files);
     # PyTorch's BN loader tolerates that, so they are not required here either.
-    missing = sorted(
-        k for k in own if k not in heads and k not in incoming and not k.endswith("num_batches_tracked")
-    )
+    missing = sorted(k for k in own if k not in heads and k not in incoming and not k.endswith("num_batches_tracked"))
     unexpected = sorted(k for k in incoming if k not in own)
     mismatched = sorted(
         f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"

@@ -136,7 +136,7 @@ def _rename_cnn7(key: str, model: nn.Module) -> str | None:
     bns = [n for n, m in model.features.named_children() if isinstance(m, nn.BatchNorm2d)]
     head, dot, rest = key.partition(".")
     for letter, names in (("c", convs), ("bn", bns)):
-        index = head[len(letter):]
+        index = head[len(letter) :]
         if head.startswith(letter) and index.isdigit() and 1 <= int(index) <= len(names):
             return f"features.{names[int(index) - 1]}{dot}{rest}"
     return key  # fc.* keeps its name; anything else is reported as unexpected
@@ -155,21 +155,33 @@ def _rename_identity(key: str, model: nn.Module) -> str | None:
 
 _SOURCES = (
     _Source(
-        "dividemix", ("smr", "sop", "preresnet18", "preactresnet18", "dividemix_preresnet18"),
-        "DivideMix/SMR PreResNet.py ResNet18 (= SOP PreActResNet18)", _check_preact, _rename_preact,
+        "dividemix",
+        ("smr", "sop", "preresnet18", "preactresnet18", "dividemix_preresnet18"),
+        "DivideMix/SMR PreResNet.py ResNet18 (= SOP PreActResNet18)",
+        _check_preact,
+        _rename_preact,
     ),
     _Source("promix", ("promix_resnet18",), "ProMix model.py ResNet18 with pseudo head", _check_promix, _rename_promix),
     _Source(
-        "comining", ("comining_cnn", "comining_cnn7", "co_mining"), "Co-mining model/cnn.py CNN (7-layer)",
-        _check_cnn7, _rename_cnn7,
+        "comining",
+        ("comining_cnn", "comining_cnn7", "co_mining"),
+        "Co-mining model/cnn.py CNN (7-layer)",
+        _check_cnn7,
+        _rename_cnn7,
     ),
     _Source(
-        "me_momentum", ("memomentum", "me_momentum_resnet"),
-        "Me-Momentum networks/Resnet.py ResNet18/34 (padding-0 stem)", _check_me_momentum, _rename_me_momentum,
+        "me_momentum",
+        ("memomentum", "me_momentum_resnet"),
+        "Me-Momentum networks/Resnet.py ResNet18/34 (padding-0 stem)",
+        _check_me_momentum,
+        _rename_me_momentum,
     ),
     _Source(
-        "torchvision_resnet50", ("resnet50", "resnet50_tv", "torchvision"), "torchvision resnet50 (fc for C classes)",
-        _check_resnet50, _rename_identity,
+        "torchvision_resnet50",
+        ("resnet50", "resnet50_tv", "torchvision"),
+        "torchvision resnet50 (fc for C classes)",
+        _check_resnet50,
+        _rename_identity,
     ),
 )
 
@@ -185,7 +197,7 @@ def _source_list() -> str:
 
 def _strip_module_prefix(state: dict[str, object]) -> dict[str, object]:
     if state and all(k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
+        return {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -199,13 +211,16 @@ def _unwrap(obj: object, subnet: str | None) -> dict[str, Tensor]:
     """Find the flat ``name -> tensor`` mapping inside a state dict, checkpoint dict or module."""
     state = _as_mapping(obj)
     if state is None:
-        raise TypeError(f"state_dict must be a mapping (a state dict or a checkpoint dict) or an nn.Module, got "
-                        f"{type(obj).__name__}")
+        raise TypeError(
+            f"state_dict must be a mapping (a state dict or a checkpoint dict) or an nn.Module, got "
+            f"{type(obj).__name__}"
+        )
     if not all(isinstance(v, Tensor) for v in state.values()):
         for key in _WRAPPER_KEYS:
             inner = _as_mapping(state.get(key))
-            if inner is not None and (subnet is None or subnet in inner
-                                      or any(str(k).startswith(f"{subnet}.") for k in inner)):
+            if inner is not None and (
+                subnet is None or subnet in inner or any(str(k).startswith(f"{subnet}.") for k in inner)
+            ):
                 state = inner
                 break
     state = _strip_module_prefix({str(k): v for k, v in state.items()})
@@ -215,7 +230,7 @@ def _unwrap(obj: object, subnet: str | None) -> dict[str, Tensor]:
             state = {str(k): v for k, v in inner.items()}
         else:
             prefix = f"{subnet}."
-            picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            picked = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
             if not picked:
                 raise ValueError(f"subnet '{subnet}' not found; the top-level names are {sorted(_heads(state))}")
             state = picked

@@ -150,8 +150,10 @@ class MLP(LNLModel):
         super().__init__()
         if isinstance(in_features, bool) or not isinstance(in_features, int) or in_features < 1:
             raise ValueError(f"in_features must be a positive int, got {in_features!r}")
-        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not all(
-            isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden
+        if (
+            isinstance(hidden, (str, bytes))
+            or not isinstance(hidden, Sequence)
+            or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden)
         ):
             raise ValueError(f"hidden must be a sequence of positive ints, got {hidden!r}")
         p = _check_dropout(dropout)

@@ -46,10 +46,25 @@ def _clothing1m() -> MeMomentumConfig:
     extraction and validation with the evaluation transform (as ``Clothing.py``).  Deviations: the kit's image
     pipeline (its resize / crop, device-side flip) replaces Resize(256) → RandomCrop(256, pad 32); the per-class best
     models are kept as their predictions, not as 90 checkpoints (P-M5).  The published ≈ 73.13% is UNVERIFIED."""
-    return MeMomentumConfig(model="resnet50_tv", variant="per_class", lr=0.005, weight_decay=1e-3, batch_size=32,
-                            outer_loops=3, max_inner_rounds=6, round_epochs=5, round_milestones=(10, 20),
-                            beta=0.45, class_weighted=True, crop_padding=0, flip=True, extract_transform="test",
-                            val_transform="test", record_train_loss=False, eval_batch_size=256)
+    return MeMomentumConfig(
+        model="resnet50_tv",
+        variant="per_class",
+        lr=0.005,
+        weight_decay=1e-3,
+        batch_size=32,
+        outer_loops=3,
+        max_inner_rounds=6,
+        round_epochs=5,
+        round_milestones=(10, 20),
+        beta=0.45,
+        class_weighted=True,
+        crop_padding=0,
+        flip=True,
+        extract_transform="test",
+        val_transform="test",
+        record_train_loss=False,
+        eval_batch_size=256,
+    )
 
 
 def _digits() -> MeMomentumConfig:
@@ -67,8 +82,16 @@ def _digits() -> MeMomentumConfig:
       limit sits half a step below 0.4 so that the float accumulation of 0.1 cannot shift the stop).  The step stays
       0.1, the official value; one hold-out sample is worth about 0.74 points here, so any gain of one sample counts.
     * **Rounds**: up to 19 per outer loop, 10 epochs each (official 100) with lr ×0.1 at epochs 4 and 8 (40, 80)."""
-    return MeMomentumConfig(model="small_cnn", batch_size=32, max_phase_a_epochs=20, margin_limit=0.35,
-                            round_epochs=10, round_milestones=(4, 8), crop_padding=1, flip=False)
+    return MeMomentumConfig(
+        model="small_cnn",
+        batch_size=32,
+        max_phase_a_epochs=20,
+        margin_limit=0.35,
+        round_epochs=10,
+        round_milestones=(4, 8),
+        crop_padding=1,
+        flip=False,
+    )
 
 
 def _digits_fixed() -> MeMomentumConfig:
@@ -79,6 +102,10 @@ def _digits_fixed() -> MeMomentumConfig:
 
 
 PRESETS: dict[str, Callable[[], MeMomentumConfig]] = {
-    "mnist": _mnist, "cifar10": _cifar10, "cifar100": _cifar100, "clothing1m": _clothing1m, "digits": _digits,
+    "mnist": _mnist,
+    "cifar10": _cifar10,
+    "cifar100": _cifar100,
+    "clothing1m": _clothing1m,
+    "digits": _digits,
     "digits-fixed": _digits_fixed,
 }

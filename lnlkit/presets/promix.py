@@ -11,34 +11,60 @@ from typing import Callable
 
 from lnlkit.methods.promix import ProMixConfig
 
-
 # The columns of the official run.sh commands that change per setting; everything else is common to all runs.
 SETTINGS: dict[str, dict] = {
     "cifar10-sym20": dict(dataset="cifar10", noise="symmetric-inclusive:0.2", rho=0.7, source="run.sh"),
     "cifar10-sym50": dict(dataset="cifar10", noise="symmetric-inclusive:0.5", rho=0.5, source="run.sh"),
-    "cifar10-sym80": dict(dataset="cifar10", noise="symmetric-inclusive:0.8", rho=0.25,
-                          source="NOT PUBLISHED (the paper reports a result, run.sh has no command): rho 0.25 is the "
-                                 "kit's estimate (≈ the clean fraction per class, 0.2–0.3); tau/α/β_pl inherited "
-                                 "from CIFAR-10, UNVERIFIED"),
-    "cifar10-sym90": dict(dataset="cifar10", noise="symmetric-inclusive:0.9", rho=0.15,
-                          source="NOT PUBLISHED: rho 0.15 is the kit's estimate (0.1–0.15); tau/α/β_pl inherited "
-                                 "from CIFAR-10, UNVERIFIED"),
-    "cifar10-asym40": dict(dataset="cifar10", noise="asym-cifar10:0.4", rho=0.5, asym=True,
-                           source="run.sh; warm-up with the negative-entropy penalty"),
+    "cifar10-sym80": dict(
+        dataset="cifar10",
+        noise="symmetric-inclusive:0.8",
+        rho=0.25,
+        source="NOT PUBLISHED (the paper reports a result, run.sh has no command): rho 0.25 is the "
+        "kit's estimate (≈ the clean fraction per class, 0.2–0.3); tau/α/β_pl inherited "
+        "from CIFAR-10, UNVERIFIED",
+    ),
+    "cifar10-sym90": dict(
+        dataset="cifar10",
+        noise="symmetric-inclusive:0.9",
+        rho=0.15,
+        source="NOT PUBLISHED: rho 0.15 is the kit's estimate (0.1–0.15); tau/α/β_pl inherited "
+        "from CIFAR-10, UNVERIFIED",
+    ),
+    "cifar10-asym40": dict(
+        dataset="cifar10",
+        noise="asym-cifar10:0.4",
+        rho=0.5,
+        asym=True,
+        source="run.sh; warm-up with the negative-entropy penalty",
+    ),
     "cifar100-sym20": dict(dataset="cifar100", noise="symmetric-inclusive:0.2", rho=0.7, source="run.sh"),
     "cifar100-sym50": dict(dataset="cifar100", noise="symmetric-inclusive:0.5", rho=0.5, source="run.sh"),
-    "cifar100-sym80": dict(dataset="cifar100", noise="symmetric-inclusive:0.8", rho=0.25,
-                           source="NOT PUBLISHED: rho 0.25 is the kit's estimate; tau/α/β_pl inherited from "
-                                  "CIFAR-100, UNVERIFIED"),
-    "cifar100-sym90": dict(dataset="cifar100", noise="symmetric-inclusive:0.9", rho=0.15,
-                           source="NOT PUBLISHED: rho 0.15 is the kit's estimate; tau/α/β_pl inherited from "
-                                  "CIFAR-100, UNVERIFIED"),
+    "cifar100-sym80": dict(
+        dataset="cifar100",
+        noise="symmetric-inclusive:0.8",
+        rho=0.25,
+        source="NOT PUBLISHED: rho 0.25 is the kit's estimate; tau/α/β_pl inherited from CIFAR-100, UNVERIFIED",
+    ),
+    "cifar100-sym90": dict(
+        dataset="cifar100",
+        noise="symmetric-inclusive:0.9",
+        rho=0.15,
+        source="NOT PUBLISHED: rho 0.15 is the kit's estimate; tau/α/β_pl inherited from CIFAR-100, UNVERIFIED",
+    ),
     "cifar10n-aggre": dict(dataset="cifar10", noise="cifar10n:aggre", rho=0.5, source="run.sh (α/β_pl defaults)"),
     "cifar10n-rand1": dict(dataset="cifar10", noise="cifar10n:rand1", rho=0.5, source="run.sh (α/β_pl defaults)"),
-    "cifar10n-rand2": dict(dataset="cifar10", noise="cifar10n:rand2", rho=0.5,
-                           source="rand1's command (the paper reports rand2; run.sh has no command), UNVERIFIED"),
-    "cifar10n-rand3": dict(dataset="cifar10", noise="cifar10n:rand3", rho=0.5,
-                           source="rand1's command (the paper reports rand3; run.sh has no command), UNVERIFIED"),
+    "cifar10n-rand2": dict(
+        dataset="cifar10",
+        noise="cifar10n:rand2",
+        rho=0.5,
+        source="rand1's command (the paper reports rand2; run.sh has no command), UNVERIFIED",
+    ),
+    "cifar10n-rand3": dict(
+        dataset="cifar10",
+        noise="cifar10n:rand3",
+        rho=0.5,
+        source="rand1's command (the paper reports rand3; run.sh has no command), UNVERIFIED",
+    ),
     "cifar10n-worst": dict(dataset="cifar10", noise="cifar10n:worst", rho=0.5, source="run.sh (α/β_pl defaults)"),
     "cifar100n-noisy": dict(dataset="cifar100", noise="cifar100n:noisy", rho=0.5, source="run.sh"),
 }
@@ -50,11 +76,27 @@ def _cifar_preset(name: str) -> Callable[[], ProMixConfig]:
 
     def build() -> ProMixConfig:
         return ProMixConfig(
-            model="resnet18", epochs=600, batch_size=256, lr=0.05, min_lr_factor=1e-3, weight_decay=5e-4,
-            warm_up=30 if c100 else 10, asym_penalty=s.get("asym", False), rampup_length=50.0, rho=s["rho"],
-            tau=0.95 if c100 else 0.99, debias_output=0.5 if c100 else 0.8, debias_pl=0.5 if c100 else 0.8,
-            bias_m=0.9999, temperature=0.5, start_expand=250, lga_threshold=0.9,
-            augment_order="crop_flip" if c100 else "flip_crop", crop_padding=4, flip=True)
+            model="resnet18",
+            epochs=600,
+            batch_size=256,
+            lr=0.05,
+            min_lr_factor=1e-3,
+            weight_decay=5e-4,
+            warm_up=30 if c100 else 10,
+            asym_penalty=s.get("asym", False),
+            rampup_length=50.0,
+            rho=s["rho"],
+            tau=0.95 if c100 else 0.99,
+            debias_output=0.5 if c100 else 0.8,
+            debias_pl=0.5 if c100 else 0.8,
+            bias_m=0.9999,
+            temperature=0.5,
+            start_expand=250,
+            lga_threshold=0.9,
+            augment_order="crop_flip" if c100 else "flip_crop",
+            crop_padding=4,
+            flip=True,
+        )
 
     build.__doc__ = (
         f"ProMix, {s['dataset'].upper().replace('CIFAR', 'CIFAR-')} with ``{s['noise']}`` noise (CIFAR-N: real "
@@ -63,7 +105,8 @@ def _cifar_preset(name: str) -> Callable[[], ProMixConfig]:
         f"{' + negative-entropy penalty' if s.get('asym') else ''}, w ramp 50, LGA in the last 250 epochs (e > 350, "
         f"threshold 0.9), β 0.1 ramped over 100 epochs and off from 100, bias_m 0.9999, T 0.5; rho {s['rho']:g}, "
         f"tau {0.95 if c100 else 0.99:g}, α = β_pl = {0.5 if c100 else 0.8:g}. Load the data with "
-        f"``normalization='promix'`` for the official statistics. Source: {s['source']}.")
+        f"``normalization='promix'`` for the official statistics. Source: {s['source']}."
+    )
     return build
 
 
@@ -77,9 +120,25 @@ def _digits() -> ProMixConfig:
     time constant (~50 steps ≈ 5 epochs) in proportion to CIFAR's (~10k steps ≈ 51 of 600 epochs).  Crop padding 1,
     no flip (digits are not mirror-symmetric).  Tuned for time (width 32 / batch 64 took ~6 min per run on one CPU
     thread) on symmetric:0.4 and pairflip:0.4, seeds 0-2."""
-    return ProMixConfig(model="small_cnn", model_width=16, epochs=60, batch_size=128, lr=0.05, min_lr_factor=1e-3,
-                        weight_decay=5e-4, warm_up=3, rampup_length=5.0, rho=0.5, tau=0.99, debias_output=0.8,
-                        debias_pl=0.8, bias_m=0.98, start_expand=25, crop_padding=1, flip=False)
+    return ProMixConfig(
+        model="small_cnn",
+        model_width=16,
+        epochs=60,
+        batch_size=128,
+        lr=0.05,
+        min_lr_factor=1e-3,
+        weight_decay=5e-4,
+        warm_up=3,
+        rampup_length=5.0,
+        rho=0.5,
+        tau=0.99,
+        debias_output=0.8,
+        debias_pl=0.8,
+        bias_m=0.98,
+        start_expand=25,
+        crop_padding=1,
+        flip=False,
+    )
 
 
 def _digits_penalty(fixed: bool) -> Callable[[], ProMixConfig]:
@@ -88,11 +147,16 @@ def _digits_penalty(fixed: bool) -> Callable[[], ProMixConfig]:
 
     build.__doc__ = (
         "The ``digits`` preset with the warm-up's negative-entropy penalty of ProMix's asymmetric-noise runs switched "
-        "on, " + ("as intended (``fix_negentropy_clamp=True``, the kit's default)" if fixed else
-                  "as the official code computes it (logits clamped at 1e-12 before the softmax, "
-                  "``fix_negentropy_clamp=False``)")
+        "on, "
+        + (
+            "as intended (``fix_negentropy_clamp=True``, the kit's default)"
+            if fixed
+            else "as the official code computes it (logits clamped at 1e-12 before the softmax, "
+            "``fix_negentropy_clamp=False``)"
+        )
         + ": the faithful-vs-fixed comparison of notebook 10 (its own preset, so results tables never pool it with "
-        "the main runs).")
+        "the main runs)."
+    )
     return build
 
 

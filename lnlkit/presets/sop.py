@@ -43,8 +43,19 @@ def _webvision() -> SOPConfig:
     """SOP (rc = rb = 0 as run; the script passes the loop variable ``$seed`` as rc, so its first run has
     rc = 0) on mini-WebVision as Prune4ReL's script: 100 epochs, batch 32, SGD 0.02, wd 5e-4, ×0.1 at 50,
     lr_u 0.1, lr_v 1.  Model deviation: Inception-ResNet-v2 is not in the kit; ``resnet50_tv`` from scratch."""
-    return SOPConfig(model="resnet50_tv", epochs=100, batch_size=32, lr_schedule="multistep", lr_milestones=(50,),
-                     lr_u=0.1, lr_v=1.0, rc=0.0, rb=0.0, crop_padding=0, eval_batch_size=256)
+    return SOPConfig(
+        model="resnet50_tv",
+        epochs=100,
+        batch_size=32,
+        lr_schedule="multistep",
+        lr_milestones=(50,),
+        lr_u=0.1,
+        lr_v=1.0,
+        rc=0.0,
+        rb=0.0,
+        crop_padding=0,
+        eval_batch_size=256,
+    )
 
 
 def _digits() -> SOPConfig:
@@ -53,18 +64,32 @@ def _digits() -> SOPConfig:
     1, no flip (digits are not mirror-symmetric), strong Cutout 4 (CIFAR's 16 of 32 pixels scaled to 8×8 images);
     strong view ``mild`` (crop + flip + Cutout): the official AutoAugment's magnitudes are in CIFAR pixels (shifts
     up to 9 pixels blank an 8×8 digit)."""
-    return SOPConfig(model="small_cnn", epochs=60, batch_size=32, crop_padding=1, flip=False, strong_cutout=4,
-                     strong_view="mild")
+    return SOPConfig(
+        model="small_cnn", epochs=60, batch_size=32, crop_padding=1, flip=False, strong_cutout=4, strong_view="mild"
+    )
 
 
 def _digits_sop() -> SOPConfig:
     """Plain SOP (rc = rb = 0) at the ``digits`` scale, for the SOP vs SOP+ comparison."""
-    return SOPConfig(model="small_cnn", epochs=60, batch_size=32, crop_padding=1, flip=False, strong_cutout=4,
-                     rc=0.0, rb=0.0, strong_view="mild")
+    return SOPConfig(
+        model="small_cnn",
+        epochs=60,
+        batch_size=32,
+        crop_padding=1,
+        flip=False,
+        strong_cutout=4,
+        rc=0.0,
+        rb=0.0,
+        strong_view="mild",
+    )
 
 
 PRESETS: dict[str, Callable[[], SOPConfig]] = {
-    "cifar10n": _cifar10n, "cifar100n": _cifar100n, "cifar100-sop-sym50": _official_cifar100,
-    "cifar100-sop-asym40": _official_cifar100_asym40, "webvision": _webvision, "digits": _digits,
+    "cifar10n": _cifar10n,
+    "cifar100n": _cifar100n,
+    "cifar100-sop-sym50": _official_cifar100,
+    "cifar100-sop-asym40": _official_cifar100_asym40,
+    "webvision": _webvision,
+    "digits": _digits,
     "digits-sop": _digits_sop,
 }

@@ -12,14 +12,36 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["random_crop", "random_flip", "cutout", "cutout_random_size", "random_affine", "random_colour", "Augment",
-           "StrongAugment", "RandomAugment", "RANDOM_AUGMENT_OPS", "AutoAugment", "RandAugment", "Compose", "apply_op",
-           "op_magnitude", "POLICY_OPS", "CIFAR10_POLICIES", "RANDAUGMENT_OPS", "AUGMENT_VARIANTS",
-           "comining_strong_view", "sop_strong_view", "COMINING_STRONG_VIEWS", "SOP_STRONG_VIEWS"]
+__all__ = [
+    "random_crop",
+    "random_flip",
+    "cutout",
+    "cutout_random_size",
+    "random_affine",
+    "random_colour",
+    "Augment",
+    "StrongAugment",
+    "RandomAugment",
+    "RANDOM_AUGMENT_OPS",
+    "AutoAugment",
+    "RandAugment",
+    "Compose",
+    "apply_op",
+    "op_magnitude",
+    "POLICY_OPS",
+    "CIFAR10_POLICIES",
+    "RANDAUGMENT_OPS",
+    "AUGMENT_VARIANTS",
+    "comining_strong_view",
+    "sop_strong_view",
+    "COMINING_STRONG_VIEWS",
+    "SOP_STRONG_VIEWS",
+]
 
 
-def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator | None = None,
-                fill: float = 0.0) -> torch.Tensor:
+def random_crop(
+    x: torch.Tensor, padding: int, generator: torch.Generator | None = None, fill: float = 0.0
+) -> torch.Tensor:
     """Random crop of the original size after zero padding (``RandomCrop(size, padding)``).
 
     Parameters
@@ -38,8 +60,8 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator | None
     padded = F.pad(x, (padding,) * 4, value=fill)
     dy = torch.randint(0, 2 * padding + 1, (b,), device=x.device, generator=generator)
     dx = torch.randint(0, 2 * padding + 1, (b,), device=x.device, generator=generator)
-    rows = (dy[:, None] + torch.arange(h, device=x.device)[None])  # (B, H)
-    cols = (dx[:, None] + torch.arange(w, device=x.device)[None])  # (B, W)
+    rows = dy[:, None] + torch.arange(h, device=x.device)[None]  # (B, H)
+    cols = dx[:, None] + torch.arange(w, device=x.device)[None]  # (B, W)
     batch = torch.arange(b, device=x.device)[:, None, None]
     # gather (B, H, W) windows for every channel at once
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
@@ -68,9 +90,15 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None = None,
     return x.masked_fill(mask[:, None], fill)
 
 
-def random_affine(x: torch.Tensor, generator: torch.Generator | None = None, magnitude: float = 1.0,
-                  p: float = 0.5, max_rotate: float = 30.0, max_shear: float = 0.3,
-                  max_translate: float = 0.3) -> torch.Tensor:
+def random_affine(
+    x: torch.Tensor,
+    generator: torch.Generator | None = None,
+    magnitude: float = 1.0,
+    p: float = 0.5,
+    max_rotate: float = 30.0,
+    max_shear: float = 0.3,
+    max_translate: float = 0.3,
+) -> torch.Tensor:
     """Per-image random rotation, shear and translation in one resampling (RandAugment's geometric ops, batched).
 
     Each of the three transforms is applied to an image independently with probability ``p``, with a uniform
@@ -108,8 +136,13 @@ def random_affine(x: torch.Tensor, generator: torch.Generator | None = None, mag
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def random_colour(x: torch.Tensor, generator: torch.Generator | None = None, magnitude: float = 1.0,
-                  p: float = 0.5, max_factor: float = 0.9) -> torch.Tensor:
+def random_colour(
+    x: torch.Tensor,
+    generator: torch.Generator | None = None,
+    magnitude: float = 1.0,
+    p: float = 0.5,
+    max_factor: float = 0.9,
+) -> torch.Tensor:
     """Per-image random brightness and contrast (RandAugment's colour ops, batched, on normalised inputs).
 
     Contrast scales each image around its own mean, brightness around zero (the data-set mean); each applies with
@@ -159,7 +192,12 @@ class Augment:
     def __init__(self, crop_padding: int = 4, flip: bool = True, cutout_size: int = 0, order: str = "crop_flip"):
         if order not in ("crop_flip", "flip_crop"):
             raise ValueError(f"order must be 'crop_flip' or 'flip_crop', got {order!r}")
-        self.crop_padding, self.flip, self.cutout_size, self.order = int(crop_padding), bool(flip), int(cutout_size), order
+        self.crop_padding, self.flip, self.cutout_size, self.order = (
+            int(crop_padding),
+            bool(flip),
+            int(cutout_size),
+            order,
+        )
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.order == "flip_crop" and self.flip:
@@ -170,8 +208,10 @@ class Augment:
         return cutout(x, self.cutout_size, generator)
 
     def __repr__(self) -> str:
-        return (f"Augment(crop_padding={self.crop_padding}, flip={self.flip}, cutout_size={self.cutout_size}, "
-                f"order={self.order!r})")
+        return (
+            f"Augment(crop_padding={self.crop_padding}, flip={self.flip}, cutout_size={self.cutout_size}, "
+            f"order={self.order!r})"
+        )
 
 
 class StrongAugment(Augment):
@@ -193,8 +233,15 @@ class StrongAugment(Augment):
         Side of the cutout square applied last (0 disables it).
     """
 
-    def __init__(self, crop_padding: int = 4, flip: bool = True, magnitude: float = 0.5, p: float = 0.5,
-                 cutout_size: int = 0, order: str = "crop_flip"):
+    def __init__(
+        self,
+        crop_padding: int = 4,
+        flip: bool = True,
+        magnitude: float = 0.5,
+        p: float = 0.5,
+        cutout_size: int = 0,
+        order: str = "crop_flip",
+    ):
         super().__init__(crop_padding, flip, 0, order)
         if magnitude < 0 or not 0.0 <= p <= 1.0:
             raise ValueError(f"magnitude must be >= 0 and p in [0, 1], got {magnitude}, {p}")
@@ -207,8 +254,10 @@ class StrongAugment(Augment):
         return cutout(x, self.strong_cutout, generator)
 
     def __repr__(self) -> str:
-        return (f"StrongAugment(crop_padding={self.crop_padding}, flip={self.flip}, magnitude={self.magnitude}, "
-                f"p={self.p}, cutout_size={self.strong_cutout})")
+        return (
+            f"StrongAugment(crop_padding={self.crop_padding}, flip={self.flip}, magnitude={self.magnitude}, "
+            f"p={self.p}, cutout_size={self.strong_cutout})"
+        )
 
 
 # ------------------------------------------------------------------------------------ ProMix's "RandomAugment"
@@ -216,10 +265,20 @@ class StrongAugment(Augment):
 # ``n_ops`` of them, drawn uniformly *with replacement*, each with a magnitude drawn uniformly from its range (the
 # ``m`` argument of the official class is ignored by its code, so it is absent here).
 RANDOM_AUGMENT_OPS: dict[str, tuple[float, float] | None] = {
-    "AutoContrast": None, "Equalize": None, "Identity": None,
-    "Brightness": (0.05, 0.95), "Color": (0.05, 0.95), "Contrast": (0.05, 0.95), "Sharpness": (0.05, 0.95),
-    "Posterize": (4.0, 8.0), "Rotate": (-30.0, 30.0), "ShearX": (-0.3, 0.3), "ShearY": (-0.3, 0.3),
-    "Solarize": (0.0, 256.0), "TranslateX": (-0.3, 0.3), "TranslateY": (-0.3, 0.3),
+    "AutoContrast": None,
+    "Equalize": None,
+    "Identity": None,
+    "Brightness": (0.05, 0.95),
+    "Color": (0.05, 0.95),
+    "Contrast": (0.05, 0.95),
+    "Sharpness": (0.05, 0.95),
+    "Posterize": (4.0, 8.0),
+    "Rotate": (-30.0, 30.0),
+    "ShearX": (-0.3, 0.3),
+    "ShearY": (-0.3, 0.3),
+    "Solarize": (0.0, 256.0),
+    "TranslateX": (-0.3, 0.3),
+    "TranslateY": (-0.3, 0.3),
 }
 _OP_NAMES = tuple(RANDOM_AUGMENT_OPS)
 
@@ -254,8 +313,9 @@ def _equalize(x: torch.Tensor) -> torch.Tensor:
     last = 255 - torch.argmax((hist.flip(1) > 0).float(), dim=1)
     step = torch.div(hist.sum(1) - hist.gather(1, last[:, None]).squeeze(1), 255, rounding_mode="floor")
     before = hist.cumsum(1) - hist  # pixels in lower bins
-    lut = torch.div(before + torch.div(step, 2, rounding_mode="floor")[:, None], step.clamp_min(1)[:, None],
-                    rounding_mode="floor").clamp(max=255)
+    lut = torch.div(
+        before + torch.div(step, 2, rounding_mode="floor")[:, None], step.clamp_min(1)[:, None], rounding_mode="floor"
+    ).clamp(max=255)
     out = lut.gather(1, q) / 255.0
     out = torch.where((step > 0)[:, None], out, q.float() / 255.0)
     return out.reshape(b, c, h, w).to(x.dtype)
@@ -321,8 +381,9 @@ def _apply_op(name: str, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return _affine(x, theta)
 
 
-def cutout_random_size(x: torch.Tensor, max_fraction: float, fill: torch.Tensor | float,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+def cutout_random_size(
+    x: torch.Tensor, max_fraction: float, fill: torch.Tensor | float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """ProMix's Cutout: per image a square of side ``u · W`` with ``u ~ U(0, max_fraction)``, its centre uniform over
     the image, clipped at the borders, set to ``fill``.
 
@@ -378,9 +439,15 @@ class RandomAugment:
         The weak augmentation applied last (ProMix: the weak transform of the data set).
     """
 
-    def __init__(self, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor, n_ops: int = 3,
-                 cutout_max_fraction: float = 0.5, cutout_fill: Sequence[float] = (125.0, 123.0, 114.0),
-                 then: Augment | None = None):
+    def __init__(
+        self,
+        mean: Sequence[float] | torch.Tensor,
+        std: Sequence[float] | torch.Tensor,
+        n_ops: int = 3,
+        cutout_max_fraction: float = 0.5,
+        cutout_fill: Sequence[float] = (125.0, 123.0, 114.0),
+        then: Augment | None = None,
+    ):
         if not isinstance(n_ops, int) or n_ops < 0:
             raise ValueError(f"n_ops must be a non-negative integer, got {n_ops!r}")
         if not 0.0 <= cutout_max_fraction <= 1.0:
@@ -413,8 +480,7 @@ class RandomAugment:
         return self.then(out, generator) if self.then is not None else out
 
     def __repr__(self) -> str:
-        return (f"RandomAugment(n_ops={self.n_ops}, cutout_max_fraction={self.cutout_max_fraction}, "
-                f"then={self.then!r})")
+        return f"RandomAugment(n_ops={self.n_ops}, cutout_max_fraction={self.cutout_max_fraction}, then={self.then!r})"
 
 
 # ------------------------------------------------------------------------ AutoAugment and RandAugment, batched
@@ -437,26 +503,53 @@ class RandomAugment:
 #   ``256 − int(25.6·l)``, and enhancement factors ``0.1 + 0.18·l`` *without* a random sign; black fill; nearest
 #   resampling.  Its table gives sub-policy 13's Color level 6 (torchvision: 8).
 
-POLICY_OPS: tuple[str, ...] = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
-                               "Color", "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize",
-                               "Invert", "Cutout")
+POLICY_OPS: tuple[str, ...] = (
+    "Identity",
+    "ShearX",
+    "ShearY",
+    "TranslateX",
+    "TranslateY",
+    "Rotate",
+    "Brightness",
+    "Color",
+    "Contrast",
+    "Sharpness",
+    "Posterize",
+    "Solarize",
+    "AutoContrast",
+    "Equalize",
+    "Invert",
+    "Cutout",
+)
 _GEOMETRIC = {"ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate"}
 AUGMENT_VARIANTS = ("torchvision", "deepvoltaire", "fastaa")
 
 # (op, probability, level) pairs of the 25 CIFAR-10 sub-policies of the AutoAugment paper, as torchvision lists them
 _CIFAR10_TORCHVISION: tuple[tuple[tuple[str, float, int], tuple[str, float, int]], ...] = (
-    (("Invert", 0.1, 7), ("Contrast", 0.2, 6)), (("Rotate", 0.7, 2), ("TranslateX", 0.3, 9)),
-    (("Sharpness", 0.8, 1), ("Sharpness", 0.9, 3)), (("ShearY", 0.5, 8), ("TranslateY", 0.7, 9)),
-    (("AutoContrast", 0.5, 8), ("Equalize", 0.9, 2)), (("ShearY", 0.2, 7), ("Posterize", 0.3, 7)),
-    (("Color", 0.4, 3), ("Brightness", 0.6, 7)), (("Sharpness", 0.3, 9), ("Brightness", 0.7, 9)),
-    (("Equalize", 0.6, 5), ("Equalize", 0.5, 1)), (("Contrast", 0.6, 7), ("Sharpness", 0.6, 5)),
-    (("Color", 0.7, 7), ("TranslateX", 0.5, 8)), (("Equalize", 0.3, 7), ("AutoContrast", 0.4, 8)),
-    (("TranslateY", 0.4, 3), ("Sharpness", 0.2, 6)), (("Brightness", 0.9, 6), ("Color", 0.2, 8)),
-    (("Solarize", 0.5, 2), ("Invert", 0.0, 3)), (("Equalize", 0.2, 0), ("AutoContrast", 0.6, 0)),
-    (("Equalize", 0.2, 8), ("Equalize", 0.6, 4)), (("Color", 0.9, 9), ("Equalize", 0.6, 6)),
-    (("AutoContrast", 0.8, 4), ("Solarize", 0.2, 8)), (("Brightness", 0.1, 3), ("Color", 0.7, 0)),
-    (("Solarize", 0.4, 5), ("AutoContrast", 0.9, 3)), (("TranslateY", 0.9, 9), ("TranslateY", 0.7, 9)),
-    (("AutoContrast", 0.9, 2), ("Solarize", 0.8, 3)), (("Equalize", 0.8, 8), ("Invert", 0.1, 3)),
+    (("Invert", 0.1, 7), ("Contrast", 0.2, 6)),
+    (("Rotate", 0.7, 2), ("TranslateX", 0.3, 9)),
+    (("Sharpness", 0.8, 1), ("Sharpness", 0.9, 3)),
+    (("ShearY", 0.5, 8), ("TranslateY", 0.7, 9)),
+    (("AutoContrast", 0.5, 8), ("Equalize", 0.9, 2)),
+    (("ShearY", 0.2, 7), ("Posterize", 0.3, 7)),
+    (("Color", 0.4, 3), ("Brightness", 0.6, 7)),
+    (("Sharpness", 0.3, 9), ("Brightness", 0.7, 9)),
+    (("Equalize", 0.6, 5), ("Equalize", 0.5, 1)),
+    (("Contrast", 0.6, 7), ("Sharpness", 0.6, 5)),
+    (("Color", 0.7, 7), ("TranslateX", 0.5, 8)),
+    (("Equalize", 0.3, 7), ("AutoContrast", 0.4, 8)),
+    (("TranslateY", 0.4, 3), ("Sharpness", 0.2, 6)),
+    (("Brightness", 0.9, 6), ("Color", 0.2, 8)),
+    (("Solarize", 0.5, 2), ("Invert", 0.0, 3)),
+    (("Equalize", 0.2, 0), ("AutoContrast", 0.6, 0)),
+    (("Equalize", 0.2, 8), ("Equalize", 0.6, 4)),
+    (("Color", 0.9, 9), ("Equalize", 0.6, 6)),
+    (("AutoContrast", 0.8, 4), ("Solarize", 0.2, 8)),
+    (("Brightness", 0.1, 3), ("Color", 0.7, 0)),
+    (("Solarize", 0.4, 5), ("AutoContrast", 0.9, 3)),
+    (("TranslateY", 0.9, 9), ("TranslateY", 0.7, 9)),
+    (("AutoContrast", 0.9, 2), ("Solarize", 0.8, 3)),
+    (("Equalize", 0.8, 8), ("Invert", 0.1, 3)),
     (("TranslateY", 0.7, 9), ("AutoContrast", 0.9, 1)),
 )
 
@@ -475,15 +568,43 @@ CIFAR10_POLICIES: dict[str, tuple] = {
 
 # RandAugment's op lists: torchvision's 14 and the 15 of ``randaugment==1.0.2`` (its order)
 RANDAUGMENT_OPS: dict[str, tuple[str, ...]] = {
-    "torchvision": ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color",
-                    "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize"),
-    "deepvoltaire": ("Invert", "Cutout", "Sharpness", "AutoContrast", "Posterize", "ShearX", "TranslateX",
-                     "TranslateY", "ShearY", "Rotate", "Equalize", "Contrast", "Color", "Solarize", "Brightness"),
+    "torchvision": (
+        "Identity",
+        "ShearX",
+        "ShearY",
+        "TranslateX",
+        "TranslateY",
+        "Rotate",
+        "Brightness",
+        "Color",
+        "Contrast",
+        "Sharpness",
+        "Posterize",
+        "Solarize",
+        "AutoContrast",
+        "Equalize",
+    ),
+    "deepvoltaire": (
+        "Invert",
+        "Cutout",
+        "Sharpness",
+        "AutoContrast",
+        "Posterize",
+        "ShearX",
+        "TranslateX",
+        "TranslateY",
+        "ShearY",
+        "Rotate",
+        "Equalize",
+        "Contrast",
+        "Color",
+        "Solarize",
+        "Brightness",
+    ),
 }
 
 
-def op_magnitude(variant: str, op: str, level: int, height: int, width: int, num_bins: int = 10
-                 ) -> tuple[float, bool]:
+def op_magnitude(variant: str, op: str, level: int, height: int, width: int, num_bins: int = 10) -> tuple[float, bool]:
     """The magnitude of ``op`` at magnitude index ``level`` in one implementation, and whether it takes a random sign.
 
     Units are those of :func:`apply_op` (shear factor, pixels, degrees counter-clockwise, enhancement factor,
@@ -583,8 +704,9 @@ def _warp(x: torch.Tensor, theta: torch.Tensor, fill: torch.Tensor | None, mode:
     return torch.where(mask < 0.5, f.expand_as(img), img)
 
 
-def _cutout_pixels(x: torch.Tensor, side: torch.Tensor, fill: torch.Tensor,
-                   generator: torch.Generator | None) -> torch.Tensor:
+def _cutout_pixels(
+    x: torch.Tensor, side: torch.Tensor, fill: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
     """``randaugment==1.0.2``'s Cutout: a square ``[c − s//2, c + s//2)`` around a uniform integer centre, clipped,
     set to ``fill`` (C,)."""
     b, c, h, w = x.shape
@@ -599,8 +721,14 @@ def _cutout_pixels(x: torch.Tensor, side: torch.Tensor, fill: torch.Tensor,
     return torch.where(mask, fill.to(x.device, x.dtype).view(1, -1, 1, 1).expand(1, c, 1, 1), x)
 
 
-def apply_op(name: str, x: torch.Tensor, v: torch.Tensor, fill: torch.Tensor | Sequence[float] | None = None,
-             interpolation: str = "nearest", generator: torch.Generator | None = None) -> torch.Tensor:
+def apply_op(
+    name: str,
+    x: torch.Tensor,
+    v: torch.Tensor,
+    fill: torch.Tensor | Sequence[float] | None = None,
+    interpolation: str = "nearest",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """One AutoAugment/RandAugment op on a batch of images in [0, 1], each image with its own magnitude.
 
     Parameters
@@ -701,8 +829,15 @@ class _PolicyBase:
             out = out.contiguous(memory_format=torch.channels_last)
         return out
 
-    def _apply_slot(self, px: torch.Tensor, op: torch.Tensor, value: torch.Tensor, applied: torch.Tensor,
-                    names: Sequence[str], generator: torch.Generator | None) -> torch.Tensor:
+    def _apply_slot(
+        self,
+        px: torch.Tensor,
+        op: torch.Tensor,
+        value: torch.Tensor,
+        applied: torch.Tensor,
+        names: Sequence[str],
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
         """Apply op ``names[op[i]]`` with magnitude ``value[i]`` to every image ``i`` with ``applied[i]``, one
         batched call per op, in place (each image is in one group at most)."""
         for k, name in enumerate(names):
@@ -738,8 +873,9 @@ class AutoAugment(_PolicyBase):
         Fill of the geometric ops in 0-255 levels (default: the variant's, black or grey 128).
     """
 
-    def __init__(self, mean, std, policy: str = "cifar10", variant: str = "torchvision",
-                 fill: Sequence[float] | None = None):
+    def __init__(
+        self, mean, std, policy: str = "cifar10", variant: str = "torchvision", fill: Sequence[float] | None = None
+    ):
         if policy != "cifar10":
             raise ValueError(f"only the 'cifar10' policy is implemented, got {policy!r}")
         super().__init__(mean, std, variant, fill)
@@ -754,11 +890,19 @@ class AutoAugment(_PolicyBase):
     def magnitudes(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Unsigned magnitude and random-sign flag of each sub-policy op, both (25, 2)."""
         vals = [[op_magnitude(self.variant, e[0], e[2], height, width) for e in sub] for sub in self.table]
-        return (torch.tensor([[m for m, _ in r] for r in vals], dtype=torch.float32),
-                torch.tensor([[s for _, s in r] for r in vals]))
+        return (
+            torch.tensor([[m for m, _ in r] for r in vals], dtype=torch.float32),
+            torch.tensor([[s for _, s in r] for r in vals]),
+        )
 
-    def apply(self, px: torch.Tensor, sub_policy: torch.Tensor, applied: torch.Tensor, negative: torch.Tensor,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+    def apply(
+        self,
+        px: torch.Tensor,
+        sub_policy: torch.Tensor,
+        applied: torch.Tensor,
+        negative: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Apply chosen sub-policies to pixel images (the deterministic part of :meth:`__call__`).
 
         Parameters
@@ -784,8 +928,9 @@ class AutoAugment(_PolicyBase):
             value = torch.where(flip, -m, m)
             op = self.op[:, slot].to(dev)[sub_policy]
             if self.variant != "fastaa":  # the factor of the enhancement ops is 1 ± magnitude
-                enh = torch.tensor([n in ("Brightness", "Color", "Contrast", "Sharpness") for n in self.names],
-                                   device=dev)[op]
+                enh = torch.tensor(
+                    [n in ("Brightness", "Color", "Contrast", "Sharpness") for n in self.names], device=dev
+                )[op]
                 value = torch.where(enh, 1.0 + value, value)
             px = self._apply_slot(px, op, value, applied[:, slot].to(dev), self.names, generator)
         return px
@@ -827,8 +972,16 @@ class RandAugment(_PolicyBase):
         Fill of the geometric ops in 0-255 levels (default: the variant's).
     """
 
-    def __init__(self, mean, std, num_ops: int = 2, magnitude: int = 9, num_magnitude_bins: int = 31,
-                 variant: str = "torchvision", fill: Sequence[float] | None = None):
+    def __init__(
+        self,
+        mean,
+        std,
+        num_ops: int = 2,
+        magnitude: int = 9,
+        num_magnitude_bins: int = 31,
+        variant: str = "torchvision",
+        fill: Sequence[float] | None = None,
+    ):
         if variant not in RANDAUGMENT_OPS:
             raise ValueError(f"variant must be one of {tuple(RANDAUGMENT_OPS)}, got {variant!r}")
         if not isinstance(num_ops, int) or num_ops < 0:
@@ -847,11 +1000,20 @@ class RandAugment(_PolicyBase):
         """Unsigned magnitude (n_ops, n_levels) over ``self.levels`` and random-sign flag (n_ops,) of each op."""
         bins = self.num_magnitude_bins if self.variant == "torchvision" else 10
         vals = [[op_magnitude(self.variant, n, lv, height, width, bins) for lv in self.levels] for n in self.names]
-        return (torch.tensor([[m for m, _ in r] for r in vals], dtype=torch.float32),
-                torch.tensor([r[0][1] for r in vals]))
+        return (
+            torch.tensor([[m for m, _ in r] for r in vals], dtype=torch.float32),
+            torch.tensor([r[0][1] for r in vals]),
+        )
 
-    def apply(self, px: torch.Tensor, ops: torch.Tensor, levels: torch.Tensor, applied: torch.Tensor,
-              negative: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def apply(
+        self,
+        px: torch.Tensor,
+        ops: torch.Tensor,
+        levels: torch.Tensor,
+        applied: torch.Tensor,
+        negative: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Apply chosen ops to pixel images (the deterministic part of :meth:`__call__`).
 
         Parameters
@@ -892,8 +1054,10 @@ class RandAugment(_PolicyBase):
         return self._from_pixels(self.apply(px, ops, levels, applied, negative, generator), x, mean, std)
 
     def __repr__(self) -> str:
-        return (f"RandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, "
-                f"num_magnitude_bins={self.num_magnitude_bins}, variant={self.variant!r})")
+        return (
+            f"RandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, "
+            f"num_magnitude_bins={self.num_magnitude_bins}, variant={self.variant!r})"
+        )
 
 
 class Compose:
@@ -923,8 +1087,9 @@ COMINING_STRONG_VIEWS = ("autoaugment", "randaugment", "autoaugment_torchvision"
 SOP_STRONG_VIEWS = ("autoaugment", "autoaugment_torchvision", "mild")
 
 
-def comining_strong_view(kind: str, mean, std, crop_padding: int, flip: bool, mild_magnitude: float = 0.5,
-                         mild_cutout: int = 0):
+def comining_strong_view(
+    kind: str, mean, std, crop_padding: int, flip: bool, mild_magnitude: float = 0.5, mild_cutout: int = 0
+):
     """Co-mining's strong view (official ``common/builder.py``): crop + flip, then the policy, on normalised batches.
 
     Parameters
@@ -942,8 +1107,11 @@ def comining_strong_view(kind: str, mean, std, crop_padding: int, flip: bool, mi
     if kind == "mild":
         return StrongAugment(crop_padding, flip, mild_magnitude, cutout_size=mild_cutout)
     variant = "torchvision" if kind.endswith("_torchvision") else "deepvoltaire"
-    policy = (AutoAugment(mean, std, "cifar10", variant) if kind.startswith("autoaugment")
-              else RandAugment(mean, std, 2, 9, variant=variant))
+    policy = (
+        AutoAugment(mean, std, "cifar10", variant)
+        if kind.startswith("autoaugment")
+        else RandAugment(mean, std, 2, 9, variant=variant)
+    )
     return Compose(Augment(crop_padding, flip), policy)
 
 

@@ -43,8 +43,9 @@ class Context:
 
         A method asks this to skip per-sample passes whose results would be dropped.
         """
-        last = (self.total_epochs is not None and epoch == self.total_epochs - 1) or \
-            (self.finished is not None and self.finished())
+        last = (self.total_epochs is not None and epoch == self.total_epochs - 1) or (
+            self.finished is not None and self.finished()
+        )
         return last or epoch % self.record_signals_every == 0
 
     def build_model(self, name: str = "auto", weights_path: str | None = None, **kw: Any) -> nn.Module:

@@ -11,8 +11,17 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything", "rng_state", "set_rng_state", "PRECISIONS", "check_precision",
-           "autocast", "grad_scaler", "backward_step"]
+__all__ = [
+    "resolve_device",
+    "seed_everything",
+    "rng_state",
+    "set_rng_state",
+    "PRECISIONS",
+    "check_precision",
+    "autocast",
+    "grad_scaler",
+    "backward_step",
+]
 
 # "fp32": no autocast; "bf16": bfloat16 autocast (CUDA and CPU); "fp16": float16 autocast with loss scaling (CUDA)
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -102,8 +111,10 @@ def autocast(device: torch.device, precision: str | bool | None = "fp32"):
         return contextlib.nullcontext()
     if name == "fp16":
         if device.type != "cuda":
-            raise ValueError("precision 'fp16' needs a CUDA device (float16 autocast with loss scaling); "
-                             "use 'bf16' or 'fp32' on the CPU")
+            raise ValueError(
+                "precision 'fp16' needs a CUDA device (float16 autocast with loss scaling); "
+                "use 'bf16' or 'fp32' on the CPU"
+            )
         return torch.autocast("cuda", dtype=torch.float16)
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
@@ -115,8 +126,11 @@ def grad_scaler(device: torch.device, precision: str | bool | None) -> torch.amp
     return torch.amp.GradScaler("cuda" if active else "cpu", enabled=active)
 
 
-def backward_step(loss: torch.Tensor, optimizers: torch.optim.Optimizer | Iterable[torch.optim.Optimizer],
-                  scaler: torch.amp.GradScaler | None = None) -> None:
+def backward_step(
+    loss: torch.Tensor,
+    optimizers: torch.optim.Optimizer | Iterable[torch.optim.Optimizer],
+    scaler: torch.amp.GradScaler | None = None,
+) -> None:
     """``loss.backward()`` then ``step()`` of each optimiser, through ``scaler`` when it is active (fp16: the loss is
     scaled, gradients unscaled before the step, a step with inf/NaN gradients skipped, the scale updated once)."""
     opts = [optimizers] if isinstance(optimizers, torch.optim.Optimizer) else list(optimizers)

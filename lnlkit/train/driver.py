@@ -22,15 +22,22 @@ import torch
 from lnlkit._version import __version__
 from lnlkit.data.dataset import Dataset, NoisyDataset
 from lnlkit.data.pipeline import apply_normalization, pipeline_record
+from lnlkit.runs import RunResult, load_run
 from lnlkit.train.checkpoint import load_checkpoint, save_checkpoint
 from lnlkit.train.context import Context
 from lnlkit.train.device import grad_scaler, resolve_device, rng_state, seed_everything, set_rng_state
 from lnlkit.train.loader import DeviceData
-from lnlkit.runs import RunResult, load_run
 from lnlkit.train.recorder import RunRecorder, run_lock
 
-__all__ = ["fit", "text_progress_bar", "ProgressBar", "ProgressFactory", "check_same_run", "run_summary",
-           "SAME_RUN_KEYS"]
+__all__ = [
+    "fit",
+    "text_progress_bar",
+    "ProgressBar",
+    "ProgressFactory",
+    "check_same_run",
+    "run_summary",
+    "SAME_RUN_KEYS",
+]
 
 # config.json entries a resumed run must share with the run in its folder
 SAME_RUN_KEYS = ("method", "hyperparameters", "dataset", "noise", "noise_seed", "seed", "n_train")
@@ -67,9 +74,16 @@ def _progress_factory(progress: Union[bool, ProgressFactory, None]) -> ProgressF
     raise TypeError(f"progress must be True, False or a bar factory (total=, initial=, desc=), got {progress!r}")
 
 
-def fit(method: Any, data: NoisyDataset | Dataset, out: str | Path | None = None, device: str = "auto",
-        callbacks: Iterable[Callable[[dict], None]] = (), resume: bool = False,
-        progress: Union[bool, ProgressFactory] = True, seed: int | None = None) -> RunResult:
+def fit(
+    method: Any,
+    data: NoisyDataset | Dataset,
+    out: str | Path | None = None,
+    device: str = "auto",
+    callbacks: Iterable[Callable[[dict], None]] = (),
+    resume: bool = False,
+    progress: Union[bool, ProgressFactory] = True,
+    seed: int | None = None,
+) -> RunResult:
     """Train ``method`` (a :class:`lnlkit.methods.Method`) on ``data`` and write the run folder ``out``.
 
     Parameters
@@ -108,19 +122,42 @@ def fit(method: Any, data: NoisyDataset | Dataset, out: str | Path | None = None
     method.pretrained_record()  # a paper that starts from ImageNet weights: no silent from-scratch run
     requested, strict = method.normalization_request()  # the preset's data pipeline, whoever loaded the data
     # the warning names the line that called Method.fit (Method.fit -> this function -> apply_normalization)
-    data = apply_normalization(data, requested, strict=strict, warn=True, stacklevel=4,
-                               who=f"{method.name}" + (f" (preset {method.preset!r})" if method.preset else ""))
+    data = apply_normalization(
+        data,
+        requested,
+        strict=strict,
+        warn=True,
+        stacklevel=4,
+        who=f"{method.name}" + (f" (preset {method.preset!r})" if method.preset else ""),
+    )
     with run_lock(out):  # a second process on the same folder waits, then resumes or refuses
         return _fit(method, data, out, dev, callbacks, resume, bar_factory, seed)
 
 
-def _fit(method: Any, data: NoisyDataset, out: Path, dev: torch.device, callbacks: Iterable[Callable[[dict], None]],
-         resume: bool, bar_factory: ProgressFactory | None, seed: int) -> RunResult:
+def _fit(
+    method: Any,
+    data: NoisyDataset,
+    out: Path,
+    dev: torch.device,
+    callbacks: Iterable[Callable[[dict], None]],
+    resume: bool,
+    bar_factory: ProgressFactory | None,
+    seed: int,
+) -> RunResult:
     config = {
-        **method.describe(), "dataset": data.name, "noise": data.noise.spec, "noise_info": data.noise.info,
-        "noise_seed": data.seed, "seed": seed, "device": str(dev), "num_classes": data.num_classes,
-        "n_train": len(data.labels), "lnlkit_version": __version__, "torch_version": torch.__version__,
-        "python_version": platform.python_version(), **method.pretrained_record(),
+        **method.describe(),
+        "dataset": data.name,
+        "noise": data.noise.spec,
+        "noise_info": data.noise.info,
+        "noise_seed": data.seed,
+        "seed": seed,
+        "device": str(dev),
+        "num_classes": data.num_classes,
+        "n_train": len(data.labels),
+        "lnlkit_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        **method.pretrained_record(),
         "data": pipeline_record(data.dataset),
     }
     checkpoint = out / "checkpoint.pt"
@@ -140,10 +177,18 @@ def _fit(method: Any, data: NoisyDataset, out: Path, dev: torch.device, callback
     device_data = DeviceData(data, dev, seed, storage_dtype=storage, channels_last=cfg.channels_last)
     shape = device_data.input_shape  # (C, H, W) for images, (D,) for flat features
     ctx = Context(
-        data=device_data, device=dev, seed=seed, num_classes=data.num_classes, n_train=len(data.labels),
-        in_channels=shape[0] if len(shape) == 3 else 1, input_shape=shape,
-        default_model=data.dataset.default_model, dataset_name=data.name, noise_spec=data.noise.spec,
-        record_signals_every=cfg.record_signals_every, finished=method.finished,
+        data=device_data,
+        device=dev,
+        seed=seed,
+        num_classes=data.num_classes,
+        n_train=len(data.labels),
+        in_channels=shape[0] if len(shape) == 3 else 1,
+        input_shape=shape,
+        default_model=data.dataset.default_model,
+        dataset_name=data.name,
+        noise_spec=data.noise.spec,
+        record_signals_every=cfg.record_signals_every,
+        finished=method.finished,
     )
     method.grad_scaler = grad_scaler(dev, cfg.precision)
     method.setup(ctx)
@@ -173,8 +218,7 @@ def _fit(method: Any, data: NoisyDataset, out: Path, dev: torch.device, callback
                 break
             t_epoch = time.perf_counter()
             output = method.train_epoch(ctx, epoch)
-            record = {"epoch": epoch, **output.record, **method.evaluate(ctx),
-                      "wall_s": time.perf_counter() - t_epoch}
+            record = {"epoch": epoch, **output.record, **method.evaluate(ctx), "wall_s": time.perf_counter() - t_epoch}
             last = epoch == total - 1 or method.finished()
             # quality metrics (selection precision, AUROC) every epoch; per-sample arrays on recorded epochs only
             record = recorder.log_epoch(record, output.signals, store=ctx.records_signals(epoch))
@@ -182,22 +226,35 @@ def _fit(method: Any, data: NoisyDataset, out: Path, dev: torch.device, callback
                 cb(record)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix({k: f"{record[k]:.3g}" for k in ("loss", "test_acc", "sel_precision")
-                                 if isinstance(record.get(k), float)})
+                bar.set_postfix(
+                    {
+                        k: f"{record[k]:.3g}"
+                        for k in ("loss", "test_acc", "sel_precision")
+                        if isinstance(record.get(k), float)
+                    }
+                )
             if last or (epoch + 1) % cfg.checkpoint_every == 0:
                 recorder.flush()
-                save_checkpoint(checkpoint, {
-                    "next_epoch": epoch + 1, "networks": [n.state_dict() for n in method.networks()],
-                    "method": method.state_dict(), "rng": rng_state(), "grad_scaler": method.grad_scaler.state_dict(),
-                    "wall_s": wall_before + time.perf_counter() - t0,
-                })
-                recorder.write_result(method._result(recorder.history, data, "interrupted",
-                                                     wall_before + time.perf_counter() - t0))
+                save_checkpoint(
+                    checkpoint,
+                    {
+                        "next_epoch": epoch + 1,
+                        "networks": [n.state_dict() for n in method.networks()],
+                        "method": method.state_dict(),
+                        "rng": rng_state(),
+                        "grad_scaler": method.grad_scaler.state_dict(),
+                        "wall_s": wall_before + time.perf_counter() - t0,
+                    },
+                )
+                recorder.write_result(
+                    method._result(recorder.history, data, "interrupted", wall_before + time.perf_counter() - t0)
+                )
             if last:
                 break
     except KeyboardInterrupt:
-        recorder.write_result(method._result(recorder.history, data, "interrupted",
-                                             wall_before + time.perf_counter() - t0))
+        recorder.write_result(
+            method._result(recorder.history, data, "interrupted", wall_before + time.perf_counter() - t0)
+        )
         raise
     finally:
         if bar is not None:
@@ -238,12 +295,17 @@ def run_summary(method: Any, history: list[dict], data: NoisyDataset, status: st
     accs = [r.get("test_acc") for r in history if r.get("test_acc") is not None]
     best = [r for r in method.reporting_epochs(history) if r.get("test_acc") is not None]
     result: dict[str, Any] = {
-        "status": status, "epochs_done": len(history), "epochs_total": method.num_epochs(),
+        "status": status,
+        "epochs_done": len(history),
+        "epochs_total": method.num_epochs(),
         "test_acc_last": accs[-1] if accs else None,
         "test_acc_best": max(r["test_acc"] for r in best) if best else None,
         "best_epoch": int(best[int(np.argmax([r["test_acc"] for r in best]))]["epoch"]) if best else None,
-        "reported": method.reported_metric(history) if history else None, "reported_as": method.reported_as,
-        "realized_rate": data.noise.realized_rate, "noise": data.noise.spec, "wall_s": wall_s,
+        "reported": method.reported_metric(history) if history else None,
+        "reported_as": method.reported_as,
+        "realized_rate": data.noise.realized_rate,
+        "noise": data.noise.spec,
+        "wall_s": wall_s,
     }
     if history:
         for key in ("sel_precision", "sel_recall", "sel_f1", "sel_fraction", "sel_auroc"):

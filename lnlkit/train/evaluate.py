@@ -11,13 +11,28 @@ import torch.nn.functional as F
 from lnlkit.train.device import autocast
 from lnlkit.train.loader import DeviceData
 
-__all__ = ["autocast", "predict", "predict_train_subset", "per_sample_pass", "accuracy", "class_balanced_accuracy",
-           "per_class_recall_precision", "evaluate_test", "PerSample"]
+__all__ = [
+    "autocast",
+    "predict",
+    "predict_train_subset",
+    "per_sample_pass",
+    "accuracy",
+    "class_balanced_accuracy",
+    "per_class_recall_precision",
+    "evaluate_test",
+    "PerSample",
+]
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data: DeviceData, split: str = "test", batch_size: int = 1024, precision: str = "fp32",
-            forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+def predict(
+    model: nn.Module,
+    data: DeviceData,
+    split: str = "test",
+    batch_size: int = 1024,
+    precision: str = "fp32",
+    forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Logits of ``model`` over a whole split, in order, in eval mode (the model's mode is restored).
 
     Parameters
@@ -49,8 +64,9 @@ def predict(model: nn.Module, data: DeviceData, split: str = "test", batch_size:
 
 
 @torch.no_grad()
-def predict_train_subset(model: nn.Module, data: DeviceData, indices: torch.Tensor, batch_size: int = 1024,
-                         precision: str = "fp32") -> torch.Tensor:
+def predict_train_subset(
+    model: nn.Module, data: DeviceData, indices: torch.Tensor, batch_size: int = 1024, precision: str = "fp32"
+) -> torch.Tensor:
     """Logits of ``model`` for the training samples ``indices``, un-augmented, in eval mode, in the given order.
 
     Like :func:`predict` on the training split, for a subset (e.g. the per-epoch Clothing1M sample of DivideMix).
@@ -98,8 +114,9 @@ def class_balanced_accuracy(pred: torch.Tensor, labels: torch.Tensor, num_classe
     return float(recall[present].mean().item() * 100.0) if bool(present.any()) else 0.0
 
 
-def per_class_recall_precision(pred: torch.Tensor, labels: torch.Tensor,
-                               num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def per_class_recall_precision(
+    pred: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-class recall and precision from predictions and reference labels.
 
     Parameters
@@ -136,8 +153,13 @@ class PerSample:
         return self.logits.argmax(1)
 
 
-def per_sample_pass(model: nn.Module, data: DeviceData, labels: torch.Tensor | None = None, batch_size: int = 1024,
-                    precision: str = "fp32") -> PerSample:
+def per_sample_pass(
+    model: nn.Module,
+    data: DeviceData,
+    labels: torch.Tensor | None = None,
+    batch_size: int = 1024,
+    precision: str = "fp32",
+) -> PerSample:
     """Per-sample cross-entropy of every training sample against its given label (eval mode, no augmentation).
 
     This is the pass the sample-selection methods fit their GMMs on, and what the recorder stores as the loss
@@ -151,8 +173,13 @@ def per_sample_pass(model: nn.Module, data: DeviceData, labels: torch.Tensor | N
     return PerSample(logits, data.labels if labels is None else labels)
 
 
-def evaluate_test(models: Sequence[nn.Module] | nn.Module, data: DeviceData, batch_size: int = 1024,
-                  precision: str = "fp32", ensemble: str = "logits") -> dict[str, float]:
+def evaluate_test(
+    models: Sequence[nn.Module] | nn.Module,
+    data: DeviceData,
+    batch_size: int = 1024,
+    precision: str = "fp32",
+    ensemble: str = "logits",
+) -> dict[str, float]:
     """Test accuracy of each network and of their ensemble.
 
     Parameters

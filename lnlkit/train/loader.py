@@ -18,8 +18,16 @@ import torch
 from lnlkit.data.dataset import NoisyDataset
 from lnlkit.train.augment import Augment
 
-__all__ = ["Batch", "DeviceData", "DeviceLoader", "stream_generator", "stream_seed", "stream_numpy_generator",
-           "class_balanced_subset", "random_holdout"]
+__all__ = [
+    "Batch",
+    "DeviceData",
+    "DeviceLoader",
+    "stream_generator",
+    "stream_seed",
+    "stream_numpy_generator",
+    "class_balanced_subset",
+    "random_holdout",
+]
 
 
 @dataclass
@@ -75,8 +83,9 @@ def stream_numpy_generator(seed: int, epoch: int, stream: str) -> np.random.Gene
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def class_balanced_subset(labels: torch.Tensor, num_samples: int, num_classes: int,
-                          generator: torch.Generator | None = None) -> torch.Tensor:
+def class_balanced_subset(
+    labels: torch.Tensor, num_samples: int, num_classes: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Indices of a random subset with at most ``num_samples / C`` samples of each given label.
 
     The recipe of DivideMix/SMR's Clothing1M loaders: visit the samples in a random order and keep a sample while
@@ -153,19 +162,31 @@ class DeviceLoader:
         Name of the random stream, so two loaders in one epoch draw independently.
     """
 
-    def __init__(self, data: "DeviceData", batch_size: int, indices: Sequence[int] | np.ndarray | torch.Tensor | None = None,
-                 augment: Augment | Sequence[Augment | None] | None = None, labels: torch.Tensor | None = None,
-                 shuffle: bool = True, drop_last: bool = False, stream: str = "train"):
+    def __init__(
+        self,
+        data: "DeviceData",
+        batch_size: int,
+        indices: Sequence[int] | np.ndarray | torch.Tensor | None = None,
+        augment: Augment | Sequence[Augment | None] | None = None,
+        labels: torch.Tensor | None = None,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        stream: str = "train",
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.data, self.batch_size, self.shuffle, self.drop_last, self.stream = data, int(batch_size), shuffle, drop_last, stream
+        self.data, self.batch_size, self.shuffle, self.drop_last, self.stream = (
+            data,
+            int(batch_size),
+            shuffle,
+            drop_last,
+            stream,
+        )
         if indices is None:
             self.indices = torch.arange(data.n_train, device=data.device)
         else:
             self.indices = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=data.device)
-        self.augments: tuple[Augment | None, ...] = (
-            tuple(augment) if isinstance(augment, (list, tuple)) else (augment,)
-        )
+        self.augments: tuple[Augment | None, ...] = tuple(augment) if isinstance(augment, (list, tuple)) else (augment,)
         self.labels = data.labels if labels is None else labels.to(data.device)
 
     def __len__(self) -> int:
@@ -212,8 +233,9 @@ class DeviceLoader:
         worker_seed = int(torch.randint(0, 2**31 - 1, (1,), device=order.device, generator=gen))
         held = None  # with a lone trailing sample, the second-to-last batch waits to absorb it
         views = len(self.augments)
-        for n, (x, idx) in enumerate(self.data.file_batches(order.cpu().numpy(), self.batch_size, True, worker_seed,
-                                                            views=views)):
+        for n, (x, idx) in enumerate(
+            self.data.file_batches(order.cpu().numpy(), self.batch_size, True, worker_seed, views=views)
+        ):
             if self.drop_last and n >= len(self):
                 break
             if self._folds_lone_sample() and n >= len(self) - 1:
@@ -253,8 +275,15 @@ class DeviceData:
         labels (Tensor int64 (N_val,)) and ``iter_split("val", ...)`` its inputs; otherwise ``y_val`` is None.
     """
 
-    def __init__(self, noisy: NoisyDataset, device: torch.device, seed: int = 0,
-                 storage_dtype: torch.dtype | None = None, channels_last: bool = False, num_workers: int | None = None):
+    def __init__(
+        self,
+        noisy: NoisyDataset,
+        device: torch.device,
+        seed: int = 0,
+        storage_dtype: torch.dtype | None = None,
+        channels_last: bool = False,
+        num_workers: int | None = None,
+    ):
         ds = noisy.dataset
         self.device, self.seed, self.num_classes = device, int(seed), noisy.num_classes
         self.n_train = len(noisy.labels)
@@ -288,7 +317,7 @@ class DeviceData:
     def _to_device(self, x: np.ndarray) -> torch.Tensor:
         out = torch.empty((len(x),) + tuple(x.shape[1:]), dtype=self.storage_dtype, device=self.device)
         for start in range(0, len(x), 8192):  # chunked so the float32 copy never holds the whole set
-            out[start:start + 8192] = self._normalise(torch.as_tensor(x[start:start + 8192])).to(self.storage_dtype)
+            out[start : start + 8192] = self._normalise(torch.as_tensor(x[start : start + 8192])).to(self.storage_dtype)
         return out
 
     @property
@@ -307,38 +336,49 @@ class DeviceData:
         x = self._x_train[index].float()
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def file_batches(self, order: np.ndarray, batch_size: int, train: bool, seed: int,
-                     split: str = "train", views: int = 1
-                     ) -> Iterator[tuple[torch.Tensor | tuple[torch.Tensor, ...], torch.Tensor]]:
+    def file_batches(
+        self, order: np.ndarray, batch_size: int, train: bool, seed: int, split: str = "train", views: int = 1
+    ) -> Iterator[tuple[torch.Tensor | tuple[torch.Tensor, ...], torch.Tensor]]:
         """Decode image files of ``split`` in ``order`` with worker processes: yields normalised ``(x, index)``;
         with ``views > 1``, ``x`` is a tuple of ``views`` batches ``(B, 3, crop, crop)``, independently cropped."""
         from lnlkit.data.images import make_file_loader
 
         files = {"train": self._files_train, "test": self._files_test, "val": self._files_val}[split]
         labels = np.zeros(len(files), dtype=np.int64)  # labels travel on the device, not through the workers
-        for x, _, idx in make_file_loader(files, labels, batch_size, train=train, order=order,
-                                          num_workers=self.num_workers, seed=seed, views=views):
+        for x, _, idx in make_file_loader(
+            files, labels, batch_size, train=train, order=order, num_workers=self.num_workers, seed=seed, views=views
+        ):
             if views == 1:
                 yield self._normalise(x), idx.to(self.device)
             else:
                 yield tuple(self._normalise(x[:, v]) for v in range(views)), idx.to(self.device)
 
-    def iter_train_subset(self, indices: torch.Tensor | np.ndarray, batch_size: int
-                          ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def iter_train_subset(
+        self, indices: torch.Tensor | np.ndarray, batch_size: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Un-augmented (test-transform) inputs of the training samples ``indices``, in that order: yields
         ``(index, x)``."""
-        indices = torch.as_tensor(np.asarray(indices.cpu() if torch.is_tensor(indices) else indices, dtype=np.int64),
-                                  device=self.device)
+        indices = torch.as_tensor(
+            np.asarray(indices.cpu() if torch.is_tensor(indices) else indices, dtype=np.int64), device=self.device
+        )
         if not self.in_memory:
             for x, idx in self.file_batches(indices.cpu().numpy(), batch_size, train=False, seed=0):
                 yield idx, x
             return
         for start in range(0, len(indices), batch_size):
-            idx = indices[start:start + batch_size]
+            idx = indices[start : start + batch_size]
             yield idx, self.train_inputs(idx)
 
-    def loader(self, batch_size: int, indices=None, augment=None, labels=None, shuffle: bool = True,
-               drop_last: bool = False, stream: str = "train") -> DeviceLoader:
+    def loader(
+        self,
+        batch_size: int,
+        indices=None,
+        augment=None,
+        labels=None,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        stream: str = "train",
+    ) -> DeviceLoader:
         """A :class:`DeviceLoader` over (a subset of) the training set."""
         return DeviceLoader(self, batch_size, indices, augment, labels, shuffle, drop_last, stream)
 

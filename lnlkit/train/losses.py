@@ -9,9 +9,20 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "soft_cross_entropy", "one_hot", "smooth_labels", "smooth_one_hot_exclusive", "mixup", "logit_adjust",
-    "symmetric_kl", "negative_entropy", "uniform_prior_penalty", "sharpen", "mixup_cross_entropy", "mixup_lambda",
-    "fmix_mask", "ema_prior",
+    "soft_cross_entropy",
+    "one_hot",
+    "smooth_labels",
+    "smooth_one_hot_exclusive",
+    "mixup",
+    "logit_adjust",
+    "symmetric_kl",
+    "negative_entropy",
+    "uniform_prior_penalty",
+    "sharpen",
+    "mixup_cross_entropy",
+    "mixup_lambda",
+    "fmix_mask",
+    "ema_prior",
 ]
 
 
@@ -107,8 +118,9 @@ def sharpen(probs: torch.Tensor, temperature: float) -> torch.Tensor:
     return p / p.sum(1, keepdim=True).clamp_min(1e-12)
 
 
-def mixup_cross_entropy(logits: torch.Tensor, labels_a: torch.Tensor, labels_b: torch.Tensor,
-                        lam: float) -> torch.Tensor:
+def mixup_cross_entropy(
+    logits: torch.Tensor, labels_a: torch.Tensor, labels_b: torch.Tensor, lam: float
+) -> torch.Tensor:
     """Two-label mixup loss ``λ CE(z, y_a) + (1 − λ) CE(z, y_b)`` for integer labels ``y_a``, ``y_b`` (B,)."""
     return lam * F.cross_entropy(logits, labels_a) + (1.0 - lam) * F.cross_entropy(logits, labels_b)
 
@@ -122,8 +134,13 @@ def mixup_lambda(rng, alpha: float) -> float:
     return max(lam, 1.0 - lam)
 
 
-def fmix_mask(lam: float, shape: tuple[int, int], decay_power: float = 3.0,
-              generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+def fmix_mask(
+    lam: float,
+    shape: tuple[int, int],
+    decay_power: float = 3.0,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """A hard FMix mask (Harris et al. 2020): low-frequency Fourier noise thresholded so that a fraction ``lam`` of
     the pixels is 1.
 
@@ -151,8 +168,8 @@ def fmix_mask(lam: float, shape: tuple[int, int], decay_power: float = 3.0,
     h, w = int(shape[0]), int(shape[1])
     fy = torch.fft.fftfreq(h, device=device)[:, None]
     fx = torch.fft.rfftfreq(w, device=device)[None, :]
-    freq = torch.sqrt(fx ** 2 + fy ** 2).clamp_min(1.0 / max(h, w))
-    scale = 1.0 / freq ** decay_power
+    freq = torch.sqrt(fx**2 + fy**2).clamp_min(1.0 / max(h, w))
+    scale = 1.0 / freq**decay_power
     re = torch.randn(freq.shape, device=device, generator=generator)
     im = torch.randn(freq.shape, device=device, generator=generator)
     grey = torch.fft.irfft2(torch.complex(re * scale, im * scale), s=(h, w))

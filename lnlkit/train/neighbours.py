@@ -7,8 +7,8 @@ with the weight ``w(j, p)``.  :class:`Neighbourhoods` answers such *range querie
   choice on a GPU, where the products are cheap).
 * ``"cells"`` (cosine only): the unit embeddings are split once into small cells by bisecting spherical k-means,
   until a cell has at most ``leaf_size`` samples and an angular radius of at most ``max_radius`` degrees (or a
-  single distinct point); each cell keeps its mean direction ``m`` and its radius ``r`` (the largest angle between a member and
-  ``m``).  Angles obey the triangle inequality, so a member ``x`` of cell ``b`` lies at least
+  single distinct point); each cell keeps its mean direction ``m`` and its radius ``r`` (the largest angle between
+  a member and ``m``).  Angles obey the triangle inequality, so a member ``x`` of cell ``b`` lies at least
   ``angle(q, m_b) − r_b`` from a query ``q`` of cell ``a``, and at least ``angle(m_a, m_b) − r_a − r_b`` from any
   member of ``a``.  Cells farther than the threshold angle ``arccos(2τ − 1)`` (plus a small margin against
   rounding) by the second bound are not *adjacent* (a sparse cell graph computed once, cell by cell, never sample by
@@ -37,8 +37,9 @@ _ANGLE_MARGIN = 0.01
 AUTO_CELLS_MIN_N = 20_000
 
 
-def similarity_weights(a: torch.Tensor, b: torch.Tensor, metric: str = "cossim", tau: float = 0.975,
-                       normalised: bool = False) -> torch.Tensor:
+def similarity_weights(
+    a: torch.Tensor, b: torch.Tensor, metric: str = "cossim", tau: float = 0.975, normalised: bool = False
+) -> torch.Tensor:
     """Neighbourhood weights ``w(a_i, b_j)`` (Prune4ReL's ``--metric``), zero outside the neighbourhood.
 
     Parameters
@@ -72,12 +73,13 @@ def _nearest_centroid(x: np.ndarray, centroids: np.ndarray, chunk: int = 65536) 
     """Index of the most similar unit centroid for each unit row of ``x`` (chunked: memory chunk × k)."""
     out = np.empty(len(x), dtype=np.int64)
     for start in range(0, len(x), chunk):
-        out[start:start + chunk] = np.argmax(x[start:start + chunk] @ centroids.T, axis=1)
+        out[start : start + chunk] = np.argmax(x[start : start + chunk] @ centroids.T, axis=1)
     return out
 
 
-def spherical_kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 8,
-                     sample: int | None = None) -> np.ndarray:
+def spherical_kmeans(
+    x: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 8, sample: int | None = None
+) -> np.ndarray:
     """Unit centroids of a spherical k-means (Lloyd iterations on cosine similarity).
 
     Parameters
@@ -152,7 +154,7 @@ def bisecting_cells(x: np.ndarray, leaf_size: int, max_radius: float, rng: np.ra
             side = np.zeros(size, dtype=np.int64)
             if len(centroids) == 2:
                 for start in range(0, size, 65536):  # a chunk of rows at a time: never a copy of a large cell
-                    side[start:start + 65536] = _nearest_centroid(x[members[start:start + 65536]], centroids)
+                    side[start : start + 65536] = _nearest_centroid(x[members[start : start + 65536]], centroids)
             if 0 < side.sum() < size:
                 todo += [members[side == 0], members[side == 1]]
                 continue
@@ -192,8 +194,17 @@ class Neighbourhoods:
         (query, sample) pairs whose similarity was computed so far (``rows · n`` for the dense index).
     """
 
-    def __init__(self, embeddings: torch.Tensor, metric: str = "cossim", tau: float = 0.975, index: str = "auto",
-                 block: int = 65536, leaf_size: int = 256, max_radius: float = 30.0, seed: int = 0):
+    def __init__(
+        self,
+        embeddings: torch.Tensor,
+        metric: str = "cossim",
+        tau: float = 0.975,
+        index: str = "auto",
+        block: int = 65536,
+        leaf_size: int = 256,
+        max_radius: float = 30.0,
+        seed: int = 0,
+    ):
         if metric not in ("cossim", "euclidean"):
             raise ValueError(f"metric must be 'cossim' or 'euclidean', got {metric!r}")
         if index not in INDEXES:
@@ -204,8 +215,9 @@ class Neighbourhoods:
             raise ValueError(f"block and leaf_size must be >= 1, got {block}, {leaf_size}")
         emb = torch.as_tensor(embeddings)
         if index == "auto":
-            index = ("cells" if metric == "cossim" and emb.device.type == "cpu" and len(emb) >= AUTO_CELLS_MIN_N
-                     else "dense")
+            index = (
+                "cells" if metric == "cossim" and emb.device.type == "cpu" and len(emb) >= AUTO_CELLS_MIN_N else "dense"
+            )
         self.metric, self.tau, self.block, self.index = metric, float(tau), int(block), index
         self.rows = self.compared = 0
         self.n = len(emb)
@@ -221,7 +233,7 @@ class Neighbourhoods:
         n = self.n
         x = np.empty((n, emb.shape[1]), dtype=np.float32)
         for start in range(0, n, 65536):  # normalised in chunks, so only one float32 copy of the embeddings is made
-            x[start:start + 65536] = F.normalize(emb[start:start + 65536].float(), dim=1).cpu().numpy()
+            x[start : start + 65536] = F.normalize(emb[start : start + 65536].float(), dim=1).cpu().numpy()
         cell = bisecting_cells(x, leaf_size, max_radius, rng) if n else np.zeros(0, dtype=np.int64)
         # the embeddings stay in their order (one copy); the cells are index ranges of `_members`
         self._emb_np = x
@@ -232,7 +244,7 @@ class Neighbourhoods:
         K, d = len(counts), x.shape[1]
         sums = np.zeros((K, d), dtype=np.float64)
         for start in range(0, n, 65536):  # per-cell sums over contiguous member ranges, a chunk at a time
-            rows = self._members[start:start + 65536]
+            rows = self._members[start : start + 65536]
             cells = cell[rows]
             first = np.concatenate([[0], np.flatnonzero(np.diff(cells)) + 1])
             sums[cells[first]] += np.add.reduceat(x[rows], first, axis=0)
@@ -240,7 +252,7 @@ class Neighbourhoods:
         self._centroids = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         min_cos = np.full(K, np.inf)
         for start in range(0, n, 65536):
-            rows = self._members[start:start + 65536]
+            rows = self._members[start : start + 65536]
             cells = cell[rows]
             member_cos = np.einsum("ij,ij->i", x[rows], self._centroids[cells])
             np.minimum.at(min_cos, cells, member_cos)
@@ -249,11 +261,11 @@ class Neighbourhoods:
         # the cell graph: b is adjacent to a when angle(m_a, m_b) − r_a − r_b can still be within the threshold
         adjacent: list[np.ndarray] = []
         for start in range(0, K, 1024):
-            angle = np.arccos(np.clip(self._centroids[start:start + 1024] @ self._centroids.T, -1.0, 1.0))
-            near = angle - self._radius[start:start + 1024, None] - self._radius[None, :]
+            angle = np.arccos(np.clip(self._centroids[start : start + 1024] @ self._centroids.T, -1.0, 1.0))
+            near = angle - self._radius[start : start + 1024, None] - self._radius[None, :]
             rows, cols = np.nonzero(near <= self._threshold_angle + _ANGLE_MARGIN)
             bounds = np.searchsorted(rows, np.arange(len(near) + 1))
-            adjacent += [cols[bounds[i]:bounds[i + 1]] for i in range(len(near))]
+            adjacent += [cols[bounds[i] : bounds[i + 1]] for i in range(len(near))]
         self._adjacent = adjacent
         self._on_cpu = True
         self.emb = None
@@ -292,9 +304,9 @@ class Neighbourhoods:
         Queries are answered in chunks, so any number of them fits in memory (apart from the answers)."""
         idx = np.asarray(idx, dtype=np.int64)
         out: list[tuple[np.ndarray, np.ndarray]] = []
-        chunk = 1024 if self.index == "cells" else max(1, 2 ** 24 // self.block)
+        chunk = 1024 if self.index == "cells" else max(1, 2**24 // self.block)
         for start in range(0, len(idx), chunk):
-            part = idx[start:start + chunk]
+            part = idx[start : start + chunk]
             out.extend(self._cells_rows(part) if self.index == "cells" else self._dense_rows(part))
         self.rows += len(idx)
         return out
@@ -305,14 +317,14 @@ class Neighbourhoods:
         cols: list[list[np.ndarray]] = [[] for _ in idx]
         vals: list[list[np.ndarray]] = [[] for _ in idx]
         for start in range(0, self.n, self.block):
-            w = similarity_weights(q, self.emb[start:start + self.block], self.metric, self.tau, normalised=True)
+            w = similarity_weights(q, self.emb[start : start + self.block], self.metric, self.tau, normalised=True)
             r, c = torch.nonzero(w, as_tuple=True)
             v = w[r, c]
             r, c, v = r.cpu().numpy(), c.cpu().numpy() + start, v.double().cpu().numpy()
             bounds = np.searchsorted(r, np.arange(len(idx) + 1))  # nonzero() is row-major: rows are contiguous
             for i in range(len(idx)):
-                cols[i].append(c[bounds[i]:bounds[i + 1]])
-                vals[i].append(v[bounds[i]:bounds[i + 1]])
+                cols[i].append(c[bounds[i] : bounds[i + 1]])
+                vals[i].append(v[bounds[i] : bounds[i + 1]])
         return [(np.concatenate(c), np.concatenate(v)) for c, v in zip(cols, vals)]
 
     def _cells_rows(self, idx: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -335,16 +347,19 @@ class Neighbourhoods:
                 if not len(part):
                     continue
                 lo, size = self._starts[near[part]], sizes[part]
-                rows = self._members[np.repeat(lo - np.concatenate([[0], np.cumsum(size)[:-1]]), size)
-                                     + np.arange(size.sum())]
+                rows = self._members[
+                    np.repeat(lo - np.concatenate([[0], np.cumsum(size)[:-1]]), size) + np.arange(size.sum())
+                ]
                 s = 0.5 + 0.5 * (q @ self._emb_np[rows].T)
                 self.compared += len(group) * len(rows)
                 r, c = np.nonzero((s > self.tau) & np.repeat(flags[:, part], size, axis=1))
                 cut = np.searchsorted(r, np.arange(len(group) + 1))
                 for j, qi in enumerate(group):
-                    hit = c[cut[j]:cut[j + 1]]
+                    hit = c[cut[j] : cut[j + 1]]
                     if len(hit):
                         cols[qi].append(rows[hit])
                         vals[qi].append(s[j, hit].astype(np.float64))
-        return [(np.concatenate(c) if c else np.zeros(0, np.int64), np.concatenate(v) if v else np.zeros(0))
-                for c, v in zip(cols, vals)]
+        return [
+            (np.concatenate(c) if c else np.zeros(0, np.int64), np.concatenate(v) if v else np.zeros(0))
+            for c, v in zip(cols, vals)
+        ]

@@ -45,9 +45,16 @@ def coerce_value(value: str, annotation: Any, key: str) -> Any:
         elem = args[0] if args else None
         conv = {int: int, float: float}.get(elem, None)
         if conv is None:
-            conv = (lambda v: float(v) if "." in str(v) or "e" in str(v).lower() else int(v))
+
+            def conv(v):
+                return float(v) if "." in str(v) or "e" in str(v).lower() else int(v)
+
         return tuple(conv(v) for v in parsed)
-    if origin is typing.Union or str(annotation).startswith(("typing.Optional", "Optional")) or " | " in str(annotation):
+    if (
+        origin is typing.Union
+        or str(annotation).startswith(("typing.Optional", "Optional"))
+        or " | " in str(annotation)
+    ):
         if value.lower() in ("none", "null"):
             return None
         for arg in typing.get_args(annotation):
@@ -90,7 +97,9 @@ def parse_overrides(config_cls: type, items: Iterable[str]) -> dict[str, Any]:
         key, value = item.split("=", 1)
         key = key.strip()
         if key not in names:
-            raise ValueError(f"unknown setting {key!r} for {config_cls.__name__}; valid keys: {', '.join(sorted(names))}")
+            raise ValueError(
+                f"unknown setting {key!r} for {config_cls.__name__}; valid keys: {', '.join(sorted(names))}"
+            )
         try:
             out[key] = coerce_value(value.strip(), hints.get(key, str), key)
         except (ValueError, json.JSONDecodeError) as err:

@@ -24,8 +24,19 @@ import numpy as np
 from lnlkit.runs import RunResult, is_complete_run, load_run, read_jsonl, results_table
 from lnlkit.train.selection import selection_quality
 
-__all__ = ["RUN_FILES", "atomic_write_bytes", "write_json", "run_lock", "RunRecorder", "auroc", "CLEAN_SCORE_SIGNALS",
-           "RunResult", "load_run", "results_table", "is_complete_run"]
+__all__ = [
+    "RUN_FILES",
+    "atomic_write_bytes",
+    "write_json",
+    "run_lock",
+    "RunRecorder",
+    "auroc",
+    "CLEAN_SCORE_SIGNALS",
+    "RunResult",
+    "load_run",
+    "results_table",
+    "is_complete_run",
+]
 
 RUN_FILES = ("config.json", "noise.npz", "history.jsonl", "signals.npz", "result.json", "checkpoint.pt")
 
@@ -153,14 +164,14 @@ def _clean_score_suffixes(signals: dict) -> dict[str, str]:
     for base in reversed(CLEAN_SCORE_SIGNALS):
         for key in signals:
             if key == base or key.startswith(base + "_"):
-                found[key[len(base):]] = key
+                found[key[len(base) :]] = key
     return found
 
 
 # ---------------------------------------------------------------------------------------------- recorder
 def _fill_value(dtype: np.dtype):
     """Placeholder for an epoch that lacks a signal: False, -1 or NaN by dtype."""
-    return False if dtype == bool else (-1 if np.issubdtype(dtype, np.integer) else np.nan)
+    return False if np.dtype(dtype) == np.dtype(bool) else (-1 if np.issubdtype(dtype, np.integer) else np.nan)
 
 
 class RunRecorder:
@@ -232,7 +243,7 @@ class RunRecorder:
             is_noisy = self.noise.is_noisy
             for key, value in signals.items():
                 if key == "selected" or key.startswith("selected_"):
-                    suffix = key[len("selected"):]
+                    suffix = key[len("selected") :]
                     for name, v in selection_quality(np.asarray(value, dtype=bool), is_noisy).items():
                         record[name + suffix] = v
             if is_noisy is not None:
@@ -271,8 +282,9 @@ class RunRecorder:
             if ood is not None:
                 done &= ~np.asarray(ood, dtype=bool)  # an open-set sample has no true class among the labels
             out["n_relabelled"] = int((relabel >= 0).sum())
-            out["relabel_acc"] = (float((relabel[done] == np.asarray(self.true_labels)[done]).mean())
-                                  if done.any() else float("nan"))
+            out["relabel_acc"] = (
+                float((relabel[done] == np.asarray(self.true_labels)[done]).mean()) if done.any() else float("nan")
+            )
         return out
 
     def _add_signals(self, epoch: int, signals: dict[str, np.ndarray]) -> None:

@@ -5,8 +5,16 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["multistep_lr", "cosine_lr", "coteaching_lr", "coteaching_beta1", "linear_rampup", "sigmoid_rampup",
-           "set_lr", "set_adam_beta1"]
+__all__ = [
+    "multistep_lr",
+    "cosine_lr",
+    "coteaching_lr",
+    "coteaching_beta1",
+    "linear_rampup",
+    "sigmoid_rampup",
+    "set_lr",
+    "set_adam_beta1",
+]
 
 
 def multistep_lr(base_lr: float, epoch: int, milestones: Sequence[int] = (), gamma: float = 0.1) -> float:

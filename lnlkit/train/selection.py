@@ -6,8 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["min_max_normalise", "GMMSplit", "gmm_split", "small_loss_mask", "classwise_small_loss_mask",
-           "selection_quality"]
+__all__ = [
+    "min_max_normalise",
+    "GMMSplit",
+    "gmm_split",
+    "small_loss_mask",
+    "classwise_small_loss_mask",
+    "selection_quality",
+]
 
 
 def min_max_normalise(values: np.ndarray) -> np.ndarray:
@@ -40,12 +46,16 @@ class GMMSplit:
     def pdf(self, grid: np.ndarray) -> np.ndarray:
         """Weighted component densities on ``grid``: shape (2, len(grid)), clean first."""
         g = np.asarray(grid, dtype=np.float64)[None]
-        return self.weights[:, None] * np.exp(-0.5 * ((g - self.means[:, None]) / self.stds[:, None]) ** 2) / (
-            self.stds[:, None] * np.sqrt(2 * np.pi))
+        return (
+            self.weights[:, None]
+            * np.exp(-0.5 * ((g - self.means[:, None]) / self.stds[:, None]) ** 2)
+            / (self.stds[:, None] * np.sqrt(2 * np.pi))
+        )
 
 
-def gmm_split(losses: np.ndarray, max_iter: int = 10, tol: float = 1e-2, reg_covar: float = 5e-4,
-              random_state: int = 0) -> GMMSplit:
+def gmm_split(
+    losses: np.ndarray, max_iter: int = 10, tol: float = 1e-2, reg_covar: float = 5e-4, random_state: int = 0
+) -> GMMSplit:
     """Fit DivideMix's two-component GMM to per-sample losses and return the clean posterior.
 
     The defaults are DivideMix's (``max_iter=10, tol=1e-2, reg_covar=5e-4``); callers normalise the losses first

@@ -58,11 +58,21 @@ def check_int(cfg: Any, *names: str, low: int = 0, optional: bool = False) -> No
             raise ValueError(f"{name} must be {kind}{_or_none(optional)}, got {value!r}")
 
 
-def check_range(cfg: Any, *names: str, low: float, high: float, low_open: bool = False, high_open: bool = False,
-                optional: bool = False) -> None:
+def check_range(
+    cfg: Any,
+    *names: str,
+    low: float,
+    high: float,
+    low_open: bool = False,
+    high_open: bool = False,
+    optional: bool = False,
+) -> None:
     """Each field must lie in the interval from ``low`` to ``high`` (ends open as asked; None when ``optional``)."""
     for name, value in _values(cfg, names, optional):
-        if not _number(value) or not (value > low if low_open else value >= low) or not (
-                value < high if high_open else value <= high):
+        if (
+            not _number(value)
+            or not (value > low if low_open else value >= low)
+            or not (value < high if high_open else value <= high)
+        ):
             interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
             raise ValueError(f"{name} must be in {interval}{_or_none(optional)}, got {value!r}")
