@@ -16,9 +16,9 @@ _CIFAR_DOC = (
     "epoch 80, β1 0.9 → 0.1), weight decay 0 (the script's --weight-decay never reaches Adam, P6), warm-up 10, "
     "ε = 0.5, w_pc = 1, w_tri = 3, w_re = 0.01, m = 0, windows [0, 5), bank 4096, k1 = 15, σ = 0.15, er = 0.5; "
     "forget rate {rate} from the noise spec. Official behaviour of both loss bugs (relabel_slice and "
-    "triplet_mode 'faithful': the triplet term is exactly 0 here). The strong view is lnlkit's device-side "
-    'StrongAugment, not AutoAugment\'s CIFAR-10 policy (P8). Load CIFAR with ``normalization="comining"`` '
-    "(ImageNet mean/std, as the official transforms)."
+    "triplet_mode 'faithful': the triplet term is exactly 0 here). The strong view is crop + flip + "
+    'AutoAugment\'s CIFAR-10 policy as the official ``randaugment==1.0.2`` package (``strong_view="autoaugment"``, '
+    "P8). The official ImageNet mean/std is the method's data pipeline, applied automatically."
 )
 
 
@@ -61,7 +61,8 @@ def _web(subset: str, classes: int) -> Callable[[], CoMiningConfig]:
     build.__doc__ = (
         f"Co-mining, {subset} ({classes} classes, ``--noise none``; images Resize 512 → random crop 448): the "
         "released ResNet-18 with halved residual sums, ImageNet weights from a local file (``--set "
-        "weights_path=...``; without it the network starts from scratch), SGD Nesterov lr 0.01, momentum 0.9, wd "
+        "weights_path=...``; without it the run stops unless ``--set pretrained=false``), SGD Nesterov lr 0.01, "
+        "momentum 0.9, wd "
         "1e-5, batch 25, 60 epochs, warm-up 10 then cosine, w_pc = 0.3, w_tri = 3, w_re = 0.01, m = 0.4, σ = 0.5, "
         "er = 0.5, forget rate 0.25 (``--noise-rate``; its ramp over the warm-up has no effect since the warm-up "
         "ignores it), official loss behaviour. Set ``web_backbone=resnet50_torchvision`` for the paper's ResNet-50 "
@@ -71,8 +72,8 @@ def _web(subset: str, classes: int) -> Callable[[], CoMiningConfig]:
             if subset == "web-bird"
             else "The README gives only the web-bird command; these values are assumed the same (UNVERIFIED). "
         )
-        + "The strong view is lnlkit's StrongAugment instead of RandAugment (P8); each view is its own decoded "
-        "crop, as the official loader's (the device adds the strong ops)."
+        + "The strong view is the official package's ``RandAugment()`` (``strong_view=\"randaugment\"``, P8); each "
+        "view is its own decoded crop, as the official loader's (the device adds the strong ops)."
     )
     return build
 

@@ -190,7 +190,8 @@ def _clothing1m(smr: bool) -> Callable[[], DivideMixConfig]:
 
     build.__doc__ = (
         ("SMR" if smr else "DivideMix") + ", Clothing1M (use ``--noise none``): torchvision ResNet-50 with ImageNet "
-        "weights from a local file (``--set weights_path=...``; without it the network starts from scratch), fc → "
+        "weights from a local file (``--set weights_path=...``; without it the run stops unless "
+        "``pretrained=false``), fc → "
         "14; 80 epochs, warm-up 1, SGD lr 0.002 ×0.1 at 40, wd 1e-3, batch 32 (warm-up 64), α = 0.5, λu = 0 "
         "(labelled-only step), p_threshold 0.5; each epoch each network partitions its own class-balanced sample of "
         "32,000 images (1000 × 32) and a warm-up epoch trains on 64,000; "

@@ -26,7 +26,8 @@ def _cifar10() -> MeMomentumConfig:
     random crop 32 / pad 4 + flip, SGD lr 0.01 / momentum 0.9 / wd 1e-4, batch 128; 10% noisy hold-out (45k / 5k);
     3 outer loops, phase A ≤ 100 epochs, ≤ 19 rounds × 100 epochs (lr ×0.1 at 40, 80); extraction and validation on
     augmented images (P-M1, P-M2).  The paper's CIFAR numbers and noise grid could not be verified
-    (docs/targets.md); use the official normalisation with ``load_dataset("cifar10", normalization="mememomentum")``."""
+    (docs/targets.md); the official normalisation (``mememomentum``) is the method's data pipeline, applied
+    automatically."""
     return MeMomentumConfig(model="resnet18")
 
 
@@ -39,8 +40,8 @@ def _cifar100() -> MeMomentumConfig:
 
 def _clothing1m() -> MeMomentumConfig:
     """Clothing1M (``Clothing.py``, use ``--noise none``): the per-class variant — torchvision ResNet-50 with
-    ImageNet weights from a local file (``--set weights_path=...``; without it the network starts from scratch; the
-    official ``--pretrain`` flag is store_false, so pretraining is on), fc → 14; SGD lr 0.005 / momentum 0.9 /
+    ImageNet weights from a local file (``--set weights_path=...``; without it the run stops unless
+    ``pretrained=false``; the official ``--pretrain`` flag is store_false, so pretraining is on), fc → 14; SGD lr 0.005 / momentum 0.9 /
     wd 1e-3, batch 32; 3 outer loops × 6 rounds × 5 epochs, lr ×0.1 at epochs 10 and 20 of each outer loop;
     class-weighted CE; per-class score 0.45·recall + 0.55·precision on the clean validation set (14,313 images);
     extraction and validation with the evaluation transform (as ``Clothing.py``).  Deviations: the kit's image

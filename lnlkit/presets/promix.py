@@ -104,8 +104,9 @@ def _cifar_preset(name: str) -> Callable[[], ProMixConfig]:
         f"(601 passes), batch 256, SGD lr 0.05 cosine to 5e-5, wd 5e-4, warm-up {30 if c100 else 10}"
         f"{' + negative-entropy penalty' if s.get('asym') else ''}, w ramp 50, LGA in the last 250 epochs (e > 350, "
         f"threshold 0.9), β 0.1 ramped over 100 epochs and off from 100, bias_m 0.9999, T 0.5; rho {s['rho']:g}, "
-        f"tau {0.95 if c100 else 0.99:g}, α = β_pl = {0.5 if c100 else 0.8:g}. Load the data with "
-        f"``normalization='promix'`` for the official statistics. Source: {s['source']}."
+        f"tau {0.95 if c100 else 0.99:g}, α = β_pl = {0.5 if c100 else 0.8:g}. The official "
+        f"statistics (``normalization='promix'``) are the method's data pipeline, applied automatically. "
+        f"Source: {s['source']}."
     )
     return build
 

@@ -14,8 +14,9 @@ from lnlkit.methods.sop import SOPConfig
 def _cifar10n() -> SOPConfig:
     """SOP+ as Prune4ReL trains it on CIFAR-10N (``cifar10n:aggre|worst|rand1..3``), ``sop_CF10.sh``: PreAct ResNet-18,
     300 epochs, batch 128, SGD 0.02 Nesterov momentum 0.9, wd 5e-4, cosine (T = 300, min 1e-4), lr_u 10,
-    lr_v 100 (the default; not passed by the scripts), rc 0.9, rb 0.1.  Strong view: crop + flip + Cutout 16
-    (AutoAugment not available in the kit, deviation)."""
+    lr_v 100 (the default; not passed by the scripts), rc 0.9, rb 0.1.  Strong view: AutoAugment's
+    CIFAR-10 policy (Fast-AutoAugment archive magnitudes), flip, crop, Cutout 16, as the official strong transform
+    (``strong_view="autoaugment"``)."""
     return SOPConfig(model="preact_resnet18")
 
 
