@@ -72,7 +72,7 @@ def _web(subset: str, classes: int) -> Callable[[], CoMiningConfig]:
             if subset == "web-bird"
             else "The README gives only the web-bird command; these values are assumed the same (UNVERIFIED). "
         )
-        + "The strong view is the official package's ``RandAugment()`` (``strong_view=\"randaugment\"``, P8); each "
+        + 'The strong view is the official package\'s ``RandAugment()`` (``strong_view="randaugment"``, P8); each '
         "view is its own decoded crop, as the official loader's (the device adds the strong ops)."
     )
     return build
