@@ -43,7 +43,8 @@ def _clothing1m() -> MeMomentumConfig:
     ImageNet weights from a local file (``--set weights_path=...``; without it the run stops unless
     ``pretrained=false``; the official ``--pretrain`` flag is store_false, so pretraining is on), fc → 14; SGD
     lr 0.005 / momentum 0.9 / wd 1e-3, batch 32; 3 outer loops × 6 rounds × 5 epochs, lr ×0.1 at epochs 10 and 20
-    of each outer loop; class-weighted CE; per-class score 0.45·recall + 0.55·precision on the clean validation set (14,313 images);
+    of each outer loop; class-weighted CE; per-class score 0.45·recall + 0.55·precision on the clean validation
+    set (14,313 images);
     extraction and validation with the evaluation transform (as ``Clothing.py``).  Deviations: the kit's image
     pipeline (its resize / crop, device-side flip) replaces Resize(256) → RandomCrop(256, pad 32); the per-class best
     models are kept as their predictions, not as 90 checkpoints (P-M5).  The published ≈ 73.13% is UNVERIFIED."""
