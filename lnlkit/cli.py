@@ -3,6 +3,7 @@
 ::
 
     lnlkit run --method ce --dataset digits --noise symmetric:0.4 --seed 0 --out runs/ce-sym40-s0
+    lnlkit run --profile quick --method dividemix --noise pairflip:0.4 --out runs/dm-pair40-s0   # as make demo does
     lnlkit reproduce --profile quick [--only 00_quickstart ...] [--jobs 2] [--out runs/]
     lnlkit reproduce --profile paper --devices cuda:0,cuda:1        # or --devices all
     lnlkit reproduce --profile paper --executor slurm --partition gpu --gpus-per-job 1 --time 720
@@ -20,6 +21,8 @@ from typing import Sequence
 
 __all__ = ["main", "build_parser"]
 
+PROFILE_NAMES = ("smoke", "quick", "full", "paper")  # lnlkit.reproduce.PROFILES (not imported at start-up)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lnlkit", description="Learning with noisy labels: run, tabulate, inspect.")
@@ -33,9 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="seed of the noise and of training")
     run.add_argument("--out", required=True, help="run folder to write")
     run.add_argument(
+        "--profile",
+        default=None,
+        choices=PROFILE_NAMES,
+        help="configure the method as this batch profile does (its preset and schedule, e.g. quick = make demo)",
+    )
+    run.add_argument(
         "--preset",
         default=None,
-        help="hyperparameter preset (default: the method's preset for this data set and noise, "
+        help="hyperparameter preset (default: the profile's, else the method's preset for this data set and noise, "
         "`Method.preset_for`, if it has one)",
     )
     run.add_argument(
@@ -62,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--profile",
         default="quick",
-        choices=("smoke", "quick", "paper"),
-        help="smoke: about a minute (tests); quick: digits on a CPU; paper: the papers' settings (GPU)",
+        choices=PROFILE_NAMES,
+        help="smoke: about a minute (tests); quick: every method x noise column on digits, one seed (make demo, "
+        "a 2-core CPU); full: the same with the presets' schedules and three seeds; paper: the papers' settings (GPU)",
     )
     rep.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK", help="execute only these notebooks")
     rep.add_argument("--jobs", type=int, default=None, help="notebooks at once (default: CPU count, 1 on a GPU)")
@@ -100,8 +110,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(cls.Config, args.overrides)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    preset = args.preset if args.preset is not None else cls.preset_for(args.dataset, args.noise)
-    method = get_method(args.method, preset, **overrides)  # validates before any file is written
+    if args.profile is not None:  # the profile's preset and schedule, then --preset / --set on top
+        from lnlkit.reproduce import profile_method
+
+        method = profile_method(args.method, args.profile, args.dataset, args.noise, args.preset, **overrides)
+    else:
+        preset = args.preset if args.preset is not None else cls.preset_for(args.dataset, args.noise)
+        method = get_method(args.method, preset, **overrides)  # validates before any file is written
     method.pretrained_record()  # a preset that starts from ImageNet weights needs weights_path (or pretrained=false)
     # the preset's data pipeline (its official normalisation), recorded in config.json by fit
     data = load_dataset(args.dataset, args.root, method=method).with_noise(args.noise, seed=args.seed)

@@ -1,12 +1,15 @@
-"""Batch reproduction: execute the notebooks with papermill over a profile's grid, then aggregate the results.
+"""Batch reproduction: train a profile's results grid, execute the notebooks with papermill, aggregate the results.
 
-A *profile* fixes the size of the work: ``smoke`` (about a minute, for the tests), ``quick`` (the embedded digits on a
-2-core CPU) and ``paper`` (the papers' data sets and settings, for a GPU).  Every notebook that trains methods is
-executed once per cell of its grid (noise setting x seed) and leaves one run folder per method under
-``<out>/<profile>/<method>/<dataset>_<noise>_s<seed>/``; the other notebooks are executed once.  A grid cell whose
-run folders are complete and whose notebook ran without error is skipped, so an interrupted batch resumes where it
-stopped (and the notebooks themselves resume their runs from the last checkpoint).  Finally ``99_results.ipynb``
-writes ``results/<profile>.md``, ``.csv`` and ``.tex`` and the summary figures.
+A *profile* fixes the size of the work: ``smoke`` (about a minute, for the tests), ``quick`` (every method in every
+noise column of the results table on the embedded digits, one seed: ``make demo`` on a 2-core CPU), ``full`` (the
+same grid with three seeds: the README's table) and ``paper`` (the papers' data sets and settings, for a GPU).
+
+The batch has two stages.  First the *table grid*: every method of the table on every noise setting and seed, each
+run a plain ``lnlkit run`` process (no notebook kernel), kept under ``<out>/<profile>/<method>/<dataset>_<noise>_s<seed>/``.
+Then every notebook, executed once per cell of its own grid (usually one cell); a notebook whose cell is in the table
+grid finds its method's run complete and trains only its variants (ablations, switches).  A run or grid cell that is
+complete is skipped, so an interrupted batch resumes where it stopped (and every run resumes from its last
+checkpoint).  Finally ``99_results.ipynb`` writes ``results/<profile>.md``, ``.csv`` and ``.tex`` and the figures.
 
 Notebooks call :func:`profile_method` and :func:`run_folder` so that they name and size their runs exactly as the
 batch expects.
@@ -42,6 +45,9 @@ __all__ = [
     "Profile",
     "NotebookSpec",
     "Job",
+    "RunJob",
+    "TABLE_METHODS",
+    "TABLE_NOISES",
     "JobOutcome",
     "PROFILES",
     "NOTEBOOKS",
@@ -70,7 +76,7 @@ __all__ = [
 # ------------------------------------------------------------------------------------------- profiles
 @dataclass(frozen=True)
 class Grid:
-    """The cells a training notebook is executed over: one data set, noise settings x seeds."""
+    """Cells to run: one data set, noise settings x seeds."""
 
     dataset: str
     noises: tuple[str, ...]
@@ -85,15 +91,56 @@ class MethodPlan:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
+# The rows and columns of the paper-layout results table (lnlkit.tables): plain CE (its best and last epochs are
+# the two reference rows), the five methods, SOP+ alone, and Prune4ReL next to its Uniform baseline at one ratio.
+TABLE_METHODS: tuple[str, ...] = (
+    "ce",
+    "dividemix",
+    "smr",
+    "promix",
+    "comining",
+    "mememomentum",
+    "sop",
+    "prune4rel",
+    "prune:uniform",
+)
+TABLE_NOISES: tuple[str, ...] = (
+    "symmetric:0.2",
+    "symmetric:0.5",
+    "symmetric:0.8",
+    "pairflip:0.4",
+    "instance:0.4",
+    "openset:0.2+symmetric:0.2",
+)
+
+
 @dataclass(frozen=True)
 class Profile:
-    """A named size of the batch: its default grid and how each method is configured."""
+    """A named size of the batch.
+
+    Attributes
+    ----------
+    grid : Grid
+        The notebooks' cell (one data set, noise settings x seeds) unless a :class:`NotebookSpec` names its own.
+    methods : dict
+        How each method is configured (:class:`MethodPlan`).
+    table : Grid, optional
+        The results table's grid: every method of ``table_methods`` on every cell, each a plain run process, trained
+        before the notebooks.  ``None``: the table holds what the notebooks train.
+    table_methods : tuple of str
+    notebook_parameters : dict
+        Per notebook (file stem), parameters this profile passes on top of the notebook's defaults (e.g. fewer
+        selection ratios in ``quick``).
+    """
 
     name: str
     description: str
     grid: Grid
     methods: dict[str, MethodPlan]
     device: str = "auto"
+    table: Grid | None = None
+    table_methods: tuple[str, ...] = TABLE_METHODS
+    notebook_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # Prune4ReL and the pruning baselines of its paper (methods/prune4rel.py)
@@ -105,7 +152,26 @@ _PRUNERS = (
     "prune:forgetting",
     "prune:grand",
     "prune:moderate",
+    "prune:kcentergreedy",
+    "prune:glister",
 )
+
+# The quick profile's schedules: each digits preset with its epochs scaled down (the algorithm, its constants and
+# the ratios between its phases unchanged), so the grid of every method x every column fits ``make demo``'s
+# 15 minutes on a 2-core CPU.  Numbers from bench/bench_cost.py; full keeps the presets' own schedules.
+_QUICK_SCHEDULES: dict[str, dict[str, Any]] = {
+    "ce": {"epochs": 50},
+    "dividemix": {"epochs": 30, "warm_up": 3, "lr_milestones": (15,)},
+    "smr": {"epochs": 30, "warm_up": 3, "lr_milestones": (15,)},
+    "promix": {"epochs": 30, "start_expand": 12},
+    "comining": {"epochs": 25, "warmup_epochs": 3},
+    "mememomentum": {"max_phase_a_epochs": 10, "round_epochs": 5, "round_milestones": (2, 4)},
+    "sop": {"epochs": 30},
+    **{m: {"epochs": 75} for m in _PRUNERS},
+}
+
+# notebooks' cell in the digits profiles: a column of the results table, so they reuse the grid's runs
+_DIGITS_CELL = Grid("digits", ("symmetric:0.5",), (0,))
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
@@ -137,21 +203,27 @@ PROFILES: dict[str, Profile] = {
             **{m: MethodPlan("digits", {"epochs": 2, "warmup_epochs": 1}) for m in _PRUNERS},
         },
         device="cpu",
+        # the notebooks' own cell: the grid trains each method's main run, the notebooks add their variants
+        table=Grid("digits", ("symmetric:0.4",), (0,)),
     ),
     "quick": Profile(
         "quick",
-        "the embedded digits with each method's digits preset: the main job on a 2-core CPU",
-        Grid("digits", ("symmetric:0.2", "symmetric:0.4", "symmetric:0.8", "pairflip:0.4"), (0, 1)),
-        {
-            "ce": MethodPlan("digits", {"epochs": 60}),
-            "dividemix": MethodPlan("digits"),
-            "smr": MethodPlan("digits"),
-            "comining": MethodPlan("digits"),
-            "mememomentum": MethodPlan("digits"),
-            "promix": MethodPlan("digits"),
-            "sop": MethodPlan("digits"),
-            **{m: MethodPlan("digits") for m in _PRUNERS},
-        },
+        "every method in every column of the results table on the embedded digits, one seed, schedules scaled "
+        "down: make demo on a 2-core CPU",
+        _DIGITS_CELL,
+        {m: MethodPlan("digits", dict(_QUICK_SCHEDULES[m])) for m in (*TABLE_METHODS[:7], *_PRUNERS)},
+        device="cpu",
+        table=Grid("digits", TABLE_NOISES, (0,)),
+        # one selection ratio: Prune4ReL and the baselines at f = 0.4 are the full profile's
+        notebook_parameters={"14_prune4rel": {"ratios": [0.2]}},
+    ),
+    "full": Profile(
+        "full",
+        "the quick grid with each digits preset's own schedule and three seeds: the README's results table",
+        _DIGITS_CELL,
+        {m: MethodPlan("digits") for m in (*TABLE_METHODS[:7], *_PRUNERS)},
+        device="cpu",
+        table=Grid("digits", TABLE_NOISES, (0, 1, 2)),
     ),
     "paper": Profile(
         "paper",
@@ -198,7 +270,7 @@ def profile_method(
     ----------
     method : str
         Method name, e.g. ``"ce"``.
-    profile : {"smoke", "quick", "paper"}
+    profile : {"smoke", "quick", "full", "paper"}
     dataset, noise : str, optional
         Used when the profile leaves the preset to the method (``paper``): ``Method.preset_for(dataset, noise)``
         chooses (by default the preset named after the data set).
@@ -261,7 +333,7 @@ def compare_with_ce(
         The runs to compare, trained on ``data``.
     data : NoisyDataset
         The noisy training set of ``runs``.
-    profile : {"smoke", "quick", "paper"}
+    profile : {"smoke", "quick", "full", "paper"}
     runs_root : path
     dataset, noise : str
         The data set name and noise spec the runs were named by (``run_folder``).
@@ -322,45 +394,41 @@ class NotebookSpec:
         return self.grids.get(profile.name, profile.grid)
 
 
+# In the digits profiles every notebook's cell is a column of the results table (the profile's grid, symmetric:0.5
+# seed 0), so its method's main run comes from the table grid and the notebook trains only its variants.
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("00_quickstart.ipynb", methods=("ce",)),
     NotebookSpec("01_label_noise.ipynb"),
-    # one run plus two switch variants per cell, about 140 s each on one core: one cell in the quick profile
-    NotebookSpec("10_promix.ipynb", methods=("promix",), grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))}),
-    # two runs plus two ablation runs per cell, about 100 s each on one core: one cell in the quick profile
-    NotebookSpec(
-        "11_dividemix_smr.ipynb",
-        methods=("dividemix", "smr"),
-        grids={"quick": Grid("digits", ("symmetric:0.4",), (0,))},
-    ),
-    # the main run, an open-set run and three switch variants (about 100 s each on one core): one cell in quick;
-    # paper: Co-mining's own CIFAR-10 settings (Table 1, its RandomState(0) noise recipe with seed 0)
+    # the main run plus two warm-up penalty variants
+    NotebookSpec("10_promix.ipynb", methods=("promix",)),
+    # two runs plus two ablation runs
+    NotebookSpec("11_dividemix_smr.ipynb", methods=("dividemix", "smr")),
+    # the main run, an open-set run (a table column) and three switch variants; paper: Co-mining's own CIFAR-10
+    # settings (Table 1, its RandomState(0) noise recipe with seed 0)
     NotebookSpec(
         "12_comining.ipynb",
         methods=("comining",),
         grids={
-            "quick": Grid("digits", ("symmetric:0.4",), (0,)),
             "paper": Grid(
                 "cifar10", ("symmetric:0.2", "symmetric:0.5", "symmetric:0.8", "pairflip:0.2", "pairflip:0.4"), (0,)
             ),
         },
     ),
-    # the paper's main setting is instance-dependent noise; two runs (official and fixed switches) per cell, about
-    # two minutes each on one core; on a GPU the CIFAR-10 settings of the official README (seed 1)
+    # the paper's main setting is instance-dependent noise; two runs (official and fixed switches) per cell; on a
+    # GPU the CIFAR-10 settings of the official README (seed 1)
     NotebookSpec(
         "13_me_momentum.ipynb",
         methods=("mememomentum",),
         grids={
-            "quick": Grid("digits", ("instance:0.4",), (0,)),
+            **{p: Grid("digits", ("instance:0.4",), (0,)) for p in ("quick", "full")},
             "paper": Grid("cifar10", ("symmetric:0.2", "instance:0.2", "instance:0.4"), (1,)),
         },
     ),
-    # SOP+ on all data, Prune4ReL and Uniform at two ratios (+ the other baselines in quick), about 15 runs of
-    # ≈ 1 min each on one core in the quick profile: one cell
+    # SOP+ on all data, Prune4ReL and its baselines at each selection ratio, two switch variants
     NotebookSpec(
         "14_prune4rel.ipynb",
         methods=("sop", "prune4rel"),
-        grids={"quick": Grid("digits", ("symmetric:0.4",), (0,)), "paper": Grid("cifar10", ("cifar10n:worst",), (0,))},
+        grids={"paper": Grid("cifar10", ("cifar10n:worst",), (0,))},
     ),
 )
 RESULTS_NOTEBOOK = NotebookSpec("99_results.ipynb")
@@ -395,6 +463,53 @@ class Job:
         return self.marker.exists() and all(is_complete_run(r) for r in self.runs)
 
 
+@dataclass(frozen=True)
+class RunJob:
+    """One cell of the results table's grid: a method trained as the profile configures it, by ``lnlkit run`` in
+    a process of its own (no notebook kernel).  Its run folder is its completion marker; ``log`` keeps its output.
+    """
+
+    name: str
+    parameters: dict[str, Any]  # profile, method, dataset, noise, seed, device
+    runs: tuple[Path, ...]
+    log: Path
+
+    @property
+    def executed(self) -> Path:  # what a failure report points to
+        return self.log
+
+    def is_complete(self) -> bool:
+        return all(is_complete_run(r) for r in self.runs)
+
+    def command(self) -> list[str]:
+        p = self.parameters
+        return [
+            sys.executable,
+            "-m",
+            "lnlkit",
+            "run",
+            "--profile",
+            p["profile"],
+            "--method",
+            p["method"],
+            "--dataset",
+            p["dataset"],
+            "--noise",
+            p["noise"],
+            "--seed",
+            str(p["seed"]),
+            "--device",
+            p["device"],
+            "--out",
+            str(self.runs[0]),
+            "--resume",
+            "--quiet",
+        ]
+
+
+TABLE_STAGE = "table"  # the name ``only`` uses for the table grid
+
+
 @dataclass
 class JobOutcome:
     job: Job
@@ -409,8 +524,10 @@ def plan_jobs(
     notebooks: Sequence[NotebookSpec] = NOTEBOOKS,
     only: Iterable[str] | None = None,
     device: str | None = None,
-) -> list[Job]:
-    """Expand the notebooks over the profile's grids into jobs (the results notebook is not among them).
+    table: bool = True,
+) -> list[Job | RunJob]:
+    """Expand the profile into jobs: the table grid's runs first, then the notebooks over their grids (the results
+    notebook is not among them).
 
     Parameters
     ----------
@@ -419,37 +536,52 @@ def plan_jobs(
         ``<out>/<profile>``; run folders, executed notebooks and logs go below it.
     notebooks : sequence of NotebookSpec
     only : iterable of str, optional
-        Notebook names (with or without ``.ipynb``) to keep.
+        Notebook names (with or without ``.ipynb``) to keep, and ``"table"`` for the table grid's runs.
     device : str, optional
-        Passed to training notebooks (default: the profile's).
+        Passed to training runs and notebooks (default: the profile's).
+    table : bool
+        Plan the profile's table grid (``False``: notebooks only, e.g. for a folder of one's own notebooks).
+
+    Returns
+    -------
+    list of RunJob and Job
+        The table grid's :class:`RunJob` (method by method within each seed and noise setting), then the
+        notebooks' :class:`Job`.
     """
     prof = _profile(profile)
     runs_root = Path(runs_root).resolve()
     wanted = None if only is None else {Path(n).stem for n in only}
     if wanted is not None:
-        known = {nb.stem for nb in notebooks} | {RESULTS_NOTEBOOK.stem}
+        known = {nb.stem for nb in notebooks} | {RESULTS_NOTEBOOK.stem, TABLE_STAGE}
         unknown = sorted(wanted - known)
         if unknown:
             raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; the batch has {', '.join(sorted(known))}")
-    jobs: list[Job] = []
+    jobs: list[Job | RunJob] = []
+    base = {"profile": prof.name, "runs_root": str(runs_root)}
+    device = device or prof.device
+    if table and prof.table is not None and (wanted is None or TABLE_STAGE in wanted):
+        grid = prof.table
+        for seed in grid.seeds:
+            for noise in grid.noises:
+                cell = f"{grid.dataset}_{noise_tag(noise)}_s{seed}"
+                for method in prof.table_methods:
+                    folder = run_folder(runs_root, method, grid.dataset, noise, seed)
+                    params = {"profile": prof.name, "method": method, "dataset": grid.dataset, "noise": noise,
+                              "seed": seed, "device": device}  # fmt: skip
+                    log = runs_root / "_runs" / f"{folder.parent.name}__{cell}.log"
+                    jobs.append(RunJob(f"{TABLE_STAGE}/{folder.parent.name}/{cell}", params, (folder,), log))
     for nb in notebooks:
         if wanted is not None and nb.stem not in wanted:
             continue
-        base = {"profile": prof.name, "runs_root": str(runs_root)}
+        extra = prof.notebook_parameters.get(nb.stem, {})
         grid = nb.grid(prof)
         if grid is None:
-            jobs.append(Job(nb, nb.stem, base, (), runs_root / "_notebooks" / nb.filename))
+            jobs.append(Job(nb, nb.stem, {**base, **extra}, (), runs_root / "_notebooks" / nb.filename))
             continue
         for noise in grid.noises:
             for seed in grid.seeds:
                 cell = f"{grid.dataset}_{noise_tag(noise)}_s{seed}"
-                params = {
-                    **base,
-                    "dataset": grid.dataset,
-                    "noise": noise,
-                    "seed": seed,
-                    "device": device or prof.device,
-                }
+                params = {**base, "dataset": grid.dataset, "noise": noise, "seed": seed, "device": device, **extra}
                 runs = tuple(run_folder(runs_root, m, grid.dataset, noise, seed) for m in nb.methods)
                 jobs.append(
                     Job(nb, f"{nb.stem}/{cell}", params, runs, runs_root / "_notebooks" / f"{nb.stem}__{cell}.ipynb")
@@ -475,7 +607,10 @@ def _execute(
     timeout: float | None,
     echo: Callable[[str], None] = lambda _: None,
 ) -> JobOutcome:
-    """Run one notebook in its own papermill process (a crash or hang of one job cannot take the batch down)."""
+    """Run one notebook in its own papermill process, or one table run in its own ``lnlkit run`` process (a crash
+    or hang of one job cannot take the batch down)."""
+    if isinstance(job, RunJob):
+        return _execute_run(job, env, timeout, echo)
     source = notebooks_dir / job.notebook.filename
     echo(f"start {job.name}")
     start = time.perf_counter()
@@ -529,7 +664,27 @@ def _execute(
     return JobOutcome(job, "ok", seconds)
 
 
-_KILLED = "papermill was killed by signal"
+def _execute_run(
+    job: RunJob, env: dict[str, str], timeout: float | None, echo: Callable[[str], None] = lambda _: None
+) -> JobOutcome:
+    """Train one table cell with ``lnlkit run --profile`` (resuming its run folder)."""
+    echo(f"start {job.name}")
+    start = time.perf_counter()
+    job.log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(job.log, "wb") as log:
+            proc = subprocess.run(job.command(), stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return JobOutcome(job, "failed", time.perf_counter() - start, f"timed out after {timeout:.0f} s")
+    seconds = time.perf_counter() - start
+    if proc.returncode < 0:
+        return JobOutcome(job, "failed", seconds, f"{_KILLED} {-proc.returncode}")
+    if proc.returncode != 0 or not job.is_complete():
+        return JobOutcome(job, "failed", seconds, _error_summary(job.log))
+    return JobOutcome(job, "ok", seconds)
+
+
+_KILLED = "the job was killed by signal"
 
 
 def _error_summary(log: Path, lines: int = 6) -> str:
@@ -581,26 +736,30 @@ def reproduce(
     slurm: SlurmOptions | None = None,
     check_inputs: bool = True,
     progress: bool = True,
+    table: bool = True,
 ) -> list[JobOutcome]:
-    """Execute the notebooks over the profile's grid and regenerate the results tables and figures.
+    """Train the profile's table grid, execute the notebooks over their grids and regenerate the results tables
+    and figures.
 
     Parameters
     ----------
-    profile : {"smoke", "quick", "paper"}
+    profile : {"smoke", "quick", "full", "paper"}
     out : path
-        Runs go to ``<out>/<profile>/``; executed notebooks and their logs to ``<out>/<profile>/_notebooks/``.
+        Runs go to ``<out>/<profile>/``; the table runs' logs to ``<out>/<profile>/_runs/``, executed notebooks
+        and their logs to ``<out>/<profile>/_notebooks/``.
     results, figures : path
         Where ``99_results.ipynb`` writes ``<profile>.md/.csv/.tex`` and the summary figures.
     only : iterable of str, optional
-        Execute only these notebooks (the results notebook still runs unless ``run_results=False``).
+        Execute only these notebooks, and the table grid if ``"table"`` is among them (the results notebook still
+        runs unless ``run_results=False``).
     jobs : int, optional
-        Notebooks executed at once (default: the CPU count on CPU, 1 with a GPU); the cores are shared out.
+        Runs or notebooks executed at once (default: the CPU count on CPU, 1 with a GPU); the cores are shared out.
     notebooks_dir : path, optional
         Folder of the notebooks (default: the repository's ``notebooks/``).
     device : str, optional
         Device for training notebooks (default: the profile's).
     timeout : float, optional
-        Seconds allowed per notebook.
+        Seconds allowed per notebook or table run.
     echo : callable
         Receives one line per event (start, finish, skip, failure).
     devices : str or sequence of str, optional
@@ -616,6 +775,8 @@ def reproduce(
         Check first that every data set and label file the grid cells need is present (one error listing all).
     progress : bool
         Progress bar over the SLURM jobs.
+    table : bool
+        Train the profile's table grid before the notebooks (``False``: notebooks only).
 
     Raises
     ------
@@ -635,7 +796,7 @@ def reproduce(
     if not nb_dir.is_dir():
         raise FileNotFoundError(f"notebooks folder not found: {nb_dir} (pass notebooks_dir / --notebooks)")
     runs_root = (Path(out) / prof.name).resolve()
-    planned = plan_jobs(prof.name, runs_root, notebooks, only, device)
+    planned = plan_jobs(prof.name, runs_root, notebooks, only, device, table)
     slots = _check_executor(executor, devices, jobs, slurm)
     n_jobs = len(slots) if slots else max(1, int(jobs)) if jobs is not None else _default_jobs(device or prof.device)
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
@@ -653,24 +814,30 @@ def reproduce(
             todo.append(job)
     if check_inputs:
         check_data(todo, env["LNLKIT_DATA"])
-    if executor == "slurm":
-        echo(f"profile {prof.name}: {len(todo)} SLURM job(s) to submit, {len(planned) - len(todo)} complete")
-        _run_slurm(todo, nb_dir, slurm or SlurmOptions(), timeout, runs_root, echo, outcomes, progress)
-    elif slots:
-        echo(
-            f"profile {prof.name}: {len(todo)} notebook run(s) to do, {len(planned) - len(todo)} complete; "
-            f"one per device on {', '.join(slots)}, {threads} thread(s) each"
-        )
-        _run_pool(todo, nb_dir, env, timeout, slots, echo, outcomes)
-    else:
-        echo(
-            f"profile {prof.name}: {len(todo)} notebook run(s) to do, {len(planned) - len(todo)} complete; "
-            f"{n_jobs} at a time, {threads} thread(s) each"
-        )
-        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            futures = [pool.submit(_execute, job, nb_dir, env, timeout, echo) for job in todo]
-            for done, future in enumerate(as_completed(futures), 1):
-                _report(future.result(), done, len(todo), echo, outcomes)
+    # the table grid first: a notebook whose cell is in it then finds its method's run complete (two processes never
+    # train one run folder at once)
+    stages = [[j for j in todo if isinstance(j, RunJob)], [j for j in todo if not isinstance(j, RunJob)]]
+    for stage, what in zip(stages, ("table run(s)", "notebook run(s)")):
+        if not stage:
+            continue
+        if executor == "slurm":
+            echo(f"profile {prof.name}: {len(stage)} {what} to submit as SLURM jobs, {len(planned) - len(todo)} complete")
+            _run_slurm(stage, nb_dir, slurm or SlurmOptions(), timeout, runs_root, echo, outcomes, progress)
+        elif slots:
+            echo(
+                f"profile {prof.name}: {len(stage)} {what} to do, {len(planned) - len(todo)} complete; "
+                f"one per device on {', '.join(slots)}, {threads} thread(s) each"
+            )
+            _run_pool(stage, nb_dir, env, timeout, slots, echo, outcomes)
+        else:
+            echo(
+                f"profile {prof.name}: {len(stage)} {what} to do, {len(planned) - len(todo)} complete; "
+                f"{n_jobs} at a time, {threads} thread(s) each"
+            )
+            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+                futures = [pool.submit(_execute, job, nb_dir, env, timeout, echo) for job in stage]
+                for done, future in enumerate(as_completed(futures), 1):
+                    _report(future.result(), done, len(stage), echo, outcomes)
 
     if run_results:
         results_job = Job(

@@ -59,8 +59,10 @@ def run_folder(
     Returns
     -------
     Path
-        ``<runs_root>/<method>[+<variant>]/<dataset>_<noise tag>_s<seed>``
+        ``<runs_root>/<method>[+<variant>]/<dataset>_<noise tag>_s<seed>``, with ``:`` in the method name as ``-``
+        (``prune:uniform`` -> ``prune-uniform``)
     """
+    method = str(method).replace(":", "-")
     folder = method if variant is None else f"{method}+{variant}"
     return Path(runs_root) / folder / f"{dataset}_{noise_tag(noise)}_s{int(seed)}"
 

@@ -121,6 +121,7 @@ def uninterrupted(tmp_path_factory):
             out=root / "runs",
             notebooks_dir=nb_dir,
             notebooks=specs,
+            table=False,
             run_results=False,
             devices="cuda:0,cuda:1",
             echo=lambda _: None,
@@ -205,7 +206,7 @@ def test_missing_label_file_and_data_set_in_one_message(tmp_path, monkeypatch):
         ),
         NotebookSpec("b.ipynb", methods=("ce",), grids={"smoke": Grid("cifar100", ("symmetric:0.2",), (0,))}),
     )
-    jobs = plan_jobs("smoke", tmp_path, notebooks=specs)
+    jobs = plan_jobs("smoke", tmp_path, notebooks=specs, table=False)
     with pytest.raises(FileNotFoundError) as err:
         check_data(jobs, tmp_path / "empty")
     text = str(err.value)
@@ -240,6 +241,7 @@ def test_device_pool_gives_each_job_one_device_for_its_lifetime(tmp_path, simula
         out=tmp_path / "runs",
         notebooks_dir=nbs,
         notebooks=(spec,),
+        table=False,
         run_results=False,
         devices="all",
         echo=lines.append,
@@ -266,7 +268,7 @@ def test_local_batch_killed_half_way_resumes_without_retraining(tmp_path, uninte
     code = (
         "import sys; from lnlkit.reproduce import reproduce, NotebookSpec\n"
         f"reproduce('smoke', out={str(tmp_path / 'runs')!r}, notebooks_dir={str(nb_dir)!r}, notebooks={specs!r}, "
-        "run_results=False, devices='cuda:0,cuda:1')"
+        "table=False, run_results=False, devices='cuda:0,cuda:1')"
     )
     runs_root.mkdir(parents=True)
     (runs_root / "hold").touch()
@@ -299,6 +301,7 @@ def test_local_batch_killed_half_way_resumes_without_retraining(tmp_path, uninte
             out=tmp_path / "runs",
             notebooks_dir=nb_dir,
             notebooks=specs,
+            table=False,
             run_results=False,
             devices="cuda:0,cuda:1",
             echo=lines.append,
@@ -378,6 +381,7 @@ def test_slurm_batch_survives_a_cancelled_job_and_matches_the_local_tables(slurm
                 out=tmp_path / "runs",
                 notebooks_dir=nb_dir,
                 notebooks=specs,
+                table=False,
                 run_results=False,
                 executor="slurm",
                 slurm=options,

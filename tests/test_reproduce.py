@@ -8,7 +8,20 @@ import pandas as pd
 import pytest
 
 from lnlkit.cli import main
-from lnlkit.reproduce import PROFILES, Grid, NotebookSpec, noise_tag, plan_jobs, profile_method, reproduce, run_folder
+from lnlkit.reproduce import (
+    PROFILES,
+    TABLE_METHODS,
+    TABLE_NOISES,
+    Grid,
+    Job,
+    NotebookSpec,
+    RunJob,
+    noise_tag,
+    plan_jobs,
+    profile_method,
+    reproduce,
+    run_folder,
+)
 from lnlkit.train.recorder import load_run
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -54,7 +67,18 @@ def smoke(tmp_path_factory):
 def test_smoke_executes_every_notebook_without_error(smoke):
     root, outcomes, lines = smoke
     names = {o.job.name: o for o in outcomes}
-    assert set(names) == {
+    table = PROFILES["smoke"].table_methods
+    assert {n for n in names if n.startswith("table/")} == {
+        f"table/{m.replace(':', '-')}/digits_symmetric-0.4_s0" for m in table
+    }, lines
+    # the table grid runs first, each method in a process of its own, before any notebook starts
+    first_notebook = next(i for i, line in enumerate(lines) if line.startswith("start 00_"))
+    assert all(line.startswith("start table/") for line in lines[:first_notebook] if line.startswith("start"))
+    for method in table:
+        log = root / "runs" / "smoke" / "_runs" / f"{method.replace(':', '-')}__digits_symmetric-0.4_s0.log"
+        assert "run folder:" in log.read_text(), method
+    notebooks = [o for o in outcomes if not o.job.name.startswith("table/")]
+    assert {o.job.name for o in notebooks} == {
         "00_quickstart/digits_symmetric-0.4_s0",
         "01_label_noise",
         "10_promix/digits_symmetric-0.4_s0",
@@ -66,6 +90,7 @@ def test_smoke_executes_every_notebook_without_error(smoke):
     }, lines
     for o in outcomes:
         assert o.status == "ok", f"{o.job.name}: {o.error}"
+    for o in notebooks:
         assert o.job.executed.exists() and _errors(o.job.executed) == []
         assert o.job.marker.exists()
 
@@ -199,6 +224,7 @@ def test_failing_notebook_is_reported_and_does_not_stop_the_others(tmp_path):
         jobs=2,
         run_results=False,
         notebooks=(NotebookSpec("bad.ipynb"), NotebookSpec("good.ipynb")),
+        table=False,
         echo=lines.append,
     )
     status = {o.job.name: o for o in outcomes}
@@ -219,6 +245,7 @@ def test_missing_notebook_fails_cleanly(tmp_path):
         notebooks_dir=nbs,
         run_results=False,
         notebooks=(NotebookSpec("absent.ipynb"),),
+        table=False,
         echo=lambda _: None,
     )
     assert outcomes[0].status == "failed" and "notebook not found" in outcomes[0].error
@@ -226,8 +253,28 @@ def test_missing_notebook_fails_cleanly(tmp_path):
 
 def test_plan_jobs_grid_and_errors(tmp_path):
     jobs = plan_jobs("quick", tmp_path)
+    # the results table's grid first: every table method on every noise column, one process each
+    table = PROFILES["quick"].table
+    runs = [j for j in jobs if isinstance(j, RunJob)]
+    assert jobs[: len(runs)] == runs
+    assert len(runs) == len(TABLE_METHODS) * len(TABLE_NOISES) * len(table.seeds) == 54
+    assert {(j.parameters["method"], j.parameters["noise"]) for j in runs} == {
+        (m, n) for m in TABLE_METHODS for n in TABLE_NOISES
+    }
+    uniform = next(j for j in runs if j.parameters["method"] == "prune:uniform")
+    assert uniform.runs[0].parent.name == "prune-uniform"
+    command = uniform.command()
+    assert command[command.index("--profile") + 1] == "quick" and "--resume" in command
+    # each notebook's cell is a table column, so the notebooks reuse the grid's main runs
+    cells = {r for j in runs for r in j.runs}
+    for job in jobs[len(runs) :]:
+        assert set(job.runs) <= cells, job.name
+    assert jobs[-1].parameters["ratios"] == [0.2]  # notebook 14: one ratio in quick (notebook_parameters)
+    assert len(plan_jobs("full", tmp_path)) == len(jobs) + 2 * len(runs)  # three seeds
+    assert plan_jobs("quick", tmp_path, table=False) == jobs[len(runs) :]
+    assert plan_jobs("quick", tmp_path, only=["table"]) == runs
     grid = PROFILES["quick"].grid
-    quick = [j for j in jobs if j.notebook.stem == "00_quickstart"]
+    quick = [j for j in jobs if isinstance(j, Job) and j.notebook.stem == "00_quickstart"]
     assert len(quick) == len(grid.noises) * len(grid.seeds)
     assert {j.parameters["noise"] for j in quick} == set(grid.noises)
     assert all(
@@ -236,7 +283,7 @@ def test_plan_jobs_grid_and_errors(tmp_path):
     )
     assert len({j.executed for j in jobs}) == len(jobs)
     custom = NotebookSpec("x.ipynb", methods=("ce",), grids={"quick": Grid("digits", ("none",), (5,))})
-    (job,) = plan_jobs("quick", tmp_path, notebooks=(custom,))
+    (job,) = plan_jobs("quick", tmp_path, notebooks=(custom,), table=False)
     assert job.parameters["seed"] == 5 and job.name == "x/digits_none_s5"
     with pytest.raises(ValueError, match="unknown profile"):
         plan_jobs("huge", tmp_path)
@@ -264,6 +311,25 @@ def test_cli_dry_run_and_bad_jobs(tmp_path, capsys):
     assert "to do     00_quickstart/digits_symmetric-0.4_s0" in out and "01_label_noise" in out
     assert main(["reproduce", "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_run_with_a_profile_trains_the_cell_as_the_batch_does(tmp_path, capsys):
+    out = tmp_path / "uniform"
+    args = ["run", "--profile", "smoke", "--method", "prune:uniform", "--noise", "pairflip:0.4", "--seed", "1"]
+    assert main([*args, "--out", str(out), "--set", "ratio=0.3", "--quiet"]) == 0
+    config = load_run(out).config
+    smoke = PROFILES["smoke"].methods["prune:uniform"]
+    assert config["preset"] == smoke.preset and config["noise"] == "pairflip:0.4" and config["seed"] == 1
+    hp = config["hyperparameters"]
+    assert hp["epochs"] == smoke.overrides["epochs"] and hp["warmup_epochs"] == smoke.overrides["warmup_epochs"]
+    assert hp["ratio"] == 0.3  # --set on top of the profile
+    # the same cell as `reproduce` plans it: same hyperparameters
+    planned = profile_method("prune:uniform", "smoke", "digits", "pairflip:0.4", ratio=0.3).config
+    for key in ("epochs", "warmup_epochs", "ratio", "lr", "batch_size", "selector"):
+        assert hp[key] == getattr(planned, key), key
+    with pytest.raises(SystemExit):  # argparse: not a profile
+        main(["run", "--profile", "huge", "--method", "ce", "--out", str(tmp_path / "x")])
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
 
 
 def test_committed_notebooks_have_no_outputs_and_one_parameters_cell():
