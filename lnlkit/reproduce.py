@@ -5,8 +5,8 @@ noise column of the results table on the embedded digits, one seed: ``make demo`
 same grid with three seeds: the README's table) and ``paper`` (the papers' data sets and settings, for a GPU).
 
 The batch has two stages.  First the *table grid*: every method of the table on every noise setting and seed, each
-run a plain ``lnlkit run`` process (no notebook kernel), kept under ``<out>/<profile>/<method>/<dataset>_<noise>_s<seed>/``.
-Then every notebook, executed once per cell of its own grid (usually one cell); a notebook whose cell is in the table
+run a plain ``lnlkit run`` process (no notebook kernel), kept under
+``<out>/<profile>/<method>/<dataset>_<noise>_s<seed>/``.  Then every notebook, executed once per cell of its own grid (usually one cell); a notebook whose cell is in the table
 grid finds its method's run complete and trains only its variants (ablations, switches).  A run or grid cell that is
 complete is skipped, so an interrupted batch resumes where it stopped (and every run resumes from its last
 checkpoint).  Finally ``99_results.ipynb`` writes ``results/<profile>.md``, ``.csv`` and ``.tex`` and the figures.
@@ -821,7 +821,7 @@ def reproduce(
         if not stage:
             continue
         if executor == "slurm":
-            echo(f"profile {prof.name}: {len(stage)} {what} to submit as SLURM jobs, {len(planned) - len(todo)} complete")
+            echo(f"profile {prof.name}: {len(stage)} {what} to submit to SLURM, {len(planned) - len(todo)} complete")
             _run_slurm(stage, nb_dir, slurm or SlurmOptions(), timeout, runs_root, echo, outcomes, progress)
         elif slots:
             echo(
