@@ -6,9 +6,9 @@ same grid with three seeds: the README's table) and ``paper`` (the papers' data 
 
 The batch has two stages.  First the *table grid*: every method of the table on every noise setting and seed, each
 run a plain ``lnlkit run`` process (no notebook kernel), kept under
-``<out>/<profile>/<method>/<dataset>_<noise>_s<seed>/``.  Then every notebook, executed once per cell of its own grid (usually one cell); a notebook whose cell is in the table
-grid finds its method's run complete and trains only its variants (ablations, switches).  A run or grid cell that is
-complete is skipped, so an interrupted batch resumes where it stopped (and every run resumes from its last
+``<out>/<profile>/<method>/<dataset>_<noise>_s<seed>/``.  Then every notebook, executed once per cell of its own
+grid (usually one cell); a notebook whose cell is in the table grid finds its method's run complete and trains only
+its variants (ablations, switches).  A run or grid cell that is complete is skipped, so an interrupted batch resumes where it stopped (and every run resumes from its last
 checkpoint).  Finally ``99_results.ipynb`` writes ``results/<profile>.md``, ``.csv`` and ``.tex`` and the figures.
 
 Notebooks call :func:`profile_method` and :func:`run_folder` so that they name and size their runs exactly as the
