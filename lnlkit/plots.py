@@ -1104,7 +1104,12 @@ def plot_accuracy_vs_noise(
     if ax is None:
         ratios = [2.0 if len(rates[k]) > 1 else 1.0 for k in kinds]
         fig, axes = _pyplot().subplots(
-            1, len(kinds), figsize=(width, 3.6), sharey=True, squeeze=False, layout="constrained",
+            1,
+            len(kinds),
+            figsize=(width, 3.6),
+            sharey=True,
+            squeeze=False,
+            layout="constrained",
             gridspec_kw={"width_ratios": ratios},
         )
         axes = list(axes[0])
@@ -1145,15 +1150,21 @@ def plot_accuracy_vs_noise(
             color = REFERENCE_COLORS[style] if style.startswith("ref") else color
             if single and style.startswith("ref"):
                 # a reference at a single rate: a horizontal line across the panel
-                h = panel.axhline(points["mean"].iloc[0], color=color, **{k: v for k, v in styles[style].items()
-                                                                           if k != "marker"})
+                h = panel.axhline(
+                    points["mean"].iloc[0], color=color, **{k: v for k, v in styles[style].items() if k != "marker"}
+                )
             else:
                 if single:  # methods side by side around the one rate, so their error bars do not overlap
                     i = methods_here.index(label) if label in methods_here else 0
                     x = x + (i - (len(methods_here) - 1) / 2) * 0.012
                 h = panel.errorbar(
-                    x, points["mean"].to_numpy(), yerr=spread if style == "method" else None, color=color,
-                    capsize=2.5 if style == "method" else 0, label=label, **styles[style],
+                    x,
+                    points["mean"].to_numpy(),
+                    yerr=spread if style == "method" else None,
+                    color=color,
+                    capsize=2.5 if style == "method" else 0,
+                    label=label,
+                    **styles[style],
                 )
             handles.setdefault(label, h)
             lowest = min(lowest, float(np.min(points["mean"].to_numpy() - spread)))
@@ -1258,8 +1269,7 @@ def plot_selection_over_epochs(
         for panel, key in zip(axes, ("sel_precision", "sel_recall")):
             values = run.curve(key)
             keep = np.isfinite(values)
-            panel.plot(xs[keep], values[keep], color=color, lw=1.6, marker="." if keep.sum() < 30 else "",
-                       label=label)
+            panel.plot(xs[keep], values[keep], color=color, lw=1.6, marker="." if keep.sum() < 30 else "", label=label)
     for panel, name in zip(axes, ("precision (clean among selected)", "recall (selected among clean)")):
         panel.set_title(name, fontsize=10)
         panel.set_xlabel("fraction of training (epoch / last epoch)" if x == "fraction" else "epoch")

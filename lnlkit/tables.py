@@ -27,7 +27,7 @@ import numpy as np
 from lnlkit.runs import results_table
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 __all__ = [
     "METHOD_ORDER",
@@ -455,9 +455,7 @@ def _open_set_notes(runs) -> list[str]:
     opened = runs[[any(k == "openset" for k, _ in _parts(str(n))) for n in runs["noise"]]]
     if opened.empty:
         return []
-    methods = sorted(
-        dict.fromkeys(opened["method"]), key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99
-    )
+    methods = sorted(dict.fromkeys(opened["method"]), key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99)
     described = [f"{DISPLAY_NAMES.get(m, m)}: {OPEN_SET_BEHAVIOUR[m]}" for m in methods if m in OPEN_SET_BEHAVIOUR]
     without = [DISPLAY_NAMES.get(m, m) for m in methods if m in OPEN_SET_BEHAVIOUR and m not in ("comining", "ce")]
     text = (
@@ -503,22 +501,23 @@ def selection_table(runs) -> tuple[PaperTable, PaperTable]:
         return str(runs.loc[runs["label"] == label, "method"].iloc[0])
 
     sel_rows = [
-        (shown(lb), method(lb), lb, m) for lb in labels if has(lb, "sel_precision") for m in ("sel_precision", "sel_recall")
+        (shown(lb), method(lb), lb, m)
+        for lb in labels
+        if has(lb, "sel_precision")
+        for m in ("sel_precision", "sel_recall")
     ]
     sel_cells = _tabulate("selection", runs, sel_rows, columns, (), "sel_precision", 100.0, 1)
     auc_rows = [(shown(lb), method(lb), lb, "sel_auroc") for lb in labels if has(lb, "sel_auroc")]
     auc_cells = _tabulate("auroc", runs, auc_rows, columns, (), "sel_auroc", 1.0, 3)
-    sel_notes = [
-        n
-        for n in [_caption_seeds(sel_cells)]
-        if n
-    ] + [
+    sel_notes = [n for n in [_caption_seeds(sel_cells)] if n] + [
         "Precision: the share of the selected samples whose given label is right; recall: the share of rightly "
         "labelled samples that are selected; both at the last epoch, against the true noise mask (used for "
         "reporting only). Means over seeds; standard deviations in the CSV."
     ]
     if any(method(lb).startswith("prune") for lb, *_ in [(r[2],) for r in sel_rows]):
-        sel_notes.append("Prune4ReL and Uniform keep a subset of size f, so their recall is at most f / (1 - noise rate).")
+        sel_notes.append(
+            "Prune4ReL and Uniform keep a subset of size f, so their recall is at most f / (1 - noise rate)."
+        )
     if any(method(lb) == "sop" for lb in labels):
         sel_notes.append("SOP+ trains on every sample (no selection); its clean score appears in the AUROC table.")
     opened = [k for k, (_, n) in columns.items() if any(kind == "openset" for kind, _ in _parts(n))]

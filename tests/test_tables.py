@@ -39,13 +39,34 @@ REPORTED_AS = {
 }
 
 
-def _write_run(root, method, noise, seed, reported, *, best=None, last=None, sel=None, auroc=None,
-               preset="digits", variant=None, status="complete", ratio=None, epochs=3):
+def _write_run(
+    root,
+    method,
+    noise,
+    seed,
+    reported,
+    *,
+    best=None,
+    last=None,
+    sel=None,
+    auroc=None,
+    preset="digits",
+    variant=None,
+    status="complete",
+    ratio=None,
+    epochs=3,
+):
     folder = run_folder(root, method.replace(":", "-"), "digits", noise, seed, variant=variant)
     folder.mkdir(parents=True)
     hp = {"epochs": epochs} | ({"ratio": ratio} if ratio is not None else {})
-    config = {"method": method, "preset": preset, "hyperparameters": hp, "dataset": "digits", "noise": noise,
-              "seed": seed}
+    config = {
+        "method": method,
+        "preset": preset,
+        "hyperparameters": hp,
+        "dataset": "digits",
+        "noise": noise,
+        "seed": seed,
+    }
     (folder / "config.json").write_text(json.dumps(config))
     history = []
     for e in range(epochs):
@@ -54,8 +75,13 @@ def _write_run(root, method, noise, seed, reported, *, best=None, last=None, sel
             rec |= {"sel_precision": sel[0] - 0.1 * (epochs - 1 - e), "sel_recall": sel[1]}
         history.append(rec)
     (folder / "history.jsonl").write_text("\n".join(json.dumps(r) for r in history) + "\n")
-    result = {"status": status, "reported": reported, "reported_as": REPORTED_AS.get(method, "test_acc_last"),
-              "test_acc_last": reported if last is None else last, "test_acc_best": reported if best is None else best}
+    result = {
+        "status": status,
+        "reported": reported,
+        "reported_as": REPORTED_AS.get(method, "test_acc_last"),
+        "test_acc_last": reported if last is None else last,
+        "test_acc_best": reported if best is None else best,
+    }
     if sel is not None:
         result |= {"sel_precision": sel[0], "sel_recall": sel[1]}
     if auroc is not None:
@@ -103,8 +129,13 @@ def test_rows_columns_and_headers(grid):
         "Prune4ReL (f = 0.2)",
         "Uniform (f = 0.2)",
     ]
-    assert table.columns == ["symmetric:0.2", "symmetric:0.8", "pairflip:0.4", "instance:0.4",
-                             "openset:0.2+symmetric:0.2"]
+    assert table.columns == [
+        "symmetric:0.2",
+        "symmetric:0.8",
+        "pairflip:0.4",
+        "instance:0.4",
+        "openset:0.2+symmetric:0.2",
+    ]
     assert table.headers == ["Sym. 20%", "Sym. 80%", "Pair 40%", "Inst. 40%", "Open 20% + Sym. 20%"]
     assert noise_header("symmetric:0.5") == "Sym. 50%" and noise_header("cifar10n:worst") == "cifar10n:worst"
 
