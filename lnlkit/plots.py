@@ -33,10 +33,45 @@ __all__ = [
     "plot_epoch_snapshot",
     "plot_noise_overview",
     "plot_accuracy_vs_noise",
+    "plot_selection_over_epochs",
     "plot_selection_summary",
+    "METHOD_COLORS",
+    "method_color",
     "plot_test_accuracy",
     "plot_open_set_rejection",
 ]
+
+
+# ---------------------------------------------------------------------------------------------- colours
+# One colour per method in every figure of the kit: Paul Tol's colour-blind-safe "muted" palette; CE, the
+# reference, in black/grey.  Variants of a method (ablation presets, switches) keep its colour with another style.
+METHOD_COLORS: dict[str, str] = {
+    "ce": "#000000",
+    "dividemix": "#332288",
+    "smr": "#88CCEE",
+    "promix": "#117733",
+    "comining": "#CC6677",
+    "mememomentum": "#AA4499",
+    "sop": "#DDCC77",
+    "prune4rel": "#882255",
+    "prune:uniform": "#999933",
+}
+# CE's two reference curves: best epoch (dashed) and last epoch (dotted)
+REFERENCE_COLORS: dict[str, str] = {"ref_best": "#555555", "ref_last": "#999999"}
+_EXTRA_COLORS = ("#44AA99", "#E69F00", "#56B4E9", "#0072B2", "#D55E00", "#009E73", "#F0E442")
+
+
+def method_color(method: str, reference: bool = False) -> str:
+    """The colour of ``method`` in every figure: :data:`METHOD_COLORS` for the kit's methods (``"prune-uniform"``
+    and ``"method+variant"`` folder names map to their method); other names get a fixed colour from a second
+    colour-blind-safe palette, the same in every figure (chosen from the name, not from the drawing order)."""
+    import zlib
+
+    name = str(method).split("+", 1)[0].split(" (", 1)[0]
+    name = {"prune-uniform": "prune:uniform", "me-momentum": "mememomentum"}.get(name, name)
+    if name in METHOD_COLORS:
+        return METHOD_COLORS[name]
+    return _EXTRA_COLORS[zlib.crc32(name.encode()) % len(_EXTRA_COLORS)]
 
 
 def _pyplot():
@@ -146,7 +181,9 @@ def plot_test_accuracy(curves: Mapping[str, RunResult | tuple[RunResult, str]], 
     fig, (ax,) = _figure(width=7.0, height=3.5)
     for label, item in curves.items():
         run, key = (item, "test_acc") if isinstance(item, RunResult) else item
-        ax.plot(run.curve("epoch"), run.curve(key), ":" if key != "test_acc" else "-", label=label)
+        # the method's colour (METHOD_COLORS); another curve of the same run keeps it, dotted
+        color = method_color(str(run.config.get("method")))
+        ax.plot(run.curve("epoch"), run.curve(key), ":" if key != "test_acc" else "-", label=label, color=color)
     _epoch_axes(ax, "test accuracy (%)", 101, "lower right", 8, title or "test accuracy")
     fig.tight_layout()
     return fig
@@ -934,41 +971,78 @@ def _numeric(table, column: str):
 
 
 def _method_labels(table: pd.DataFrame) -> pd.Series:
-    """``method``, or ``method (preset)`` for a method whose runs use several presets (ablation or switch variants),
-    so that different configurations are never pooled into one line or bar."""
+    """The display name of each row's method (:data:`lnlkit.tables.DISPLAY_NAMES`), or ``name (preset)`` for a
+    method whose runs use several presets (ablation or switch variants), so that different configurations are
+    never pooled into one line or bar."""
+    from lnlkit.tables import DISPLAY_NAMES
+
     methods = table["method"].astype(str)
+    names = methods.map(lambda m: DISPLAY_NAMES.get(m, m))
     if "preset" not in table.columns:
-        return methods
+        return names
     presets = table["preset"].astype(str)
     several = presets.groupby(methods).transform("nunique") > 1
-    return methods.where(~several, methods + " (" + presets + ")")
+    return names.where(~several, names + " (" + presets + ")")
 
 
-def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None, best: str | None = "test_acc_best"):
-    """Accuracy against nominal noise rate: one panel per noise kind, one line per method, mean ± std over seeds.
+def _panel_title(kind: str) -> str:
+    from lnlkit.tables import noise_header
+
+    if kind == "none":
+        return "no noise"
+    head, _, last = kind.rpartition("+")  # "openset:0.2+symmetric" -> "Open 20% + symmetric"
+    words = {"symmetric": "Symmetric", "pairflip": "Pair-flip", "instance": "Instance", "openset": "Open-set"}
+    return (f"{noise_header(head)} + {last}" if head else words.get(last, last)) + " noise"
+
+
+def _panel_key(kind: str) -> tuple:
+    from lnlkit.tables import noise_sort_key
+
+    return noise_sort_key(f"{kind}:0")
+
+
+def _outside_legend(fig, handles, labels, ncol: int) -> None:
+    """One legend for the whole figure, below the panels (never over the data)."""
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
+
+
+def plot_accuracy_vs_noise(
+    table: Any,
+    metric: str = "reported",
+    ax=None,
+    best: str | None = None,
+    reference: str | None = "ce",
+    width: float = 9.0,
+):
+    """Accuracy against nominal noise rate: one panel per noise kind, one curve per method (mean ± std over seeds),
+    CE's best and last epochs as grey reference curves, one shared legend below the panels.
 
     Parameters
     ----------
     table : pandas.DataFrame
         One row per run, as :func:`lnlkit.results_table` returns it: needs ``method``, ``noise`` (a spec such as
-        ``"symmetric:0.4"``) and ``metric``; ``dataset`` is used to tell lines apart when there are several.
-        The panel is the spec up to its last ``:`` (``"openset:0.2+symmetric:0.4"`` goes to the panel
-        ``"openset:0.2+symmetric"`` at 0.4); ``"none"`` runs sit at rate 0 on every panel; runs without a
-        numeric rate (real noise such as ``"cifar10n:worst"``) and runs whose ``metric`` is missing are left out.
+        ``"symmetric:0.4"``) and ``metric``; ``test_acc_best`` / ``test_acc_last`` for the reference curves;
+        ``dataset`` tells lines apart when there are several.  The panel is the spec up to its last ``:``
+        (``"openset:0.2+symmetric:0.4"`` goes to the panel ``"openset:0.2+symmetric"`` at 0.4); ``"none"`` runs
+        sit at rate 0 on every panel; runs without a numeric rate (real noise such as ``"cifar10n:worst"``) and
+        runs whose value is missing are left out.
     metric : str
-        Column plotted, e.g. ``"reported"``, ``"test_acc_last"``, ``"test_acc_best"``.
-    ax : matplotlib Axes or sequence of Axes, optional
-        One axes per panel (panels in sorted kind order).
+        Column plotted for the methods, e.g. ``"reported"``, ``"test_acc_last"``.
+    ax : sequence of Axes, optional
+        One axes per panel (panels in the order symmetric, pair-flip, instance, open-set, others).
     best : str or None
-        A second column drawn dashed in the method's colour (default the best-epoch test accuracy, so the gap to
-        the reported accuracy shows what memorisation cost); None or a missing column draws none.
+        A second column drawn dashed in each method's colour (e.g. ``"test_acc_best"``); None draws none.
+    reference : str or None
+        The method drawn as reference curves, ``CE (best epoch)`` (``test_acc_best``, grey dashed) and ``CE (last
+        epoch)`` (``test_acc_last``, grey dotted), instead of a method curve; None draws it as any method.
+    width : float
+        Figure width in inches (9 at dpi 100 is README width).
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per noise kind, sharing the y range; one error-bar line per method (labelled ``method`` or
-        ``method (dataset)``), x the sorted nominal rates, y the mean over seeds, error bars the standard deviation
-        (0 for a single seed); plus the dashed ``best`` line per method (labelled ``... best epoch``).
+        Panels sharing the y range, wider for kinds with several rates; in a panel with a single rate the methods
+        sit side by side around it.  Each method keeps its colour (:data:`METHOD_COLORS`) in every figure.
 
     Raises
     ------
@@ -982,73 +1056,232 @@ def plot_accuracy_vs_noise(table: Any, metric: str = "reported", ax=None, best: 
     missing = [c for c in ("method", "noise", metric) if c not in table.columns]
     if missing:
         raise ValueError(f"the results table lacks column(s) {missing}; columns: {list(table.columns)}")
-    frame = pd.DataFrame({"method": _method_labels(table), "noise": table["noise"], "value": _numeric(table, metric)})
-    draw_best = best is not None and best != metric and best in table.columns
-    frame["best"] = _numeric(table, best) if draw_best else np.nan
     several_datasets = "dataset" in table.columns and table["dataset"].nunique(dropna=False) > 1
-    if several_datasets:
-        frame["method"] = frame["method"] + " (" + table["dataset"].astype(str) + ")"
+    suffix = (" (" + table["dataset"].astype(str) + ")") if several_datasets else ""
+    # paper_runs' row labels ("Prune4ReL (f = 0.2)") where the table has them
+    labels = (table["label"].astype(str) if "label" in table.columns else _method_labels(table)) + suffix
+    is_ref = table["method"].astype(str) == reference if reference is not None else pd.Series(False, table.index)
+    parts = []
+    for column, style in ((metric, "method"), (best, "best")):
+        if column is None or column == metric and style == "best" or column not in table.columns:
+            continue
+        parts.append(
+            pd.DataFrame(
+                {
+                    "label": labels + ("" if style == "method" else ", best epoch"),
+                    "method": table["method"].astype(str),
+                    "style": style,
+                    "noise": table["noise"],
+                    "value": _numeric(table, column),
+                }
+            )[~is_ref]
+        )
+    if reference is not None:
+        for column, what, style in (("test_acc_best", "best", "ref_best"), ("test_acc_last", "last", "ref_last")):
+            if column in table.columns:
+                name = labels[is_ref]
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "label": name + f" ({what} epoch)",
+                            "method": reference,
+                            "style": style,
+                            "noise": table["noise"][is_ref],
+                            "value": _numeric(table, column)[is_ref],
+                        }
+                    )
+                )
+    frame = pd.concat(parts, ignore_index=True)
     axis = [_noise_axis(s) for s in frame["noise"]]
     frame["kind"] = [a[0] if a else np.nan for a in axis]
     frame["rate"] = [a[1] if a else np.nan for a in axis]
-    frame = frame[np.isfinite(frame["rate"]) & np.isfinite(frame["value"])]
+    frame = frame[np.isfinite(frame["rate"].astype(float)) & np.isfinite(frame["value"].astype(float))]
     if frame.empty:
         raise ValueError(f"no run has both a numeric noise rate and a finite {metric!r}")
-    kinds = sorted(k for k in frame["kind"].dropna().unique())
-    if not kinds:
-        kinds = ["none"]
+    kinds = sorted(frame["kind"].dropna().unique(), key=_panel_key) or ["none"]
     clean = frame[frame["kind"].isna()]
+    rates = {k: sorted(set(frame.loc[frame["kind"] == k, "rate"]) | set(clean["rate"])) for k in kinds}
     if ax is None:
-        fig, axes = _figure(len(kinds), width=4.6, height=3.6)
+        ratios = [2.0 if len(rates[k]) > 1 else 1.0 for k in kinds]
+        fig, axes = _pyplot().subplots(
+            1,
+            len(kinds),
+            figsize=(width, 3.6),
+            sharey=True,
+            squeeze=False,
+            layout="constrained",
+            gridspec_kw={"width_ratios": ratios},
+        )
+        axes = list(axes[0])
     else:
         axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
         if len(axes) != len(kinds):
             raise ValueError(f"{len(kinds)} noise kinds {kinds} need {len(kinds)} axes, got {len(axes)}")
         fig = axes[0].figure
-    methods = sorted(frame["method"].unique())
-    lowest, highest_rate = 100.0, 0.0
+    # legend order: CE references first, then the methods in the papers' order
+    from lnlkit.tables import METHOD_ORDER
+
+    def order(label: str) -> tuple:
+        rows = frame[frame["label"] == label].iloc[0]
+        rank = METHOD_ORDER.index(rows["method"]) if rows["method"] in METHOD_ORDER else len(METHOD_ORDER)
+        return (not rows["style"].startswith("ref"), rank, label)
+
+    series = sorted(frame["label"].unique(), key=order)
+    styles = {
+        "method": dict(ls="-", marker="o", ms=4, lw=1.6),
+        "best": dict(ls="--", marker=".", ms=3, lw=1.0, alpha=0.7),
+        "ref_best": dict(ls="--", marker="", lw=1.3),
+        "ref_last": dict(ls=":", marker="", lw=1.6),
+    }
+    handles: dict[str, Any] = {}
+    lowest = 100.0
     for panel, kind in zip(axes, kinds):
         rows = pd.concat([frame[frame["kind"] == kind], clean])
-        for i, method in enumerate(methods):
-            mine = rows[rows["method"] == method].groupby("rate")
-            points = mine["value"].agg(["mean", "std"]).sort_index()
-            if points.empty:
-                continue
+        single = len(rates[kind]) == 1
+        drawn = [lb for lb in series if (rows["label"] == lb).any()]
+        methods_here = [lb for lb in drawn if not rows.loc[rows["label"] == lb, "style"].iloc[0].startswith("ref")]
+        for label in drawn:
+            mine = rows[rows["label"] == label]
+            style = mine["style"].iloc[0]
+            points = mine.groupby("rate")["value"].agg(["mean", "std"]).sort_index()
             spread = points["std"].fillna(0.0).to_numpy()
-            panel.errorbar(
-                points.index.to_numpy(),
-                points["mean"].to_numpy(),
-                yerr=spread,
-                marker="o",
-                ms=4,
-                capsize=3,
-                color=f"C{i % 10}",
-                label=method,
-            )
-            lowest = min(lowest, float(np.min(points["mean"].to_numpy() - spread)))
-            highest_rate = max(highest_rate, float(points.index.max()))
-            tops = mine["best"].mean().sort_index().dropna()
-            if len(tops):
-                panel.plot(
-                    tops.index.to_numpy(),
-                    tops.to_numpy(),
-                    ls="--",
-                    lw=1,
-                    marker=".",
-                    alpha=0.7,
-                    color=f"C{i % 10}",
-                    label=f"{method}, best epoch",
+            x = points.index.to_numpy(dtype=float)
+            color = method_color(mine["method"].iloc[0], reference=style.startswith("ref"))
+            color = REFERENCE_COLORS[style] if style.startswith("ref") else color
+            if single and style.startswith("ref"):
+                # a reference at a single rate: a horizontal line across the panel
+                h = panel.axhline(
+                    points["mean"].iloc[0], color=color, **{k: v for k, v in styles[style].items() if k != "marker"}
                 )
-        panel.set_title(f"{kind} noise" if kind != "none" else "no noise")
-        panel.set_xlabel("nominal noise rate")
-        panel.set_ylabel(metric if metric != "reported" else "reported accuracy (%)")
+            else:
+                if single:  # methods side by side around the one rate, so their error bars do not overlap
+                    i = methods_here.index(label) if label in methods_here else 0
+                    x = x + (i - (len(methods_here) - 1) / 2) * 0.012
+                h = panel.errorbar(
+                    x,
+                    points["mean"].to_numpy(),
+                    yerr=spread if style == "method" else None,
+                    color=color,
+                    capsize=2.5 if style == "method" else 0,
+                    label=label,
+                    **styles[style],
+                )
+            handles.setdefault(label, h)
+            lowest = min(lowest, float(np.min(points["mean"].to_numpy() - spread)))
+        panel.set_title(_panel_title(kind), fontsize=10)
+        panel.set_xticks(rates[kind], [f"{r:g}" for r in rates[kind]])
+        if single:
+            panel.set_xlim(rates[kind][0] - 0.07, rates[kind][0] + 0.07)
+        else:
+            pad = 0.06 * (rates[kind][-1] - rates[kind][0])
+            panel.set_xlim(rates[kind][0] - pad, rates[kind][-1] + pad)
+        panel.set_xlabel("noise rate")
         panel.grid(alpha=0.3)
-        panel.legend(fontsize=7)
+    axes[0].set_ylabel("test accuracy (%)" if metric in ("reported", "test_acc_last", "test_acc_best") else metric)
     # one scale for every panel, so kinds compare at a glance (a single point must not fill its panel)
     for panel in axes:
-        panel.set_ylim(max(0.0, 10.0 * np.floor((lowest - 5.0) / 10.0)), 100.5)
-        panel.set_xlim(-0.03, max(highest_rate, 0.5) + 0.05)
-    fig.tight_layout()
+        panel.set_ylim(max(0.0, 10.0 * np.floor((lowest - 5.0) / 10.0)), 101.0)
+    labels_shown = list(handles)
+    _outside_legend(fig, [handles[lb] for lb in labels_shown], labels_shown, ncol=min(5, len(labels_shown)))
+    return fig
+
+
+def plot_selection_over_epochs(
+    runs: Any,
+    noise: str | None = None,
+    seed: int | None = None,
+    x: str = "fraction",
+    title: str | None = None,
+    width: float = 9.0,
+):
+    """Selection precision and recall over training for every selecting method on one setting, side by side.
+
+    Parameters
+    ----------
+    runs : mapping, pandas.DataFrame or sequence
+        ``{label: RunResult}``; or a runs table (:func:`lnlkit.results_table`, with ``path``), from which the runs
+        on ``noise`` and ``seed`` are loaded; or a sequence of run folders / :class:`RunResult`.  Runs whose history
+        has no ``sel_precision`` (CE, SOP+) are left out.
+    noise, seed : optional
+        The setting taken from a table (default: the first noise setting in column order, the smallest seed).
+    x : {"fraction", "epoch"}
+        ``"fraction"``: the share of the run's epochs done (epoch index / last epoch index, so runs of different
+        lengths end at 1); ``"epoch"``: the epoch number.
+    title : str, optional
+        Default: the setting.
+    width : float
+        Figure width in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes (precision, recall), one line per method in its colour (:data:`METHOD_COLORS`), one legend below.
+
+    Raises
+    ------
+    ValueError
+        For another ``x``, or when no run recorded a selection.
+    """
+    from lnlkit.runs import load_run
+    from lnlkit.tables import DISPLAY_NAMES, METHOD_ORDER, method_label, noise_sort_key
+
+    if x not in ("fraction", "epoch"):
+        raise ValueError(f"x must be 'fraction' or 'epoch', got {x!r}")
+    if isinstance(runs, Mapping):
+        chosen = dict(runs)
+    elif hasattr(runs, "columns"):
+        table = runs
+        if "path" not in table.columns or not len(table):
+            raise ValueError("the runs table is empty or has no 'path' column")
+        if noise is None:
+            noise = sorted(table["noise"].astype(str).unique(), key=noise_sort_key)[0]
+        table = table[table["noise"].astype(str) == str(noise)]
+        if seed is None and len(table):
+            seed = int(table["seed"].min())
+        table = table[table["seed"] == seed]
+        chosen = {}
+        for p in table["path"]:
+            run = load_run(p)
+            label = method_label(str(run.config.get("method")), run.config.get("hyperparameters"))
+            chosen.setdefault(label, run)
+    else:
+        chosen = {}
+        for item in runs:
+            run = item if isinstance(item, RunResult) else load_run(item)
+            chosen.setdefault(DISPLAY_NAMES.get(run.config.get("method"), str(run.config.get("method"))), run)
+    selecting = {k: r for k, r in chosen.items() if np.isfinite(r.curve("sel_precision")).any()}
+    if not selecting:
+        raise ValueError("none of these runs recorded a sample selection (sel_precision): nothing to plot")
+
+    def rank(item):
+        m = item[1].config.get("method")
+        return (METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER), item[0])
+
+    fig, axes = _pyplot().subplots(1, 2, figsize=(width, 3.4), sharey=True, layout="constrained")
+    for label, run in sorted(selecting.items(), key=rank):
+        epochs = run.curve("epoch")
+        if x == "fraction":
+            span = max(epochs[-1] - epochs[0], 1.0)
+            xs = (epochs - epochs[0]) / span
+        else:
+            xs = epochs
+        color = method_color(str(run.config.get("method")))
+        for panel, key in zip(axes, ("sel_precision", "sel_recall")):
+            values = run.curve(key)
+            keep = np.isfinite(values)
+            panel.plot(xs[keep], values[keep], color=color, lw=1.6, marker="." if keep.sum() < 30 else "", label=label)
+    for panel, name in zip(axes, ("precision (clean among selected)", "recall (selected among clean)")):
+        panel.set_title(name, fontsize=10)
+        panel.set_xlabel("fraction of training (epoch / last epoch)" if x == "fraction" else "epoch")
+        panel.set_ylim(0, 1.02)
+        panel.grid(alpha=0.3)
+    axes[0].set_ylabel("selection quality")
+    if title is None:
+        first = next(iter(selecting.values())).config
+        title = f"{first.get('dataset')}, {first.get('noise')}, seed {first.get('seed')}"
+    fig.suptitle(title, fontsize=10)
+    handles, labels = axes[0].get_legend_handles_labels()
+    _outside_legend(fig, handles, labels, ncol=min(4, len(labels)))
     return fig
 
 
@@ -1083,6 +1316,7 @@ def plot_selection_summary(table: Any):
         frame = pd.DataFrame(
             {
                 "method": _method_labels(table),
+                "method_name": table["method"].astype(str),
                 "setting": table["noise"].astype(str),
                 "precision": _numeric(table, "sel_precision"),
                 "recall": _numeric(table, "sel_recall") if "sel_recall" in table.columns else np.nan,
@@ -1113,23 +1347,27 @@ def plot_selection_summary(table: Any):
     fig, axes = _figure(len(methods), width=max(3.5, 1.1 * frame["setting"].nunique() + 1.5), height=3.6)
     for ax, method in zip(axes, methods):
         rows = frame[frame["method"] == method]
-        metrics = [("precision", "C0"), ("recall", "C1")] + (
-            [("AUROC", "C3")] if np.isfinite(rows["AUROC"]).any() else []
+        # the method's colour (METHOD_COLORS): precision solid, recall lighter and hatched, AUROC outlined
+        color = method_color(rows["method_name"].iloc[0])
+        metrics = [("precision", dict(color=color)), ("recall", dict(color=color, alpha=0.45, hatch="//"))] + (
+            [("AUROC", dict(facecolor="white", edgecolor=color, hatch=".."))]
+            if np.isfinite(rows["AUROC"]).any()
+            else []
         )
         stats = rows.groupby("setting")[[m for m, _ in metrics]].agg(["mean", "std"])
         settings = sorted(stats.index, key=order)
         stats = stats.loc[settings]
         x = np.arange(len(settings))
         width = 0.76 / len(metrics)
-        for i, (metric, color) in enumerate(metrics):
+        for i, (metric, look) in enumerate(metrics):
             ax.bar(
                 x + (i - (len(metrics) - 1) / 2) * width,
                 stats[(metric, "mean")].to_numpy(),
                 width,
                 yerr=stats[(metric, "std")].fillna(0.0),
                 capsize=3,
-                color=color,
                 label=metric,
+                **look,
             )
         crowded = len(settings) > 3
         ax.set_xticks(x, settings, rotation=30 if crowded else 0, ha="right" if crowded else "center", fontsize=8)

@@ -29,8 +29,6 @@ from typing import Any, Callable, Iterable, Sequence
 
 from lnlkit.runs import (
     RunResult,
-    display_table,
-    format_table,
     is_complete_run,
     noise_tag,
     results_table,
@@ -899,8 +897,10 @@ def main_preset_runs(table, profile: str):
 def write_results(runs_root: str | os.PathLike, results_dir: str | os.PathLike, profile: str) -> dict[str, Path]:
     """Write ``<profile>.md``, ``<profile>.csv`` and ``<profile>.tex`` from the run folders under ``runs_root``.
 
-    The CSV holds the numeric means and standard deviations (:func:`summary_table`); the markdown and LaTeX tables
-    show them as ``mean ± std``.  Files are written atomically.
+    The paper-layout tables of :mod:`lnlkit.tables`: test accuracy (methods x noise settings, mean ± std over seeds,
+    CE's best and last epochs as references, best per column marked), selection precision / recall and the clean
+    score's AUROC.  The markdown adds every run group (variants included) as a last section; the CSV holds the
+    tidy numeric cells; the LaTeX file one booktabs table per paper table.  Files are written atomically.
 
     Returns
     -------
@@ -910,29 +910,11 @@ def write_results(runs_root: str | os.PathLike, results_dir: str | os.PathLike, 
     Raises
     ------
     ValueError
-        When there is no complete run under ``runs_root``.
+        When there is no complete run of a main preset under ``runs_root``.
     """
-    summary = summary_table(runs_root)
-    if summary.empty:
-        raise ValueError(f"no complete run folders under {runs_root}: nothing to tabulate")
-    shown = display_table(summary)
-    results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    paths = {ext: results_dir / f"{profile}.{ext}" for ext in ("md", "csv", "tex")}
-    title = (
-        f"Results of `lnlkit reproduce --profile {profile}`: test accuracy (%) as mean ± std over seeds; "
-        "selection precision/recall, and the AUROC of the method's clean score, against the true noise mask at "
-        "the last epoch.\n\n"
-    )
-    if summary["from_scratch"].astype(bool).any():
-        title += (
-            '"(from scratch)": the paper starts from ImageNet weights; these runs did not '
-            "(`--set pretrained=false`), so they are not comparable with its numbers.\n\n"
-        )
-    atomic_write_bytes(paths["md"], (title + format_table(shown, "md")).encode())
-    atomic_write_bytes(paths["csv"], summary.to_csv(index=False).encode())
-    atomic_write_bytes(paths["tex"], shown.to_latex(index=False).encode())
-    return paths
+    from lnlkit.tables import write_tables
+
+    return write_tables(runs_root, results_dir, profile)
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 import lnlkit
 from lnlkit.plots import (
+    METHOD_COLORS,
     plot_accuracy_curves,
     plot_accuracy_vs_noise,
     plot_epoch_snapshot,
@@ -416,7 +417,8 @@ def _errorbars(ax):
     out = {}
     for container in ax.containers:
         line = container.lines[0]
-        segments = container.lines[2][0].get_segments()
+        bars = container.lines[2]
+        segments = bars[0].get_segments() if bars else []
         out[container.get_label()] = (
             line.get_xdata(),
             line.get_ydata(),
@@ -426,29 +428,35 @@ def _errorbars(ax):
 
 
 def test_accuracy_vs_noise_panels_lines_and_error_bars():
-    fig = plot_accuracy_vs_noise(_table())
-    assert [ax.get_title() for ax in fig.axes] == ["pairflip noise", "symmetric noise"]
-    sym = _errorbars(fig.axes[1])
-    assert set(sym) == {"ce", "dm"}
-    x, y, err = sym["ce"]  # the NaN run at 0.8 is left out; "none" sits at rate 0
+    fig = plot_accuracy_vs_noise(_table(), reference=None)
+    assert [ax.get_title() for ax in fig.axes] == ["Symmetric noise", "Pair-flip noise"]
+    sym = _errorbars(fig.axes[0])
+    assert set(sym) == {"CE", "dm"}
+    x, y, err = sym["CE"]  # the NaN run at 0.8 is left out; "none" sits at rate 0
     np.testing.assert_allclose(x, [0.0, 0.2, 0.5])
     np.testing.assert_allclose(y, [91.0, 83.0, 71.0])
     np.testing.assert_allclose(err, np.std([0.0, 2.0], ddof=1))
-    x, y, _ = _errorbars(fig.axes[0])["dm"]
+    x, y, _ = _errorbars(fig.axes[1])["dm"]
     np.testing.assert_allclose(x, [0.0, 0.45])
     np.testing.assert_allclose(y, [96.0, 96.0 - 18.0])
     fig = plot_accuracy_vs_noise(_table(), metric="test_acc_last")
-    np.testing.assert_allclose(_errorbars(fig.axes[1])["dm"][1], [94.0, 94.0, 94.0])
+    np.testing.assert_allclose(_errorbars(fig.axes[0])["dm"][1], [94.0, 94.0, 94.0])
 
 
-def test_accuracy_vs_noise_best_epoch_line_and_shared_scale():
+def test_accuracy_vs_noise_ce_reference_curves_and_shared_scale():
     table = _table().assign(test_acc_best=lambda t: t["reported"] + 5.0)
     fig = plot_accuracy_vs_noise(table)
-    dashed = {line.get_label(): line for line in fig.axes[1].get_lines() if line.get_linestyle() == "--"}
-    assert set(dashed) == {"ce, best epoch", "dm, best epoch"}
-    np.testing.assert_allclose(dashed["ce, best epoch"].get_ydata(), [96.0, 88.0, 76.0])
+    sym = _errorbars(fig.axes[0])
+    assert set(sym) == {"CE (best epoch)", "CE (last epoch)", "dm"}  # CE is drawn as its two references only
+    np.testing.assert_allclose(sym["CE (best epoch)"][1], [96.0, 88.0, 76.0])
+    np.testing.assert_allclose(sym["CE (last epoch)"][1], [89.0, 89.0, 89.0])
+    for label, ls in (("CE (best epoch)", "--"), ("CE (last epoch)", ":")):
+        container = next(c for c in fig.axes[0].containers if c.get_label() == label)
+        assert container.lines[0].get_linestyle() == ls
+        assert to_rgba(container.lines[0].get_color()) != to_rgba(METHOD_COLORS["dividemix"])
     assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim() and fig.axes[0].get_ylim()[1] > 100
-    assert not any(line.get_linestyle() == "--" for line in plot_accuracy_vs_noise(table, best=None).axes[1].lines)
+    dashed = _errorbars(plot_accuracy_vs_noise(table, best="test_acc_best").axes[0])
+    np.testing.assert_allclose(dashed["dm, best epoch"][1], np.array([96.0, 88.0, 76.0]) + 5.0)
 
 
 def test_accuracy_vs_noise_bad_input():
@@ -485,8 +493,8 @@ def test_preset_variants_are_never_pooled():
     table = _table().assign(preset="digits")
     variant = table[table.method == "dm"].assign(preset="digits-fixed", reported=lambda t: t["reported"] - 10.0)
     table = pd.concat([table, variant], ignore_index=True)
-    sym = _errorbars(plot_accuracy_vs_noise(table, best=None).axes[1])
-    assert set(sym) == {"ce", "dm (digits)", "dm (digits-fixed)"}
+    sym = _errorbars(plot_accuracy_vs_noise(table, reference=None).axes[0])
+    assert set(sym) == {"CE", "dm (digits)", "dm (digits-fixed)"}
     np.testing.assert_allclose(sym["dm (digits)"][1] - sym["dm (digits-fixed)"][1], 10.0)
     np.testing.assert_allclose(sym["dm (digits)"][2], np.std([0.0, 2.0], ddof=1))  # two seeds, not four runs
     assert [ax.get_title() for ax in plot_selection_summary(table).axes] == ["dm (digits)", "dm (digits-fixed)"]

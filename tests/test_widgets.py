@@ -169,7 +169,7 @@ def test_run_explorer_on_a_real_ce_run(ce_run):
     # the results-table figures on a real table (CE selects nothing: the note)
     table = lnlkit.results_table(ce_run.path)
     fig = plot_accuracy_vs_noise(table)
-    assert [ax.get_title() for ax in fig.axes] == ["symmetric noise"]
+    assert [ax.get_title() for ax in fig.axes] == ["Symmetric noise"]
     assert len(plot_selection_summary(table).axes[0].texts) == 1
 
 
