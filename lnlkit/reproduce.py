@@ -4,12 +4,13 @@ A *profile* fixes the size of the work: ``smoke`` (about a minute, for the tests
 noise column of the results table on the embedded digits, one seed: ``make demo`` on a 2-core CPU), ``full`` (the
 same grid with three seeds: the README's table) and ``paper`` (the papers' data sets and settings, for a GPU).
 
-The batch has two stages.  First the *table grid*: every method of the table on every noise setting and seed, each
-run a plain ``lnlkit run`` process (no notebook kernel), kept under
-``<out>/<profile>/<method>/<dataset>_<noise>_s<seed>/``.  Then every notebook, executed once per cell of its own
-grid (usually one cell); a notebook whose cell is in the table grid finds its method's run complete and trains only
-its variants (ablations, switches).  A run or grid cell that is complete is skipped, so an interrupted batch resumes where it stopped (and every run resumes from its last
-checkpoint).  Finally ``99_results.ipynb`` writes ``results/<profile>.md``, ``.csv`` and ``.tex`` and the figures.
+The batch has two stages. First the *table grid*: every method of the table on every noise setting and seed, each run
+a plain ``lnlkit run`` process (no notebook kernel), kept under
+``<out>/<profile>/<method>/<dataset>_<noise>_s<seed>/``. Then every notebook, executed once per cell of its own grid
+(usually one cell); a notebook whose cell is in the table grid finds its method's run complete and trains only its
+variants (ablations, switches). A run or grid cell that is complete is skipped, so an interrupted batch resumes where
+it stopped (and every run resumes from its last checkpoint). Finally ``99_results.ipynb`` writes
+``results/<profile>.md``, ``.csv`` and ``.tex`` and the figures.
 
 Notebooks call :func:`profile_method` and :func:`run_folder` so that they name and size their runs exactly as the
 batch expects.
