@@ -510,7 +510,7 @@ def test_switch_dividemix_subset_warmup(small_digits, tmp_path, faithful):
         preset="digits-dividemix", epochs=2, ratio=0.5, faithful_subset_no_warmup=faithful, subset_warm_up=1
     ).fit(small_digits.with_noise("symmetric:0.4", seed=0), out=tmp_path / "r", progress=False)
     assert [r["stage"] for r in run.history] == ["warmup", "subset", "subset"]
-    gmm = run.signals["clean_prob"]  # DivideMix's GMM posterior, only inside S
+    gmm = run.signals["clean_prob_learner"]  # DivideMix's GMM posterior, only inside S
     sel = run.signals["selected"][-1]
     if faithful:  # official: the very first subset epoch fits a GMM on the fresh networks' losses
         assert "loss_x" in run.history[1] and np.isfinite(gmm[1][sel].astype(float)).all()
@@ -518,6 +518,28 @@ def test_switch_dividemix_subset_warmup(small_digits, tmp_path, faithful):
     else:  # fixed: one CE warm-up epoch on S first, then SSL
         assert "loss_x" not in run.history[1] and "loss_x" in run.history[2]
     assert all(math.isfinite(r["test_acc"]) for r in run.history)
+
+
+@pytest.mark.parametrize("method", ["prune4rel", "prune:smallloss", "prune:uniform"])
+def test_the_selectors_score_is_the_runs_clean_score_to_the_end(small_digits, tmp_path, method):
+    noisy = small_digits.with_noise("symmetric:0.4", seed=0)
+    run = _short(method, epochs=3, ratio=0.3).fit(noisy, out=tmp_path / "r", progress=False)
+    clean = noisy.labels == noisy.dataset.y_train
+    if method == "prune:uniform":  # no score: no AUROC (its SOP learner's u outside S was never trained)
+        assert "sel_auroc" not in run.result and "clean_score" not in run.signals
+        assert "sel_auroc_learner" in run.history[-1]
+        return
+    score = run.signals["clean_score"]
+    selection = 1  # the first epoch after the one warm-up epoch
+    assert np.isnan(score[0].astype(float)).all()  # the warm-up has no selection score
+    for epoch in range(selection, len(run.history)):
+        np.testing.assert_array_equal(score[epoch], score[selection])
+        # the AUROC of that score against the true mask, written out: P(score of a clean > score of a noisy)
+        pos, neg = score[epoch][clean].astype(float), score[epoch][~clean].astype(float)
+        pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+        # (signals.npz keeps float16, the recorder scored the float32 values: rounding merges a few near-ties)
+        assert run.history[epoch]["sel_auroc"] == pytest.approx(pairs, abs=2e-3)
+    assert run.result["sel_auroc"] == pytest.approx(run.history[-1]["sel_auroc"]) and run.result["sel_auroc"] != 0.5
 
 
 # ---------------------------------------------------------------------------------------------- robustness

@@ -193,9 +193,12 @@ class Prune4ReL(Method):
             self.selection_info["select_s"] = time.perf_counter() - t0
             self._install_subset_learner(ctx, self.subset)
             self.stage = "subset"
+            self.clean_score = score_signals.get("clean_score")
             extra = score_signals
         out = self.learner.train_epoch(ctx, epoch)
         signals = {**self._rename(out.signals), **extra}
+        if self.clean_score is not None:  # the selection's score stays the run's clean score (its AUROC)
+            signals["clean_score"] = self.clean_score
         mask = np.zeros(ctx.n_train, dtype=bool)
         mask[self.subset] = True
         signals["selected"] = mask
@@ -223,17 +226,24 @@ class Prune4ReL(Method):
         self.learner = self._make_learner(ctx, "warmup")
         self.subset: np.ndarray | None = None  # S, sorted original indices
         self.selection_info: dict = {}
+        self.clean_score: np.ndarray | None = None  # the selector's clean score, (n,), when it has one
         self.forgetting = np.zeros(ctx.n_train, dtype=np.int64)
         self.prev_correct = np.zeros(ctx.n_train, dtype=bool)  # official last_acc starts at 0 (never correct)
 
     @staticmethod
     def _rename(signals: dict) -> dict:
-        """The learner's own selection (DivideMix's labelled set within S) goes under ``selected_learner*``;
-        ``selected`` is the pruned subset."""
-        return {
-            ("selected_learner" + k[len("selected") :] if k.startswith("selected") else k): v
-            for k, v in signals.items()
-        }
+        """The learner's own selection (DivideMix's labelled set within S) goes under ``selected_learner*`` and its
+        clean score under ``clean_prob_learner*`` / ``clean_score_learner*`` (``sel_auroc_learner*``: on S it is
+        trained, outside S it is never updated); ``selected`` is the pruned subset and ``clean_score`` the
+        selector's score, when it has one."""
+        renamed = {}
+        for key, value in signals.items():
+            for prefix in ("selected", "clean_prob", "clean_score"):
+                if key.startswith(prefix):
+                    key = prefix + "_learner" + key[len(prefix) :]
+                    break
+            renamed[key] = value
+        return renamed
 
     def _count_forgetting(self, index: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
         """Forgetting events of one training mini-batch (official ``forgetting.py`` ``after_loss``): a sample whose
@@ -481,6 +491,7 @@ class Prune4ReL(Method):
             "stage": self.stage,
             "learner": self.learner.state_dict(),
             "subset": self.subset,
+            "clean_score": self.clean_score,
             "selection_info": self.selection_info,
             "forgetting": self.forgetting,
             "prev_correct": self.prev_correct,
@@ -492,6 +503,7 @@ class Prune4ReL(Method):
             self._install_subset_learner(self._ctx, state["subset"], keep_weights=True)
         self.learner.load_state_dict(state["learner"])
         self.subset, self.selection_info = state["subset"], state["selection_info"]
+        self.clean_score = state.get("clean_score")
         self.forgetting, self.prev_correct = state["forgetting"], state["prev_correct"]
         if self.prev_correct is None:  # a checkpoint from before the per-batch count
             self.prev_correct = np.zeros(len(self.forgetting), dtype=bool)
