@@ -1,8 +1,9 @@
 """Batch reproduction: train a profile's results grid, execute the notebooks with papermill, aggregate the results.
 
 A *profile* fixes the size of the work: ``smoke`` (about a minute, for the tests), ``quick`` (every method in every
-noise column of the results table on the embedded digits, one seed: ``make demo`` on a 2-core CPU), ``full`` (the
-same grid with three seeds: the README's table) and ``paper`` (the papers' data sets and settings, for a GPU).
+noise column of the results table on the embedded digits, one seed, at :data:`TABLE_SCHEDULES`: ``make demo`` on a
+2-core CPU), ``full`` (the same grid with three seeds, and the notebooks' variants: the README's table) and ``paper``
+(the papers' data sets and settings, for a GPU).
 
 The batch has two stages. First the *table grid*: every method of the table on every noise setting and seed, each run
 a plain ``lnlkit run`` process (no notebook kernel), kept under
@@ -47,6 +48,7 @@ __all__ = [
     "RunJob",
     "TABLE_METHODS",
     "TABLE_NOISES",
+    "TABLE_SCHEDULES",
     "JobOutcome",
     "PROFILES",
     "NOTEBOOKS",
@@ -155,18 +157,21 @@ _PRUNERS = (
     "prune:glister",
 )
 
-# The quick profile's schedules: each digits preset with its epochs scaled down (the algorithm, its constants and
-# the ratios between its phases unchanged), so the grid of every method x every column fits ``make demo``'s
-# 15 minutes on a 2-core CPU.  Numbers from bench/bench_cost.py; full keeps the presets' own schedules.
-_QUICK_SCHEDULES: dict[str, dict[str, Any]] = {
-    "ce": {"epochs": 50},
-    "dividemix": {"epochs": 30, "warm_up": 3, "lr_milestones": (15,)},
-    "smr": {"epochs": 30, "warm_up": 3, "lr_milestones": (15,)},
-    "promix": {"epochs": 30, "start_expand": 12},
-    "comining": {"epochs": 25, "warmup_epochs": 3},
-    "mememomentum": {"max_phase_a_epochs": 10, "round_epochs": 5, "round_milestones": (2, 4)},
-    "sop": {"epochs": 30},
-    **{m: {"epochs": 75} for m in _PRUNERS},
+# The results table's schedules (quick and full): each digits preset with its schedule cut to about a third, every
+# epoch-counted setting scaled with it (warm-up, LR milestones and decay start, SMR's recalibration period, ProMix's
+# label-guessing start and ramp, Me-Momentum's phase and round lengths); the algorithm, its constants and the batch
+# unchanged.  At the presets' own schedules the 54 runs of one seed take about 30 min on a 2-core CPU (measured by
+# bench/bench_cost.py); at these about 10, so make demo fits its 15 minutes.  Prune4ReL and Uniform keep their 5
+# warm-up epochs (a shorter warm-up leaves the confidences meaningless) and train 50 instead of 150 epochs on S.
+TABLE_SCHEDULES: dict[str, dict[str, Any]] = {
+    "ce": {"epochs": 40},
+    "dividemix": {"epochs": 20, "warm_up": 3, "lr_milestones": (10,)},
+    "smr": {"epochs": 20, "warm_up": 3, "lr_milestones": (10,), "recal_period": 2},
+    "promix": {"epochs": 20, "start_expand": 8, "rampup_length": 2.0},
+    "comining": {"epochs": 17, "warmup_epochs": 2, "decay_start": 7},
+    "mememomentum": {"max_phase_a_epochs": 7, "round_epochs": 4, "round_milestones": (2, 3)},
+    "sop": {"epochs": 20},
+    **{m: {"epochs": 50} for m in _PRUNERS},
 }
 
 # notebooks' cell in the digits profiles: a column of the results table, so they reuse the grid's runs
@@ -207,20 +212,25 @@ PROFILES: dict[str, Profile] = {
     ),
     "quick": Profile(
         "quick",
-        "every method in every column of the results table on the embedded digits, one seed, schedules scaled "
-        "down: make demo on a 2-core CPU",
+        "every method in every column of the results table on the embedded digits, one seed, at the table's "
+        "schedules (make demo on a 2-core CPU); the notebooks skip their ablation and switch variants",
         _DIGITS_CELL,
-        {m: MethodPlan("digits", dict(_QUICK_SCHEDULES[m])) for m in (*TABLE_METHODS[:7], *_PRUNERS)},
+        {m: MethodPlan("digits", dict(TABLE_SCHEDULES[m])) for m in (*TABLE_METHODS[:7], *_PRUNERS)},
         device="cpu",
         table=Grid("digits", TABLE_NOISES, (0,)),
-        # one selection ratio: Prune4ReL and the baselines at f = 0.4 are the full profile's
-        notebook_parameters={"14_prune4rel": {"ratios": [0.2]}},
+        notebook_parameters={
+            "10_promix": {"switches": False},
+            "11_dividemix_smr": {"ablation": False},
+            "12_comining": {"switches": False},
+            "13_me_momentum": {"compare_fixed": False},
+            "14_prune4rel": {"ratios": [0.2], "baselines": ["uniform", "smallloss"], "variants": False},
+        },
     ),
     "full": Profile(
         "full",
-        "the quick grid with each digits preset's own schedule and three seeds: the README's results table",
+        "the quick grid with three seeds and the notebooks' variants: the README's results table",
         _DIGITS_CELL,
-        {m: MethodPlan("digits") for m in (*TABLE_METHODS[:7], *_PRUNERS)},
+        {m: MethodPlan("digits", dict(TABLE_SCHEDULES[m])) for m in (*TABLE_METHODS[:7], *_PRUNERS)},
         device="cpu",
         table=Grid("digits", TABLE_NOISES, (0, 1, 2)),
     ),
