@@ -187,10 +187,24 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         device=args.device,
         run_results=not args.no_results,
         timeout=args.timeout,
-        echo=lambda line: print(line, flush=True),
+        echo=_line_printer(),
         **_cluster_options(args),
     )
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _line_printer():
+    """Print whole lines from the batch's worker threads (print() writes the text and the newline apart)."""
+    import threading
+
+    lock = threading.Lock()
+
+    def echo(line: str) -> None:
+        with lock:
+            sys.stdout.write(f"{line}\n")
+            sys.stdout.flush()
+
+    return echo
 
 
 def _add_cluster_arguments(rep: argparse.ArgumentParser) -> None:

@@ -20,14 +20,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from lnlkit.runs import results_table
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "METHOD_ORDER",
