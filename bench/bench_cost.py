@@ -396,7 +396,7 @@ def measure(method: str, data, main_epochs: int) -> list[dict]:
     units: dict[int, tuple[float, float]] = {}
     rows = []
     formulas = PASSES[method][0]
-    total = sum(phase_epochs(method).values())
+    total = TYPICAL_EPOCHS[method][0] if method in TYPICAL_EPOCHS else sum(phase_epochs(method).values())
     flush_mid = folder_seconds(method, data, logs[-1].signals, max(total // 2, 1))
     for phase, items in by_phase.items():
         keep = items[1:] if len(items) > 1 else items
