@@ -3,7 +3,7 @@
     python bench/bench_cost.py [--methods ce dividemix ...] [--epochs 3] [--threads 1] [--out FILE.md]
 
 For each method on its ``digits`` preset, on the CPU with ``--threads`` torch threads (default one), a short schedule
-(two warm-up epochs where the method has a warm-up, then ``--epochs`` epochs of its main phase; SMR: up to its
+(three warm-up epochs where the method has a warm-up, then ``--epochs`` epochs of its main phase; SMR: up to its
 first recalibration epoch) runs into a temporary folder.  Per phase the table gives:
 
 * **wall s / epoch** and **CPU s / epoch**: median wall and process CPU seconds between the ends of consecutive
@@ -241,7 +241,7 @@ class EpochLog:
 
 
 def short_method(method: str, main_epochs: int):
-    """The method's ``digits`` preset with two warm-up epochs (where it has one) and ``main_epochs`` main epochs;
+    """The method's ``digits`` preset with three warm-up epochs (where it has one) and ``main_epochs`` main epochs;
     SMR runs to its first recalibration epoch and one SSL epoch after it."""
     import lnlkit
     from lnlkit.methods import method_class
@@ -250,9 +250,9 @@ def short_method(method: str, main_epochs: int):
     over: dict = {}
     for field in ("warm_up", "warmup_epochs", "max_phase_a_epochs"):
         if hasattr(cfg, field) and not (method == "prune:uniform" and field == "warmup_epochs"):
-            over[field] = 2  # two, so the median skips the first epoch of the run (allocation, imports)
+            over[field] = 3  # the median of a phase skips its first epoch (allocation, imports): two remain
             break
-    warm = 2 if over else 0
+    warm = 3 if over else 0
     epochs = warm + main_epochs
     if getattr(cfg, "recal_period", None):
         epochs = max(epochs, cfg.recal_period)  # epoch recal_period - 1 recalibrates (its 0-based index)
