@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.2
 STAMP := $(VENV)/.lnlkit-setup
 
-.PHONY: setup demo test lab clean-venv
+.PHONY: setup demo test bench lab clean-venv
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# the CPU benchmark suite (at most 10 minutes on 2 cores): bench/results/<machine>-<date>.md
+bench: setup
+	OMP_NUM_THREADS=1 $(PY) bench/run_suite.py
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -104,10 +105,23 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n").encode())
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+def _npz_bytes(arrays: dict[str, np.ndarray], compresslevel: int | None = None) -> bytes:
+    """The bytes of an ``.npz`` file holding ``arrays`` (what ``np.savez_compressed`` writes; ``compresslevel`` 1-9
+    trades size for speed, None is zlib's default)."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    if compresslevel is None:
+        np.savez_compressed(buf, **arrays)
+        return buf.getvalue()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
+        for key, value in arrays.items():
+            with zf.open(key + ".npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=True)  # as np.savez
     return buf.getvalue()
+
+
+# signals.npz is rewritten whole at every checkpoint, so a run pays for compressing every epoch so far at every
+# epoch; level 1 compresses 4x faster than the default for about 4% more bytes (same arrays when read back)
+SIGNALS_COMPRESSLEVEL = 1
 
 
 # ---------------------------------------------------------------------------------------------- selection AUROC
@@ -312,7 +326,7 @@ class RunRecorder:
         if self._signal_epochs:
             arrays = {k: np.stack(v) for k, v in self._signals.items()}
             arrays["epoch"] = np.asarray(self._signal_epochs, dtype=np.int64)
-            atomic_write_bytes(self.out / "signals.npz", _npz_bytes(arrays))
+            atomic_write_bytes(self.out / "signals.npz", _npz_bytes(arrays, SIGNALS_COMPRESSLEVEL))
 
     def write_result(self, result: dict) -> None:
         write_json(self.out / "result.json", result)
