@@ -4,6 +4,7 @@
 
     lnlkit run --method ce --dataset digits --noise symmetric:0.4 --seed 0 --out runs/ce-sym40-s0
     lnlkit run --profile quick --method dividemix --noise pairflip:0.4 --out runs/dm-pair40-s0   # as make demo does
+    lnlkit run --profile quick --method ce,smr --noise pairflip:0.4 --runs-root runs/quick    # the batch's layout
     lnlkit reproduce --profile quick [--only 00_quickstart ...] [--jobs 2] [--out runs/]
     lnlkit reproduce --profile paper --devices cuda:0,cuda:1        # or --devices all
     lnlkit reproduce --profile paper --executor slurm --partition gpu --gpus-per-job 1 --time 720
@@ -29,12 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="train a method and write a run folder")
-    run.add_argument("--method", required=True, help="method name (see `lnlkit list`)")
+    run.add_argument(
+        "--method",
+        required=True,
+        help="method name (see `lnlkit list`); with --runs-root several, comma-separated, trained one after another",
+    )
     run.add_argument("--dataset", default="digits", help="data set name (default: the embedded digits)")
     run.add_argument("--root", default=None, help="folder holding the data set (default $LNLKIT_DATA or ./data)")
     run.add_argument("--noise", default="none", help="noise spec, e.g. symmetric:0.4, pairflip:0.45, cifar10n:worst")
     run.add_argument("--seed", type=int, default=0, help="seed of the noise and of training")
-    run.add_argument("--out", required=True, help="run folder to write")
+    where = run.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="run folder to write")
+    where.add_argument(
+        "--runs-root",
+        metavar="DIR",
+        help="write to the batch's layout, DIR/<method>/<dataset>_<noise>_s<seed>/ (lnlkit.runs.run_folder), "
+        "resuming each run and skipping complete ones",
+    )
     run.add_argument(
         "--profile",
         default=None,
@@ -104,26 +116,68 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from lnlkit.data import load_dataset
+    from lnlkit.runs import is_complete_run, run_folder
+
+    names = [m.strip() for m in args.method.split(",") if m.strip()]
+    if len(names) != 1 and args.runs_root is None:
+        raise ValueError(f"--out takes one method, got {args.method!r}; several methods need --runs-root")
+    # every method is configured (and validated) before any file is written
+    methods = [_configured_method(name, args) for name in names]
+    failed = []
+    for name, method in zip(names, methods):
+        out = (
+            args.out
+            if args.runs_root is None
+            else run_folder(args.runs_root, name, args.dataset, args.noise, args.seed)
+        )
+        if args.runs_root is not None and is_complete_run(out):
+            print(f"{name}: {out} is complete, skipped")
+            continue
+        # the preset's data pipeline (its official normalisation), recorded in config.json by fit
+        data = load_dataset(args.dataset, args.root, method=method).with_noise(args.noise, seed=args.seed)
+        resume = args.resume or args.runs_root is not None
+        if len(names) == 1:
+            run = method.fit(data, out=out, device=args.device, resume=resume, progress=not args.quiet)
+        else:  # one failing method does not stop the others; the exit code says it failed
+            try:
+                run = method.fit(data, out=out, device=args.device, resume=resume, progress=not args.quiet)
+            except Exception:
+                import traceback
+
+                traceback.print_exc()
+                print(f"FAILED {name}: {out}", flush=True)
+                failed.append(name)
+                continue
+        _print_run(name, data, args.seed, run)
+    if failed:
+        print(f"lnlkit run: {len(failed)} of {len(names)} method(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _configured_method(name: str, args: argparse.Namespace):
+    """The method as ``--profile`` / ``--preset`` / ``--set`` / ``--epochs`` configure it."""
     from lnlkit.methods import get_method, method_class, parse_overrides
 
-    cls = method_class(args.method)
+    cls = method_class(name)
     overrides = parse_overrides(cls.Config, args.overrides)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.profile is not None:  # the profile's preset and schedule, then --preset / --set on top
         from lnlkit.reproduce import profile_method
 
-        method = profile_method(args.method, args.profile, args.dataset, args.noise, args.preset, **overrides)
+        method = profile_method(name, args.profile, args.dataset, args.noise, args.preset, **overrides)
     else:
         preset = args.preset if args.preset is not None else cls.preset_for(args.dataset, args.noise)
-        method = get_method(args.method, preset, **overrides)  # validates before any file is written
+        method = get_method(name, preset, **overrides)
     method.pretrained_record()  # a preset that starts from ImageNet weights needs weights_path (or pretrained=false)
-    # the preset's data pipeline (its official normalisation), recorded in config.json by fit
-    data = load_dataset(args.dataset, args.root, method=method).with_noise(args.noise, seed=args.seed)
-    run = method.fit(data, out=args.out, device=args.device, resume=args.resume, progress=not args.quiet)
+    return method
+
+
+def _print_run(name: str, data, seed: int, run) -> None:
     res = run.result
     rate = "unknown" if res.get("realized_rate") is None else f"{res['realized_rate']:.3f}"
-    print(f"{cls.name} on {data.name} with {data.noise.spec} (realised rate {rate}), seed {args.seed}")
+    print(f"{name} on {data.name} with {data.noise.spec} (realised rate {rate}), seed {seed}")
     print(
         f"  test accuracy: last {res['test_acc_last']:.2f}  best {res['test_acc_best']:.2f} "
         f"(epoch {res['best_epoch']})  reported {res['reported']:.2f} as {res['reported_as']}"
@@ -132,8 +186,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"  selection: precision {res['sel_precision']:.3f}  recall {res['sel_recall']:.3f}")
     if res.get("sel_auroc") is not None:
         print(f"  clean-score AUROC: {res['sel_auroc']:.3f}")
-    print(f"  run folder: {run.path}")
-    return 0
+    print(f"  run folder: {run.path}", flush=True)
 
 
 def _cmd_table(args: argparse.Namespace) -> int:

@@ -68,15 +68,14 @@ def test_smoke_executes_every_notebook_without_error(smoke):
     root, outcomes, lines = smoke
     names = {o.job.name: o for o in outcomes}
     table = PROFILES["smoke"].table_methods
-    assert {n for n in names if n.startswith("table/")} == {
-        f"table/{m.replace(':', '-')}/digits_symmetric-0.4_s0" for m in table
-    }, lines
-    # the table grid runs first, each method in a process of its own, before any notebook starts
+    assert {n for n in names if n.startswith("table/")} == {"table/digits_symmetric-0.4_s0"}, lines
+    # the table grid runs first, every method of a cell in one process, before any notebook starts
     first_notebook = next(i for i, line in enumerate(lines) if line.startswith("start 00_"))
     assert all(line.startswith("start table/") for line in lines[:first_notebook] if line.startswith("start"))
+    log = (root / "runs" / "smoke" / "_runs" / "digits_symmetric-0.4_s0.log").read_text()
     for method in table:
-        log = root / "runs" / "smoke" / "_runs" / f"{method.replace(':', '-')}__digits_symmetric-0.4_s0.log"
-        assert "run folder:" in log.read_text(), method
+        folder = run_folder(root / "runs" / "smoke", method, "digits", "symmetric:0.4", 0)
+        assert f"run folder: {folder}" in log and load_run(folder).complete, method
     notebooks = [o for o in outcomes if not o.job.name.startswith("table/")]
     assert {o.job.name for o in notebooks} == {
         "00_quickstart/digits_symmetric-0.4_s0",
@@ -253,18 +252,19 @@ def test_missing_notebook_fails_cleanly(tmp_path):
 
 def test_plan_jobs_grid_and_errors(tmp_path):
     jobs = plan_jobs("quick", tmp_path)
-    # the results table's grid first: every table method on every noise column, one process each
+    # the results table's grid first: one process per noise column and seed, training every table method
     table = PROFILES["quick"].table
     runs = [j for j in jobs if isinstance(j, RunJob)]
     assert jobs[: len(runs)] == runs
-    assert len(runs) == len(TABLE_METHODS) * len(TABLE_NOISES) * len(table.seeds) == 54
-    assert {(j.parameters["method"], j.parameters["noise"]) for j in runs} == {
-        (m, n) for m in TABLE_METHODS for n in TABLE_NOISES
-    }
-    uniform = next(j for j in runs if j.parameters["method"] == "prune:uniform")
-    assert uniform.runs[0].parent.name == "prune-uniform"
-    command = uniform.command()
-    assert command[command.index("--profile") + 1] == "quick" and "--resume" in command
+    assert len(runs) == len(TABLE_NOISES) * len(table.seeds) == 6
+    assert [j.parameters["noise"] for j in runs] == list(TABLE_NOISES)
+    assert all(j.parameters["methods"] == list(TABLE_METHODS) and len(j.runs) == 9 for j in runs)
+    uniform = runs[0].runs[TABLE_METHODS.index("prune:uniform")]
+    assert uniform == run_folder(tmp_path.resolve(), "prune-uniform", "digits", TABLE_NOISES[0], 0)
+    command = runs[0].command()
+    assert command[command.index("--profile") + 1] == "quick"
+    assert command[command.index("--method") + 1] == ",".join(TABLE_METHODS)
+    assert command[command.index("--runs-root") + 1] == str(tmp_path.resolve())
     # each notebook's cell is a table column, so the notebooks reuse the grid's main runs
     cells = {r for j in runs for r in j.runs}
     for job in jobs[len(runs) :]:
@@ -330,6 +330,37 @@ def test_cli_run_with_a_profile_trains_the_cell_as_the_batch_does(tmp_path, caps
     with pytest.raises(SystemExit):  # argparse: not a profile
         main(["run", "--profile", "huge", "--method", "ce", "--out", str(tmp_path / "x")])
     assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_cli_run_several_methods_into_the_batch_layout(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "runs"
+    args = ["run", "--profile", "smoke", "--noise", "symmetric:0.4", "--runs-root", str(root), "--quiet"]
+    assert main([*args, "--method", "ce,prune:uniform"]) == 0
+    folders = {m: run_folder(root, m, "digits", "symmetric:0.4", 0) for m in ("ce", "prune:uniform")}
+    assert all(load_run(f).complete for f in folders.values())
+    assert (
+        load_run(folders["ce"]).config["hyperparameters"]["epochs"]
+        == PROFILES["smoke"].methods["ce"].overrides["epochs"]
+    )
+    capsys.readouterr()
+    # a rerun skips the complete runs; a method that fails does not stop the next one, and the exit code says so
+    import lnlkit.methods.ce as ce_module
+
+    def broken(self, ctx, epoch):
+        raise RuntimeError("deliberate failure")
+
+    monkeypatch.setattr(ce_module.CE, "train_epoch", broken)
+    code = main([*args, "--method", "ce,prune:uniform,dividemix", "--noise", "pairflip:0.4"])
+    captured = capsys.readouterr()
+    assert code == 1 and "FAILED ce" in captured.out and "1 of 3 method(s) failed: ce" in captured.err
+    assert load_run(run_folder(root, "dividemix", "digits", "pairflip:0.4", 0)).complete
+    assert main([*args, "--method", "ce,prune:uniform"]) == 0
+    assert "is complete, skipped" in capsys.readouterr().out
+    # bad input before any training: several methods need --runs-root, an unknown method is named
+    assert main(["run", "--method", "ce,smr", "--out", str(tmp_path / "x")]) == 2
+    assert "several methods need --runs-root" in capsys.readouterr().err
+    assert main([*args, "--method", "ce,nosuch"]) == 2
+    assert not (root / "nosuch").exists()
 
 
 def test_committed_notebooks_have_no_outputs_and_one_parameters_cell():
