@@ -186,7 +186,8 @@ def paper_runs(runs_root: str | os.PathLike, profile: str | None = None):
 
     Left out: unfinished runs, variant folders (``<method>+<variant>``, :func:`lnlkit.runs.run_folder`) and, for a
     profile lnlkit knows, runs whose preset is not the one the profile plans for the method
-    (:func:`lnlkit.reproduce.main_preset_runs`).  Sibling folders of ``runs_root`` (such as notebook 14's
+    (:func:`lnlkit.reproduce.main_preset_runs`) and, when the profile has a table grid, methods outside it (e.g. the
+    extra pruning baselines notebook 14 trains).  Sibling folders of ``runs_root`` (such as notebook 14's
     ``<runs_root>-prune4rel-variants``) are never searched.
 
     Parameters
@@ -208,9 +209,12 @@ def paper_runs(runs_root: str | os.PathLike, profile: str | None = None):
     runs = runs[runs["status"] == "complete"]
     runs = runs[[not _is_variant_folder(p) for p in runs["path"]]]
     if profile is not None and len(runs):
-        from lnlkit.reproduce import main_preset_runs
+        from lnlkit.reproduce import PROFILES, main_preset_runs
 
         runs = main_preset_runs(runs, profile)
+        table = PROFILES[profile] if profile in PROFILES else None
+        if table is not None and table.table is not None:  # the table's methods; notebooks' extra baselines go
+            runs = runs[runs["method"].isin(table.table_methods)]  # to the "All runs" list
     runs = runs.copy()
     hps = [json.loads((Path(p) / "config.json").read_text()).get("hyperparameters") or {} for p in runs["path"]]
     runs["label"] = [method_label(str(m), hp) for m, hp in zip(runs["method"], hps)]

@@ -114,6 +114,8 @@ def grid(tmp_path):
     _write_run(root, "dividemix", "symmetric:0.2", 0, 100.0, variant="mixup", sel=(1.0, 1.0))
     _write_run(root, "dividemix", "symmetric:0.2", 2, 100.0, preset="digits-recal", sel=(1.0, 1.0))
     _write_run(root, "dividemix", "symmetric:0.2", 3, 100.0, status="running", sel=(1.0, 1.0))
+    # a baseline outside the profile's table (notebook 14 trains it next to the grid's runs)
+    _write_run(root, "prune:smallloss", "symmetric:0.2", 0, 100.0, sel=(1.0, 0.4), ratio=0.2)
     _write_run(Path(f"{root}-prune4rel-variants"), "prune4rel", "symmetric:0.2", 0, 100.0, variant="x", ratio=0.5)
     return root, values
 
@@ -147,6 +149,8 @@ def test_variants_unfinished_and_sibling_runs_stay_out(grid):
     assert (runs["reported"] < 100.0).all()
     rel = [str(Path(p).relative_to(root)) for p in runs["path"]]  # nothing from the sibling folder either
     assert not any("+" in p for p in rel) and len(rel) == 8 * 2 + 2 + 2 + 2
+    assert "prune:smallloss" not in set(runs["method"])  # not a method of the quick table
+    assert "prune:smallloss" in set(paper_runs(root)["method"])  # no profile: every method
 
 
 def test_mean_std_best_ties_and_missing_cells(grid):
