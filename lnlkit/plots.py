@@ -990,9 +990,14 @@ def _panel_title(kind: str) -> str:
 
     if kind == "none":
         return "no noise"
-    head, _, last = kind.rpartition("+")  # "openset:0.2+symmetric" -> "Open 20% + symmetric"
+    head, _, last = kind.rpartition("+")  # "openset:0.2+symmetric" -> "Open 20% + sym." (fits a narrow panel)
     words = {"symmetric": "Symmetric", "pairflip": "Pair-flip", "instance": "Instance", "openset": "Open-set"}
-    return (f"{noise_header(head)} + {last}" if head else words.get(last, last)) + " noise"
+    if head:
+        return f"{noise_header(head)} + {_SHORT_KIND.get(last, last)}"
+    return words.get(last, last) + " noise"
+
+
+_SHORT_KIND = {"symmetric": "sym.", "pairflip": "pair", "instance": "inst."}
 
 
 def _panel_key(kind: str) -> tuple:
