@@ -5,8 +5,8 @@ noise column of the results table on the embedded digits, one seed, at :data:`TA
 2-core CPU), ``full`` (the same grid with three seeds, and the notebooks' variants: the README's table) and ``paper``
 (the papers' data sets and settings, for a GPU).
 
-The batch has two stages. First the *table grid*: every method of the table on every noise setting and seed, each run
-a plain ``lnlkit run`` process (no notebook kernel), kept under
+The batch has two stages. First the *table grid*: every method of the table on every noise setting and seed, one plain
+``lnlkit run`` process (no notebook kernel) per noise setting and seed, each run kept under
 ``<out>/<profile>/<method>/<dataset>_<noise>_s<seed>/``. Then every notebook, executed once per cell of its own grid
 (usually one cell); a notebook whose cell is in the table grid finds its method's run complete and trains only its
 variants (ablations, switches). A run or grid cell that is complete is skipped, so an interrupted batch resumes where
@@ -126,8 +126,8 @@ class Profile:
     methods : dict
         How each method is configured (:class:`MethodPlan`).
     table : Grid, optional
-        The results table's grid: every method of ``table_methods`` on every cell, each a plain run process, trained
-        before the notebooks.  ``None``: the table holds what the notebooks train.
+        The results table's grid: every method of ``table_methods`` on every cell (one ``lnlkit run`` process per
+        cell), trained before the notebooks.  ``None``: the table holds what the notebooks train.
     table_methods : tuple of str
     notebook_parameters : dict
         Per notebook (file stem), parameters this profile passes on top of the notebook's defaults (e.g. fewer
@@ -160,9 +160,10 @@ _PRUNERS = (
 # The results table's schedules (quick and full): each digits preset with its schedule cut to about a third, every
 # epoch-counted setting scaled with it (warm-up, LR milestones and decay start, SMR's recalibration period, ProMix's
 # label-guessing start and ramp, Me-Momentum's phase and round lengths); the algorithm, its constants and the batch
-# unchanged.  At the presets' own schedules the 54 runs of one seed take about 30 min on a 2-core CPU (measured by
-# bench/bench_cost.py); at these about 10, so make demo fits its 15 minutes.  Prune4ReL and Uniform keep their 5
-# warm-up epochs (a shorter warm-up leaves the confidences meaningless) and train 50 instead of 150 epochs on S.
+# unchanged.  At the presets' own schedules the 54 runs of one seed cost about 2,400 CPU seconds (bench/bench_cost.py),
+# over 20 min on a 2-core CPU; at these the grid took 7.5 min there, so make demo fits its 15 minutes.  Prune4ReL
+# and Uniform keep their 5 warm-up epochs (a shorter warm-up leaves the confidences meaningless) and train 50
+# instead of 150 epochs on S.
 TABLE_SCHEDULES: dict[str, dict[str, Any]] = {
     "ce": {"epochs": 40},
     "dividemix": {"epochs": 20, "warm_up": 3, "lr_milestones": (10,)},
