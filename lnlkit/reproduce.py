@@ -62,6 +62,7 @@ __all__ = [
     "reproduce",
     "summary_table",
     "main_preset_runs",
+    "table_runs",
     "write_results",
     "save_figure",
     "default_notebooks_dir",
@@ -927,7 +928,25 @@ def write_results(runs_root: str | os.PathLike, results_dir: str | os.PathLike, 
     """
     from lnlkit.tables import write_tables
 
-    return write_tables(runs_root, results_dir, profile)
+    return write_tables(runs_root, results_dir, profile, runs=table_runs(runs_root, profile))
+
+
+def table_runs(runs_root: str | os.PathLike, profile: str):
+    """The runs of ``profile``'s paper tables under ``runs_root`` (:func:`lnlkit.tables.paper_runs`): complete,
+    no variant folders, each method on the preset the profile plans for it and, when the profile has a table grid,
+    only the table's methods.  A profile name lnlkit does not know keeps every main run.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    from lnlkit.tables import paper_runs
+
+    prof = PROFILES.get(profile)
+    if prof is None:
+        return paper_runs(runs_root)
+    presets = {m: plan.preset for m, plan in prof.methods.items()}
+    return paper_runs(runs_root, presets, prof.table_methods if prof.table is not None else None)
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:

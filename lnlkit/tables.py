@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -181,21 +181,26 @@ def _is_variant_folder(path: str | os.PathLike) -> bool:
     return "+" in Path(path).parent.name
 
 
-def paper_runs(runs_root: str | os.PathLike, profile: str | None = None):
+def paper_runs(
+    runs_root: str | os.PathLike,
+    main_presets: Mapping[str, str | None] | None = None,
+    methods: Iterable[str] | None = None,
+):
     """The runs a paper table is about: complete runs under ``runs_root`` on each method's main preset.
 
-    Left out: unfinished runs, variant folders (``<method>+<variant>``, :func:`lnlkit.runs.run_folder`) and, for a
-    profile lnlkit knows, runs whose preset is not the one the profile plans for the method
-    (:func:`lnlkit.reproduce.main_preset_runs`) and, when the profile has a table grid, methods outside it (e.g. the
-    extra pruning baselines notebook 14 trains).  Sibling folders of ``runs_root`` (such as notebook 14's
-    ``<runs_root>-prune4rel-variants``) are never searched.
+    Left out: unfinished runs, variant folders (``<method>+<variant>``, :func:`lnlkit.runs.run_folder`), runs whose
+    preset is not the method's main preset (``main_presets``) and methods outside ``methods``.  Sibling folders of
+    ``runs_root`` (such as notebook 14's ``<runs_root>-prune4rel-variants``) are never searched.
+    :func:`lnlkit.reproduce.table_runs` fills both filters from a profile.
 
     Parameters
     ----------
     runs_root : path
         Folder searched recursively for run folders.
-    profile : str, optional
-        Profile name (``quick``, ...); None keeps every preset.
+    main_presets : mapping, optional
+        Method name -> its main preset (``None``: any preset); methods not in it keep every preset.
+    methods : iterable of str, optional
+        Keep only these methods (config names, e.g. ``"prune:uniform"``); None keeps all.
 
     Returns
     -------
@@ -208,13 +213,11 @@ def paper_runs(runs_root: str | os.PathLike, profile: str | None = None):
     runs = results_table(runs_root)
     runs = runs[runs["status"] == "complete"]
     runs = runs[[not _is_variant_folder(p) for p in runs["path"]]]
-    if profile is not None and len(runs):
-        from lnlkit.reproduce import PROFILES, main_preset_runs
-
-        runs = main_preset_runs(runs, profile)
-        table = PROFILES[profile] if profile in PROFILES else None
-        if table is not None and table.table is not None:  # the table's methods; notebooks' extra baselines go
-            runs = runs[runs["method"].isin(table.table_methods)]  # to the "All runs" list
+    if main_presets is not None and len(runs):
+        main = [main_presets.get(str(m)) for m in runs["method"]]
+        runs = runs[[p is None or preset == p for p, preset in zip(main, runs["preset"])]]
+    if methods is not None and len(runs):  # e.g. the table's methods; notebook 14's extra baselines stay out
+        runs = runs[runs["method"].isin(list(methods))]
     runs = runs.copy()
     hps = [json.loads((Path(p) / "config.json").read_text()).get("hyperparameters") or {} for p in runs["path"]]
     runs["label"] = [method_label(str(m), hp) for m, hp in zip(runs["method"], hps)]
@@ -742,9 +745,14 @@ def _all_runs_table(runs_root: str | os.PathLike) -> str:
     return format_table(frame, "md")
 
 
-def write_tables(runs_root: str | os.PathLike, results_dir: str | os.PathLike, profile: str) -> dict[str, Path]:
+def write_tables(
+    runs_root: str | os.PathLike, results_dir: str | os.PathLike, profile: str, runs: Any = None
+) -> dict[str, Path]:
     """Write ``<profile>.md`` (the accuracy table, the selection tables, then every run group), ``<profile>.csv``
     (tidy cells of the paper tables) and ``<profile>.tex`` (one booktabs table per paper table), atomically.
+
+    ``runs`` are the runs of the paper tables (default: :func:`paper_runs` of ``runs_root``); the last section of
+    the markdown lists every run group under ``runs_root``.
 
     Returns
     -------
@@ -758,7 +766,7 @@ def write_tables(runs_root: str | os.PathLike, results_dir: str | os.PathLike, p
     """
     from lnlkit.train.recorder import atomic_write_bytes
 
-    runs = paper_runs(runs_root, profile)
+    runs = paper_runs(runs_root) if runs is None else runs
     if runs.empty:
         raise ValueError(f"no complete run folders under {runs_root}: nothing to tabulate")
     accuracy = accuracy_table(runs)

@@ -14,7 +14,7 @@ from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
 from lnlkit import plots  # noqa: E402
-from lnlkit.reproduce import write_results  # noqa: E402
+from lnlkit.reproduce import table_runs, write_results  # noqa: E402
 from lnlkit.runs import run_folder  # noqa: E402
 from lnlkit.tables import (  # noqa: E402
     accuracy_table,
@@ -122,7 +122,7 @@ def grid(tmp_path):
 
 def test_rows_columns_and_headers(grid):
     root, _ = grid
-    table = accuracy_table(paper_runs(root, "quick"))
+    table = accuracy_table(table_runs(root, "quick"))
     assert table.rows == [
         "CE (best epoch)",
         "CE (last epoch)",
@@ -144,7 +144,7 @@ def test_rows_columns_and_headers(grid):
 
 def test_variants_unfinished_and_sibling_runs_stay_out(grid):
     root, _ = grid
-    runs = paper_runs(root, "quick")
+    runs = table_runs(root, "quick")
     assert set(runs["seed"][runs["method"] == "dividemix"]) == {0, 1}
     assert (runs["reported"] < 100.0).all()
     rel = [str(Path(p).relative_to(root)) for p in runs["path"]]  # nothing from the sibling folder either
@@ -155,7 +155,7 @@ def test_variants_unfinished_and_sibling_runs_stay_out(grid):
 
 def test_mean_std_best_ties_and_missing_cells(grid):
     root, values = grid
-    table = accuracy_table(paper_runs(root, "quick"))
+    table = accuracy_table(table_runs(root, "quick"))
     cells = table.cells.set_index(["row", "column"])
     for noise in ("symmetric:0.2", "pairflip:0.4"):
         dm = [values[("dividemix", noise, s)] for s in (0, 1)]
@@ -185,7 +185,7 @@ def test_mean_std_best_ties_and_missing_cells(grid):
 
 def test_selection_and_auroc_tables(grid):
     root, _ = grid
-    selection, auroc = selection_table(paper_runs(root, "quick"))
+    selection, auroc = selection_table(table_runs(root, "quick"))
     assert selection.rows == ["DivideMix", "Prune4ReL (f = 0.2)", "Uniform (f = 0.2)"]  # SOP+ selects nothing
     assert auroc.rows == ["DivideMix", "SOP+"]
     md = to_markdown(selection)
@@ -197,7 +197,7 @@ def test_selection_and_auroc_tables(grid):
 
 def test_latex_is_balanced_and_escaped(grid):
     root, _ = grid
-    tex = to_latex(accuracy_table(paper_runs(root, "quick")), label="tab:x_y")
+    tex = to_latex(accuracy_table(table_runs(root, "quick")), label="tab:x_y")
     assert tex.count("{") == tex.count("}")
     assert tex.count(r"\begin{") == tex.count(r"\end{")
     body = tex.replace(r"\%", "").replace(r"\_", "").replace(r"\&", "")
@@ -235,7 +235,7 @@ def _legend_outside(fig):
 
 def test_figures_legend_outside_and_one_colour_per_method(grid):
     root, _ = grid
-    runs = paper_runs(root, "quick")
+    runs = table_runs(root, "quick")
     acc = plots.plot_accuracy_vs_noise(runs)
     sel = plots.plot_selection_over_epochs(runs, noise="symmetric:0.2", seed=0)
     assert _legend_outside(acc) and _legend_outside(sel)
@@ -259,7 +259,7 @@ def test_figures_legend_outside_and_one_colour_per_method(grid):
 
 def test_selection_over_epochs_lines_and_x_axis(grid):
     root, _ = grid
-    runs = paper_runs(root, "quick")
+    runs = table_runs(root, "quick")
     fig = plots.plot_selection_over_epochs(runs, noise="symmetric:0.2", seed=0)
     precision = {line.get_label(): line for line in fig.axes[0].get_lines()}
     assert list(precision) == ["DivideMix", "Prune4ReL (f = 0.2)", "Uniform (f = 0.2)"]  # CE, SOP+ select nothing
