@@ -365,6 +365,16 @@ def test_cli_run_several_methods_into_the_batch_layout(tmp_path, capsys, monkeyp
     assert not (root / "nosuch").exists()
 
 
+def test_the_label_noise_notebook_has_a_size_for_every_profile():
+    import ast
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "01_label_noise.ipynb", as_version=4)
+    (source,) = [c.source for c in nb.cells if c.cell_type == "code" and "SIZES = {" in c.source]
+    tree = ast.parse("\n".join(line for line in source.splitlines() if not line.startswith("%")))  # no magics
+    (sizes,) = [n.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and n.targets[0].id == "SIZES"]
+    assert set(ast.literal_eval(sizes)) == set(PROFILES)
+
+
 def test_committed_notebooks_have_no_outputs_and_one_parameters_cell():
     folder = Path(__file__).resolve().parents[1] / "notebooks"
     notebooks = sorted(folder.glob("*.ipynb"))
