@@ -42,3 +42,15 @@ def test_pass_table_matches_hooked_forwards(method, small_digits, tmp_path):
         assert log.phase in bench_cost.PASSES[method][0]  # every phase has its formula in words
         phases.add(log.phase)
     assert phases == {p for p, c in bench_cost.phase_epochs(method).items() if c > 0}  # the short run has them all
+
+
+def test_the_table_says_why_a_phase_is_above_its_ideal():
+    def row(method, phase, x_ideal):
+        return dict(method=method, phase=phase, s_epoch=1.0, cpu_epoch=1.0, fwd_bwd=10, fwd=10, train_batch=32,
+                    ideal=1.0 / x_ideal, x_ideal=x_ideal, hooked="yes", flush_mid=0.0, formula="f")  # fmt: skip
+
+    text = bench_cost.render([row("ce", "train", 1.0), row("comining", "train", 1.75), row("sop", "train", 1.6)], 1, 3)
+    listed = text[text.index("above 1.5x their ideal") :].split("\n\n")[1]
+    assert "comining / train (1.75x): per step, a k-reciprocal" in listed
+    assert "sop / train (1.60x): not explained yet" in listed and "ce / train" not in listed
+    assert "above" not in bench_cost.render([row("ce", "train", 1.0)], 1, 3)
