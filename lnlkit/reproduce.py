@@ -37,6 +37,7 @@ from lnlkit.runs import (
     run_folder,
     summary_table,
 )
+from lnlkit.tables import METHOD_ORDER
 from lnlkit.train.recorder import atomic_write_bytes, write_json
 
 __all__ = [
@@ -93,19 +94,9 @@ class MethodPlan:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
-# The rows and columns of the paper-layout results table (lnlkit.tables): plain CE (its best and last epochs are
-# the two reference rows), the five methods, SOP+ alone, and Prune4ReL next to its Uniform baseline at one ratio.
-TABLE_METHODS: tuple[str, ...] = (
-    "ce",
-    "dividemix",
-    "smr",
-    "promix",
-    "comining",
-    "mememomentum",
-    "sop",
-    "prune4rel",
-    "prune:uniform",
-)
+# The rows and columns of the paper-layout results table: plain CE (its best and last epochs are the two reference
+# rows), the five methods, SOP+ alone, and Prune4ReL next to its Uniform baseline at one ratio, in the tables' order.
+TABLE_METHODS: tuple[str, ...] = METHOD_ORDER
 TABLE_NOISES: tuple[str, ...] = (
     "symmetric:0.2",
     "symmetric:0.5",
