@@ -75,19 +75,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser(
         "reproduce",
-        help="execute the notebooks over a profile's grid and regenerate the results",
-        description="Execute every notebook with papermill over the profile's grid (methods x noise "
-        "settings x seeds), skipping grid cells whose runs are complete, then run "
-        "99_results.ipynb to write results/<profile>.md/.csv/.tex and the figures.",
+        help="train a profile's results grid, execute the notebooks and regenerate the results",
+        description="Train the profile's results grid (every table method x noise setting x seed, one "
+        "`lnlkit run` process per noise setting and seed), execute every notebook with papermill over its "
+        "cells, skipping runs and cells that are complete, then run 99_results.ipynb to write "
+        "results/<profile>.md/.csv/.tex and the figures.",
     )
     rep.add_argument(
         "--profile",
         default="quick",
         choices=PROFILE_NAMES,
         help="smoke: about a minute (tests); quick: every method x noise column on digits, one seed (make demo, "
-        "a 2-core CPU); full: the same with the presets' schedules and three seeds; paper: the papers' settings (GPU)",
+        "a 2-core CPU); full: the same grid with three seeds and the notebooks' variants; paper: the papers' "
+        "settings (GPU)",
     )
-    rep.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK", help="execute only these notebooks")
+    rep.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="NOTEBOOK",
+        help="execute only these notebooks ('table': the results table's grid)",
+    )
     rep.add_argument("--jobs", type=int, default=None, help="notebooks at once (default: CPU count, 1 on a GPU)")
     rep.add_argument("--out", default="runs", help="runs go to <out>/<profile>/ (default runs/)")
     rep.add_argument("--results", default="results", help="folder of the results tables (default results/)")
