@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from methodtest import interrupt_then_resume
 
 import lnlkit
 from lnlkit.methods.prune4rel import (
@@ -540,6 +541,12 @@ def test_the_selectors_score_is_the_runs_clean_score_to_the_end(small_digits, tm
         # (signals.npz keeps float16, the recorder scored the float32 values: rounding merges a few near-ties)
         assert run.history[epoch]["sel_auroc"] == pytest.approx(pairs, abs=2e-3)
     assert run.result["sel_auroc"] == pytest.approx(run.history[-1]["sel_auroc"]) and run.result["sel_auroc"] != 0.5
+    # a run resumed after the selection epoch keeps the selector's score (the checkpoint carries it)
+    resumed = interrupt_then_resume(
+        lambda **kw: _short(method, epochs=3, ratio=0.3, **kw), noisy, tmp_path / "resumed", crash_after_epoch=2
+    )
+    np.testing.assert_array_equal(resumed.signals["clean_score"][-1], score[-1])
+    assert resumed.result["sel_auroc"] == run.result["sel_auroc"]
 
 
 # ---------------------------------------------------------------------------------------------- robustness
