@@ -144,18 +144,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         # the preset's data pipeline (its official normalisation), recorded in config.json by fit
         data = load_dataset(args.dataset, args.root, method=method).with_noise(args.noise, seed=args.seed)
         resume = args.resume or args.runs_root is not None
-        if len(names) == 1:
+        try:
             run = method.fit(data, out=out, device=args.device, resume=resume, progress=not args.quiet)
-        else:  # one failing method does not stop the others; the exit code says it failed
-            try:
-                run = method.fit(data, out=out, device=args.device, resume=resume, progress=not args.quiet)
-            except Exception:
-                import traceback
+        except Exception:
+            if len(names) == 1:
+                raise
+            import traceback  # one failing method does not stop the others; the exit code says it failed
 
-                traceback.print_exc()
-                print(f"FAILED {name}: {out}", flush=True)
-                failed.append(name)
-                continue
+            traceback.print_exc()
+            print(f"FAILED {name}: {out}", flush=True)
+            failed.append(name)
+            continue
         _print_run(name, data, args.seed, run)
     if failed:
         print(f"lnlkit run: {len(failed)} of {len(names)} method(s) failed: {', '.join(failed)}", file=sys.stderr)

@@ -900,22 +900,8 @@ def main_preset_runs(table, profile: str):
 
 
 def write_results(runs_root: str | os.PathLike, results_dir: str | os.PathLike, profile: str) -> dict[str, Path]:
-    """Write ``<profile>.md``, ``<profile>.csv`` and ``<profile>.tex`` from the run folders under ``runs_root``.
-
-    The paper-layout tables of :mod:`lnlkit.tables`: test accuracy (methods x noise settings, mean ± std over seeds,
-    CE's best and last epochs as references, best per column marked), selection precision / recall and the clean
-    score's AUROC.  The markdown adds every run group (variants included) as a last section; the CSV holds the
-    tidy numeric cells; the LaTeX file one booktabs table per paper table.  Files are written atomically.
-
-    Returns
-    -------
-    dict
-        ``{"md": path, "csv": path, "tex": path}``
-
-    Raises
-    ------
-    ValueError
-        When there is no complete run of a main preset under ``runs_root``.
+    """Write ``<profile>.md``, ``.csv`` and ``.tex`` from the run folders under ``runs_root``: the paper-layout tables
+    of :func:`lnlkit.tables.write_tables` (same return value and errors) over the profile's runs (:func:`table_runs`).
     """
     from lnlkit.tables import write_tables
 
