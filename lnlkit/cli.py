@@ -10,6 +10,8 @@
     lnlkit reproduce --profile paper --executor slurm --partition gpu --gpus-per-job 1 --time 720
     lnlkit table runs/ [--format md|csv|latex]
     lnlkit noise --dataset digits --noise instance:0.4 --seed 0
+    lnlkit detect my_images/ --methods dividemix,smr,sop,cleanlab --out labels/   # which of my labels are wrong?
+    lnlkit detect table.csv --label species --out labels/
     lnlkit list
 """
 
@@ -119,7 +121,136 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--seed", type=int, default=0)
 
     sub.add_parser("list", help="list methods with their presets, data sets and noise kinds")
+    _add_detect_parser(sub)
     return parser
+
+
+def _add_detect_parser(sub) -> None:
+    det = sub.add_parser(
+        "detect",
+        help="find the training samples whose labels look wrong, with every method and their consensus",
+        description="Train each method (preset auto: sized to the data) on the given labels, one run folder per "
+        "method and seed under OUT/runs/ (resumed, complete ones skipped), and write OUT/label_issues.csv (one row "
+        "per sample, most suspicious first), OUT/label_summary.json and OUT/label_transition.csv "
+        "(docs/detect.md).",
+    )
+    det.add_argument(
+        "data",
+        help="a folder with one sub-folder per class, a CSV table (with --label), a CSV of path,label image files, "
+        "or a data set name (digits, cifar10, ...)",
+    )
+    det.add_argument("--label", default=None, help="the label column of a CSV table")
+    det.add_argument("--methods", default=",".join(_DETECT_DEFAULT), help="comma-separated; add cleanlab to compare")
+    det.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (scores averaged)")
+    det.add_argument("--out", required=True, help="output folder")
+    det.add_argument("--preset", default="auto", help="auto (default: sized to the data) or a preset every method has")
+    det.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="METHOD.KEY=VALUE",
+        help="override one hyperparameter of one method (repeatable), e.g. dividemix.epochs=30",
+    )
+    det.add_argument("--folds", type=int, default=5, help="folds of cleanlab's out-of-sample probabilities")
+    det.add_argument("--holdout", type=float, default=None, help="hold out this fraction as a test split")
+    det.add_argument("--root", default=None, help="folder of a named data set")
+    det.add_argument("--noise", default="none", help="a named data set only: inject this noise (benchmarks)")
+    det.add_argument("--noise-seed", type=int, default=0, help="seed of --noise and of --holdout")
+    det.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    det.add_argument("--quiet", action="store_true", help="no progress bars")
+    det.add_argument("--train-only", action="store_true", help=argparse.SUPPRESS)  # a batch job: train, then stop
+    _add_cluster_arguments(det)
+
+
+# lnlkit.detect.DETECT_METHODS (not imported at start-up)
+_DETECT_DEFAULT = ("dividemix", "smr", "promix", "comining", "mememomentum", "sop")
+
+
+def _detect_overrides(items: Sequence[str], methods: Sequence[str]) -> dict[str, dict]:
+    """``["dividemix.epochs=30"]`` -> ``{"dividemix": {"epochs": 30}}``, typed by each method's config."""
+    from lnlkit.methods import method_class, parse_overrides
+
+    grouped: dict[str, list[str]] = {}
+    for item in items:
+        key = item.split("=", 1)[0]
+        if "." not in key:
+            raise ValueError(f"--set expects METHOD.KEY=VALUE in detect, got {item!r}")
+        method, rest = item.split(".", 1)
+        if method.lower() not in methods:
+            raise ValueError(f"--set {item!r}: {method} is not among --methods ({', '.join(methods)})")
+        grouped.setdefault(method.lower(), []).append(rest)
+    out = {}
+    for method, rest in grouped.items():
+        config = method_class("ce" if method == "cleanlab" else method).Config
+        out[method] = parse_overrides(config, rest)
+    return out
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lnlkit import detect
+
+    methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
+    overrides = _detect_overrides(args.overrides, methods)
+    data = detect.load_detect_data(args.data, args.label, args.root, args.noise, args.noise_seed, args.holdout)
+    cluster = _cluster_options(args)
+    batch = cluster["devices"] is not None or cluster["executor"] != "local"
+    if batch and not args.train_only:
+        argv = [args.data, "--out", args.out, "--preset", args.preset, "--folds", str(args.folds)]
+        argv += ["--noise", args.noise, "--noise-seed", str(args.noise_seed)]
+        for flag, value in (("--label", args.label), ("--root", args.root), ("--holdout", args.holdout)):
+            if value is not None:
+                argv += [flag, str(value)]
+        argv += [x for item in args.overrides for x in ("--set", item)]
+
+        def rate() -> float | None:  # the first stage's estimate, for Co-mining
+            others = [m for m in methods if m not in detect._NEEDS_RATE]
+            if not others:
+                return None
+            frame = detect.find_label_issues(
+                data,
+                others,
+                args.seeds,
+                out=None,
+                device="cpu",
+                progress=False,
+                preset=args.preset,
+                overrides={k: v for k, v in overrides.items() if k in others},
+                folds=args.folds,
+                runs_root=Path(args.out) / "runs",
+            )
+            return float(min(0.95, max(0.0, float(np.median([frame[f"flag_{m}"].mean() for m in others])))))
+
+        outcomes = detect.run_detect_batch(
+            argv, methods, args.seeds, data, args.out, args.folds, rate, echo=_line_printer(), **cluster
+        )
+        if any(o.status == "failed" for o in outcomes):
+            return 1
+    frame = detect.find_label_issues(
+        data,
+        methods,
+        args.seeds,
+        out=args.out,
+        device=args.device,
+        progress=not args.quiet,
+        preset=args.preset,
+        overrides=overrides,
+        folds=args.folds,
+        train_only=args.train_only,
+    )
+    if args.train_only:
+        return 0
+    summary = frame.attrs["summary"]
+    print(
+        f"{summary['n_issues']} of {summary['n_samples']} labels look wrong (estimated noise rate "
+        f"{summary['estimated_noise_rate']:.3f}; is_issue: flagged by more than half of {len(methods)} method(s))"
+    )
+    with_names = frame.head(10)[["rank", "sample_id", "given_class", "suggested_class", "consensus", "n_flags"]]
+    print(with_names.to_string(index=False))
+    print(f"written: {Path(args.out) / 'label_issues.csv'}, label_summary.json, label_transition.csv")
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -348,6 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "table": _cmd_table,
         "noise": _cmd_noise,
         "list": _cmd_list,
+        "detect": _cmd_detect,
     }
     try:
         return handlers[args.command](args)

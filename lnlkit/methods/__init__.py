@@ -76,6 +76,11 @@ def get_method(name: str, preset: str | None = None, **overrides: Any) -> Method
     Method
     """
     cls = method_class(name)
+    if preset == "auto":
+        raise ValueError(
+            "preset 'auto' sizes the method to the data set: use lnlkit.auto_method(name, data, **overrides) "
+            "(lnlkit run --preset auto and lnlkit detect do it for you)"
+        )
     if preset is None:
         config = cls.Config()
     elif preset not in cls.PRESETS:

@@ -37,6 +37,8 @@ __all__ = [
     "check_same_run",
     "run_summary",
     "SAME_RUN_KEYS",
+    "build_context",
+    "restore_trained",
 ]
 
 # config.json entries a resumed run must share with the run in its folder
@@ -172,24 +174,7 @@ def _fit(
     recorder = RunRecorder(out, data.noise, true_labels)
     seed_everything(seed)
     cfg = method.config
-    # fp32 runs keep the inputs in float32 (on CUDA the default storage is float16, which rounds them)
-    storage = torch.float32 if cfg.precision == "fp32" else None
-    device_data = DeviceData(data, dev, seed, storage_dtype=storage, channels_last=cfg.channels_last)
-    shape = device_data.input_shape  # (C, H, W) for images, (D,) for flat features
-    ctx = Context(
-        data=device_data,
-        device=dev,
-        seed=seed,
-        num_classes=data.num_classes,
-        n_train=len(data.labels),
-        in_channels=shape[0] if len(shape) == 3 else 1,
-        input_shape=shape,
-        default_model=data.dataset.default_model,
-        dataset_name=data.name,
-        noise_spec=data.noise.spec,
-        record_signals_every=cfg.record_signals_every,
-        finished=method.finished,
-    )
+    ctx = build_context(method, data, dev, seed)
     method.grad_scaler = grad_scaler(dev, cfg.precision)
     method.setup(ctx)
     start_epoch, wall_before = 0, 0.0
@@ -261,6 +246,67 @@ def _fit(
             bar.close()
     recorder.write_result(method._result(recorder.history, data, "complete", wall_before + time.perf_counter() - t0))
     return load_run(out)
+
+
+def build_context(method: Any, data: NoisyDataset, dev: torch.device, seed: int) -> Context:
+    """What a method's hooks receive: the data on the device (given labels only, never the true noise mask), the
+    device, the seed and the data's shape."""
+    cfg = method.config
+    # fp32 runs keep the inputs in float32 (on CUDA the default storage is float16, which rounds them)
+    storage = torch.float32 if cfg.precision == "fp32" else None
+    device_data = DeviceData(data, dev, seed, storage_dtype=storage, channels_last=cfg.channels_last)
+    shape = device_data.input_shape  # (C, H, W) for images, (D,) for flat features
+    return Context(
+        data=device_data,
+        device=dev,
+        seed=seed,
+        num_classes=data.num_classes,
+        n_train=len(data.labels),
+        in_channels=shape[0] if len(shape) == 3 else 1,
+        input_shape=shape,
+        default_model=data.dataset.default_model,
+        dataset_name=data.name,
+        noise_spec=data.noise.spec,
+        record_signals_every=cfg.record_signals_every,
+        finished=method.finished,
+    )
+
+
+def restore_trained(method: Any, data: NoisyDataset | Dataset, out: str | Path, device: str = "auto") -> Context:
+    """Rebuild ``method``'s networks as its run folder ``out`` left them (its last checkpoint), for predictions
+    after training (e.g. :func:`lnlkit.find_label_issues`' suggested labels).
+
+    Parameters
+    ----------
+    method : Method
+        Configured as the run was (same data pipeline and networks).
+    data : NoisyDataset or Dataset
+        The data the run trained on.
+    out : path
+        The run folder; it must hold ``checkpoint.pt``.
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    Context
+        The context the networks were set up in (``ctx.data`` holds the training inputs, normalised as in training).
+    """
+    if isinstance(data, Dataset):
+        data = data.with_noise("none")
+    checkpoint = Path(out) / "checkpoint.pt"
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"{out} holds no checkpoint.pt; train the run first")
+    dev = resolve_device(device)
+    requested, strict = method.normalization_request()
+    data = apply_normalization(data, requested, strict=strict, warn=False)
+    seed = int(json.loads((Path(out) / "config.json").read_text()).get("seed", data.seed))
+    seed_everything(seed)
+    ctx = build_context(method, data, dev, seed)
+    method.setup(ctx)
+    state = load_checkpoint(checkpoint)
+    for net, sd in zip(method.networks(), state["networks"]):
+        net.load_state_dict(sd)
+    return ctx
 
 
 def check_same_run(out: Path, config: dict) -> None:
