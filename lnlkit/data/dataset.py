@@ -186,6 +186,27 @@ def _encode_labels(
     return out, names
 
 
+def _check_train_classes(labels: np.ndarray, class_names: Sequence[str], name: str) -> None:
+    """Raise unless the training labels ``(N,)`` hold at least two classes; warn for a class of a single sample
+    (it can be learnt but hardly judged: any sample-selection method sees it alone)."""
+    present = np.unique(labels)
+    if present.size < 2:
+        which = f" ({class_names[present[0]]!r})" if present.size == 1 and present[0] < len(class_names) else ""
+        raise ValueError(
+            f"{name}: the training labels hold {present.size} class{'es' if present.size != 1 else ''}{which}; "
+            "a classifier needs at least 2"
+        )
+    counts = np.bincount(labels, minlength=len(class_names))
+    lone = [class_names[c] if c < len(class_names) else str(c) for c in np.flatnonzero(counts == 1)]
+    if lone:
+        warnings.warn(
+            f"{name}: class(es) {', '.join(map(repr, lone[:5]))}{' ...' if len(lone) > 5 else ''} have a single "
+            "training sample",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Indices of a class-stratified random ``fraction`` of the samples, sorted.
 
@@ -401,23 +422,9 @@ class Dataset:
         ytr = check_labels(ytr_raw, int(num_classes), "y_train")
         if len(xtr) != len(ytr):
             raise ValueError(f"x_train has {len(xtr)} samples but y_train has {len(ytr)} labels; they must match")
-        present = np.unique(ytr)
-        names = list(class_names) if class_names is not None else [str(i) for i in range(int(num_classes))]
-        if present.size < 2:
-            raise ValueError(
-                f"y_train holds {present.size} class{'' if present.size == 1 else 'es'}"
-                f"{' (' + repr(names[present[0]]) + ')' if present.size == 1 and present[0] < len(names) else ''}; "
-                "a classifier needs at least 2"
-            )
-        counts = np.bincount(ytr, minlength=int(num_classes))
-        lone = [names[c] if c < len(names) else str(c) for c in np.flatnonzero(counts == 1)]
-        if lone:
-            warnings.warn(
-                f"{name}: class(es) {', '.join(map(repr, lone[:5]))}{' ...' if len(lone) > 5 else ''} have a single "
-                "training sample",
-                UserWarning,
-                stacklevel=2,
-            )
+        _check_train_classes(
+            ytr, list(class_names) if class_names is not None else [str(i) for i in range(int(num_classes))], name
+        )
         if sample_ids is None:
             ids = [str(i) for i in range(len(ytr))]
         else:
