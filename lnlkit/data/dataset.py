@@ -121,6 +121,7 @@ def _missing_rows(y: np.ndarray) -> np.ndarray:
     if y.dtype.kind in "OUS":
         missing = [
             v is None
+            or type(v).__name__ in ("NAType", "NaTType")  # pandas' missing values, without importing pandas
             or (isinstance(v, (float, np.floating)) and np.isnan(v))
             or (isinstance(v, (str, bytes, np.str_, np.bytes_)) and not str(v).strip())
             for v in y.tolist()
@@ -131,7 +132,7 @@ def _missing_rows(y: np.ndarray) -> np.ndarray:
 
 def _is_integer_like(y: np.ndarray) -> bool:
     """Whether labels are class indices (integers, or an object array of Python/NumPy integers), not names."""
-    if np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating) or y.dtype == bool:
+    if np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating):
         return True
     if y.dtype == object:
         return all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in y.tolist())
@@ -167,7 +168,8 @@ def _encode_labels(
                 "drop those rows or label them"
             )
     if all(_is_integer_like(y) for y, _ in splits):
-        return [y for y, _ in splits], None
+        # an object array of Python ints (e.g. from a list mixing int types) becomes int64 for check_labels
+        return [y.astype(np.int64) if y.dtype == object else y for y, _ in splits], None
     as_str = [np.asarray([str(v) for v in y.tolist()], dtype=object) for y, _ in splits]
     if class_names is None:
         names = sorted({v for y in as_str for v in y})
