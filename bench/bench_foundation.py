@@ -42,7 +42,9 @@ def cifar_like(n: int = 50_000) -> Dataset:
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
     y = rng.integers(0, 10, size=n)
-    return Dataset.from_arrays(x, y, x[:1000], y[:1000], name="cifar-like", mean=(0.5,) * 3, std=(0.25,) * 3)
+    return Dataset.from_arrays(
+        x, y, x[:1000], y[:1000], name="cifar-like", mean=(0.5,) * 3, std=(0.25,) * 3, clean_labels=True
+    )
 
 
 def cifar_steps(ds: Dataset, device: torch.device, batches: int, amp: bool) -> float:

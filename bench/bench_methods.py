@@ -63,7 +63,7 @@ def _cifar_like(n: int, seed: int = 0) -> Dataset:
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
     y = rng.integers(0, 10, size=n)
-    return Dataset.from_arrays(x, y, x[:1000], y[:1000], name="cifar-like")
+    return Dataset.from_arrays(x, y, x[:1000], y[:1000], name="cifar-like", clean_labels=True)
 
 
 def _measure(method: str, preset: str | None, data, device: str, main_epochs: int, **overrides) -> dict[str, float]:

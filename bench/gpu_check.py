@@ -101,7 +101,9 @@ def cifar_shaped(n: int, n_test: int = 10_000, seed: int = 0):
     y = rng.integers(0, 10, size=n)
     xt = rng.integers(0, 256, size=(n_test, 3, 32, 32), dtype=np.uint8)
     yt = rng.integers(0, 10, size=n_test)
-    return Dataset.from_arrays(x, y, xt, yt, name="cifar-shaped", num_classes=10).with_noise("symmetric:0.4", seed=0)
+    return Dataset.from_arrays(x, y, xt, yt, name="cifar-shaped", num_classes=10, clean_labels=True).with_noise(
+        "symmetric:0.4", seed=0
+    )
 
 
 def _sync(device: torch.device) -> None:

@@ -9,7 +9,7 @@ The public API (see the README and docs/run_folder.md):
 """
 
 from lnlkit._version import __version__  # noqa: E402
-from lnlkit.data import Dataset, DatasetNotFoundError, NoisyDataset, load_dataset  # noqa: E402
+from lnlkit.data import Dataset, DatasetNotFoundError, NoisyDataset, load_dataset, load_folder, load_table  # noqa: E402
 from lnlkit.methods import get_method, list_methods  # noqa: E402
 from lnlkit.noise import NoisyLabels, inject_noise, noise_summary  # noqa: E402
 from lnlkit.runs import RunResult, load_run, results_table  # noqa: E402
@@ -20,6 +20,8 @@ __all__ = [
     "NoisyDataset",
     "DatasetNotFoundError",
     "load_dataset",
+    "load_folder",
+    "load_table",
     "inject_noise",
     "NoisyLabels",
     "noise_summary",

@@ -29,6 +29,7 @@ def small_digits(digits):
         mean=ds.mean,
         std=ds.std,
         pixel_scale=16.0,
+        clean_labels=True,
     )
 
 

@@ -28,7 +28,9 @@ def _arrays(digits, n: int, flat: bool) -> Dataset:
     x_tr, x_te = digits.x_train[:n], digits.x_test[:60]
     if flat:
         x_tr, x_te = x_tr.reshape(n, -1), x_te.reshape(len(x_te), -1)
-    return Dataset.from_arrays(x_tr, digits.y_train[:n], x_te, digits.y_test[:60], num_classes=10, pixel_scale=16.0)
+    return Dataset.from_arrays(
+        x_tr, digits.y_train[:n], x_te, digits.y_test[:60], num_classes=10, pixel_scale=16.0, clean_labels=True
+    )
 
 
 def _short(name: str, epochs: int) -> dict:

@@ -102,10 +102,12 @@ def test_every_registered_dataset_reports_a_missing_folder(tmp_path):
 
 def test_real_noise_dataset_refuses_synthetic_noise():
     ds = Dataset.from_arrays(np.zeros((4, 2)), [0, 1, 0, 1], np.zeros((2, 2)), [0, 1])
-    ds.clean_train_known = False
-    with pytest.raises(ValueError, match="real label noise"):
+    assert not ds.clean_train_known  # the user's labels are taken as given unless clean_labels=True
+    with pytest.raises(ValueError, match="real label noise.*pass clean_labels=True to from_arrays"):
         ds.with_noise("symmetric:0.2")
     assert ds.with_noise("none").is_noisy is None
+    trusted = Dataset.from_arrays(np.zeros((4, 2)), [0, 1, 0, 1], np.zeros((2, 2)), [0, 1], clean_labels=True)
+    assert trusted.clean_train_known and trusted.with_noise("symmetric:0.2").is_noisy is not None
 
 
 def test_get_method_validation():

@@ -303,7 +303,7 @@ def test_switch_stem_padding(padding):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(20, 3, 32, 32), dtype=np.uint8)
     y = np.arange(20) % 10
-    ds = lnlkit.Dataset.from_arrays(x, y, x[:4], y[:4], name="cifar-like")
+    ds = lnlkit.Dataset.from_arrays(x, y, x[:4], y[:4], name="cifar-like", clean_labels=True)
     method = get_method("mememomentum", preset="cifar10", stem_padding=padding, batch_size=8)
     ctx = method_context(method, ds.with_noise("none"))
     shapes = []
@@ -342,7 +342,7 @@ def test_digits_phase_a_scales_the_official_stopping_rule():
 def test_stem_padding_applies_whatever_the_spelling(spelling):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(8, 3, 32, 32), dtype=np.uint8)
-    ds = lnlkit.Dataset.from_arrays(x, np.arange(8) % 4, x[:2], np.arange(2), name="cifar-like")
+    ds = lnlkit.Dataset.from_arrays(x, np.arange(8) % 4, x[:2], np.arange(2), name="cifar-like", clean_labels=True)
     for padding in (0, 1):
         method = get_method("mememomentum", model=spelling, stem_padding=padding, batch_size=4)
         ctx = method_context(method, ds.with_noise("none"))

@@ -45,6 +45,7 @@ def digits300(digits):
         mean=digits.mean,
         std=digits.std,
         pixel_scale=16.0,
+        clean_labels=True,
     )
 
 
@@ -87,7 +88,9 @@ def _fake_arrays(kind):
     x = rng.integers(0, 256, (12, 3, 32, 32), dtype=np.uint8)
     y = np.arange(12) % 5
     noise = "none" if kind == "clothing1m" else "symmetric:0.2"
-    return lnlkit.Dataset.from_arrays(x, y, x[:4], y[:4], name=kind, num_classes=5).with_noise(noise, seed=0)
+    return lnlkit.Dataset.from_arrays(x, y, x[:4], y[:4], name=kind, num_classes=5, clean_labels=True).with_noise(
+        noise, seed=0
+    )
 
 
 # ================================================================================================ per-method checks
@@ -239,7 +242,9 @@ def _mm_mnist_data(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(20, 1, 28, 28), dtype=np.uint8)
     y = np.arange(20) % 10
-    ds = lnlkit.Dataset.from_arrays(x, y, x[:5], y[:5], name="mnist", mean=[0.1307], std=[0.3081], pixel_scale=255.0)
+    ds = lnlkit.Dataset.from_arrays(
+        x, y, x[:5], y[:5], name="mnist", mean=[0.1307], std=[0.3081], pixel_scale=255.0, clean_labels=True
+    )
     return ds.with_noise("instance:0.4", seed=0)
 
 

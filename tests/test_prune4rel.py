@@ -46,6 +46,7 @@ def small_digits():
         mean=ds.mean,
         std=ds.std,
         pixel_scale=16.0,
+        clean_labels=True,
     )
 
 
@@ -723,7 +724,16 @@ def test_the_score_view_applies_cutout():
     x = np.full((12, 3, 32, 32), 200, dtype=np.uint8)
     y = np.arange(12) % 3
     ds = lnlkit.Dataset.from_arrays(
-        x, y, x[:3], y[:3], name="const", num_classes=3, mean=[0.3137] * 3, std=[0.25] * 3, pixel_scale=255.0
+        x,
+        y,
+        x[:3],
+        y[:3],
+        name="const",
+        num_classes=3,
+        mean=[0.3137] * 3,
+        std=[0.25] * 3,
+        pixel_scale=255.0,
+        clean_labels=True,
     )
     m = lnlkit.get_method(
         "prune4rel", preset="digits", model="small_cnn", crop_padding=0, strong_cutout=16, warmup_epochs=1, epochs=1

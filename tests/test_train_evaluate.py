@@ -24,7 +24,7 @@ class _Fixed(nn.Module):
 def test_predict_per_sample_and_ensemble():
     x = np.arange(6, dtype=np.float32).reshape(6, 1)
     y = np.array([0, 1, 0, 1, 0, 1])
-    ds = Dataset.from_arrays(x, y, x, y, mean=[0.0], std=[1.0], num_classes=2)
+    ds = Dataset.from_arrays(x, y, x, y, mean=[0.0], std=[1.0], num_classes=2, clean_labels=True)
     data = DeviceData(ds.with_noise("none"), torch.device("cpu"))
     good = _Fixed([[9.0, 0], [0, 9.0]] * 3)  # always right, and more confident than `half`
     half = _Fixed([[5.0, 0], [5.0, 0]] * 3)  # always predicts 0

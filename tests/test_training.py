@@ -96,7 +96,7 @@ def test_from_arrays_flat_features_get_an_mlp(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 5)).astype(np.float32)
     y = (x[:, 0] > 0).astype(int)
-    ds = lnlkit.Dataset.from_arrays(x[:150], y[:150], x[150:], y[150:], name="toy")
+    ds = lnlkit.Dataset.from_arrays(x[:150], y[:150], x[150:], y[150:], name="toy", clean_labels=True)
     assert ds.default_model == "mlp" and ds.num_classes == 2
     run = lnlkit.get_method("ce", lr=0.05, epochs=5, batch_size=32, lr_milestones=()).fit(
         ds.with_noise("symmetric:0.1", seed=0), out=tmp_path / "r", progress=False

@@ -1,4 +1,5 @@
-"""Data sets: the embedded digits, CIFAR-10/100 (+ CIFAR-N labels) and the real-noise web data sets."""
+"""Data sets: the embedded digits, CIFAR-10/100 (+ CIFAR-N labels), the real-noise web data sets and the user's own
+data (:func:`load_folder`, :func:`load_table`, :meth:`Dataset.from_arrays`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lnlkit.data.dataset import Dataset, DatasetNotFoundError, ImageFiles, NoisyDataset, check_labels
+from lnlkit.data.user import load_folder, load_table
 
 __all__ = [
     "Dataset",
@@ -15,6 +17,8 @@ __all__ = [
     "DatasetNotFoundError",
     "check_labels",
     "load_dataset",
+    "load_folder",
+    "load_table",
     "DATASETS",
     "default_data_root",
 ]
@@ -91,7 +95,10 @@ def load_dataset(name: str = "digits", root: str | os.PathLike | None = None, me
     """
     key = str(name).lower()
     if key not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} or use Dataset.from_arrays")
+        raise ValueError(
+            f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} "
+            "or use load_folder, load_table or Dataset.from_arrays"
+        )
     if method is not None and "normalization" in kw:
         raise TypeError(
             "load_dataset: pass either method= (its pipeline decides the normalisation) or "

@@ -15,6 +15,7 @@ they are already noisy and ``clean_train_known`` is False.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -104,9 +105,140 @@ def _as_inputs(x: Any, what: str) -> np.ndarray:
         )
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise ValueError(f"{what} must be numeric, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{what} contains NaN or infinite values")
+    if np.issubdtype(arr.dtype, np.floating) and len(arr) and not np.all(np.isfinite(arr)):
+        bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))
+        raise ValueError(
+            f"{what} contains NaN or infinite values in {bad.size} of {len(arr)} rows (first: row {bad[0]}); "
+            "drop or impute those rows"
+        )
     return arr
+
+
+def _missing_rows(y: np.ndarray) -> np.ndarray:
+    """Rows of a label array that hold no label: None, NaN or an empty (blank) string."""
+    if np.issubdtype(y.dtype, np.floating):
+        return np.flatnonzero(np.isnan(y))
+    if y.dtype.kind in "OUS":
+        missing = [
+            v is None
+            or type(v).__name__ in ("NAType", "NaTType")  # pandas' missing values, without importing pandas
+            or (isinstance(v, (float, np.floating)) and np.isnan(v))
+            or (isinstance(v, (str, bytes, np.str_, np.bytes_)) and not str(v).strip())
+            for v in y.tolist()
+        ]
+        return np.flatnonzero(np.asarray(missing, dtype=bool))
+    return np.empty(0, dtype=np.int64)
+
+
+def _is_integer_like(y: np.ndarray) -> bool:
+    """Whether labels are class indices (integers, or an object array of Python/NumPy integers), not names."""
+    if np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating):
+        return True
+    if y.dtype == object:
+        return all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in y.tolist())
+    return False
+
+
+def _encode_labels(
+    splits: Sequence[tuple[np.ndarray, str]], class_names: Sequence[str] | None
+) -> tuple[list[np.ndarray], list[str] | None]:
+    """Map named labels (strings or other non-integer hashables) to class indices.
+
+    Parameters
+    ----------
+    splits : sequence of (labels (N,), what)
+        The label arrays of each split, with the name used in error messages.
+    class_names : sequence of str, optional
+        The class names in index order; by default the sorted unique label values (as str) over all splits.
+
+    Returns
+    -------
+    labels : list of numpy.ndarray of int64
+        One ``(N,)`` array per split (integer labels are returned as given, for :func:`check_labels`).
+    class_names : list of str or None
+        None when every split holds integer labels.
+    """
+    for y, what in splits:
+        if y.ndim != 1:
+            raise ValueError(f"{what} must be a 1-D array of labels, got shape {y.shape}")
+        missing = _missing_rows(y)
+        if missing.size:
+            raise ValueError(
+                f"{what} has {missing.size} missing label(s) (None, NaN or empty; first: row {missing[0]}); "
+                "drop those rows or label them"
+            )
+    if all(_is_integer_like(y) for y, _ in splits):
+        # an object array of Python ints (e.g. from a list mixing int types) becomes int64 for check_labels
+        return [y.astype(np.int64) if y.dtype == object else y for y, _ in splits], None
+    as_str = [np.asarray([str(v) for v in y.tolist()], dtype=object) for y, _ in splits]
+    if class_names is None:
+        names = sorted({v for y in as_str for v in y})
+    else:
+        names = [str(c) for c in class_names]
+        if len(set(names)) != len(names):
+            raise ValueError("class_names must be unique")
+    index = {c: i for i, c in enumerate(names)}
+    out = []
+    for y, (_, what) in zip(as_str, splits):
+        unknown = sorted({v for v in y if v not in index})
+        if unknown:
+            shown = ", ".join(repr(v) for v in unknown[:5])
+            raise ValueError(f"{what} has label(s) not among class_names: {shown}{' ...' if len(unknown) > 5 else ''}")
+        out.append(np.fromiter((index[v] for v in y), dtype=np.int64, count=len(y)))
+    return out, names
+
+
+def _check_train_classes(labels: np.ndarray, class_names: Sequence[str], name: str) -> None:
+    """Raise unless the training labels ``(N,)`` hold at least two classes; warn for a class of a single sample
+    (it can be learnt but hardly judged: any sample-selection method sees it alone)."""
+    present = np.unique(labels)
+    if present.size < 2:
+        which = f" ({class_names[present[0]]!r})" if present.size == 1 and present[0] < len(class_names) else ""
+        raise ValueError(
+            f"{name}: the training labels hold {present.size} class{'es' if present.size != 1 else ''}{which}; "
+            "a classifier needs at least 2"
+        )
+    counts = np.bincount(labels, minlength=len(class_names))
+    lone = [class_names[c] if c < len(class_names) else str(c) for c in np.flatnonzero(counts == 1)]
+    if lone:
+        warnings.warn(
+            f"{name}: class(es) {', '.join(map(repr, lone[:5]))}{' ...' if len(lone) > 5 else ''} have a single "
+            "training sample",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Indices of a class-stratified random ``fraction`` of the samples, sorted.
+
+    Each class gives ``round(fraction · n_c)`` samples but always keeps at least one for training (so a class of a
+    single sample stays in training).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (N_holdout,)
+    """
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        take = min(int(round(fraction * len(members))), len(members) - 1)
+        if take > 0:
+            picked.append(rng.permutation(members)[:take])
+    if not picked:
+        raise ValueError(
+            f"holdout={fraction} holds out no sample of {len(labels)} (each class keeps at least one training "
+            "sample); pass a larger fraction"
+        )
+    return np.sort(np.concatenate(picked)).astype(np.int64)
+
+
+def _empty_like(x: Any) -> Any:
+    """An empty split with the per-sample shape (and type) of ``x``."""
+    if isinstance(x, ImageFiles):
+        return dataclasses.replace(x, paths=())
+    return np.empty((0,) + tuple(x.shape[1:]), dtype=x.dtype)
 
 
 @dataclass
@@ -122,7 +254,8 @@ class Dataset:
     y_train : numpy.ndarray of int64, shape (N_train,)
         Given training labels: clean for synthetic-noise data sets, noisy for real-noise ones.
     y_test : numpy.ndarray of int64, shape (N_test,)
-        Clean test labels.
+        Test labels: clean for the benchmarks; the given labels of held-out rows for ``from_arrays(holdout=...)``.
+        ``N_test`` may be 0 (no test split, see :attr:`has_test`).
     num_classes : int
     class_names : list of str
     mean, std : tuple of float
@@ -137,7 +270,8 @@ class Dataset:
     x_val, y_val : optional
         A clean validation split where the data set has one (Clothing1M, mini-WebVision's ImageNet val).
     extras : dict
-        Data-set specific side information, e.g. ``coarse_labels`` of CIFAR-100.
+        Data-set specific side information, e.g. ``coarse_labels`` of CIFAR-100; for the user's own data
+        ``test_split`` (``"given"``, ``"holdout"`` or ``"none"``), ``holdout_index``, ``sample_ids`` and ``skipped``.
     default_model : str
         Model the ``auto`` presets build for this data set.
     """
@@ -165,6 +299,12 @@ class Dataset:
         self.num_classes = int(self.num_classes)
         if not isinstance(self.x_train, ImageFiles):
             self.x_train = _as_inputs(self.x_train, "x_train")
+        # no test split (the user's own data): an empty one with the training inputs' per-sample shape, so every
+        # consumer can still iterate it
+        if self.x_test is None or (not isinstance(self.x_test, ImageFiles) and np.size(self.x_test) == 0):
+            self.x_test = _empty_like(self.x_train)
+        if self.y_test is None:
+            self.y_test = np.empty(0, dtype=np.int64)
         if not isinstance(self.x_test, ImageFiles):
             self.x_test = _as_inputs(self.x_test, "x_test")
         self.y_train = check_labels(self.y_train, self.num_classes, "y_train")
@@ -199,14 +339,19 @@ class Dataset:
         cls,
         x_train: Any,
         y_train: Any,
-        x_test: Any,
-        y_test: Any,
+        x_test: Any = None,
+        y_test: Any = None,
+        *,
         name: str = "custom",
         num_classes: int | None = None,
         class_names: Sequence[str] | None = None,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         pixel_scale: float | None = None,
+        clean_labels: bool = False,
+        holdout: float | None = None,
+        seed: int = 0,
+        sample_ids: Sequence[str] | None = None,
     ) -> "Dataset":
         """Wrap the user's own arrays.
 
@@ -214,23 +359,92 @@ class Dataset:
         ----------
         x_train, x_test : array-like
             Images ``(N, C, H, W)`` or ``(N, H, W)``, or flat features ``(N, D)`` (these get an MLP by default).
-        y_train, y_test : array-like of int, shape (N,)
-            Clean labels in ``[0, num_classes)``.
+            The test split is optional.
+        y_train, y_test : array-like, shape (N,)
+            Integer class indices, or class names (strings or other non-integer values, mapped to the indices of
+            ``class_names``).  None, NaN or an empty string is a missing label (an error).
         num_classes : int, optional
-            Defaults to ``max(label) + 1`` over both splits.
+            Defaults to ``len(class_names)`` when given, else ``max(label) + 1`` over both splits.
+        class_names : sequence of str, optional
+            Names in index order; with named labels every label must be among them.  By default the sorted unique
+            named labels, or ``"0"``, ``"1"``, ... for integer labels.
         mean, std : sequence of float, optional
-            Normalisation; by default estimated on ``x_train`` (per channel for images, per feature for flat
-            inputs) after division by ``pixel_scale``.
+            Normalisation; by default estimated on the training inputs (per channel for images, per feature for
+            flat inputs) after division by ``pixel_scale``.
         pixel_scale : float, optional
             Defaults to 255 for uint8 inputs and 1 otherwise.
+        clean_labels : bool
+            False (default): ``y_train`` are the labels as given, possibly wrong, their truth unknown
+            (``clean_train_known=False``; :meth:`with_noise` accepts only ``"none"``).  True: they are the true
+            labels of a benchmark, into which :meth:`with_noise` injects synthetic noise.
+        holdout : float in (0, 1), optional
+            Split this class-stratified random fraction of the training samples off as the test split (its labels
+            are the given ones).  Not with ``x_test``.
+        seed : int
+            Seed of the holdout split.
+        sample_ids : sequence of str, optional
+            One unique id per training sample (before any holdout); defaults to the row positions ``"0"``, ...
+
+        Returns
+        -------
+        Dataset
+            ``extras["test_split"]`` is ``"given"``, ``"holdout"`` or ``"none"`` (an empty test split, see
+            :attr:`has_test`); ``extras["holdout_index"]`` the held-out rows of ``x_train``;
+            ``extras["sample_ids"]`` the ids of the training samples kept.
+
+        Raises
+        ------
+        ValueError
+            For malformed inputs, missing labels or fewer than two classes in ``y_train``.  A class with a single
+            training sample only warns.
         """
-        xtr, xte = _as_inputs(x_train, "x_train"), _as_inputs(x_test, "x_test")
-        ytr_raw, yte_raw = np.asarray(y_train), np.asarray(y_test)
+        xtr = _as_inputs(x_train, "x_train")
+        if (x_test is None) != (y_test is None):
+            raise ValueError("pass both x_test and y_test, or neither (no test split)")
+        if x_test is not None and holdout is not None:
+            raise ValueError("pass either a test split (x_test, y_test) or holdout=, not both")
+        if holdout is not None and not (isinstance(holdout, (float, int)) and 0.0 < holdout < 1.0):
+            raise ValueError(f"holdout must be a fraction in (0, 1), got {holdout!r}")
+        xte = _as_inputs(x_test, "x_test") if x_test is not None else None
+        ytr_raw = np.asarray(y_train)
+        splits = [(ytr_raw, "y_train")] + ([(np.asarray(y_test), "y_test")] if y_test is not None else [])
+        encoded, named = _encode_labels(splits, class_names)
+        ytr_raw = encoded[0]
+        yte_raw = encoded[1] if y_test is not None else None
+        if named is not None:
+            class_names = named
         if num_classes is None:
-            both = np.concatenate([ytr_raw.ravel(), yte_raw.ravel()])
-            if both.size == 0 or not np.issubdtype(both.dtype, np.number):
-                raise ValueError("cannot infer num_classes from empty or non-numeric labels; pass num_classes")
-            num_classes = int(np.max(both)) + 1
+            if class_names is not None:
+                num_classes = len(class_names)
+            else:
+                both = np.concatenate([np.ravel(y) for y in encoded])
+                if both.size == 0 or not np.issubdtype(both.dtype, np.number):
+                    raise ValueError("cannot infer num_classes from empty or non-numeric labels; pass num_classes")
+                num_classes = int(np.max(both)) + 1
+        ytr = check_labels(ytr_raw, int(num_classes), "y_train")
+        if len(xtr) != len(ytr):
+            raise ValueError(f"x_train has {len(xtr)} samples but y_train has {len(ytr)} labels; they must match")
+        _check_train_classes(
+            ytr, list(class_names) if class_names is not None else [str(i) for i in range(int(num_classes))], name
+        )
+        if sample_ids is None:
+            ids = [str(i) for i in range(len(ytr))]
+        else:
+            ids = [str(v) for v in sample_ids]
+            if len(ids) != len(ytr):
+                raise ValueError(f"sample_ids has {len(ids)} entries for {len(ytr)} training samples")
+            if len(set(ids)) != len(ids):
+                dup = next(v for v, n in zip(*np.unique(ids, return_counts=True)) if n > 1)
+                raise ValueError(f"sample_ids must be unique; {dup!r} appears more than once")
+        extras: dict[str, Any] = {"test_split": "given" if xte is not None else "none"}
+        if holdout is not None:
+            held = _stratified_holdout(ytr, float(holdout), seed)
+            keep = np.setdiff1d(np.arange(len(ytr)), held)
+            xte, yte_raw = xtr[held], ytr[held]
+            xtr, ytr = xtr[keep], ytr[keep]
+            ids = [ids[i] for i in keep]
+            extras.update(test_split="holdout", holdout_index=held)
+        extras["sample_ids"] = ids
         if pixel_scale is None:
             pixel_scale = 255.0 if xtr.dtype == np.uint8 else 1.0
         if mean is None or std is None:
@@ -242,7 +456,7 @@ class Dataset:
         return cls(
             name=name,
             x_train=xtr,
-            y_train=ytr_raw,
+            y_train=ytr,
             x_test=xte,
             y_test=yte_raw,
             num_classes=int(num_classes),
@@ -250,6 +464,8 @@ class Dataset:
             mean=tuple(np.ravel(mean)),
             std=tuple(np.ravel(std)),
             pixel_scale=float(pixel_scale),
+            clean_train_known=bool(clean_labels),
+            extras=extras,
         )
 
     # ------------------------------------------------------------------ properties
@@ -260,6 +476,21 @@ class Dataset:
     @property
     def in_memory(self) -> bool:
         return not isinstance(self.x_train, ImageFiles)
+
+    @property
+    def has_test(self) -> bool:
+        """Whether there is a test split (the user's own data may come without one)."""
+        return len(self.y_test) > 0
+
+    @property
+    def sample_ids(self) -> np.ndarray:
+        """One id per training sample, str ``(N_train,)``: ``extras["sample_ids"]`` where the loader recorded them,
+        else the image paths of a file data set, else the row positions ``"0"``, ``"1"``, ..."""
+        if "sample_ids" in self.extras:
+            return np.asarray(self.extras["sample_ids"], dtype=str)
+        if isinstance(self.x_train, ImageFiles):
+            return np.asarray(self.x_train.paths, dtype=str)
+        return np.arange(len(self.y_train)).astype(str)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -293,8 +524,12 @@ class Dataset:
 
     def __repr__(self) -> str:
         shape = "files" if not self.in_memory else "x".join(str(s) for s in self.input_shape)
+        classes = str(self.num_classes)
+        if self.class_names != [str(i) for i in range(self.num_classes)]:  # only names that say more than indices
+            shown = ", ".join(self.class_names[:6]) + (", ..." if self.num_classes > 6 else "")
+            classes += f" ({shown})"
         return (
-            f"Dataset({self.name!r}, train={len(self.y_train)}, test={len(self.y_test)}, classes={self.num_classes}, "
+            f"Dataset({self.name!r}, train={len(self.y_train)}, test={len(self.y_test)}, classes={classes}, "
             f"input={shape}, clean_train_known={self.clean_train_known})"
         )
 
@@ -318,8 +553,9 @@ class Dataset:
         if not self.clean_train_known:
             if spec not in ("none", "real", "clean"):
                 raise ValueError(
-                    f"{self.name} already carries real label noise and its clean training labels are unknown, "
-                    f"so synthetic noise {spec!r} cannot be injected; use noise 'none'"
+                    f"{self.name}'s training labels are taken as given (real label noise, clean labels unknown), "
+                    f"so synthetic noise {spec!r} cannot be injected; use noise 'none', or pass clean_labels=True "
+                    "to from_arrays to inject synthetic noise into labels you trust"
                 )
             noise = NoisyLabels(
                 labels=self.y_train.copy(),

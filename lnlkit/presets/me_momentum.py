@@ -16,8 +16,8 @@ def _mnist() -> MeMomentumConfig:
     """MNIST (``main.py --dataset mnist``): LeNet (conv 6@5×5 pad 2 → pool → conv 16@5×5 → pool → FC 400-120-84),
     no augmentation, SGD lr 0.01 / momentum 0.9 / wd 1e-4, batch 128; 10% noisy hold-out; 3 outer loops, phase A
     ≤ 100 epochs with the growing margin, ≤ 19 rounds of 100 epochs (lr ×0.1 at 40, 80).  lnlkit has no MNIST loader:
-    pass the 28×28 images with ``Dataset.from_arrays`` (normalisation 0.1307 / 0.3081, as the official code).
-    With no augmentation the extraction/validation transform switches have no effect."""
+    pass the 28×28 images with ``Dataset.from_arrays(..., clean_labels=True)`` (normalisation 0.1307 / 0.3081, as
+    the official code).  With no augmentation the extraction/validation transform switches have no effect."""
     return MeMomentumConfig(model="lenet", crop_padding=0, flip=False)
 
 
