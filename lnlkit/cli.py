@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         default=None,
         help="hyperparameter preset (default: the profile's, else the method's preset for this data set and noise, "
-        "`Method.preset_for`, if it has one)",
+        "`Method.preset_for`, if it has one); auto: sized to the data set (docs/detect.md#the-auto-preset)",
     )
     run.add_argument(
         "--set",
@@ -140,6 +140,7 @@ def _add_detect_parser(sub) -> None:
         "or a data set name (digits, cifar10, ...)",
     )
     det.add_argument("--label", default=None, help="the label column of a CSV table")
+    det.add_argument("--id-column", default=None, help="a CSV table's column of sample ids (default: row numbers)")
     det.add_argument("--methods", default=",".join(_DETECT_DEFAULT), help="comma-separated; add cleanlab to compare")
     det.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (scores averaged)")
     det.add_argument("--out", required=True, help="output folder")
@@ -194,16 +195,18 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
     methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
     overrides = _detect_overrides(args.overrides, methods)
-    data = detect.load_detect_data(args.data, args.label, args.root, args.noise, args.noise_seed, args.holdout)
+    data = detect.load_detect_data(
+        args.data, args.label, args.root, args.noise, args.noise_seed, args.holdout, args.id_column
+    )
     cluster = _cluster_options(args)
     batch = cluster["devices"] is not None or cluster["executor"] != "local"
     if batch and not args.train_only:
         argv = [args.data, "--out", args.out, "--preset", args.preset, "--folds", str(args.folds)]
         argv += ["--noise", args.noise, "--noise-seed", str(args.noise_seed)]
-        for flag, value in (("--label", args.label), ("--root", args.root), ("--holdout", args.holdout)):
+        named = (("--label", args.label), ("--id-column", args.id_column), ("--root", args.root))
+        for flag, value in (*named, ("--holdout", args.holdout)):
             if value is not None:
                 argv += [flag, str(value)]
-        argv += [x for item in args.overrides for x in ("--set", item)]
 
         def rate() -> float | None:  # the first stage's estimate, for Co-mining
             others = [m for m in methods if m not in detect._NEEDS_RATE]
@@ -224,7 +227,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             return float(min(0.95, max(0.0, float(np.median([frame[f"flag_{m}"].mean() for m in others])))))
 
         outcomes = detect.run_detect_batch(
-            argv, methods, args.seeds, data, args.out, args.folds, rate, echo=_line_printer(), **cluster
+            argv, args.overrides, methods, args.seeds, data, args.out, args.folds, rate, echo=_line_printer(), **cluster
         )
         if any(o.status == "failed" for o in outcomes):
             return 1
@@ -301,7 +304,13 @@ def _configured_method(name: str, args: argparse.Namespace):
     overrides = parse_overrides(cls.Config, args.overrides)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    if args.profile is not None:  # the profile's preset and schedule, then --preset / --set on top
+    if args.preset == "auto" and args.profile is None:  # sized to the data: load it first
+        from lnlkit.data import load_dataset
+        from lnlkit.presets.auto import auto_method
+
+        data = load_dataset(args.dataset, args.root).with_noise(args.noise, seed=args.seed)
+        method = auto_method(name, data, **overrides)
+    elif args.profile is not None:  # the profile's preset and schedule, then --preset / --set on top
         from lnlkit.reproduce import profile_method
 
         method = profile_method(name, args.profile, args.dataset, args.noise, args.preset, **overrides)
@@ -316,10 +325,13 @@ def _print_run(name: str, data, seed: int, run) -> None:
     res = run.result
     rate = "unknown" if res.get("realized_rate") is None else f"{res['realized_rate']:.3f}"
     print(f"{name} on {data.name} with {data.noise.spec} (realised rate {rate}), seed {seed}")
-    print(
-        f"  test accuracy: last {res['test_acc_last']:.2f}  best {res['test_acc_best']:.2f} "
-        f"(epoch {res['best_epoch']})  reported {res['reported']:.2f} as {res['reported_as']}"
-    )
+    if res.get("test_acc_last") is None:
+        print("  test accuracy: none (the data set has no test split)")
+    else:
+        print(
+            f"  test accuracy: last {res['test_acc_last']:.2f}  best {res['test_acc_best']:.2f} "
+            f"(epoch {res['best_epoch']})  reported {res['reported']:.2f} as {res['reported_as']}"
+        )
     if res.get("sel_precision") is not None:
         print(f"  selection: precision {res['sel_precision']:.3f}  recall {res['sel_recall']:.3f}")
     if res.get("sel_auroc") is not None:

@@ -720,11 +720,13 @@ def load_detect_data(
     noise: str = "none",
     seed: int = 0,
     holdout: float | None = None,
+    id_column: str | None = None,
 ) -> Dataset | NoisyDataset:
     """The data ``lnlkit detect DATA`` names.
 
     * a folder: :func:`lnlkit.load_folder` (one sub-folder per class);
-    * a ``.csv`` file with ``label``: :func:`lnlkit.load_table` (numeric columns as features); without ``label``:
+    * a ``.csv`` file with ``label``: :func:`lnlkit.load_table` (numeric columns as features, ``id_column`` the
+      sample ids); without ``label``:
       a ``path,label`` list of images (:func:`lnlkit.load_folder` with ``csv=``);
     * a registered data set name (``digits``, ``cifar10``, ...): :func:`lnlkit.load_dataset`; ``noise`` then may
       inject synthetic noise for a benchmark (the truth stays out of the detection).
@@ -748,7 +750,7 @@ def load_detect_data(
         from lnlkit.data.user import load_folder, load_table
 
         if label is not None:
-            return load_table(path, label=label, holdout=holdout, seed=seed)
+            return load_table(path, label=label, id_column=id_column, holdout=holdout, seed=seed)
         return load_folder(path.parent, csv=path, holdout=holdout, seed=seed)
     if user:
         raise ValueError(f"{spec}: expected a folder of class sub-folders or a .csv file")
@@ -792,6 +794,7 @@ def _detect_job_class():
 
 def run_detect_batch(
     argv: Sequence[str],
+    sets: Sequence[str],
     methods: Sequence[str],
     seeds: Sequence[int],
     data: Dataset | NoisyDataset,
@@ -810,6 +813,8 @@ def run_detect_batch(
     ----------
     argv : sequence of str
         The ``lnlkit detect`` arguments naming the data and the output (repeated in every job).
+    sets : sequence of str
+        The ``--set METHOD.KEY=VALUE`` items; each job gets its own method's.
     forget_rate : callable, optional
         Called after the first stage: the noise-rate estimate handed to the second stage.
 
@@ -828,7 +833,8 @@ def run_detect_batch(
             runs = tuple(run_folder(runs_root, CLEANLAB, name, f"fold{k}of{folds}", seed) for k in range(folds))
         else:
             runs = (run_folder(runs_root, method, name, "given", seed),)
-        params = {"argv": [*argv, *extra], "method": method, "seed": seed, "device": "auto"}
+        own = [x for item in sets if item.split(".", 1)[0].lower() == method for x in ("--set", item)]
+        params = {"argv": [*argv, *own, *extra], "method": method, "seed": seed, "device": "auto"}
         return DetectJob(f"detect/{method}/s{seed}", params, runs, Path(out) / "logs" / f"{method}_s{seed}.log")
 
     slots = rp._check_executor(executor, devices, None, slurm) or ["cpu"]

@@ -220,7 +220,10 @@ class Method(abc.ABC):
 
     # ------------------------------------------------------------------ running (the driver: lnlkit.train.driver)
     def describe(self) -> dict:
-        return {"method": self.name, "preset": self.preset, "hyperparameters": dataclasses.asdict(self.config)}
+        out = {"method": self.name, "preset": self.preset, "hyperparameters": dataclasses.asdict(self.config)}
+        if getattr(self, "auto_choices", None):  # what the auto preset picked for this data (lnlkit.presets.auto)
+            out["auto"] = self.auto_choices
+        return out
 
     def fit(
         self,
