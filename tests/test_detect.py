@@ -195,8 +195,9 @@ def test_the_truth_never_reaches_a_method_or_the_ranking(noisy_blobs, tmp_path):
     fake = replace(noisy_blobs, noise=fake_noise)
     short = {"sop": {"epochs": 4}, "comining": {"epochs": 3, "warmup_epochs": 1}}
     frames = [
-        detect.find_label_issues(d, methods=["sop", "comining"], overrides=short, out=tmp_path / k, device="cpu",
-                                 progress=False)
+        detect.find_label_issues(
+            d, methods=["sop", "comining"], overrides=short, out=tmp_path / k, device="cpu", progress=False
+        )
         for k, d in (("real", noisy_blobs), ("fake", fake))
     ]
     pd.testing.assert_frame_equal(frames[0], frames[1])
@@ -229,8 +230,13 @@ def test_bad_input_fails_before_training(noisy_blobs, tmp_path):
 def test_cleanlab_on_out_of_sample_probabilities(noisy_blobs, tmp_path):
     pytest.importorskip("cleanlab")
     frame = detect.find_label_issues(
-        noisy_blobs, methods=["cleanlab"], overrides={"cleanlab": {"epochs": 8}}, folds=3, out=tmp_path,
-        device="cpu", progress=False,
+        noisy_blobs,
+        methods=["cleanlab"],
+        overrides={"cleanlab": {"epochs": 8}},
+        folds=3,
+        out=tmp_path,
+        device="cpu",
+        progress=False,
     )
     ev = detect.evaluate_detection(frame, noisy_blobs.is_noisy)
     assert ev["cleanlab"]["auroc"] > 0.85

@@ -74,7 +74,12 @@ def test_detect_on_a_folder_writes_the_documented_file_and_matches_the_api(wrong
     assert summary["n_samples"] == len(moved) and summary["methods"] == ["sop", "mememomentum"]
     # the Python API on the same folder and output reads the same runs back: the same ranking
     api = detect.find_label_issues(
-        lnlkit.load_folder(root), methods=["sop", "mememomentum"], overrides=OVERRIDES, out=out, device="cpu", progress=False
+        lnlkit.load_folder(root),
+        methods=["sop", "mememomentum"],
+        overrides=OVERRIDES,
+        out=out,
+        device="cpu",
+        progress=False,
     )
     assert api["sample_id"].tolist() == frame["sample_id"].tolist()
     np.testing.assert_allclose(api["consensus"].to_numpy(), frame["consensus"].to_numpy(), rtol=1e-5)
@@ -93,8 +98,8 @@ def test_detect_on_a_table_with_class_names(tmp_path):
     csv = tmp_path / "table.csv"
     table.to_csv(csv, index=False)
     out = tmp_path / "labels"
-    proc = _cli(str(csv), "--label", "digit", "--id-column", "item", "--methods", METHODS, *SETS, "--out", str(out), "--device", "cpu",
-                "--quiet")  # fmt: skip
+    args = ["--label", "digit", "--id-column", "item", "--methods", METHODS, *SETS, "--out", str(out)]
+    proc = _cli(str(csv), *args, "--device", "cpu", "--quiet")
     assert proc.returncode == 0, proc.stderr
     frame = pd.read_csv(out / "label_issues.csv")
     assert list(frame.columns) == COLUMNS
