@@ -10,8 +10,10 @@ The public API (see the README and docs/run_folder.md):
 
 from lnlkit._version import __version__  # noqa: E402
 from lnlkit.data import Dataset, DatasetNotFoundError, NoisyDataset, load_dataset, load_folder, load_table  # noqa: E402
+from lnlkit.detect import find_label_issues  # noqa: E402
 from lnlkit.methods import get_method, list_methods  # noqa: E402
 from lnlkit.noise import NoisyLabels, inject_noise, noise_summary  # noqa: E402
+from lnlkit.presets.auto import auto_method  # noqa: E402
 from lnlkit.runs import RunResult, load_run, results_table  # noqa: E402
 
 __all__ = [
@@ -30,4 +32,6 @@ __all__ = [
     "load_run",
     "results_table",
     "RunResult",
+    "find_label_issues",
+    "auto_method",
 ]

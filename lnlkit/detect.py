@@ -41,6 +41,7 @@ from lnlkit.runs import run_folder
 __all__ = [
     "DETECT_METHODS",
     "DETECT_COLUMNS",
+    "SMOKE_OVERRIDES",
     "CLEANLAB",
     "given_labels",
     "find_label_issues",
@@ -59,6 +60,22 @@ DETECT_METHODS: tuple[str, ...] = ("dividemix", "smr", "promix", "comining", "me
 CLEANLAB = "cleanlab"
 # Co-mining needs the noise rate as an input; it runs after the others and takes their estimate
 _NEEDS_RATE = ("comining",)
+# a few epochs per method (their auto presets, shortened): notebook 20 and the tests at smoke size
+SMOKE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "dividemix": {"epochs": 6, "warm_up": 2},
+    "smr": {"epochs": 6, "warm_up": 2},
+    "promix": {"epochs": 6, "warm_up": 2, "start_expand": 3},
+    "comining": {"epochs": 6, "warmup_epochs": 2},
+    "mememomentum": {
+        "outer_loops": 1,
+        "max_phase_a_epochs": 3,
+        "round_epochs": 2,
+        "round_milestones": (1,),
+        "max_inner_rounds": 1,
+    },
+    "sop": {"epochs": 20},
+    "cleanlab": {"epochs": 8},
+}
 # the columns of label_issues.csv, in order (score_<m> and flag_<m> per method are inserted before "consensus")
 DETECT_COLUMNS = ("sample_id", "given_label", "given_class", "suggested_label", "suggested_class", "suggested_prob")
 

@@ -482,6 +482,26 @@ class Dataset:
         """Whether there is a test split (the user's own data may come without one)."""
         return len(self.y_test) > 0
 
+    def with_test(self, test: "Dataset") -> "Dataset":
+        """This data set with ``test``'s training samples as its test split (e.g. a second folder of images).
+
+        Parameters
+        ----------
+        test : Dataset
+            Same classes (names, in order) and the same input shape per sample.
+
+        Raises
+        ------
+        ValueError
+            When the classes or the input shapes differ.
+        """
+        if [str(c) for c in test.class_names] != [str(c) for c in self.class_names]:
+            raise ValueError(f"the test split's classes {test.class_names} differ from {self.class_names}")
+        if self.in_memory != test.in_memory or (self.in_memory and self.input_shape != test.input_shape):
+            raise ValueError("the test split's inputs differ in kind or shape from the training inputs")
+        extras = {**self.extras, "test_split": "given"}
+        return dataclasses.replace(self, x_test=test.x_train, y_test=test.y_train, extras=extras)
+
     @property
     def sample_ids(self) -> np.ndarray:
         """One id per training sample, str ``(N_train,)``: ``extras["sample_ids"]`` where the loader recorded them,

@@ -21,7 +21,7 @@ import numpy as np
 
 from lnlkit.data.dataset import Dataset, ImageFiles, _check_train_classes, _stratified_holdout
 
-__all__ = ["load_folder", "load_table", "IN_MEMORY_MAX_SIDE"]
+__all__ = ["load_folder", "load_table", "write_image_folder", "IN_MEMORY_MAX_SIDE"]
 
 #: images whose side (after ``image_size``) is at most this are held in memory as uint8 arrays
 IN_MEMORY_MAX_SIDE = 64
@@ -405,3 +405,54 @@ def load_table(
     ds.root = path.parent
     ds.extras.update(feature_names=list(features), source=str(path))
     return ds
+
+
+def write_image_folder(
+    images: np.ndarray,
+    labels: Sequence[int],
+    class_names: Sequence[str],
+    root: str | os.PathLike,
+    pixel_scale: float = 255.0,
+    prefix: str = "img",
+) -> list[str]:
+    """Write images as PNG files into ``root/<class name>/<prefix>_<index>.png``, the layout :func:`load_folder`
+    reads (e.g. to hand the kit's demo data to ``lnlkit detect``, or to export a corrected folder).
+
+    Parameters
+    ----------
+    images : ndarray (N, C, H, W) or (N, H, W)
+        C = 1 (grey) or 3 (RGB); values in ``[0, pixel_scale]``.
+    labels : sequence of int (N,)
+        Class index of each image (its folder).
+    class_names : sequence of str
+    root : path
+    pixel_scale : float
+        What a full-intensity pixel is (255 for uint8, 16 for the digits); pixels are scaled to 0..255.
+    prefix : str
+
+    Returns
+    -------
+    list of str
+        The written paths relative to ``root``, in the images' order.
+    """
+    from PIL import Image
+
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"images must be (N, C, H, W) with C = 1 or 3, got shape {np.shape(images)}")
+    labels = np.asarray(labels)
+    if len(labels) != len(x):
+        raise ValueError(f"{len(x)} images but {len(labels)} labels")
+    root = Path(root)
+    pixels = np.clip(np.round(x.astype(np.float64) * (255.0 / pixel_scale)), 0, 255).astype(np.uint8)
+    width = max(4, len(str(len(x) - 1)))
+    written = []
+    for i, (img, c) in enumerate(zip(pixels, labels)):
+        rel = f"{class_names[int(c)]}/{prefix}_{i:0{width}d}.png"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        grey = img.shape[0] == 1
+        Image.fromarray(img[0] if grey else img.transpose(1, 2, 0), "L" if grey else "RGB").save(root / rel)
+        written.append(rel)
+    return written
