@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.2
 STAMP := $(VENV)/.lnlkit-setup
 
-.PHONY: setup demo test bench lab clean-venv
+.PHONY: setup demo test bench detect-bench lab clean-venv
 
 setup: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PINS)
-	$(PY) -m pip install --quiet -e ".[notebooks,dev]" $(TORCH_PINS)
+	$(PY) -m pip install --quiet -e ".[notebooks,dev,compare]" $(TORCH_PINS)
 	$(PY) -c "import torch, torchvision, lnlkit; print('lnlkit', lnlkit.__version__, 'torch', torch.__version__, 'torchvision', torchvision.__version__)"
 	touch $(STAMP)
 
@@ -28,6 +28,10 @@ test: setup
 # the CPU benchmark suite (at most 10 minutes on 2 cores): bench/results/<machine>-<date>.md
 bench: setup
 	OMP_NUM_THREADS=1 $(PY) bench/run_suite.py
+
+# label-error detection on the digits, every method + consensus + cleanlab, 3 seeds (bench/results/detect/)
+detect-bench: setup
+	OMP_NUM_THREADS=1 $(PY) bench/detect_digits.py
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -58,21 +58,27 @@ def cell_name(kind: str, noise: str, seed: int) -> str:
     return f"{kind}_{noise.replace(':', '-')}_s{seed}"
 
 
-def run_cell(kind: str, noise: str, seed: int, out: Path, methods: list[str]) -> dict:
-    """One cell, in this process: detection on the given labels, then its evaluation against the truth."""
+def run_cell(kind: str, noise: str, seed: int, out: Path, methods: list[str], rescore: dict | None = None) -> dict:
+    """One cell, in this process: detection on the given labels, then its evaluation against the truth.
+
+    ``rescore``: the cell's earlier result; its runs are complete and only read back (after a change to how scores
+    or decisions are read), Co-mining at the forget rate it was trained with, the earlier wall seconds kept."""
     from lnlkit.detect import evaluate_detection, find_label_issues
 
     noisy = digits_input(kind).with_noise(noise, seed=seed)
+    folder = out / "runs" / cell_name(kind, noise, seed)
+    overrides = {}
+    if rescore is not None and "comining" in methods:
+        trained = json.loads(next((folder / "runs" / "comining").glob("*/config.json")).read_text())
+        overrides["comining"] = {"forget_rate": trained["hyperparameters"]["forget_rate"]}
     start = time.perf_counter()
     frame = find_label_issues(
-        noisy,
-        methods=methods,
-        seeds=(seed,),
-        out=out / "runs" / cell_name(kind, noise, seed),
-        device="cpu",
-        progress=False,
+        noisy, methods=methods, seeds=(seed,), out=folder, device="cpu", progress=False, overrides=overrides
     )
     wall = time.perf_counter() - start
+    if rescore is not None:
+        metrics = evaluate_detection(frame, noisy.is_noisy)
+        return {**rescore, "metrics": metrics, "rescored": True}
     metrics = evaluate_detection(frame, noisy.is_noisy)  # the truth, after the fact
     return {
         "input": kind,
@@ -138,13 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "results" / "detect"))
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--rescore", action="store_true", help="re-read the complete cells' runs and re-evaluate")
     parser.add_argument("--cell", nargs=3, metavar=("INPUT", "NOISE", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.cell:
         kind, noise, seed = args.cell[0], args.cell[1], int(args.cell[2])
-        result = run_cell(kind, noise, seed, out, args.methods)
         path = out / "cells" / f"{cell_name(kind, noise, seed)}.json"
+        earlier = json.loads(path.read_text()) if args.rescore and path.exists() else None
+        result = run_cell(kind, noise, seed, out, args.methods, earlier)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(result, indent=1))
@@ -156,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.seeds
             for kind in args.inputs
             for noise in args.noises
-            if not (out / "cells" / f"{cell_name(kind, noise, seed)}.json").exists()
+            if (out / "cells" / f"{cell_name(kind, noise, seed)}.json").exists() == args.rescore
         ]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -164,18 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             kind, noise, seed = cell
             log = out / "logs" / f"{cell_name(kind, noise, seed)}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
-            cmd = [
-                sys.executable,
-                __file__,
-                "--out",
-                str(out),
-                "--methods",
-                *args.methods,
-                "--cell",
-                kind,
-                noise,
-                str(seed),
-            ]
+            cmd = [sys.executable, __file__, "--out", str(out), "--methods", *args.methods, "--cell", kind, noise]
+            cmd += [str(seed), *(["--rescore"] if args.rescore else [])]
             with open(log, "wb") as fh:
                 code = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env).returncode
             print(f"{'ok' if code == 0 else 'FAILED'} {cell_name(kind, noise, seed)} (log {log})", flush=True)

@@ -195,7 +195,8 @@ def own_flags(signals: dict[str, np.ndarray], given: np.ndarray) -> np.ndarray:
     """A run's own decision that a label is wrong, from its last signals.
 
     * a ``selected`` clean set (per network): flagged when not selected by a majority of the networks
-      (a tie counts as selected);
+      (a tie counts as selected); samples a method held out of training (Me-Momentum's noisy validation split,
+      ``holdout``) are judged by its extraction rule instead, the prediction against the given label (``pred``);
     * else a ``relabel`` signal (SOP+'s implied label): flagged where it differs from the given label;
     * else a ``pred`` signal: flagged where the network's prediction differs from the given label.
 
@@ -205,7 +206,11 @@ def own_flags(signals: dict[str, np.ndarray], given: np.ndarray) -> np.ndarray:
     """
     selected = _network_mean(signals, "selected")
     if selected is not None:
-        return ~(np.nan_to_num(selected, nan=1.0) >= 0.5)
+        flagged = ~(np.nan_to_num(selected, nan=1.0) >= 0.5)
+        if "holdout" in signals and "pred" in signals:  # never in the training set, so never "selected"
+            held = np.asarray(signals["holdout"], dtype=bool)
+            flagged[held] = np.asarray(signals["pred"]).astype(np.int64)[held] != given[held]
+        return flagged
     for base in ("relabel", "pred"):
         if base in signals:
             target = np.asarray(signals[base]).astype(np.int64)
@@ -644,6 +649,7 @@ def find_label_issues(
     by_name = {d.method: d for d in detections}
     frame = assemble([by_name[m] for m in methods], given, sample_ids, dataset.class_names)
     frame.attrs["seconds"] = seconds  # wall seconds per method in this call (a resumed run counts only the rest)
+    frame.attrs["skipped"] = list(dataset.extras.get("skipped", []))  # unreadable files the loader left out
     if out is not None and not train_only:
         write_detection(frame, out)
     return frame
@@ -670,7 +676,8 @@ def write_detection(frame: Any, out: str | os.PathLike) -> dict[str, Path]:
         "transition": out / "label_transition.csv",
     }
     atomic_write_bytes(paths["issues"], frame.to_csv(index=False, float_format="%.6g").encode())
-    write_json(paths["summary"], {**summary, "methods": frame.attrs.get("methods"), "runs": frame.attrs.get("runs")})
+    extra = {key: frame.attrs.get(key) for key in ("methods", "runs", "seconds", "skipped")}
+    write_json(paths["summary"], {**summary, **extra})
     names = [row["class"] for row in summary.get("per_class", [])]
     if names:
         matrix = pd.DataFrame(summary["transition"], index=names, columns=names)
@@ -779,36 +786,6 @@ def load_detect_data(
 
 
 # ---------------------------------------------------------------------------------------------------- the batch
-def _detect_job_class():
-    """A ``lnlkit detect --train-only`` process per (method, seed), run by the batch's executors like a table cell
-    (:class:`lnlkit.reproduce.RunJob`: complete when its run folders are)."""
-    from lnlkit.reproduce import RunJob
-
-    @dataclass(frozen=True)
-    class DetectJob(RunJob):
-        def command(self) -> list[str]:
-            import sys
-
-            p = self.parameters
-            return [
-                sys.executable,
-                "-m",
-                "lnlkit",
-                "detect",
-                *p["argv"],
-                "--methods",
-                p["method"],
-                "--seeds",
-                str(p["seed"]),
-                "--device",
-                p["device"],
-                "--train-only",
-                "--quiet",
-            ]
-
-    return DetectJob
-
-
 def run_detect_batch(
     argv: Sequence[str],
     sets: Sequence[str],
@@ -823,8 +800,9 @@ def run_detect_batch(
     slurm: Any = None,
     echo: Callable[[str], None] = print,
 ) -> list:
-    """Train the runs of a detection as batch jobs (one per method and seed) on device slots or SLURM, skipping
-    complete runs; methods that need the noise rate (Co-mining) run in a second stage with ``forget_rate()``.
+    """Train the runs of a detection as batch jobs (one ``lnlkit detect --train-only`` process per method and seed,
+    :class:`lnlkit.reproduce.CommandJob`) on device slots or SLURM, skipping complete runs; methods that need the
+    noise rate (Co-mining) run in a second stage with ``forget_rate()``.
 
     Parameters
     ----------
@@ -841,7 +819,6 @@ def run_detect_batch(
     """
     from lnlkit import reproduce as rp
 
-    DetectJob = _detect_job_class()
     name = given_labels(data).name
     runs_root = Path(out) / "runs"
 
@@ -851,8 +828,9 @@ def run_detect_batch(
         else:
             runs = (run_folder(runs_root, method, name, "given", seed),)
         own = [x for item in sets if item.split(".", 1)[0].lower() == method for x in ("--set", item)]
-        params = {"argv": [*argv, *own, *extra], "method": method, "seed": seed, "device": "auto"}
-        return DetectJob(f"detect/{method}/s{seed}", params, runs, Path(out) / "logs" / f"{method}_s{seed}.log")
+        command = ["detect", *argv, *own, *extra, "--methods", method, "--seeds", str(seed), "--train-only", "--quiet"]
+        params = {"argv": command, "device": "auto"}
+        return rp.CommandJob(f"detect/{method}/s{seed}", params, runs, Path(out) / "logs" / f"{method}_s{seed}.log")
 
     slots = rp._check_executor(executor, devices, None, slurm) or ["cpu"]
     outcomes: list = []

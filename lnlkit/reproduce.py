@@ -47,6 +47,7 @@ __all__ = [
     "NotebookSpec",
     "Job",
     "RunJob",
+    "CommandJob",
     "TABLE_METHODS",
     "TABLE_NOISES",
     "TABLE_SCHEDULES",
@@ -510,6 +511,16 @@ class RunJob:
             p["runs_root"],
             "--quiet",
         ]
+
+
+@dataclass(frozen=True)
+class CommandJob(RunJob):
+    """A batch job that runs one ``lnlkit`` command line (``parameters["argv"]``, with ``--device`` from the slot),
+    e.g. one ``lnlkit detect --train-only`` per method and seed (:func:`lnlkit.detect.run_detect_batch`).  Like a
+    table cell it is complete when its run folders are; a module-level class, so SLURM can pickle it."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "lnlkit", *self.parameters["argv"], "--device", self.parameters["device"]]
 
 
 TABLE_STAGE = "table"  # the name ``only`` uses for the table grid

@@ -89,6 +89,13 @@ def test_own_flags_selection_majority_then_relabel_then_prediction():
     two_nets = {"selected": np.array([1, 0, 1, 0], bool), "selected_net2": np.array([1, 1, 0, 0], bool)}
     # a tie between the networks counts as selected; flagged = selected by neither
     np.testing.assert_array_equal(detect.own_flags(two_nets, given), [False, False, False, True])
+    # a held-out sample (Me-Momentum's noisy validation split) is judged by its prediction, never by the selection
+    held = {
+        "selected": np.array([1, 0, 0, 0], bool),
+        "holdout": np.array([0, 0, 1, 1], bool),
+        "pred": np.array([1, 0, 2, 0]),
+    }
+    np.testing.assert_array_equal(detect.own_flags(held, given), [False, True, False, True])
     np.testing.assert_array_equal(
         detect.own_flags({"relabel": np.array([0, 2, -1, 3])}, given), [False, True, False, False]
     )
