@@ -410,3 +410,40 @@ def test_slurm_batch_survives_a_cancelled_job_and_matches_the_local_tables(slurm
     assert _starts(runs_root) == [{"checkpoint": False}, {"checkpoint": True}]  # resubmitted, resumed
     assert len((_slow_run(runs_root) / "history.jsonl").read_text().splitlines()) == 6
     assert summary_table(runs_root).equals(uninterrupted)
+
+
+@pytest.mark.slow
+def test_slurm_detect_trains_one_job_per_method_then_tabulates(slurm, tmp_path, monkeypatch, capsys):
+    """``lnlkit detect --executor slurm``: each method a SLURM job (Co-mining in a second stage, at the first stage's
+    noise-rate estimate), then label_issues.csv here; a rerun submits nothing."""
+    import functools
+
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    import lnlkit
+    from lnlkit import reproduce as rp
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the jobs import this checkout's lnlkit
+    monkeypatch.setattr(rp, "SlurmOptions", functools.partial(rp.SlurmOptions, poll_s=1.0))
+    digits = lnlkit.load_dataset("digits")
+    root = tmp_path / "imgs"
+    for d in range(3):
+        (root / f"c{d}").mkdir(parents=True)
+        for j, i in enumerate(np.flatnonzero(digits.y_train == d)[:20]):
+            Image.fromarray((digits.x_train[i, 0] * 15).astype(np.uint8), "L").save(root / f"c{d}" / f"{j}.png")
+    out = tmp_path / "labels"
+    args = ["detect", str(root), "--methods", "sop,comining", "--set", "sop.epochs=3", "--set", "comining.epochs=2"]
+    args += ["--set", "comining.warmup_epochs=1", "--out", str(out), "--executor", "slurm", "--partition"]
+    args += [slurm.partition, "--gpus-per-job", "0", "--cpus-per-job", str(THREADS), "--time", "10", "--quiet"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("submit detect/") == 2
+    frame = pd.read_csv(out / "label_issues.csv")
+    assert len(frame) == 60 and {"score_sop", "score_comining"} <= set(frame.columns)
+    config = json.loads(next((out / "runs" / "comining").glob("*/config.json")).read_text())
+    assert config["hyperparameters"]["forget_rate"] == pytest.approx(frame["flag_sop"].mean())
+    assert sorted(p.name for p in (out / "logs").iterdir()) == ["comining_s0.log", "sop_s0.log"]
+    assert main(args) == 0  # complete: nothing submitted
+    again = capsys.readouterr().out
+    assert again.count("skip  detect/") == 2 and "submit" not in again
