@@ -259,7 +259,8 @@ class Prune4ReL(Method):
         self, ctx: Context, epoch: int, view: str, batch_statistics: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and penultimate embeddings of the warm-up model (net1 for DivideMix) for every training sample,
-        under ``view`` ("strong": one random crop + flip + Cutout per image, "weak", "clean"), eval mode.
+        under ``view`` ("strong": the config's ``strong_view``, by default AutoAugment's CIFAR-10 policy, flip, crop and
+        Cutout 16 per image as the official ``train_strong_transform``; "weak": crop + flip; "clean"), eval mode.
 
         ``batch_statistics``: a copy of the network in train mode instead (BatchNorm normalises each batch of
         ``eval_batch_size`` by its own statistics), as Moderate's official feature extractor, which is never put in
