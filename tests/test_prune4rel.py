@@ -911,7 +911,7 @@ def test_forgetting_with_dividemix_counts_both_networks_batches(small_digits):
     m.train_epoch(ctx, 0)
     for h in hooks:
         h.remove()
-    per_net = math.ceil(300 / (2 * m.config.batch_size))  # DivideMix's warm-up batch is 2B
+    per_net = math.ceil(300 / m.config.batch_size)  # Prune4ReL warms DivideMix up at batch B
     assert calls == [0] * per_net + [1] * per_net
 
 
@@ -939,3 +939,44 @@ def test_baseline_scores_in_the_pipeline(small_digits):
         np.testing.assert_allclose(signals["score"], expect, rtol=1e-5, atol=1e-7)
         # the subset from the recorded scores (exact ties at the boundary cannot flip between machines)
         np.testing.assert_array_equal(subset, np.sort(np.argsort(order * signals["score"], kind="stable")[:60]))
+
+
+# ------------------------------------------------------------------------------ official batch sizes (issue 23 #6)
+@pytest.mark.parametrize("faithful", [True, False])
+def test_dividemix_learner_warms_up_at_batch_b(small_digits, faithful):
+    # official RobustCore warm-up: each network one epoch through the ``train`` loader at args.batch_size = B;
+    # DivideMix's own warm-up (faithful_warmup_batch=False) doubles it.  300 samples, B = 64.
+    m = _short("prune4rel", preset="digits-dividemix", warmup_epochs=1, faithful_warmup_batch=faithful)
+    assert m.config.batch_size == 64
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    seen = {0: [], 1: []}
+    hooks = [
+        net.register_forward_hook(lambda mod, inp, out, k=k: seen[k].append(len(inp[0])) if mod.training else None)
+        for k, net in enumerate(m.learner.networks())
+    ]
+    m.train_epoch(ctx, 0)
+    for h in hooks:
+        h.remove()
+    expected = [64, 64, 64, 64, 44] if faithful else [128, 128, 44]
+    assert seen[0] == expected and seen[1] == expected
+
+
+@pytest.mark.parametrize("feature_batch", [None, 1024])
+def test_moderate_features_use_train_mode_batchnorm_over_batches_of_b(small_digits, feature_batch):
+    # official Moderate: the extractor is never put in eval mode and reads the ``eval_train`` loader, whose batch is
+    # args.batch_size (B = 32 here: 300 = 9 × 32 + 12); moderate_feature_batch=1024 gives the kit's earlier one batch
+    m = _short("prune:moderate", ratio=0.3, moderate_feature_batch=feature_batch)
+    assert m.config.batch_size == 32
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    m.train_epoch(ctx, 0)
+    net = m.learner.networks()[0]
+    bn = next(mod for mod in net.modules() if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm))
+    calls = []  # the hook travels into score_pass's train-mode copy of the network
+    handle = bn.register_forward_hook(lambda mod, inp, out: calls.append((mod.training, len(inp[0]))))
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    m.select(ctx, 1)
+    handle.remove()
+    expected = [32] * 9 + [12] if feature_batch is None else [300]
+    assert [b for training, b in calls if training] == expected
+    # the learner's own network keeps its running statistics
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())

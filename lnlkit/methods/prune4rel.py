@@ -4,7 +4,7 @@ re-labelling accuracy, and the data-pruning baselines it is compared with (``pru
 See docs/methods/prune4rel_sop.md#prune4rel-algorithm.  A subset ``S`` of ``round(f·n)`` samples is chosen so
 that a re-labelling learner (SOP+ by default, DivideMix, CE) generalises best on it.  As the official code runs it:
 
-1. **Warm-up** (``warmup_epochs``): the learner trains on the *full* noisy set.
+1. **Warm-up** (``warmup_epochs``): the learner trains on the *full* noisy set, at batch B (DivideMix too).
 2. **Scores**: one pass with one random strong augmentation per image (``score_view``) gives softmax probabilities
    and penultimate embeddings; the confidence ``c_i`` is the max probability (``uncertainty``).
 3. **Greedy neighbourhood confidence** (:func:`greedy_neighborhood_confidence`): neighbours where
@@ -139,6 +139,8 @@ class Prune4ReLConfig(MethodConfig):
     flip: bool = True
     faithful_subset_no_warmup: bool = True
     faithful_net2_milestone: bool = True
+    faithful_warmup_batch: bool = True
+    moderate_feature_batch: int | None = None
     record_train_loss: bool = True
     weights_path: str | None = None
 
@@ -157,6 +159,7 @@ class Prune4ReLConfig(MethodConfig):
         check_non_negative(self, "rc", "rb", "lr_u", "lr_v", "lambda_u")
         check_int(self, "warmup_epochs", "subset_warm_up", low=0)
         check_int(self, "selection_batch", "selection_block", "selection_leaf", low=1)
+        check_int(self, "moderate_feature_batch", low=1, optional=True)
         check_choice(self, "lr_schedule", ("cosine", "multistep"))
         check_choice(self, "metric", ("cossim", "euclidean"))
         check_choice(self, "uncertainty", ("LeastConfidence", "Margin", "Entropy"))
@@ -262,9 +265,11 @@ class Prune4ReL(Method):
         under ``view`` ("strong": the config's ``strong_view``, by default AutoAugment's CIFAR-10 policy, flip, crop and
         Cutout 16 per image as the official ``train_strong_transform``; "weak": crop + flip; "clean"), eval mode.
 
-        ``batch_statistics``: a copy of the network in train mode instead (BatchNorm normalises each batch of
-        ``eval_batch_size`` by its own statistics), as Moderate's official feature extractor, which is never put in
-        eval mode; the learner's network and its running statistics are untouched.
+        ``batch_statistics``: a copy of the network in train mode instead (BatchNorm normalises each batch by its own
+        statistics), as Moderate's official feature extractor, which is never put in eval mode; its batches are
+        those of the official evaluation loader, ``moderate_feature_batch`` (``None``: B, e.g. 128 on CIFAR), since
+        in train mode the features depend on the batch.  The learner's network and its running statistics are
+        untouched.  Otherwise batches of ``eval_batch_size`` (eval mode: the batch does not matter).
 
         Returns
         -------
@@ -293,7 +298,10 @@ class Prune4ReL(Method):
         gen = stream_generator(ctx.device, ctx.seed, epoch, "prune4rel/score")
         logits, embs = [], []
         try:
-            for _, x in ctx.data.iter_split("train", cfg.eval_batch_size):
+            batch = cfg.eval_batch_size
+            if batch_statistics:
+                batch = cfg.batch_size if cfg.moderate_feature_batch is None else cfg.moderate_feature_batch
+            for _, x in ctx.data.iter_split("train", batch):
                 x = aug(x, gen) if aug is not None else x
                 with autocast(ctx.device, cfg.evaluation_precision):
                     h = net.embed(x)
@@ -1054,6 +1062,11 @@ class _SubsetDivideMix(DivideMix):
             return super()._supervised_epoch(ctx, net, opt, remembered(), loss_kind, rng, gen)
         finally:
             handle.remove()
+
+    def warmup_batch_size(self) -> int:
+        """B, as Prune4ReL's official warm-up (its ``train`` loader, ``args.batch_size``); with
+        ``faithful_warmup_batch=False`` DivideMix's own 2B."""
+        return self.config.batch_size * (1 if self.owner.config.faithful_warmup_batch else 2)
 
     def setup(self, ctx: Context) -> None:
         super().setup(ctx)
