@@ -405,7 +405,49 @@ def test_glister_gain_is_the_dot_product_with_the_mean_last_layer_gradient():
     g = torch.stack(grads)
     expect = g @ g.mean(0)
     torch.testing.assert_close(gains, expect, rtol=1e-6, atol=1e-9)
-    assert glister_selection(gains.numpy(), 2).tolist() == sorted(torch.argsort(-expect)[:2].tolist())
+    assert glister_selection(gains.numpy(), 2, "lazy").tolist() == sorted(torch.argsort(-expect)[:2].tolist())
+
+
+def _stochastic_greedy_reference(gains, budget, rng, epsilon=0.9):
+    """DeepCore's StochasticGreedy over fixed gains, written out: sample size max(round(-ln ε · n / budget), 1);
+    each pick draws that many of the not yet selected samples without replacement, keeps the largest gain."""
+    n = len(gains)
+    size = max(round(-math.log(epsilon) * n / budget), 1)
+    selected = np.zeros(n, dtype=bool)
+    for i in range(budget):
+        draw = rng.choice(np.arange(n)[~selected], size=min(size, n - i), replace=False)
+        selected[draw[int(np.argmax(gains[draw]))]] = True
+    return np.flatnonzero(selected), size
+
+
+@pytest.mark.parametrize("n, budget, size", [(50, 10, 1), (200, 5, 4)])
+def test_glister_runs_the_official_stochastic_greedy(n, budget, size):
+    # f = 0.2: -ln 0.9 · 5 = 0.53 -> one candidate per pick, a random subset; f = 0.025: round(4.21) = 4 candidates
+    gains = np.random.default_rng(7).normal(size=n)
+    expect, s = _stochastic_greedy_reference(gains, budget, np.random.default_rng(3))
+    assert s == size
+    got = glister_selection(gains, budget, "stochastic", np.random.default_rng(3))
+    assert got.tolist() == expect.tolist() and len(got) == budget
+    # not the lazy greedy's top-k (kit vs official Jaccard 0.087 on the audit's run)
+    assert got.tolist() != sorted(np.argsort(-gains)[:budget].tolist())
+
+
+@pytest.mark.parametrize("greedy", ["stochastic", "lazy"])
+def test_glister_presets_follow_the_official_greedy(small_digits, greedy):
+    from lnlkit.presets.prune4rel import GLISTER_PRESETS
+    from lnlkit.train.loader import stream_numpy_generator
+
+    assert all(b().glister_greedy == "stochastic" and b().glister_epsilon == 0.9 for b in GLISTER_PRESETS.values())
+    m = _short("prune:glister", ratio=0.3, glister_greedy=greedy)
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    m.train_epoch(ctx, 0)
+    subset, signals = m.select(ctx, 1)
+    gains = signals["score"]
+    if greedy == "stochastic":
+        expect, _ = _stochastic_greedy_reference(gains, 90, stream_numpy_generator(0, 1, "prune4rel/glister"))
+    else:
+        expect = np.sort(np.argsort(-gains, kind="stable")[:90])
+    assert subset.tolist() == expect.tolist()
 
 
 # ------------------------------------------------------------------------------------------ config, presets, registry

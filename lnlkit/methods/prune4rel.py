@@ -36,7 +36,7 @@ from lnlkit.methods.sop import SOP, SOPConfig
 from lnlkit.presets import PresetTable
 from lnlkit.train.augment import SOP_STRONG_VIEWS, Augment, sop_strong_view
 from lnlkit.train.evaluate import autocast, per_sample_pass
-from lnlkit.train.loader import stream_generator
+from lnlkit.train.loader import stream_generator, stream_numpy_generator
 from lnlkit.train.meter import mean_per_step
 from lnlkit.train.neighbours import INDEXES, Neighbourhoods, similarity_weights
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
@@ -141,6 +141,8 @@ class Prune4ReLConfig(MethodConfig):
     faithful_net2_milestone: bool = True
     faithful_warmup_batch: bool = True
     moderate_feature_batch: int | None = None
+    glister_greedy: str = "stochastic"
+    glister_epsilon: float = 0.9
     record_train_loss: bool = True
     weights_path: str | None = None
 
@@ -160,6 +162,8 @@ class Prune4ReLConfig(MethodConfig):
         check_int(self, "warmup_epochs", "subset_warm_up", low=0)
         check_int(self, "selection_batch", "selection_block", "selection_leaf", low=1)
         check_int(self, "moderate_feature_batch", low=1, optional=True)
+        check_choice(self, "glister_greedy", ("stochastic", "lazy"))
+        check_range(self, "glister_epsilon", low=0.0, high=1.0, low_open=True, high_open=True)
         check_choice(self, "lr_schedule", ("cosine", "multistep"))
         check_choice(self, "metric", ("cossim", "euclidean"))
         check_choice(self, "uncertainty", ("LeastConfidence", "Margin", "Entropy"))
@@ -378,7 +382,9 @@ class Prune4ReL(Method):
                 subset = kcenter_greedy_selection(emb, budget, np.random.default_rng([ctx.seed, 4243]))
             elif sel == "glister":
                 gains = glister_gains(logits, emb, labels, cfg.batch_size).cpu().numpy()
-                subset, signals = glister_selection(gains, budget), {"score": gains}
+                rng = stream_numpy_generator(ctx.seed, epoch, "prune4rel/glister")
+                subset = glister_selection(gains, budget, cfg.glister_greedy, rng, cfg.glister_epsilon)
+                signals = {"score": gains}
             else:  # moderate
                 subset = moderate_selection(emb.cpu().numpy(), y, cfg.ratio)
         counts = np.bincount(labels.cpu().numpy()[subset], minlength=ctx.num_classes)
@@ -986,14 +992,49 @@ def glister_gains(
     return (b @ mean_b + ((b @ mean_w) * h).sum(1)).detach()
 
 
-def glister_selection(gains: np.ndarray, budget: int) -> np.ndarray:
-    """GLISTER as the official Prune4ReL code runs it: the ``budget`` largest gains.  The official greedy is meant to
-    update the validation gradient after each pick, but the keyword is misspelt (``upadate_state``), so the update
-    never runs and the lazy greedy over fixed gains is a top-k.  (DeepCore's default greedy is this LazyGreedy; the
-    Prune4ReL main script would pass its ``--submodular_greedy`` default, StochasticGreedy with ε = 0.9, whose
-    candidate sample ``max(round(−ln ε · n / budget), 1)`` is a single random sample per pick for f ≥ 0.2, i.e. a
-    random subset.)"""
-    return _top(np.asarray(gains, np.float64), budget, largest=True)
+def glister_selection(
+    gains: np.ndarray,
+    budget: int,
+    greedy: str = "stochastic",
+    generator: np.random.Generator | None = None,
+    epsilon: float = 0.9,
+) -> np.ndarray:
+    """GLISTER's pick of ``budget`` samples from fixed first-order ``gains`` (:func:`glister_gains`), sorted indices.
+
+    The official greedy is meant to update the validation gradient after each pick, but the keyword is misspelt
+    (``upadate_state``), so the update never runs and every sample keeps its first gain.  What is left depends on
+    the greedy the official main script passes (``--submodular_greedy``):
+
+    * ``"stochastic"`` (official default, DeepCore's ``StochasticGreedy`` with ``epsilon`` 0.9): each pick draws
+      ``s = max(round(−ln ε · n / budget), 1)`` candidates uniformly without replacement from the samples not yet
+      picked and takes the one with the largest gain (the first among equal gains).  For ``f = budget / n ≥ 0.1``
+      ``s`` is 1, so the subset is a uniformly random one.
+    * ``"lazy"`` (DeepCore's ``LazyGreedy``, the kit's earlier choice): over fixed gains, the ``budget`` largest.
+
+    Parameters
+    ----------
+    gains : ndarray (n,)
+    budget : int
+    greedy : {"stochastic", "lazy"}
+    generator : numpy Generator
+        The candidates' draws (``"stochastic"`` only; required there).
+    epsilon : float in (0, 1)
+    """
+    gains = np.asarray(gains, np.float64)
+    if greedy == "lazy":
+        return _top(gains, budget, largest=True)
+    if greedy != "stochastic":
+        raise ValueError(f"greedy must be 'stochastic' or 'lazy', got {greedy!r}")
+    if generator is None:
+        raise ValueError("the stochastic greedy needs a generator")
+    n = len(gains)
+    size = max(round(-np.log(epsilon) * n / budget), 1)
+    free = np.ones(n, dtype=bool)
+    everyone = np.arange(n)
+    for picked in range(budget):
+        candidates = generator.choice(everyone[free], size=min(size, n - picked), replace=False)
+        free[candidates[np.argmax(gains[candidates])]] = False
+    return np.flatnonzero(~free)
 
 
 # ================================================================================== the CE learner
@@ -1247,9 +1288,10 @@ class PruneGlisterConfig(Prune4ReLConfig):
 
 
 class PruneGlister(Prune4ReL):
-    """GLISTER (DeepCore): the largest first-order gains :func:`glister_gains` with the training set as its own
-    validation set.  The official balanced branch crashes (undefined ``dst_train`` / ``val_indx``), so
-    ``balance=True`` is refused."""
+    """GLISTER (DeepCore): first-order gains :func:`glister_gains` with the training set as its own validation set,
+    picked by the official main script's greedy (``glister_greedy="stochastic"``, ε = 0.9: a random subset for
+    ``f ≥ 0.1``; ``"lazy"``: the largest gains), see :func:`glister_selection`.  The official balanced branch
+    crashes (undefined ``dst_train`` / ``val_indx``), so ``balance=True`` is refused."""
 
     name = "prune:glister"
     SELECTOR = "glister"
