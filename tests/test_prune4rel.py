@@ -681,7 +681,7 @@ def test_forgetting_counts_events_on_every_training_minibatch(small_digits):
         m.train_epoch(ctx, epoch)
     handle.remove()
     assert len(batches) == 2 * math.ceil(300 / m.config.batch_size)
-    assert events.sum() > 0 and np.array_equal(m.forgetting, events)
+    assert events.sum() > 0 and np.array_equal(m.forgetting_counts(), events)
     subset, _ = m.select(ctx, 2)
     assert subset.tolist() == forgetting_selection(events, ctx.data.labels.numpy(), 90).tolist()
 
@@ -931,9 +931,17 @@ def test_the_learner_on_the_subset_is_fresh(small_digits):
     assert torch.equal(m.learner.u.detach()[outside], init_u[outside]) and torch.equal(u0, init_u)
 
 
-def test_forgetting_with_dividemix_counts_both_networks_batches(small_digits):
-    # DivideMix's warm-up trains net1 for an epoch, then net2: the official hook sees every batch of both, in turn
-    m = _short("prune:forgetting", preset="digits-dividemix", warmup_epochs=1, ratio=0.3)
+@pytest.mark.parametrize("last_network", [True, False])
+def test_forgetting_with_dividemix_keeps_the_last_networks_events(small_digits, last_network):
+    # DivideMix's warm-up trains net1 for an epoch, then net2; the official hook sees every batch of both, in turn,
+    # but its before_run resets the counters when each network's warm-up starts: only net2's events survive
+    m = _short(
+        "prune:forgetting",
+        preset="digits-dividemix",
+        warmup_epochs=2,
+        ratio=0.3,
+        faithful_forgetting_last_network=last_network,
+    )
     ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
     nets = m.learner.networks()
     calls, outputs = [], []
@@ -942,19 +950,45 @@ def test_forgetting_with_dividemix_counts_both_networks_batches(small_digits):
         for k, net in enumerate(nets)
     ]
     install = m.learner.batch_callback
+    # the official counters, written out per network: an event when the prediction on the given label turns from
+    # right (the last time this network saw the sample) to wrong; last_acc starts at 0
+    last, events = np.zeros((2, 300), bool), np.zeros((2, 300), np.int64)
 
-    def spy(idx, logits, y):
-        k, training, out = outputs[-1]
-        assert training and torch.equal(logits, out.float())
+    def spy(idx, logits, y, k):
+        net, training, out = outputs[-1]
+        assert net == k and training and torch.equal(logits, out.float())
+        i, ok = idx.numpy(), (logits.argmax(1) == y).numpy()
+        events[k, i] += last[k, i] & ~ok
+        last[k, i] = ok
         calls.append(k)
-        install(idx, logits, y)
+        install(idx, logits, y, k)
 
     m.learner.batch_callback = spy
-    m.train_epoch(ctx, 0)
+    for epoch in range(2):
+        m.train_epoch(ctx, epoch)
     for h in hooks:
         h.remove()
     per_net = math.ceil(300 / m.config.batch_size)  # Prune4ReL warms DivideMix up at batch B
-    assert calls == [0] * per_net + [1] * per_net
+    assert calls == ([0] * per_net + [1] * per_net) * 2
+    assert events[1].sum() > 0
+    expect = events[1] if last_network else events.sum(0)
+    assert np.array_equal(m.forgetting_counts(), expect)
+    subset, signals = m.select(ctx, 2)
+    assert np.array_equal(signals["score"], expect.astype(np.float32))
+    assert subset.tolist() == forgetting_selection(expect, ctx.data.labels.numpy(), 90).tolist()
+
+
+def test_forgetting_ties_follow_the_official_reversed_argsort():
+    counts = np.array([1, 1, 1, 0, 2, 2, 0, 0])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    # official: per class, c_indx[np.argsort(events[c_indx])[::-1][:budget]] on the float32 counters
+    expect = []
+    for c in (0, 1):
+        idx = np.flatnonzero(labels == c)
+        expect += idx[np.argsort(counts.astype(np.float32)[idx])[::-1][:2]].tolist()
+    assert forgetting_selection(counts, labels, 4).tolist() == sorted(expect)
+    assert forgetting_selection(counts, labels, 4, "official").tolist() == sorted(expect)
+    assert forgetting_selection(counts, labels, 4, "lowest_index").tolist() == [0, 1, 4, 5]
 
 
 def test_baseline_scores_in_the_pipeline(small_digits):

@@ -143,6 +143,8 @@ class Prune4ReLConfig(MethodConfig):
     moderate_feature_batch: int | None = None
     glister_greedy: str = "stochastic"
     glister_epsilon: float = 0.9
+    faithful_forgetting_last_network: bool = True
+    forgetting_ties: str = "official"
     record_train_loss: bool = True
     weights_path: str | None = None
 
@@ -163,6 +165,7 @@ class Prune4ReLConfig(MethodConfig):
         check_int(self, "selection_batch", "selection_block", "selection_leaf", low=1)
         check_int(self, "moderate_feature_batch", low=1, optional=True)
         check_choice(self, "glister_greedy", ("stochastic", "lazy"))
+        check_choice(self, "forgetting_ties", ("official", "lowest_index"))
         check_range(self, "glister_epsilon", low=0.0, high=1.0, low_open=True, high_open=True)
         check_choice(self, "lr_schedule", ("cosine", "multistep"))
         check_choice(self, "metric", ("cossim", "euclidean"))
@@ -234,8 +237,10 @@ class Prune4ReL(Method):
         self.subset: np.ndarray | None = None  # S, sorted original indices
         self.selection_info: dict = {}
         self.clean_score: np.ndarray | None = None  # the selector's clean score, (n,), when it has one
-        self.forgetting = np.zeros(ctx.n_train, dtype=np.int64)
-        self.prev_correct = np.zeros(ctx.n_train, dtype=bool)  # official last_acc starts at 0 (never correct)
+        # per network of the learner (DivideMix: two), each with its own history, as the official code keeps them
+        nets = len(self.learner.networks())
+        self.forgetting = np.zeros((nets, ctx.n_train), dtype=np.int64)
+        self.prev_correct = np.zeros((nets, ctx.n_train), dtype=bool)  # official last_acc starts at 0 (never right)
 
     @staticmethod
     def _rename(signals: dict) -> dict:
@@ -252,13 +257,25 @@ class Prune4ReL(Method):
             renamed[key] = value
         return renamed
 
-    def _count_forgetting(self, index: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        """Forgetting events of one training mini-batch (official ``forgetting.py`` ``after_loss``): a sample whose
-        train-mode, augmented prediction was right on its given label the last time it was seen and is wrong now."""
+    def _count_forgetting(
+        self, index: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, network: int = 0
+    ) -> None:
+        """Forgetting events of one training mini-batch of learner network ``network`` (official ``forgetting.py``
+        ``after_loss``): a sample whose train-mode, augmented prediction was right on its given label the last time
+        this network saw it and is wrong now."""
         idx = index.cpu().numpy()
         correct = (logits.argmax(1) == labels).cpu().numpy()
-        self.forgetting[idx] += self.prev_correct[idx] & ~correct
-        self.prev_correct[idx] = correct
+        self.forgetting[network, idx] += self.prev_correct[network, idx] & ~correct
+        self.prev_correct[network, idx] = correct
+
+    def forgetting_counts(self) -> np.ndarray:
+        """The forgetting events the selection ranks, (n,).  The official warm-up trains the networks one after the
+        other and its ``before_run`` resets the counters at the start of each, so with DivideMix only the last
+        network's (net2's) events survive (``faithful_forgetting_last_network``; ``False``: the sum over the
+        networks)."""
+        if self.config.faithful_forgetting_last_network:
+            return self.forgetting[-1]
+        return self.forgetting.sum(0)
 
     # ------------------------------------------------------------------ scores and selection
     @torch.no_grad()
@@ -362,8 +379,9 @@ class Prune4ReL(Method):
             rng = np.random.default_rng([ctx.seed, 4242])
             subset = uniform_selection(n, budget, rng)
         elif sel == "forgetting":
-            subset = forgetting_selection(self.forgetting, labels.cpu().numpy(), budget)
-            signals = {"score": self.forgetting.astype(np.float32)}
+            counts = self.forgetting_counts()
+            subset = forgetting_selection(counts, labels.cpu().numpy(), budget, self.config.forgetting_ties)
+            signals = {"score": counts.astype(np.float32)}
         else:
             # the baselines score the clean (test-transform) view, as the official 'eval_train' loader
             logits, emb = self.score_pass(ctx, epoch, "clean", batch_statistics=sel == "moderate")
@@ -519,9 +537,14 @@ class Prune4ReL(Method):
         self.learner.load_state_dict(state["learner"])
         self.subset, self.selection_info = state["subset"], state["selection_info"]
         self.clean_score = state.get("clean_score")
-        self.forgetting, self.prev_correct = state["forgetting"], state["prev_correct"]
-        if self.prev_correct is None:  # a checkpoint from before the per-batch count
-            self.prev_correct = np.zeros(len(self.forgetting), dtype=bool)
+        forgetting, prev = state["forgetting"], state["prev_correct"]
+        if prev is None:  # a checkpoint from before the per-batch count
+            prev = np.zeros_like(forgetting, dtype=bool)
+        forgetting, prev = np.atleast_2d(forgetting), np.atleast_2d(prev)
+        rows = len(self.forgetting)  # the learner's networks (setup made one row each)
+        if len(forgetting) != rows:  # a checkpoint from before the per-network count: one row, shared
+            forgetting, prev = np.repeat(forgetting[-1:], rows, 0), np.repeat(prev[-1:], rows, 0)
+        self.forgetting, self.prev_correct = forgetting, prev
 
     def _install_subset_learner(self, ctx: Context, subset: np.ndarray, keep_weights: bool = False) -> None:
         """Replace the learner by a fresh one for ``S`` (``keep_weights``: carry the current weights over, for a
@@ -883,9 +906,21 @@ def uncertainty_selection(logits: torch.Tensor | np.ndarray, budget: int, kind: 
     return _top(uncertainty_scores(logits, kind), budget, largest=False)
 
 
-def forgetting_selection(forgetting_counts: np.ndarray, labels: np.ndarray, budget: int) -> np.ndarray:
-    """Forgetting: per given class (``round(f·n_c)`` each), the samples with the most forgetting events (ties by
-    index).  Always per class, as the official code (its ``balance`` argument is unused)."""
+def forgetting_selection(
+    forgetting_counts: np.ndarray, labels: np.ndarray, budget: int, ties: str = "official"
+) -> np.ndarray:
+    """Forgetting: per given class (``round(f·n_c)`` each), the samples with the most forgetting events.  Always per
+    class, as the official code (its ``balance`` argument is unused).
+
+    ``ties``: ``"official"`` orders each class as the official code, the reverse of NumPy's default (unstable)
+    ascending argsort of the float32 counts, so equal counts come out in whatever order that sort leaves them (on
+    small arrays the highest index first); ``"lowest_index"``: a stable descending sort, ties by lowest index.
+    """
+    if ties == "official":
+        counts32 = np.asarray(forgetting_counts, np.float32)  # the official counters are a float32 tensor
+        return _per_class(np.asarray(labels), budget, lambda idx, k: np.argsort(counts32[idx])[::-1][:k])
+    if ties != "lowest_index":
+        raise ValueError(f"ties must be 'official' or 'lowest_index', got {ties!r}")
     counts = np.asarray(forgetting_counts, np.float64)
     return _per_class(np.asarray(labels), budget, lambda idx, k: np.argsort(-counts[idx], kind="stable")[:k])
 
@@ -1080,14 +1115,16 @@ class _SubsetDivideMix(DivideMix):
         self.owner = owner
         self.subset: torch.Tensor | None = None
         self.epoch_offset = 0
-        self.batch_callback: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
+        self.batch_callback: Callable[..., None] | None = None
 
     def _supervised_epoch(self, ctx: Context, net, opt, batches, loss_kind, rng, gen) -> dict:
         """DivideMix's supervised pass; with a ``batch_callback`` (the Forgetting baseline's warm-up) each batch's
-        train-mode logits are passed on, net1's epoch then net2's, as the official ``after_loss`` hook sees them."""
+        train-mode logits are passed on with the index of the network that made them (net1's epoch, then net2's),
+        as the official ``after_loss`` hook sees them."""
         if self.batch_callback is None:
             return super()._supervised_epoch(ctx, net, opt, batches, loss_kind, rng, gen)
         current: dict = {}
+        network = next(k for k, other in enumerate(self.nets) if other is net)
 
         def remembered():
             for batch in batches:
@@ -1096,7 +1133,7 @@ class _SubsetDivideMix(DivideMix):
 
         def hook(_module, _inputs, output):
             b = current["batch"]
-            self.batch_callback(b.index, output.detach().float(), b.y)
+            self.batch_callback(b.index, output.detach().float(), b.y, network)
 
         handle = net.register_forward_hook(hook)
         try:
