@@ -493,3 +493,30 @@ def test_strong_augment_is_batched_and_reproducible():
     assert a.shape == x.shape and torch.equal(a, aug(x, torch.Generator().manual_seed(3)))
     assert not torch.equal(a, aug(x, torch.Generator().manual_seed(4)))
     assert torch.equal(StrongAugment(0, False, magnitude=0.0)(x, torch.Generator()), x)
+
+
+@pytest.mark.parametrize("black", [True, False])
+def test_comining_strong_view_pads_black_before_the_policy(black):
+    # official Co-mining CIFAR: RandomCrop(32, padding=4) pads the PIL image black (pixel 0), flips, then
+    # CIFAR10Policy runs on the padded crop; written out in normalised space, black is -mean/std per channel
+    raw = _images(n=16, seed=3).float() / 255
+    x = (raw - MEAN[:, None, None]) / STD[:, None, None]
+    view = comining_strong_view("autoaugment", MEAN, STD, 4, True, black_padding=black)
+    out = view(x, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)  # the crop's offsets (uniform in 0..8, rows then columns), then the flips
+    dy, dx = torch.randint(0, 9, (16,), generator=g), torch.randint(0, 9, (16,), generator=g)
+    flips = torch.rand(16, generator=g) < 0.5
+    fill = -MEAN / STD if black else torch.zeros(3)  # off: the kit's earlier zero, the mean colour
+    padded = fill[None, :, None, None].repeat(16, 1, 40, 40)
+    padded[:, :, 4:36, 4:36] = x
+    crops = torch.stack([padded[i, :, dy[i] : dy[i] + 32, dx[i] : dx[i] + 32] for i in range(16)])
+    crops = torch.where(flips[:, None, None, None], crops.flip(3), crops)
+    assert (dy != 4).any()  # some crops show the padding
+    expect = view.steps[1](crops, g)  # the policy, with the generator where the crop left it
+    torch.testing.assert_close(out, expect, rtol=0, atol=1e-6)
+    # what the policy is given: the crop alone; its top rows are padding wherever dy < 4, black in pixels when on
+    cropped = view.steps[0](x, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(cropped, crops, rtol=0, atol=0)
+    i = int(torch.nonzero(dy < 4)[0])
+    top = cropped[i, :, 0] * STD[:, None] + MEAN[:, None]
+    torch.testing.assert_close(top, torch.zeros_like(top) if black else MEAN[:, None].expand_as(top), atol=1e-6, rtol=0)

@@ -40,15 +40,17 @@ __all__ = [
 
 
 def random_crop(
-    x: torch.Tensor, padding: int, generator: torch.Generator | None = None, fill: float = 0.0
+    x: torch.Tensor, padding: int, generator: torch.Generator | None = None, fill: float | torch.Tensor = 0.0
 ) -> torch.Tensor:
-    """Random crop of the original size after zero padding (``RandomCrop(size, padding)``).
+    """Random crop of the original size after padding (``RandomCrop(size, padding)``).
 
     Parameters
     ----------
     x : Tensor, shape (B, C, H, W)
     padding : int
         Pixels of ``fill`` added on every side before cropping.
+    fill : float or Tensor (C,)
+        The padding's value, one per channel if a tensor (e.g. ``-mean/std``: black in normalised space).
 
     Returns
     -------
@@ -57,7 +59,11 @@ def random_crop(
     if padding <= 0:
         return x
     b, c, h, w = x.shape
-    padded = F.pad(x, (padding,) * 4, value=fill)
+    if isinstance(fill, torch.Tensor):
+        padded = fill.to(x.device, x.dtype).view(1, c, 1, 1).repeat(b, 1, h + 2 * padding, w + 2 * padding)
+        padded[:, :, padding : padding + h, padding : padding + w] = x
+    else:
+        padded = F.pad(x, (padding,) * 4, value=fill)
     dy = torch.randint(0, 2 * padding + 1, (b,), device=x.device, generator=generator)
     dx = torch.randint(0, 2 * padding + 1, (b,), device=x.device, generator=generator)
     rows = dy[:, None] + torch.arange(h, device=x.device)[None]  # (B, H)
@@ -173,9 +179,10 @@ def random_colour(
 class Augment:
     """A fixed weak augmentation: random crop with padding, then horizontal flip, then optional cutout.
 
-    Applied to the *normalised* batch, with zero padding/fill; zero in normalised space is the data mean, which
-    differs slightly from the official codes' black padding of the raw image (measured to make no difference in
-    accuracy on CIFAR by airbench-style trainers; noted here so nobody is surprised).
+    Applied to the *normalised* batch, with zero padding/fill by default; zero in normalised space is the data
+    mean, which differs slightly from the official codes' black padding of the raw image (measured to make no
+    difference in accuracy on CIFAR by airbench-style trainers; noted here so nobody is surprised).  Where a policy
+    follows the crop and sees the padding (Co-mining's strong view), ``fill=-mean/std`` pads black as officially.
 
     Parameters
     ----------
@@ -187,9 +194,18 @@ class Augment:
     order : {"crop_flip", "flip_crop"}
         The official codes differ (ProMix flips first); flip and crop commute in distribution, the order only
         matters for bit-level replay.
+    fill : float or sequence of float (C,)
+        The crop padding's value in normalised space, one per channel if a sequence.
     """
 
-    def __init__(self, crop_padding: int = 4, flip: bool = True, cutout_size: int = 0, order: str = "crop_flip"):
+    def __init__(
+        self,
+        crop_padding: int = 4,
+        flip: bool = True,
+        cutout_size: int = 0,
+        order: str = "crop_flip",
+        fill: float | Sequence[float] | torch.Tensor = 0.0,
+    ):
         if order not in ("crop_flip", "flip_crop"):
             raise ValueError(f"order must be 'crop_flip' or 'flip_crop', got {order!r}")
         self.crop_padding, self.flip, self.cutout_size, self.order = (
@@ -198,11 +214,12 @@ class Augment:
             int(cutout_size),
             order,
         )
+        self.fill = fill if isinstance(fill, (int, float)) else torch.as_tensor(fill, dtype=torch.float32).flatten()
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.order == "flip_crop" and self.flip:
             x = random_flip(x, generator)
-        x = random_crop(x, self.crop_padding, generator)
+        x = random_crop(x, self.crop_padding, generator, self.fill)
         if self.order == "crop_flip" and self.flip:
             x = random_flip(x, generator)
         return cutout(x, self.cutout_size, generator)
@@ -210,7 +227,9 @@ class Augment:
     def __repr__(self) -> str:
         return (
             f"Augment(crop_padding={self.crop_padding}, flip={self.flip}, cutout_size={self.cutout_size}, "
-            f"order={self.order!r})"
+            f"order={self.order!r}"
+            + ("" if isinstance(self.fill, (int, float)) else f", fill={[round(v, 4) for v in self.fill.tolist()]}")
+            + ")"
         )
 
 
@@ -1088,9 +1107,20 @@ SOP_STRONG_VIEWS = ("autoaugment", "autoaugment_torchvision", "mild")
 
 
 def comining_strong_view(
-    kind: str, mean, std, crop_padding: int, flip: bool, mild_magnitude: float = 0.5, mild_cutout: int = 0
+    kind: str,
+    mean,
+    std,
+    crop_padding: int,
+    flip: bool,
+    mild_magnitude: float = 0.5,
+    mild_cutout: int = 0,
+    black_padding: bool = True,
 ):
     """Co-mining's strong view (official ``common/builder.py``): crop + flip, then the policy, on normalised batches.
+
+    The official crop pads the PIL image black before the policy runs, so the policy sees the black border (it moves
+    AutoContrast's and Equalize's histograms and Contrast's mean): with ``black_padding`` (official) the crop pads
+    with ``-mean/std``, black in normalised space; ``False`` pads with 0, the data mean (the kit's earlier view).
 
     Parameters
     ----------
@@ -1101,6 +1131,8 @@ def comining_strong_view(
     mean, std : the batches' normalisation (C,)
     crop_padding, flip : the crop/flip part (the web sets crop in the loader: padding 0)
     mild_magnitude, mild_cutout : :class:`StrongAugment`'s settings for ``"mild"``
+    black_padding : bool
+        Pad the crop black before a policy (not used by ``"mild"``).
     """
     if kind not in COMINING_STRONG_VIEWS:
         raise ValueError(f"strong_view must be one of {COMINING_STRONG_VIEWS}, got {kind!r}")
@@ -1112,7 +1144,8 @@ def comining_strong_view(
         if kind.startswith("autoaugment")
         else RandAugment(mean, std, 2, 9, variant=variant)
     )
-    return Compose(Augment(crop_padding, flip), policy)
+    fill = -torch.as_tensor(mean, dtype=torch.float32) / torch.as_tensor(std, dtype=torch.float32)
+    return Compose(Augment(crop_padding, flip, fill=fill if black_padding else 0.0), policy)
 
 
 def sop_strong_view(kind: str, mean, std, crop_padding: int, flip: bool, cutout_size: int):
