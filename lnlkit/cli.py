@@ -280,12 +280,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         resume = args.resume or args.runs_root is not None
         try:
             run = method.fit(data, out=out, device=args.device, resume=resume, progress=not args.quiet)
-        except Exception:
+        except Exception as err:
             if len(names) == 1:
                 raise
-            import traceback  # one failing method does not stop the others; the exit code says it failed
+            if isinstance(err, (ValueError, FileNotFoundError)):  # bad input: the usual one line, as for one method
+                print(f"lnlkit run: error: {err}", file=sys.stderr)
+            else:
+                import traceback  # one failing method does not stop the others; the exit code says it failed
 
-            traceback.print_exc()
+                traceback.print_exc()
             print(f"FAILED {name}: {out}", flush=True)
             failed.append(name)
             continue

@@ -103,3 +103,17 @@ def test_run_folder_files_are_complete_after_cli(tmp_path):
         main(["run", "--method", "ce", "--noise", "symmetric:0.2", "--out", str(out), "--epochs", "1", "--quiet"]) == 0
     )
     assert all((out / f).is_file() for f in RUN_FILES)
+
+
+def test_set_option_the_model_cannot_take_is_a_one_line_error(tmp_path, capsys):
+    """``--set weights_path=FILE`` on digits (whose ``small_cnn`` loads no ImageNet weights): exit code 2, one line,
+    no traceback, and no run folder (not even its lock file)."""
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"not read")
+    out = tmp_path / "run"
+    argv = ["run", "--method", "ce", "--dataset", "digits", "--out", str(out), "--quiet"]
+    assert main([*argv, "--set", f"weights_path={weights}"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "small_cnn" in err and "weights_path" in err
+    assert not out.exists(), "a failed command must not leave a run folder"

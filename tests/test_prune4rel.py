@@ -405,7 +405,49 @@ def test_glister_gain_is_the_dot_product_with_the_mean_last_layer_gradient():
     g = torch.stack(grads)
     expect = g @ g.mean(0)
     torch.testing.assert_close(gains, expect, rtol=1e-6, atol=1e-9)
-    assert glister_selection(gains.numpy(), 2).tolist() == sorted(torch.argsort(-expect)[:2].tolist())
+    assert glister_selection(gains.numpy(), 2, "lazy").tolist() == sorted(torch.argsort(-expect)[:2].tolist())
+
+
+def _stochastic_greedy_reference(gains, budget, rng, epsilon=0.9):
+    """DeepCore's StochasticGreedy over fixed gains, written out: sample size max(round(-ln ε · n / budget), 1);
+    each pick draws that many of the not yet selected samples without replacement, keeps the largest gain."""
+    n = len(gains)
+    size = max(round(-math.log(epsilon) * n / budget), 1)
+    selected = np.zeros(n, dtype=bool)
+    for i in range(budget):
+        draw = rng.choice(np.arange(n)[~selected], size=min(size, n - i), replace=False)
+        selected[draw[int(np.argmax(gains[draw]))]] = True
+    return np.flatnonzero(selected), size
+
+
+@pytest.mark.parametrize("n, budget, size", [(50, 10, 1), (200, 5, 4)])
+def test_glister_runs_the_official_stochastic_greedy(n, budget, size):
+    # f = 0.2: -ln 0.9 · 5 = 0.53 -> one candidate per pick, a random subset; f = 0.025: round(4.21) = 4 candidates
+    gains = np.random.default_rng(7).normal(size=n)
+    expect, s = _stochastic_greedy_reference(gains, budget, np.random.default_rng(3))
+    assert s == size
+    got = glister_selection(gains, budget, "stochastic", np.random.default_rng(3))
+    assert got.tolist() == expect.tolist() and len(got) == budget
+    # not the lazy greedy's top-k (kit vs official Jaccard 0.087 on the audit's run)
+    assert got.tolist() != sorted(np.argsort(-gains)[:budget].tolist())
+
+
+@pytest.mark.parametrize("greedy", ["stochastic", "lazy"])
+def test_glister_presets_follow_the_official_greedy(small_digits, greedy):
+    from lnlkit.presets.prune4rel import GLISTER_PRESETS
+    from lnlkit.train.loader import stream_numpy_generator
+
+    assert all(b().glister_greedy == "stochastic" and b().glister_epsilon == 0.9 for b in GLISTER_PRESETS.values())
+    m = _short("prune:glister", ratio=0.3, glister_greedy=greedy)
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    m.train_epoch(ctx, 0)
+    subset, signals = m.select(ctx, 1)
+    gains = signals["score"]
+    if greedy == "stochastic":
+        expect, _ = _stochastic_greedy_reference(gains, 90, stream_numpy_generator(0, 1, "prune4rel/glister"))
+    else:
+        expect = np.sort(np.argsort(-gains, kind="stable")[:90])
+    assert subset.tolist() == expect.tolist()
 
 
 # ------------------------------------------------------------------------------------------ config, presets, registry
@@ -639,7 +681,7 @@ def test_forgetting_counts_events_on_every_training_minibatch(small_digits):
         m.train_epoch(ctx, epoch)
     handle.remove()
     assert len(batches) == 2 * math.ceil(300 / m.config.batch_size)
-    assert events.sum() > 0 and np.array_equal(m.forgetting, events)
+    assert events.sum() > 0 and np.array_equal(m.forgetting_counts(), events)
     subset, _ = m.select(ctx, 2)
     assert subset.tolist() == forgetting_selection(events, ctx.data.labels.numpy(), 90).tolist()
 
@@ -889,9 +931,17 @@ def test_the_learner_on_the_subset_is_fresh(small_digits):
     assert torch.equal(m.learner.u.detach()[outside], init_u[outside]) and torch.equal(u0, init_u)
 
 
-def test_forgetting_with_dividemix_counts_both_networks_batches(small_digits):
-    # DivideMix's warm-up trains net1 for an epoch, then net2: the official hook sees every batch of both, in turn
-    m = _short("prune:forgetting", preset="digits-dividemix", warmup_epochs=1, ratio=0.3)
+@pytest.mark.parametrize("last_network", [True, False])
+def test_forgetting_with_dividemix_keeps_the_last_networks_events(small_digits, last_network):
+    # DivideMix's warm-up trains net1 for an epoch, then net2; the official hook sees every batch of both, in turn,
+    # but its before_run resets the counters when each network's warm-up starts: only net2's events survive
+    m = _short(
+        "prune:forgetting",
+        preset="digits-dividemix",
+        warmup_epochs=2,
+        ratio=0.3,
+        faithful_forgetting_last_network=last_network,
+    )
     ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
     nets = m.learner.networks()
     calls, outputs = [], []
@@ -900,19 +950,45 @@ def test_forgetting_with_dividemix_counts_both_networks_batches(small_digits):
         for k, net in enumerate(nets)
     ]
     install = m.learner.batch_callback
+    # the official counters, written out per network: an event when the prediction on the given label turns from
+    # right (the last time this network saw the sample) to wrong; last_acc starts at 0
+    last, events = np.zeros((2, 300), bool), np.zeros((2, 300), np.int64)
 
-    def spy(idx, logits, y):
-        k, training, out = outputs[-1]
-        assert training and torch.equal(logits, out.float())
+    def spy(idx, logits, y, k):
+        net, training, out = outputs[-1]
+        assert net == k and training and torch.equal(logits, out.float())
+        i, ok = idx.numpy(), (logits.argmax(1) == y).numpy()
+        events[k, i] += last[k, i] & ~ok
+        last[k, i] = ok
         calls.append(k)
-        install(idx, logits, y)
+        install(idx, logits, y, k)
 
     m.learner.batch_callback = spy
-    m.train_epoch(ctx, 0)
+    for epoch in range(2):
+        m.train_epoch(ctx, epoch)
     for h in hooks:
         h.remove()
-    per_net = math.ceil(300 / (2 * m.config.batch_size))  # DivideMix's warm-up batch is 2B
-    assert calls == [0] * per_net + [1] * per_net
+    per_net = math.ceil(300 / m.config.batch_size)  # Prune4ReL warms DivideMix up at batch B
+    assert calls == ([0] * per_net + [1] * per_net) * 2
+    assert events[1].sum() > 0
+    expect = events[1] if last_network else events.sum(0)
+    assert np.array_equal(m.forgetting_counts(), expect)
+    subset, signals = m.select(ctx, 2)
+    assert np.array_equal(signals["score"], expect.astype(np.float32))
+    assert subset.tolist() == forgetting_selection(expect, ctx.data.labels.numpy(), 90).tolist()
+
+
+def test_forgetting_ties_follow_the_official_reversed_argsort():
+    counts = np.array([1, 1, 1, 0, 2, 2, 0, 0])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    # official: per class, c_indx[np.argsort(events[c_indx])[::-1][:budget]] on the float32 counters
+    expect = []
+    for c in (0, 1):
+        idx = np.flatnonzero(labels == c)
+        expect += idx[np.argsort(counts.astype(np.float32)[idx])[::-1][:2]].tolist()
+    assert forgetting_selection(counts, labels, 4).tolist() == sorted(expect)
+    assert forgetting_selection(counts, labels, 4, "official").tolist() == sorted(expect)
+    assert forgetting_selection(counts, labels, 4, "lowest_index").tolist() == [0, 1, 4, 5]
 
 
 def test_baseline_scores_in_the_pipeline(small_digits):
@@ -939,3 +1015,44 @@ def test_baseline_scores_in_the_pipeline(small_digits):
         np.testing.assert_allclose(signals["score"], expect, rtol=1e-5, atol=1e-7)
         # the subset from the recorded scores (exact ties at the boundary cannot flip between machines)
         np.testing.assert_array_equal(subset, np.sort(np.argsort(order * signals["score"], kind="stable")[:60]))
+
+
+# ------------------------------------------------------------------------------ official batch sizes (issue 23 #6)
+@pytest.mark.parametrize("faithful", [True, False])
+def test_dividemix_learner_warms_up_at_batch_b(small_digits, faithful):
+    # official RobustCore warm-up: each network one epoch through the ``train`` loader at args.batch_size = B;
+    # DivideMix's own warm-up (faithful_warmup_batch=False) doubles it.  300 samples, B = 64.
+    m = _short("prune4rel", preset="digits-dividemix", warmup_epochs=1, faithful_warmup_batch=faithful)
+    assert m.config.batch_size == 64
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    seen = {0: [], 1: []}
+    hooks = [
+        net.register_forward_hook(lambda mod, inp, out, k=k: seen[k].append(len(inp[0])) if mod.training else None)
+        for k, net in enumerate(m.learner.networks())
+    ]
+    m.train_epoch(ctx, 0)
+    for h in hooks:
+        h.remove()
+    expected = [64, 64, 64, 64, 44] if faithful else [128, 128, 44]
+    assert seen[0] == expected and seen[1] == expected
+
+
+@pytest.mark.parametrize("feature_batch", [None, 1024])
+def test_moderate_features_use_train_mode_batchnorm_over_batches_of_b(small_digits, feature_batch):
+    # official Moderate: the extractor is never put in eval mode and reads the ``eval_train`` loader, whose batch is
+    # args.batch_size (B = 32 here: 300 = 9 × 32 + 12); moderate_feature_batch=1024 gives the kit's earlier one batch
+    m = _short("prune:moderate", ratio=0.3, moderate_feature_batch=feature_batch)
+    assert m.config.batch_size == 32
+    ctx = _ctx(m, small_digits.with_noise("symmetric:0.4", seed=0))
+    m.train_epoch(ctx, 0)
+    net = m.learner.networks()[0]
+    bn = next(mod for mod in net.modules() if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm))
+    calls = []  # the hook travels into score_pass's train-mode copy of the network
+    handle = bn.register_forward_hook(lambda mod, inp, out: calls.append((mod.training, len(inp[0]))))
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    m.select(ctx, 1)
+    handle.remove()
+    expected = [32] * 9 + [12] if feature_batch is None else [300]
+    assert [b for training, b in calls if training] == expected
+    # the learner's own network keeps its running statistics
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())

@@ -110,6 +110,7 @@ class CoMiningConfig(MethodConfig):
     crop_padding: int = 4
     flip: bool = True
     strong_view: str = "autoaugment"
+    strong_black_padding: bool = True
     strong_magnitude: float = 0.5
     strong_cutout: int = 0
     report_last: int = 10
@@ -230,6 +231,7 @@ class CoMining(Method):
                 cfg.flip,
                 cfg.strong_magnitude,
                 cfg.strong_cutout,
+                black_padding=cfg.strong_black_padding,
             )
             if ctx.data.is_image
             else None

@@ -164,9 +164,13 @@ class DivideMix(Method):
         self.loss_buffers: list[list[torch.Tensor]] = [[], []]
 
     # ------------------------------------------------------------------ 1. warm-up
+    def warmup_batch_size(self) -> int:
+        """The warm-up's batch: 2B, as the official ``Train_cifar.py`` (its warm-up loader doubles the batch)."""
+        return 2 * self.config.batch_size
+
     def warm_up(self, ctx: Context, epoch: int) -> tuple[dict, dict]:
-        """Each network, in turn, one epoch on all samples with the given labels (batch 2B): CE (+ confidence
-        penalty if ``asym_penalty``) for DivideMix, mixup CE for SMR."""
+        """Each network, in turn, one epoch on all samples with the given labels (batch :meth:`warmup_batch_size`,
+        2B): CE (+ confidence penalty if ``asym_penalty``) for DivideMix, mixup CE for SMR."""
         cfg = self.config
         stats = []
         for k, (net, opt) in enumerate(zip(self.nets, self.optimizers)):
@@ -183,7 +187,7 @@ class DivideMix(Method):
                     .numpy()
                 )
             loader = ctx.data.loader(
-                2 * cfg.batch_size, indices=pool, augment=self.augment, stream=f"warmup/net{k + 1}"
+                self.warmup_batch_size(), indices=pool, augment=self.augment, stream=f"warmup/net{k + 1}"
             )
             rng = stream_numpy_generator(ctx.seed, epoch, f"warmup/lambda/net{k + 1}")
             gen = ctx.generator(epoch, f"warmup/perm/net{k + 1}")

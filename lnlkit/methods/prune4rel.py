@@ -4,7 +4,7 @@ re-labelling accuracy, and the data-pruning baselines it is compared with (``pru
 See docs/methods/prune4rel_sop.md#prune4rel-algorithm.  A subset ``S`` of ``round(f·n)`` samples is chosen so
 that a re-labelling learner (SOP+ by default, DivideMix, CE) generalises best on it.  As the official code runs it:
 
-1. **Warm-up** (``warmup_epochs``): the learner trains on the *full* noisy set.
+1. **Warm-up** (``warmup_epochs``): the learner trains on the *full* noisy set, at batch B (DivideMix too).
 2. **Scores**: one pass with one random strong augmentation per image (``score_view``) gives softmax probabilities
    and penultimate embeddings; the confidence ``c_i`` is the max probability (``uncertainty``).
 3. **Greedy neighbourhood confidence** (:func:`greedy_neighborhood_confidence`): neighbours where
@@ -36,7 +36,7 @@ from lnlkit.methods.sop import SOP, SOPConfig
 from lnlkit.presets import PresetTable
 from lnlkit.train.augment import SOP_STRONG_VIEWS, Augment, sop_strong_view
 from lnlkit.train.evaluate import autocast, per_sample_pass
-from lnlkit.train.loader import stream_generator
+from lnlkit.train.loader import stream_generator, stream_numpy_generator
 from lnlkit.train.meter import mean_per_step
 from lnlkit.train.neighbours import INDEXES, Neighbourhoods, similarity_weights
 from lnlkit.train.schedules import cosine_lr, multistep_lr, set_lr
@@ -139,6 +139,12 @@ class Prune4ReLConfig(MethodConfig):
     flip: bool = True
     faithful_subset_no_warmup: bool = True
     faithful_net2_milestone: bool = True
+    faithful_warmup_batch: bool = True
+    moderate_feature_batch: int | None = None
+    glister_greedy: str = "stochastic"
+    glister_epsilon: float = 0.9
+    faithful_forgetting_last_network: bool = True
+    forgetting_ties: str = "official"
     record_train_loss: bool = True
     weights_path: str | None = None
 
@@ -157,6 +163,10 @@ class Prune4ReLConfig(MethodConfig):
         check_non_negative(self, "rc", "rb", "lr_u", "lr_v", "lambda_u")
         check_int(self, "warmup_epochs", "subset_warm_up", low=0)
         check_int(self, "selection_batch", "selection_block", "selection_leaf", low=1)
+        check_int(self, "moderate_feature_batch", low=1, optional=True)
+        check_choice(self, "glister_greedy", ("stochastic", "lazy"))
+        check_choice(self, "forgetting_ties", ("official", "lowest_index"))
+        check_range(self, "glister_epsilon", low=0.0, high=1.0, low_open=True, high_open=True)
         check_choice(self, "lr_schedule", ("cosine", "multistep"))
         check_choice(self, "metric", ("cossim", "euclidean"))
         check_choice(self, "uncertainty", ("LeastConfidence", "Margin", "Entropy"))
@@ -227,8 +237,10 @@ class Prune4ReL(Method):
         self.subset: np.ndarray | None = None  # S, sorted original indices
         self.selection_info: dict = {}
         self.clean_score: np.ndarray | None = None  # the selector's clean score, (n,), when it has one
-        self.forgetting = np.zeros(ctx.n_train, dtype=np.int64)
-        self.prev_correct = np.zeros(ctx.n_train, dtype=bool)  # official last_acc starts at 0 (never correct)
+        # per network of the learner (DivideMix: two), each with its own history, as the official code keeps them
+        nets = len(self.learner.networks())
+        self.forgetting = np.zeros((nets, ctx.n_train), dtype=np.int64)
+        self.prev_correct = np.zeros((nets, ctx.n_train), dtype=bool)  # official last_acc starts at 0 (never right)
 
     @staticmethod
     def _rename(signals: dict) -> dict:
@@ -245,13 +257,25 @@ class Prune4ReL(Method):
             renamed[key] = value
         return renamed
 
-    def _count_forgetting(self, index: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        """Forgetting events of one training mini-batch (official ``forgetting.py`` ``after_loss``): a sample whose
-        train-mode, augmented prediction was right on its given label the last time it was seen and is wrong now."""
+    def _count_forgetting(
+        self, index: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, network: int = 0
+    ) -> None:
+        """Forgetting events of one training mini-batch of learner network ``network`` (official ``forgetting.py``
+        ``after_loss``): a sample whose train-mode, augmented prediction was right on its given label the last time
+        this network saw it and is wrong now."""
         idx = index.cpu().numpy()
         correct = (logits.argmax(1) == labels).cpu().numpy()
-        self.forgetting[idx] += self.prev_correct[idx] & ~correct
-        self.prev_correct[idx] = correct
+        self.forgetting[network, idx] += self.prev_correct[network, idx] & ~correct
+        self.prev_correct[network, idx] = correct
+
+    def forgetting_counts(self) -> np.ndarray:
+        """The forgetting events the selection ranks, (n,).  The official warm-up trains the networks one after the
+        other and its ``before_run`` resets the counters at the start of each, so with DivideMix only the last
+        network's (net2's) events survive (``faithful_forgetting_last_network``; ``False``: the sum over the
+        networks)."""
+        if self.config.faithful_forgetting_last_network:
+            return self.forgetting[-1]
+        return self.forgetting.sum(0)
 
     # ------------------------------------------------------------------ scores and selection
     @torch.no_grad()
@@ -259,11 +283,14 @@ class Prune4ReL(Method):
         self, ctx: Context, epoch: int, view: str, batch_statistics: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and penultimate embeddings of the warm-up model (net1 for DivideMix) for every training sample,
-        under ``view`` ("strong": one random crop + flip + Cutout per image, "weak", "clean"), eval mode.
+        under ``view`` ("strong": the config's ``strong_view``, by default AutoAugment's CIFAR-10 policy, flip, crop and
+        Cutout 16 per image as the official ``train_strong_transform``; "weak": crop + flip; "clean"), eval mode.
 
-        ``batch_statistics``: a copy of the network in train mode instead (BatchNorm normalises each batch of
-        ``eval_batch_size`` by its own statistics), as Moderate's official feature extractor, which is never put in
-        eval mode; the learner's network and its running statistics are untouched.
+        ``batch_statistics``: a copy of the network in train mode instead (BatchNorm normalises each batch by its own
+        statistics), as Moderate's official feature extractor, which is never put in eval mode; its batches are
+        those of the official evaluation loader, ``moderate_feature_batch`` (``None``: B, e.g. 128 on CIFAR), since
+        in train mode the features depend on the batch.  The learner's network and its running statistics are
+        untouched.  Otherwise batches of ``eval_batch_size`` (eval mode: the batch does not matter).
 
         Returns
         -------
@@ -292,7 +319,10 @@ class Prune4ReL(Method):
         gen = stream_generator(ctx.device, ctx.seed, epoch, "prune4rel/score")
         logits, embs = [], []
         try:
-            for _, x in ctx.data.iter_split("train", cfg.eval_batch_size):
+            batch = cfg.eval_batch_size
+            if batch_statistics:
+                batch = cfg.batch_size if cfg.moderate_feature_batch is None else cfg.moderate_feature_batch
+            for _, x in ctx.data.iter_split("train", batch):
                 x = aug(x, gen) if aug is not None else x
                 with autocast(ctx.device, cfg.evaluation_precision):
                     h = net.embed(x)
@@ -349,8 +379,9 @@ class Prune4ReL(Method):
             rng = np.random.default_rng([ctx.seed, 4242])
             subset = uniform_selection(n, budget, rng)
         elif sel == "forgetting":
-            subset = forgetting_selection(self.forgetting, labels.cpu().numpy(), budget)
-            signals = {"score": self.forgetting.astype(np.float32)}
+            counts = self.forgetting_counts()
+            subset = forgetting_selection(counts, labels.cpu().numpy(), budget, self.config.forgetting_ties)
+            signals = {"score": counts.astype(np.float32)}
         else:
             # the baselines score the clean (test-transform) view, as the official 'eval_train' loader
             logits, emb = self.score_pass(ctx, epoch, "clean", batch_statistics=sel == "moderate")
@@ -369,7 +400,9 @@ class Prune4ReL(Method):
                 subset = kcenter_greedy_selection(emb, budget, np.random.default_rng([ctx.seed, 4243]))
             elif sel == "glister":
                 gains = glister_gains(logits, emb, labels, cfg.batch_size).cpu().numpy()
-                subset, signals = glister_selection(gains, budget), {"score": gains}
+                rng = stream_numpy_generator(ctx.seed, epoch, "prune4rel/glister")
+                subset = glister_selection(gains, budget, cfg.glister_greedy, rng, cfg.glister_epsilon)
+                signals = {"score": gains}
             else:  # moderate
                 subset = moderate_selection(emb.cpu().numpy(), y, cfg.ratio)
         counts = np.bincount(labels.cpu().numpy()[subset], minlength=ctx.num_classes)
@@ -504,9 +537,14 @@ class Prune4ReL(Method):
         self.learner.load_state_dict(state["learner"])
         self.subset, self.selection_info = state["subset"], state["selection_info"]
         self.clean_score = state.get("clean_score")
-        self.forgetting, self.prev_correct = state["forgetting"], state["prev_correct"]
-        if self.prev_correct is None:  # a checkpoint from before the per-batch count
-            self.prev_correct = np.zeros(len(self.forgetting), dtype=bool)
+        forgetting, prev = state["forgetting"], state["prev_correct"]
+        if prev is None:  # a checkpoint from before the per-batch count
+            prev = np.zeros_like(forgetting, dtype=bool)
+        forgetting, prev = np.atleast_2d(forgetting), np.atleast_2d(prev)
+        rows = len(self.forgetting)  # the learner's networks (setup made one row each)
+        if len(forgetting) != rows:  # a checkpoint from before the per-network count: one row, shared
+            forgetting, prev = np.repeat(forgetting[-1:], rows, 0), np.repeat(prev[-1:], rows, 0)
+        self.forgetting, self.prev_correct = forgetting, prev
 
     def _install_subset_learner(self, ctx: Context, subset: np.ndarray, keep_weights: bool = False) -> None:
         """Replace the learner by a fresh one for ``S`` (``keep_weights``: carry the current weights over, for a
@@ -868,9 +906,21 @@ def uncertainty_selection(logits: torch.Tensor | np.ndarray, budget: int, kind: 
     return _top(uncertainty_scores(logits, kind), budget, largest=False)
 
 
-def forgetting_selection(forgetting_counts: np.ndarray, labels: np.ndarray, budget: int) -> np.ndarray:
-    """Forgetting: per given class (``round(f·n_c)`` each), the samples with the most forgetting events (ties by
-    index).  Always per class, as the official code (its ``balance`` argument is unused)."""
+def forgetting_selection(
+    forgetting_counts: np.ndarray, labels: np.ndarray, budget: int, ties: str = "official"
+) -> np.ndarray:
+    """Forgetting: per given class (``round(f·n_c)`` each), the samples with the most forgetting events.  Always per
+    class, as the official code (its ``balance`` argument is unused).
+
+    ``ties``: ``"official"`` orders each class as the official code, the reverse of NumPy's default (unstable)
+    ascending argsort of the float32 counts, so equal counts come out in whatever order that sort leaves them (on
+    small arrays the highest index first); ``"lowest_index"``: a stable descending sort, ties by lowest index.
+    """
+    if ties == "official":
+        counts32 = np.asarray(forgetting_counts, np.float32)  # the official counters are a float32 tensor
+        return _per_class(np.asarray(labels), budget, lambda idx, k: np.argsort(counts32[idx])[::-1][:k])
+    if ties != "lowest_index":
+        raise ValueError(f"ties must be 'official' or 'lowest_index', got {ties!r}")
     counts = np.asarray(forgetting_counts, np.float64)
     return _per_class(np.asarray(labels), budget, lambda idx, k: np.argsort(-counts[idx], kind="stable")[:k])
 
@@ -977,14 +1027,49 @@ def glister_gains(
     return (b @ mean_b + ((b @ mean_w) * h).sum(1)).detach()
 
 
-def glister_selection(gains: np.ndarray, budget: int) -> np.ndarray:
-    """GLISTER as the official Prune4ReL code runs it: the ``budget`` largest gains.  The official greedy is meant to
-    update the validation gradient after each pick, but the keyword is misspelt (``upadate_state``), so the update
-    never runs and the lazy greedy over fixed gains is a top-k.  (DeepCore's default greedy is this LazyGreedy; the
-    Prune4ReL main script would pass its ``--submodular_greedy`` default, StochasticGreedy with ε = 0.9, whose
-    candidate sample ``max(round(−ln ε · n / budget), 1)`` is a single random sample per pick for f ≥ 0.2, i.e. a
-    random subset.)"""
-    return _top(np.asarray(gains, np.float64), budget, largest=True)
+def glister_selection(
+    gains: np.ndarray,
+    budget: int,
+    greedy: str = "stochastic",
+    generator: np.random.Generator | None = None,
+    epsilon: float = 0.9,
+) -> np.ndarray:
+    """GLISTER's pick of ``budget`` samples from fixed first-order ``gains`` (:func:`glister_gains`), sorted indices.
+
+    The official greedy is meant to update the validation gradient after each pick, but the keyword is misspelt
+    (``upadate_state``), so the update never runs and every sample keeps its first gain.  What is left depends on
+    the greedy the official main script passes (``--submodular_greedy``):
+
+    * ``"stochastic"`` (official default, DeepCore's ``StochasticGreedy`` with ``epsilon`` 0.9): each pick draws
+      ``s = max(round(−ln ε · n / budget), 1)`` candidates uniformly without replacement from the samples not yet
+      picked and takes the one with the largest gain (the first among equal gains).  For ``f = budget / n ≥ 0.1``
+      ``s`` is 1, so the subset is a uniformly random one.
+    * ``"lazy"`` (DeepCore's ``LazyGreedy``, the kit's earlier choice): over fixed gains, the ``budget`` largest.
+
+    Parameters
+    ----------
+    gains : ndarray (n,)
+    budget : int
+    greedy : {"stochastic", "lazy"}
+    generator : numpy Generator
+        The candidates' draws (``"stochastic"`` only; required there).
+    epsilon : float in (0, 1)
+    """
+    gains = np.asarray(gains, np.float64)
+    if greedy == "lazy":
+        return _top(gains, budget, largest=True)
+    if greedy != "stochastic":
+        raise ValueError(f"greedy must be 'stochastic' or 'lazy', got {greedy!r}")
+    if generator is None:
+        raise ValueError("the stochastic greedy needs a generator")
+    n = len(gains)
+    size = max(round(-np.log(epsilon) * n / budget), 1)
+    free = np.ones(n, dtype=bool)
+    everyone = np.arange(n)
+    for picked in range(budget):
+        candidates = generator.choice(everyone[free], size=min(size, n - picked), replace=False)
+        free[candidates[np.argmax(gains[candidates])]] = False
+    return np.flatnonzero(~free)
 
 
 # ================================================================================== the CE learner
@@ -1030,14 +1115,16 @@ class _SubsetDivideMix(DivideMix):
         self.owner = owner
         self.subset: torch.Tensor | None = None
         self.epoch_offset = 0
-        self.batch_callback: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None
+        self.batch_callback: Callable[..., None] | None = None
 
     def _supervised_epoch(self, ctx: Context, net, opt, batches, loss_kind, rng, gen) -> dict:
         """DivideMix's supervised pass; with a ``batch_callback`` (the Forgetting baseline's warm-up) each batch's
-        train-mode logits are passed on, net1's epoch then net2's, as the official ``after_loss`` hook sees them."""
+        train-mode logits are passed on with the index of the network that made them (net1's epoch, then net2's),
+        as the official ``after_loss`` hook sees them."""
         if self.batch_callback is None:
             return super()._supervised_epoch(ctx, net, opt, batches, loss_kind, rng, gen)
         current: dict = {}
+        network = next(k for k, other in enumerate(self.nets) if other is net)
 
         def remembered():
             for batch in batches:
@@ -1046,13 +1133,18 @@ class _SubsetDivideMix(DivideMix):
 
         def hook(_module, _inputs, output):
             b = current["batch"]
-            self.batch_callback(b.index, output.detach().float(), b.y)
+            self.batch_callback(b.index, output.detach().float(), b.y, network)
 
         handle = net.register_forward_hook(hook)
         try:
             return super()._supervised_epoch(ctx, net, opt, remembered(), loss_kind, rng, gen)
         finally:
             handle.remove()
+
+    def warmup_batch_size(self) -> int:
+        """B, as Prune4ReL's official warm-up (its ``train`` loader, ``args.batch_size``); with
+        ``faithful_warmup_batch=False`` DivideMix's own 2B."""
+        return self.config.batch_size * (1 if self.owner.config.faithful_warmup_batch else 2)
 
     def setup(self, ctx: Context) -> None:
         super().setup(ctx)
@@ -1233,9 +1325,10 @@ class PruneGlisterConfig(Prune4ReLConfig):
 
 
 class PruneGlister(Prune4ReL):
-    """GLISTER (DeepCore): the largest first-order gains :func:`glister_gains` with the training set as its own
-    validation set.  The official balanced branch crashes (undefined ``dst_train`` / ``val_indx``), so
-    ``balance=True`` is refused."""
+    """GLISTER (DeepCore): first-order gains :func:`glister_gains` with the training set as its own validation set,
+    picked by the official main script's greedy (``glister_greedy="stochastic"``, ε = 0.9: a random subset for
+    ``f ≥ 0.1``; ``"lazy"``: the largest gains), see :func:`glister_selection`.  The official balanced branch
+    crashes (undefined ``dst_train`` / ``val_indx``), so ``balance=True`` is refused."""
 
     name = "prune:glister"
     SELECTOR = "glister"

@@ -46,6 +46,7 @@ from lnlkit.models.small import MLP, SmallCNN, mlp_in_features
 from lnlkit.models.torchvision_resnet import TorchvisionResNet50
 
 __all__ = [
+    "ModelOptionError",
     "build_model",
     "build_model_for_input",
     "list_models",
@@ -64,6 +65,14 @@ __all__ = [
     "load_official_state_dict",
     "OFFICIAL_SOURCES",
 ]
+
+
+class ModelOptionError(TypeError, ValueError):
+    """A model option the chosen model does not accept (e.g. ``--set weights_path=FILE`` for ``small_cnn``).
+
+    A ``TypeError`` as for any unexpected keyword argument, and a ``ValueError`` because it is bad user input: the
+    command line reports it as its usual one-line error (``lnlkit run: error: ...``), not as a traceback.
+    """
 
 
 @dataclass(frozen=True)
@@ -217,8 +226,8 @@ def build_model(
     ValueError
         Unknown ``name`` (the message lists the valid names), ``num_classes < 2``, a bad size or option value.
     TypeError
-        An option the model does not accept (the message names it and lists the accepted ones), or an argument
-        of the wrong type.
+        An argument of the wrong type, or (as :class:`ModelOptionError`, also a ``ValueError``) an option the model
+        does not accept (the message names it and lists the accepted ones).
     FileNotFoundError
         ``weights_path`` names a file that does not exist (lnlkit never downloads weights).
     """
@@ -242,7 +251,7 @@ def build_model(
     allowed = entry.options
     bad = sorted(k for k in kw if k not in allowed)
     if bad:
-        raise TypeError(
+        raise ModelOptionError(
             f"model '{key}' got unexpected keyword argument(s) {', '.join(repr(b) for b in bad)}; "
             f"it accepts: {', '.join(allowed) if allowed else '(no options)'}"
         )

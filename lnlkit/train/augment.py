@@ -40,15 +40,17 @@ __all__ = [
 
 
 def random_crop(
-    x: torch.Tensor, padding: int, generator: torch.Generator | None = None, fill: float = 0.0
+    x: torch.Tensor, padding: int, generator: torch.Generator | None = None, fill: float | torch.Tensor = 0.0
 ) -> torch.Tensor:
-    """Random crop of the original size after zero padding (``RandomCrop(size, padding)``).
+    """Random crop of the original size after padding (``RandomCrop(size, padding)``).
 
     Parameters
     ----------
     x : Tensor, shape (B, C, H, W)
     padding : int
         Pixels of ``fill`` added on every side before cropping.
+    fill : float or Tensor (C,)
+        The padding's value, one per channel if a tensor (e.g. ``-mean/std``: black in normalised space).
 
     Returns
     -------
@@ -57,7 +59,11 @@ def random_crop(
     if padding <= 0:
         return x
     b, c, h, w = x.shape
-    padded = F.pad(x, (padding,) * 4, value=fill)
+    if isinstance(fill, torch.Tensor):
+        padded = fill.to(x.device, x.dtype).view(1, c, 1, 1).repeat(b, 1, h + 2 * padding, w + 2 * padding)
+        padded[:, :, padding : padding + h, padding : padding + w] = x
+    else:
+        padded = F.pad(x, (padding,) * 4, value=fill)
     dy = torch.randint(0, 2 * padding + 1, (b,), device=x.device, generator=generator)
     dx = torch.randint(0, 2 * padding + 1, (b,), device=x.device, generator=generator)
     rows = dy[:, None] + torch.arange(h, device=x.device)[None]  # (B, H)
@@ -173,9 +179,10 @@ def random_colour(
 class Augment:
     """A fixed weak augmentation: random crop with padding, then horizontal flip, then optional cutout.
 
-    Applied to the *normalised* batch, with zero padding/fill; zero in normalised space is the data mean, which
-    differs slightly from the official codes' black padding of the raw image (measured to make no difference in
-    accuracy on CIFAR by airbench-style trainers; noted here so nobody is surprised).
+    Applied to the *normalised* batch, with zero padding/fill by default; zero in normalised space is the data
+    mean, which differs slightly from the official codes' black padding of the raw image (measured to make no
+    difference in accuracy on CIFAR by airbench-style trainers; noted here so nobody is surprised).  Where a policy
+    follows the crop and sees the padding (Co-mining's strong view), ``fill=-mean/std`` pads black as officially.
 
     Parameters
     ----------
@@ -187,9 +194,18 @@ class Augment:
     order : {"crop_flip", "flip_crop"}
         The official codes differ (ProMix flips first); flip and crop commute in distribution, the order only
         matters for bit-level replay.
+    fill : float or sequence of float (C,)
+        The crop padding's value in normalised space, one per channel if a sequence.
     """
 
-    def __init__(self, crop_padding: int = 4, flip: bool = True, cutout_size: int = 0, order: str = "crop_flip"):
+    def __init__(
+        self,
+        crop_padding: int = 4,
+        flip: bool = True,
+        cutout_size: int = 0,
+        order: str = "crop_flip",
+        fill: float | Sequence[float] | torch.Tensor = 0.0,
+    ):
         if order not in ("crop_flip", "flip_crop"):
             raise ValueError(f"order must be 'crop_flip' or 'flip_crop', got {order!r}")
         self.crop_padding, self.flip, self.cutout_size, self.order = (
@@ -198,11 +214,12 @@ class Augment:
             int(cutout_size),
             order,
         )
+        self.fill = fill if isinstance(fill, (int, float)) else torch.as_tensor(fill, dtype=torch.float32).flatten()
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.order == "flip_crop" and self.flip:
             x = random_flip(x, generator)
-        x = random_crop(x, self.crop_padding, generator)
+        x = random_crop(x, self.crop_padding, generator, self.fill)
         if self.order == "crop_flip" and self.flip:
             x = random_flip(x, generator)
         return cutout(x, self.cutout_size, generator)
@@ -210,7 +227,9 @@ class Augment:
     def __repr__(self) -> str:
         return (
             f"Augment(crop_padding={self.crop_padding}, flip={self.flip}, cutout_size={self.cutout_size}, "
-            f"order={self.order!r})"
+            f"order={self.order!r}"
+            + ("" if isinstance(self.fill, (int, float)) else f", fill={[round(v, 4) for v in self.fill.tolist()]}")
+            + ")"
         )
 
 
@@ -339,8 +358,23 @@ def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
-def _apply_op(name: str, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """One RandomAugment op on a [0, 1] batch ``x`` (B, C, H, W) with per-image magnitudes ``v`` (B,)."""
+def _pil_gray_levels(x: torch.Tensor) -> torch.Tensor:
+    """PIL's ``convert("L")`` on 256 levels: ``(R·19595 + G·38470 + B·7471 + 2¹⁵) >> 16`` of a [0, 1] batch whose
+    values are levels, as [0, 1] values (B, 1, H, W)."""
+    if x.shape[1] != 3:
+        return x
+    q = (x.double() * 255.0).round()
+    w = torch.tensor([19595.0, 38470.0, 7471.0], device=x.device, dtype=q.dtype).view(1, 3, 1, 1)
+    return (torch.floor(((q * w).sum(1, keepdim=True) + 32768.0) / 65536.0) / 255.0).to(x.dtype)
+
+
+def _apply_op(name: str, x: torch.Tensor, v: torch.Tensor, pil_levels: bool = False) -> torch.Tensor:
+    """One RandomAugment op on a [0, 1] batch ``x`` (B, C, H, W) with per-image magnitudes ``v`` (B,).
+
+    ``pil_levels``: the enhancement ops' degenerate images are uint8 images in PIL (its grey conversion, the
+    rounded grey mean of Contrast, the rounded SMOOTH filter of Sharpness), so they are put on the 256 levels as
+    PIL computes them (the PIL-based policy variants); otherwise they stay in float (torchvision's float kernels).
+    """
     if name == "Identity":
         return x
     if name == "AutoContrast":
@@ -350,11 +384,18 @@ def _apply_op(name: str, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     if name == "Brightness":
         return _blend(torch.zeros_like(x), x, v)
     if name == "Color":
-        return _blend(_gray(x).expand_as(x), x, v)
+        grey = _pil_gray_levels(x) if pil_levels else _gray(x)
+        return _blend(grey.expand_as(x), x, v)
     if name == "Contrast":
+        if pil_levels:  # ImageEnhance.Contrast: int(mean of the "L" image + 0.5)
+            mean = torch.floor(_pil_gray_levels(x).double().mean((1, 2, 3), keepdim=True) * 255.0 + 0.5) / 255.0
+            return _blend(mean.to(x.dtype).expand_as(x), x, v)
         return _blend(_gray(x).mean((1, 2, 3), keepdim=True).expand_as(x), x, v)
     if name == "Sharpness":
-        return _blend(_smooth(x), x, v)
+        smooth = _smooth(x)
+        if pil_levels:  # PIL's 3×3 filter rounds its output to the nearest level
+            smooth = torch.floor(smooth * 255.0 + 0.5) / 255.0
+        return _blend(smooth, x, v)
     if name == "Posterize":
         shift = (2.0 ** (8 - v.floor().clamp(1, 8))).view(-1, 1, 1, 1)  # keep the top int(v) bits
         return (torch.floor((x * 255.0).round() / shift) * shift / 255.0).to(x.dtype)
@@ -491,7 +532,8 @@ class RandomAugment:
 # * ``"torchvision"``: ``torchvision.transforms.v2.AutoAugment(AutoAugmentPolicy.CIFAR10)`` / ``RandAugment``.
 # * ``"deepvoltaire"``: the PyPI package ``randaugment==1.0.2`` (a copy of DeepVoltaire's AutoAugment), which the
 #   official Co-mining ``common/builder.py`` imports (``CIFAR10Policy``, ``RandAugment``).  Against torchvision:
-#   geometric ops fill with grey 128; shears resample bicubic; Rotate always turns counter-clockwise (no random
+#   geometric ops fill with grey 128; shears resample with PIL's affine bicubic (a = -1, :func:`_shear_pil_bicubic`);
+#   Rotate always turns counter-clockwise (no random
 #   sign); Solarize thresholds are ``linspace(256, 0, 10)``; translations are not truncated to whole pixels;
 #   sub-policy 16 applies its second Equalize with p = 0.8 (torchvision: 0.6).  Its RandAugment is not the paper's:
 #   two ops, each drawn from 15 (Cutout and Invert included, Identity not), each with a magnitude index uniform in
@@ -704,6 +746,41 @@ def _warp(x: torch.Tensor, theta: torch.Tensor, fill: torch.Tensor | None, mode:
     return torch.where(mask < 0.5, f.expand_as(img), img)
 
 
+def _cubic_weight(t: torch.Tensor, a: float) -> torch.Tensor:
+    """The cubic convolution kernel with parameter ``a`` (Keys 1981) at offsets ``t``."""
+    t = t.abs()
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return torch.where(t <= 1, near, torch.where(t < 2, far, torch.zeros_like(t)))
+
+
+def _shear_pil_bicubic(x: torch.Tensor, name: str, v: torch.Tensor, fill: torch.Tensor | None) -> torch.Tensor:
+    """ShearX/ShearY as PIL's ``Image.transform(AFFINE, BICUBIC)``: input x = x + v·y about the top-left corner.
+
+    A shear moves pixels along one axis only, so each output pixel interpolates four neighbours of one row
+    (column), with PIL's affine kernel, the cubic convolution with a = -1 (its ``Geometry.c``; resizing uses -0.5,
+    torch -0.75), the neighbours clamped at the image's edge; pixels whose source lies outside the image take
+    ``fill`` (C,) or black.  Measured against Pillow on noise images: equal after PIL's truncation to uint8.
+    """
+    if name == "ShearY":  # the same along the other axis
+        return _shear_pil_bicubic(x.transpose(2, 3), "ShearX", v, fill).transpose(2, 3)
+    b, c, h, w = x.shape
+    dt = torch.float32 if x.device.type == "mps" else torch.float64
+    cols = torch.arange(w, device=x.device, dtype=dt) + 0.5
+    rows = torch.arange(h, device=x.device, dtype=dt) + 0.5
+    src = cols[None, None, :] + v.to(dt)[:, None, None] * rows[None, :, None]  # (B, H, W), pixel edges at integers
+    inside = (src >= 0) & (src < w)
+    pos = src - 0.5  # in pixel-centre units
+    left = pos.floor()
+    frac = pos - left
+    out = torch.zeros(b, c, h, w, device=x.device, dtype=dt)
+    for k in (-1, 0, 1, 2):
+        idx = (left + k).clamp(0, w - 1).long()[:, None].expand(b, c, h, w)
+        out += torch.gather(x.to(dt), 3, idx) * _cubic_weight(frac - k, -1.0)[:, None]
+    f = torch.zeros(c, device=x.device, dtype=dt) if fill is None else fill.to(x.device, dt)
+    return torch.where(inside[:, None], out, f.view(1, -1, 1, 1)).to(x.dtype)
+
+
 def _cutout_pixels(
     x: torch.Tensor, side: torch.Tensor, fill: torch.Tensor, generator: torch.Generator | None
 ) -> torch.Tensor:
@@ -728,6 +805,7 @@ def apply_op(
     fill: torch.Tensor | Sequence[float] | None = None,
     interpolation: str = "nearest",
     generator: torch.Generator | None = None,
+    pil_levels: bool = False,
 ) -> torch.Tensor:
     """One AutoAugment/RandAugment op on a batch of images in [0, 1], each image with its own magnitude.
 
@@ -744,10 +822,14 @@ def apply_op(
         0-255 (Solarize inverts levels ``>= v``), square side in pixels (Cutout); ignored by the others.
     fill : Tensor or sequence (C,), optional
         Colour in [0, 1] of pixels moved in from outside (geometric ops) and of the Cutout square; black if None.
-    interpolation : {"nearest", "bilinear", "bicubic"}
-        Resampling of the geometric ops.
+    interpolation : {"nearest", "bilinear", "bicubic", "pil_bicubic"}
+        Resampling of the geometric ops; ``"bicubic"`` is torch's kernel (a = -0.75), ``"pil_bicubic"`` (ShearX/Y
+        only) PIL's affine resampler's (a = -1, see :func:`_shear_pil_bicubic`).
     generator : torch.Generator, optional
         Draws Cutout's position.
+    pil_levels : bool
+        Color / Contrast / Sharpness build their degenerate image on the 256 levels as PIL does (the PIL-based
+        variants ``deepvoltaire`` and ``fastaa``); otherwise in float, as torchvision.
 
     Returns
     -------
@@ -768,9 +850,13 @@ def apply_op(
     if fill_t is not None and fill_t.numel() != c:
         fill_t = fill_t.mean().expand(c) if fill_t.numel() > 1 else fill_t.expand(c)
     if name in _GEOMETRIC:
+        if interpolation == "pil_bicubic":
+            if name not in ("ShearX", "ShearY"):
+                raise ValueError(f"interpolation 'pil_bicubic' is for ShearX/ShearY only, got {name!r}")
+            return _shear_pil_bicubic(x, name, v, fill_t).clamp(0.0, 1.0)
         mode = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic"}.get(interpolation)
         if mode is None:
-            raise ValueError(f"interpolation must be nearest, bilinear or bicubic, got {interpolation!r}")
+            raise ValueError(f"interpolation must be nearest, bilinear, bicubic or pil_bicubic, got {interpolation!r}")
         return _warp(x, _geometric_theta(name, v, h, w), fill_t, mode).clamp(0.0, 1.0)
     if name == "Invert":
         return 1.0 - x
@@ -781,16 +867,19 @@ def apply_op(
         return torch.floor((x * 255.0).round() / shift) * shift / 255.0
     if name == "Solarize":
         return torch.where((x * 255.0).round() >= v.view(-1, 1, 1, 1).to(x.dtype), 1.0 - x, x)
-    return _apply_op(name, x, v.to(x.dtype))  # AutoContrast, Equalize, Brightness, Color, Contrast, Sharpness
+    # AutoContrast, Equalize, Brightness, Color, Contrast, Sharpness
+    return _apply_op(name, x, v.to(x.dtype), pil_levels)
 
 
 _OFF_LEVEL = {"Brightness", "Color", "Contrast", "Sharpness", "AutoContrast"}  # ops whose output leaves the levels
 
 
-def _quantise(px: torch.Tensor, truncate: bool = False) -> torch.Tensor:
-    """Back onto the 256 levels, as the per-image pipelines store every intermediate image as uint8: rounded (PIL's
-    ``ImageEnhance``/``ImageOps``) or truncated (torchvision's uint8 kernels cast without rounding)."""
-    return ((px * 255.0 + 1e-3).floor() if truncate else (px * 255.0).round()) / 255.0
+def _quantise(px: torch.Tensor) -> torch.Tensor:
+    """Back onto the 256 levels, as the per-image pipelines store every intermediate image as uint8, by truncation:
+    PIL's ``ImageEnhance`` blend and ``ImageOps.autocontrast`` LUT and its affine bicubic resampler cast their float
+    results to uint8 without rounding, as do torchvision's uint8 kernels (the 1e-3 keeps a float32 value meant to be
+    exactly on a level from falling to the one below)."""
+    return (px * 255.0 + 1e-3).floor() / 255.0
 
 
 class _PolicyBase:
@@ -810,7 +899,8 @@ class _PolicyBase:
         if fill is None:  # the implementations' own default fill
             fill = (128.0, 128.0, 128.0) if variant == "deepvoltaire" else (0.0, 0.0, 0.0)
         self.fill = torch.as_tensor(fill, dtype=torch.float32).reshape(-1) / 255.0
-        self.interpolations = {"ShearX": "bicubic", "ShearY": "bicubic"} if variant == "deepvoltaire" else {}
+        # randaugment==1.0.2 shears with PIL's affine BICUBIC, whose cubic kernel has a = -1 (not torch's -0.75)
+        self.interpolations = {"ShearX": "pil_bicubic", "ShearY": "pil_bicubic"} if variant == "deepvoltaire" else {}
         self.cutout_fill = torch.tensor([125.0, 122.0, 113.0]) / 255.0  # randaugment==1.0.2's Cutout colour
 
     def _to_pixels(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -846,9 +936,9 @@ class _PolicyBase:
                 continue
             fill = self.cutout_fill if name == "Cutout" else self.fill
             interp = self.interpolations.get(name, "nearest")
-            out = apply_op(name, px[idx], value[idx], fill, interp, generator)
+            out = apply_op(name, px[idx], value[idx], fill, interp, generator, self.variant != "torchvision")
             if name in _OFF_LEVEL or interp != "nearest":  # the other ops map levels to levels
-                out = _quantise(out, truncate=self.variant == "torchvision")
+                out = _quantise(out)
             px[idx] = out
         return px
 
@@ -1088,9 +1178,20 @@ SOP_STRONG_VIEWS = ("autoaugment", "autoaugment_torchvision", "mild")
 
 
 def comining_strong_view(
-    kind: str, mean, std, crop_padding: int, flip: bool, mild_magnitude: float = 0.5, mild_cutout: int = 0
+    kind: str,
+    mean,
+    std,
+    crop_padding: int,
+    flip: bool,
+    mild_magnitude: float = 0.5,
+    mild_cutout: int = 0,
+    black_padding: bool = True,
 ):
     """Co-mining's strong view (official ``common/builder.py``): crop + flip, then the policy, on normalised batches.
+
+    The official crop pads the PIL image black before the policy runs, so the policy sees the black border (it moves
+    AutoContrast's and Equalize's histograms and Contrast's mean): with ``black_padding`` (official) the crop pads
+    with ``-mean/std``, black in normalised space; ``False`` pads with 0, the data mean (the kit's earlier view).
 
     Parameters
     ----------
@@ -1101,6 +1202,8 @@ def comining_strong_view(
     mean, std : the batches' normalisation (C,)
     crop_padding, flip : the crop/flip part (the web sets crop in the loader: padding 0)
     mild_magnitude, mild_cutout : :class:`StrongAugment`'s settings for ``"mild"``
+    black_padding : bool
+        Pad the crop black before a policy (not used by ``"mild"``).
     """
     if kind not in COMINING_STRONG_VIEWS:
         raise ValueError(f"strong_view must be one of {COMINING_STRONG_VIEWS}, got {kind!r}")
@@ -1112,7 +1215,8 @@ def comining_strong_view(
         if kind.startswith("autoaugment")
         else RandAugment(mean, std, 2, 9, variant=variant)
     )
-    return Compose(Augment(crop_padding, flip), policy)
+    fill = -torch.as_tensor(mean, dtype=torch.float32) / torch.as_tensor(std, dtype=torch.float32)
+    return Compose(Augment(crop_padding, flip, fill=fill if black_padding else 0.0), policy)
 
 
 def sop_strong_view(kind: str, mean, std, crop_padding: int, flip: bool, cutout_size: int):

@@ -67,20 +67,43 @@ def run_lock(out: Path) -> Iterator[None]:
     Two processes pointed at one folder (e.g. two notebooks of a batch that both need the same baseline run) then
     train it one after the other instead of interleaving their writes: the second waits, and with ``resume=True``
     finds the finished run.  On systems without ``fcntl`` (Windows) nothing is locked.
+
+    When the body fails before anything but the lock file is in the folder (bad input found while the networks are
+    built, e.g. a ``weights_path`` the model cannot take), the lock file goes, and the folder too if this call made
+    it: a failed command leaves no run folder behind.
     """
     out = Path(out)
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:
-        yield
-        return
-    with open(out / ".lock", "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
+        fcntl = None
+    try:
+        if fcntl is None:
             yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return
+        with open(out / ".lock", "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    except BaseException:
+        _remove_if_untouched(out, made)
+        raise
+
+
+def _remove_if_untouched(out: Path, made: bool) -> None:
+    """Remove ``out/.lock`` when it is all the folder holds, and ``out`` itself when ``made`` (by :func:`run_lock`)."""
+    try:
+        if any(p.name != ".lock" for p in out.iterdir()):
+            return  # a run (or the user's files) is there: keep everything
+        (out / ".lock").unlink(missing_ok=True)
+        if made:
+            out.rmdir()
+    except OSError:  # another process wrote meanwhile, or the folder is gone: leave it as it is
+        pass
 
 
 def _jsonable(value: Any) -> Any:
