@@ -91,17 +91,19 @@ def run_cell(kind: str, noise: str, seed: int, out: Path, methods: list[str], re
     }
 
 
-def tabulate(out: Path) -> str:
+def _by_input(out: Path):
+    """Per input kind with cells done: (kind, its cells, the noise settings done, the score names)."""
     cells = [json.loads(p.read_text()) for p in sorted((out / "cells").glob("*.json"))]
-    if not cells:
-        return "no cells yet\n"
-    lines = []
     for kind in INPUTS:
         mine = [c for c in cells if c["input"] == kind]
-        if not mine:
-            continue
-        noises = [n for n in NOISES if any(c["noise"] == n for c in mine)]
-        names = [m for m in (*METHODS, "consensus") if m in mine[0]["metrics"]]
+        if mine:
+            noises = [n for n in NOISES if any(c["noise"] == n for c in mine)]
+            yield kind, mine, noises, [m for m in (*METHODS, "consensus") if m in mine[0]["metrics"]]
+
+
+def tabulate(out: Path) -> str:
+    lines = []
+    for kind, mine, noises, names in _by_input(out):
         for metric, label in (
             ("auroc", "AUROC"),
             ("precision_at_k", "precision@k (k = true number of noisy labels; = recall@k)"),
@@ -132,6 +134,48 @@ def tabulate(out: Path) -> str:
                     else:
                         row.append(f"{np.mean(vals):.3f} ± {np.std(vals):.3f} (n={len(vals)})")
                 lines.append(f"| {'all (consensus)' if name == 'consensus' else name} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(out: Path) -> str:
+    """The README's table: per input kind, each method's AUROC / precision@k (mean over the seeds done), the
+    consensus and cleanlab; the best kit score of each column in bold, and the wall seconds per cell."""
+    short = {"symmetric:0.2": "Sym. 20%", "symmetric:0.5": "Sym. 50%", "symmetric:0.8": "Sym. 80%"}
+    short.update({"pairflip:0.4": "Pair 40%", "instance:0.4": "Inst. 40%"})
+    lines = []
+    for kind, mine, noises, names in _by_input(out):
+        seeds = {n: sorted(c["seed"] for c in mine if c["noise"] == n) for n in noises}
+
+        def mean(name: str, noise: str, metric: str) -> float:
+            return float(np.mean([c["metrics"][name][metric] for c in mine if c["noise"] == noise]))
+
+        ns = ", ".join(f"{short[n]}: {len(seeds[n])}" for n in noises)
+        lines.append(f"\n**Digits, {kind}** — AUROC / precision@k, mean over seeds ({ns})\n")
+        lines.append("| Method | " + " | ".join(short[n] for n in noises) + " |")
+        lines.append("|---|" + ":---:|" * len(noises))
+        kit = [m for m in names if m != "cleanlab"]
+        best = {
+            n: (max(mean(m, n, "auroc") for m in kit), max(mean(m, n, "precision_at_k") for m in kit)) for n in noises
+        }
+        for name in names:
+            row = []
+            for n in noises:
+                a, p = mean(name, n, "auroc"), mean(name, n, "precision_at_k")
+                fa = f"**{a:.3f}**" if name != "cleanlab" and a == best[n][0] else f"{a:.3f}"
+                fp = f"**{p:.3f}**" if name != "cleanlab" and p == best[n][1] else f"{p:.3f}"
+                row.append(f"{fa} / {fp}")
+            label = {"consensus": "consensus of the six", "cleanlab": "cleanlab (same CE network, 5 folds)"}.get(
+                name, name
+            )
+            lines.append(f"| {label} | " + " | ".join(row) + " |")
+        secs = []
+        for n in noises:
+            kit_s = np.mean(
+                [sum(v for m, v in c["seconds"].items() if m != "cleanlab") for c in mine if c["noise"] == n]
+            )
+            cl_s = np.mean([c["seconds"].get("cleanlab", np.nan) for c in mine if c["noise"] == n])
+            secs.append(f"{kit_s:.0f} / {cl_s:.0f}")
+        lines.append("| wall s: six methods / cleanlab | " + " | ".join(secs) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -180,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             list(pool.map(one, todo))
-    table = tabulate(out)
+    table = (summary_table(out) + tabulate(out)) if (out / "cells").is_dir() else "no cells yet\n"
     (out / "detect_digits.md").write_text(table)
     print(table)
     return 0

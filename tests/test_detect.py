@@ -13,21 +13,8 @@ import lnlkit
 from lnlkit import detect
 from lnlkit.data.dataset import Dataset
 
-# tiny settings of each default method (its auto preset, shortened): enough for blobs this far apart
-SHORT = {
-    "dividemix": {"epochs": 6, "warm_up": 2},
-    "smr": {"epochs": 6, "warm_up": 2},
-    "promix": {"epochs": 6, "warm_up": 2, "start_expand": 3},
-    "comining": {"epochs": 6, "warmup_epochs": 2},
-    "mememomentum": {
-        "outer_loops": 1,
-        "max_phase_a_epochs": 3,
-        "round_epochs": 2,
-        "round_milestones": (1,),
-        "max_inner_rounds": 1,
-    },
-    "sop": {"epochs": 20},
-}
+# each default method's auto preset, shortened: enough for blobs this far apart
+SHORT = {m: v for m, v in detect.SMOKE_OVERRIDES.items() if m in detect.DETECT_METHODS}
 
 
 def blobs(n: int = 240, classes: int = 4, dim: int = 8, seed: int = 0) -> Dataset:

@@ -10,6 +10,7 @@ from lnlkit.methods.base import Context, EpochOutput, Method, MethodConfig, pars
 
 __all__ = [
     "get_method",
+    "with_overrides",
     "list_methods",
     "method_class",
     "METHODS",
@@ -87,11 +88,15 @@ def get_method(name: str, preset: str | None = None, **overrides: Any) -> Method
         raise ValueError(f"unknown preset {preset!r} for {cls.name}; available: {', '.join(sorted(cls.PRESETS))}")
     else:
         config = cls.PRESETS[preset]()
+    return cls(with_overrides(cls, config, overrides), preset=preset)
+
+
+def with_overrides(cls: type[Method], config: MethodConfig, overrides: dict[str, Any]) -> MethodConfig:
+    """``config`` with ``overrides`` set; ValueError naming unknown keys and listing the valid ones."""
     valid = {f.name for f in dataclasses.fields(config)}
     unknown = sorted(set(overrides) - valid)
     if unknown:
         raise ValueError(
             f"unknown setting(s) {', '.join(unknown)} for {cls.name}; valid keys: {', '.join(sorted(valid))}"
         )
-    config = dataclasses.replace(config, **overrides)
-    return cls(config, preset=preset)
+    return dataclasses.replace(config, **overrides)

@@ -184,17 +184,10 @@ def auto_method(method: str, data: Any, **overrides: Any):
     Method
         With ``preset="auto"``; ``method.auto_choices`` holds what ``auto`` picked.
     """
-    from lnlkit.methods import method_class
+    from lnlkit.methods import method_class, with_overrides
 
     cls = method_class(method)
     config, choices = auto_config(method, data)
-    valid = {f.name for f in dataclasses.fields(config)}
-    unknown = sorted(set(overrides) - valid)
-    if unknown:
-        raise ValueError(
-            f"unknown setting(s) {', '.join(unknown)} for {cls.name}; valid keys: {', '.join(sorted(valid))}"
-        )
-    config = dataclasses.replace(config, **overrides)
-    built = cls(config, preset="auto")
+    built = cls(with_overrides(cls, config, overrides), preset="auto")
     built.auto_choices = choices
     return built
