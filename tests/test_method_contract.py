@@ -83,9 +83,11 @@ def _fake_cifar(root, dataset, noise, n, n_test, normalization=None, cifarn=Fals
 def _fake_arrays(kind):
     """WebVision / Clothing1M / ImageNet shaped random RGB arrays (the Prune4ReL/SOP runs: the image-file loaders are
     run by the CE, Co-mining and Me-Momentum entries; on the constant-colour fake Clothing1M images a freshly warmed-up
-    ResNet-50's eval-mode BatchNorm gives NaN features)."""
+    ResNet-50's eval-mode BatchNorm gives NaN features).  WebVision's are 75×75, the smallest input of its
+    Inception-ResNet-v2."""
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (12, 3, 32, 32), dtype=np.uint8)
+    side = 75 if kind == "webvision" else 32
+    x = rng.integers(0, 256, (12, 3, side, side), dtype=np.uint8)
     y = np.arange(12) % 5
     noise = "none" if kind == "clothing1m" else "symmetric:0.2"
     return lnlkit.Dataset.from_arrays(x, y, x[:4], y[:4], name=kind, num_classes=5, clean_labels=True).with_noise(

@@ -23,6 +23,7 @@ CASES = {
     "small_cnn": ({"in_channels": 1, "image_size": 8}, (3, 1, 8, 8), 128),
     "mlp": ({"in_features": 64}, (3, 64), 256),
     "resnet50_tv": ({"image_size": 64}, (2, 3, 64, 64), 2048),
+    "inception_resnet_v2": ({"image_size": 75}, (2, 3, 75, 75), 1536),  # its smallest input
 }
 
 NUM_CLASSES = 7

@@ -276,7 +276,15 @@ def test_unknown_source_lists_sources():
         load_official_state_dict(build_model("cnn7", C), {}, "divide_mix")
     for name in OFFICIAL_SOURCES:
         assert f"'{name}'" in str(err.value)
-    assert set(OFFICIAL_SOURCES) == {"dividemix", "promix", "comining", "me_momentum", "torchvision_resnet50"}
+    assert set(OFFICIAL_SOURCES) == {
+        "dividemix",
+        "promix",
+        "comining",
+        "me_momentum",
+        "torchvision_resnet50",
+        "dividemix_webvision",
+        "prune4rel_webvision",
+    }
 
 
 def test_missing_unexpected_and_shape_errors_name_the_keys():

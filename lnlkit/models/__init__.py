@@ -10,20 +10,22 @@ Every model has the interface of :class:`~lnlkit.models.base.LNLModel`: ``forwar
 ``embed(x) -> (B, feature_dim)`` penultimate features, ``classify(features) -> logits`` (``forward == classify ∘
 embed``), ``forward_heads(x) -> (logits, pseudo_logits or None, features)``, and ``second_head=True`` adds
 ``model.pseudo_head`` (every model supports it). :func:`load_official_state_dict` loads checkpoints written by the
-methods' official code (DivideMix/SMR/SOP, ProMix, Co-mining, Me-Momentum, torchvision ResNet-50).
+methods' official code (DivideMix/SMR/SOP, ProMix, Co-mining, Me-Momentum, torchvision ResNet-50, and the WebVision
+Inception-ResNet-v2 of DivideMix/SMR and of Prune4ReL).
 
-===================  ==========================================================================================
-name                 model
-===================  ==========================================================================================
-``preact_resnet18``  PreAct ResNet-18, DivideMix flavour (DivideMix, SMR, Prune4ReL/SOP+ on CIFAR); 512-d
-``resnet18``         post-activation CIFAR ResNet-18 (ProMix, Me-Momentum, Co-mining web variant); 512-d
-``resnet34``         post-activation CIFAR ResNet-34 (Me-Momentum CIFAR-100); 512-d
-``cnn7``             Co-mining's 7-layer CNN for CIFAR; 256-d for 32×32
-``lenet``            LeNet for MNIST (Me-Momentum); 84-d
-``small_cnn``        small CNN for the embedded 8×8 digits (lnlkit's default there); 4·width-d
-``mlp``              MLP for flat features; hidden[-1]-d
-``resnet50_tv``      torchvision ResNet-50 (Clothing1M etc.), optional local ImageNet weights; 2048-d
-===================  ==========================================================================================
+=======================  ======================================================================================
+name                     model
+=======================  ======================================================================================
+``preact_resnet18``      PreAct ResNet-18, DivideMix flavour (DivideMix, SMR, Prune4ReL/SOP+ on CIFAR); 512-d
+``resnet18``             post-activation CIFAR ResNet-18 (ProMix, Me-Momentum, Co-mining web variant); 512-d
+``resnet34``             post-activation CIFAR ResNet-34 (Me-Momentum CIFAR-100); 512-d
+``cnn7``                 Co-mining's 7-layer CNN for CIFAR; 256-d for 32×32
+``lenet``                LeNet for MNIST (Me-Momentum); 84-d
+``small_cnn``            small CNN for the embedded 8×8 digits (lnlkit's default there); 4·width-d
+``mlp``                  MLP for flat features; hidden[-1]-d
+``resnet50_tv``          torchvision ResNet-50 (Clothing1M etc.), optional local ImageNet weights; 2048-d
+``inception_resnet_v2``  Inception-ResNet-v2 (timm), from scratch (WebVision: DivideMix, SMR, SOP+, Prune4ReL); 1536-d
+=======================  ======================================================================================
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from torch import nn
 
 from lnlkit.models.base import LNLModel, pair, read_state_dict
 from lnlkit.models.cnn7 import CNN7
+from lnlkit.models.inception_resnet_v2 import InceptionResNetV2
 from lnlkit.models.lenet import LeNet
 from lnlkit.models.official import OFFICIAL_SOURCES, load_official_state_dict
 from lnlkit.models.preact_resnet import PreActResNet18
@@ -60,6 +63,7 @@ __all__ = [
     "SmallCNN",
     "MLP",
     "TorchvisionResNet50",
+    "InceptionResNetV2",
     "count_parameters",
     "read_state_dict",
     "load_official_state_dict",
@@ -165,6 +169,10 @@ def _resnet50_tv(
     return TorchvisionResNet50(num_classes, in_channels, weights_path=weights_path, second_head=second_head)
 
 
+def _inception_resnet_v2(num_classes, in_channels, image_size, *, second_head: bool = False) -> LNLModel:
+    return InceptionResNetV2(num_classes, in_channels, second_head=second_head)
+
+
 MODELS: dict[str, ModelEntry] = {
     "preact_resnet18": ModelEntry(
         _preact_resnet18, "PreAct ResNet-18, DivideMix flavour (DivideMix/SMR/Prune4ReL CIFAR backbone), 512-d feature"
@@ -182,6 +190,10 @@ MODELS: dict[str, ModelEntry] = {
     "mlp": ModelEntry(_mlp, "MLP for flat features (Linear-BN-ReLU x len(hidden)), hidden[-1]-d feature"),
     "resnet50_tv": ModelEntry(
         _resnet50_tv, "torchvision ResNet-50 (Clothing1M etc.), optional local ImageNet weights_path, 2048-d feature"
+    ),
+    "inception_resnet_v2": ModelEntry(
+        _inception_resnet_v2,
+        "Inception-ResNet-v2 (timm, from scratch; DivideMix/SMR/SOP+/Prune4ReL WebVision), inputs >= 75x75, 1536-d",
     ),
 }
 

@@ -23,6 +23,12 @@ Sources (aliases in brackets) and the lnlkit model to build for each:
   padding 0) -> ``build_model("resnet18", C, stem_padding=0)`` (``"resnet34"`` for the 34-layer one).
 * ``"torchvision_resnet50"`` [``resnet50``, ``resnet50_tv``]: ``torchvision.models.resnet50`` with its fc replaced
   for C classes (the Clothing1M networks of DivideMix, SMR, SOP, ...) -> ``build_model("resnet50_tv", C)``.
+* ``"dividemix_webvision"`` [``smr_webvision``, ``inceptionresnetv2``]: ``InceptionResNetV2`` of DivideMix's and SMR's
+  ``InceptionResNetV2.py`` (the WebVision network; SMR's unused ``projection_head`` is ignored) ->
+  ``build_model("inception_resnet_v2", C)``.
+* ``"prune4rel_webvision"`` [``prune4rel_inception``]: ``Inception_ResNetv2`` of Prune4ReL's
+  ``deepcore/nets/inceptionresnetv2.py`` (the same layers, numbered ``features.0`` ... ``features.42``) ->
+  ``build_model("inception_resnet_v2", C)``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from torch import Tensor, nn
 
 from lnlkit.models.base import LNLModel
 from lnlkit.models.cnn7 import CNN7
+from lnlkit.models.inception_resnet_v2 import InceptionResNetV2
 from lnlkit.models.preact_resnet import PreActResNet18
 from lnlkit.models.resnet import CifarResNet
 from lnlkit.models.torchvision_resnet import TorchvisionResNet50
@@ -153,6 +160,68 @@ def _rename_identity(key: str, model: nn.Module) -> str | None:
     return key
 
 
+# ------------------------------------------------------------------------------------------ Inception-ResNet-v2
+
+
+def _check_inception(model: nn.Module) -> None:
+    _expect(
+        model, InceptionResNetV2, 'build_model("inception_resnet_v2", C)', "dividemix_webvision / prune4rel_webvision"
+    )
+
+
+def _rename_dividemix_inception(key: str, model: nn.Module) -> str | None:
+    # The kit keeps the official module names; only the head differs. SMR's copy adds a 1536 -> 128 projection
+    # layer that its forward never calls: not loaded.
+    if key.startswith("projection_head."):
+        return None
+    return _swap_prefix(key, {"last_linear": "fc"})
+
+
+# Prune4ReL's network is one Sequential ``features``: the stem (its own ``features`` Sequential, where indices 3 and 6
+# are max pools, plus Mixed_5b's four branches), then the blocks in forward order, then ``conv`` and ``linear``.
+_P4R_STEM_CONVS = {"0": "conv2d_1a", "1": "conv2d_2a", "2": "conv2d_2b", "4": "conv2d_3b", "5": "conv2d_4a"}
+# (first index, last index, kit name, whether the kit name is a Sequential of blocks)
+_P4R_BLOCKS = (
+    (1, 10, "repeat", True),
+    (11, 11, "mixed_6a", False),
+    (12, 31, "repeat_1", True),
+    (32, 32, "mixed_7a", False),
+    (33, 41, "repeat_2", True),
+    (42, 42, "block8", False),
+)
+
+
+def _rename_p4r_block_inside(rest: str) -> str:
+    # branch_K -> branchK; a block's own residual 1x1 conv is ``conv`` there and ``conv2d`` in the kit
+    rest = re.sub(r"^branch_(\d)", r"branch\1", rest)
+    return "conv2d" + rest[len("conv") :] if rest.startswith("conv.") else rest
+
+
+def _rename_prune4rel_inception(key: str, model: nn.Module) -> str | None:
+    head, _, rest = key.partition(".")
+    if head == "linear":
+        return f"fc.{rest}"
+    if head == "conv":  # the final 2080 -> 1536 conv-BN-ReLU
+        return f"conv2d_7b.{rest}"
+    if head != "features":
+        return key  # reported as unexpected
+    index, _, inner = rest.partition(".")
+    if not index.isdigit():
+        return key
+    i = int(index)
+    if i == 0:
+        part, _, tail = inner.partition(".")
+        if part == "features":
+            pos, _, leaf = tail.partition(".")
+            return f"{_P4R_STEM_CONVS[pos]}.{leaf}" if pos in _P4R_STEM_CONVS else key
+        return f"mixed_5b.{_rename_p4r_block_inside(inner)}"
+    for first, last, name, repeated in _P4R_BLOCKS:
+        if first <= i <= last:
+            prefix = f"{name}.{i - first}" if repeated else name
+            return f"{prefix}.{_rename_p4r_block_inside(inner)}"
+    return key
+
+
 _SOURCES = (
     _Source(
         "dividemix",
@@ -182,6 +251,20 @@ _SOURCES = (
         "torchvision resnet50 (fc for C classes)",
         _check_resnet50,
         _rename_identity,
+    ),
+    _Source(
+        "dividemix_webvision",
+        ("smr_webvision", "inceptionresnetv2", "inception_resnet_v2", "dividemix_inception"),
+        "DivideMix/SMR InceptionResNetV2.py (WebVision; last_linear -> fc)",
+        _check_inception,
+        _rename_dividemix_inception,
+    ),
+    _Source(
+        "prune4rel_webvision",
+        ("prune4rel_inception", "prune4rel_inceptionresnetv2"),
+        "Prune4ReL deepcore/nets/inceptionresnetv2.py Inception_ResNetv2 (WebVision)",
+        _check_inception,
+        _rename_prune4rel_inception,
     ),
 )
 
@@ -290,6 +373,16 @@ def load_official_state_dict(
           ResNet-18/34 with the padding-0 stem; ``linear`` -> ``fc``, ``shortcut`` -> ``downsample``.
         * ``"torchvision_resnet50"`` (``"resnet50"``, ``"resnet50_tv"``, ``"torchvision"``): a torchvision
           ResNet-50 whose fc was replaced for C classes (names unchanged).
+        * ``"dividemix_webvision"`` (``"smr_webvision"``, ``"inceptionresnetv2"``, ``"inception_resnet_v2"``,
+          ``"dividemix_inception"``): the WebVision ``InceptionResNetV2`` of DivideMix / SMR; ``last_linear`` ->
+          ``fc``, every other name unchanged, SMR's unused ``projection_head`` ignored. The official scripts save no
+          weights of their own; this reads ``net.state_dict()`` of their network (``module.`` stripped when saved
+          from ``Train_webvision_parallel.py``'s ``DataParallel``).
+        * ``"prune4rel_webvision"`` (``"prune4rel_inception"``, ``"prune4rel_inceptionresnetv2"``): Prune4ReL's
+          ``Inception_ResNetv2``; ``features.0`` -> the stem convs and ``mixed_5b``, ``features.1-10`` ->
+          ``repeat``, ``11`` -> ``mixed_6a``, ``12-31`` -> ``repeat_1``, ``32`` -> ``mixed_7a``, ``33-41`` ->
+          ``repeat_2``, ``42`` -> ``block8``, ``conv`` -> ``conv2d_7b``, ``linear`` -> ``fc``; inside a block
+          ``branch_K`` -> ``branchK`` and the residual ``conv`` -> ``conv2d``.
     subnet : str or None, default None
         For a file holding several networks (ProMix's ``DualNet`` with ``net1``/``net2``, or a checkpoint dict
         with one entry per network): the name of the one to load.

@@ -212,7 +212,7 @@ def _webvision(smr: bool) -> Callable[[], DivideMixConfig]:
     def build() -> DivideMixConfig:
         cls = SMRConfig if smr else DivideMixConfig
         return cls(
-            model="resnet50_tv",
+            model="inception_resnet_v2",
             epochs=120 if smr else 80,
             batch_size=32,
             lr=0.01,
@@ -249,8 +249,8 @@ def _webvision(smr: bool) -> Callable[[], DivideMixConfig]:
             if smr
             else "float32. "
         )
-        + "Model deviation: the official backbone is InceptionResNetV2 trained from scratch, which lnlkit does not "
-        "provide; this preset uses torchvision ResNet-50 from scratch (``resnet50_tv`` without weights). Only "
+        + "Backbone: Inception-ResNet-v2 from scratch (``inception_resnet_v2``, the official ``InceptionResNetV2.py`` "
+        "layers; train on the loader's 299 crops as the official code). Only "
         "WebVision-val top-1 of the ensemble is recorded (not top-5, not ILSVRC12-val). The two training views "
         "differ by device-side flips only (see the Clothing1M preset)."
     )

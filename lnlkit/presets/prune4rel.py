@@ -78,9 +78,9 @@ PRESETS: dict[str, Callable[[], Prune4ReLConfig]] = {
     "webvision-sop": _preset(
         "mini-WebVision (50 classes, ``--noise none``) with SOP (its script): 100 epochs on S after 10 of warm-up, "
         "batch 32, SGD 0.02 wd 5e-4, ×0.1 at epoch 50, lr_u 0.1, lr_v 1, rb 0 and rc 0 (the script passes its "
-        "seed loop variable as rc: rc = 0 is its first run, UNVERIFIED); τ 0.95, η 1, balance.  Model deviation: "
-        "Inception-ResNet-v2 is not in the kit; ``resnet50_tv`` from scratch.",
-        model="resnet50_tv",
+        "seed loop variable as rc: rc = 0 is its first run, UNVERIFIED); τ 0.95, η 1, balance; "
+        "Inception-ResNet-v2 from scratch (``inception_resnet_v2``), as the script.",
+        model="inception_resnet_v2",
         epochs=100,
         warmup_epochs=10,
         batch_size=32,

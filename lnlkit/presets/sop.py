@@ -43,9 +43,9 @@ def _official_cifar100_asym40() -> SOPConfig:
 def _webvision() -> SOPConfig:
     """SOP (rc = rb = 0 as run; the script passes the loop variable ``$seed`` as rc, so its first run has
     rc = 0) on mini-WebVision as Prune4ReL's script: 100 epochs, batch 32, SGD 0.02, wd 5e-4, ×0.1 at 50,
-    lr_u 0.1, lr_v 1.  Model deviation: Inception-ResNet-v2 is not in the kit; ``resnet50_tv`` from scratch."""
+    lr_u 0.1, lr_v 1; Inception-ResNet-v2 from scratch (``inception_resnet_v2``), as the script."""
     return SOPConfig(
-        model="resnet50_tv",
+        model="inception_resnet_v2",
         epochs=100,
         batch_size=32,
         lr_schedule="multistep",
