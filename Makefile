@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PINS)
-	$(PY) -m pip install --quiet -e ".[notebooks,dev,compare]" $(TORCH_PINS)
+	$(PY) -m pip install --quiet -e ".[notebooks,dev,compare,models]" $(TORCH_PINS)
 	$(PY) -c "import torch, torchvision, lnlkit; print('lnlkit', lnlkit.__version__, 'torch', torch.__version__, 'torchvision', torchvision.__version__)"
 	touch $(STAMP)
 

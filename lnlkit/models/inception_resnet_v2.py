@@ -83,7 +83,12 @@ class InceptionResNetV2(LNLModel):
     def __init__(self, num_classes: int, in_channels: int = 3, *, second_head: bool = False) -> None:
         super().__init__()
         # imported here: timm (and the torchvision it imports) costs seconds at start-up, and only this model needs it
-        from timm.models.inception_resnet_v2 import InceptionResnetV2 as _TimmInceptionResNetV2
+        try:
+            from timm.models.inception_resnet_v2 import InceptionResnetV2 as _TimmInceptionResNetV2
+        except ImportError as err:
+            raise ImportError(
+                "inception_resnet_v2 (the WebVision presets' network) needs timm: pip install 'lnlkit[models]'"
+            ) from err
 
         # timm's defaults are the official layers: BN eps 1e-3, ReLU, no dropout, padding 0 unless stated
         net = _TimmInceptionResNetV2(num_classes=num_classes, in_chans=in_channels)
