@@ -67,18 +67,12 @@ def run_cell(kind: str, noise: str, seed: int, out: Path, methods: list[str], re
 
     noisy = digits_input(kind).with_noise(noise, seed=seed)
     folder = out / "runs" / cell_name(kind, noise, seed)
-    overrides = {}
-    if rescore is not None and "comining" in methods:
-        trained = json.loads(next((folder / "runs" / "comining").glob("*/config.json")).read_text())
-        overrides["comining"] = {"forget_rate": trained["hyperparameters"]["forget_rate"]}
-    start = time.perf_counter()
-    frame = find_label_issues(
-        noisy, methods=methods, seeds=(seed,), out=folder, device="cpu", progress=False, overrides=overrides
-    )
-    wall = time.perf_counter() - start
     if rescore is not None:
-        metrics = evaluate_detection(frame, noisy.is_noisy)
-        return {**rescore, "metrics": metrics, "rescored": True}
+        frame = _reread(noisy, folder, methods, seed)
+        return {**rescore, "metrics": evaluate_detection(frame, noisy.is_noisy), "rescored": True}
+    start = time.perf_counter()
+    frame = find_label_issues(noisy, methods=methods, seeds=(seed,), out=folder, device="cpu", progress=False)
+    wall = time.perf_counter() - start
     metrics = evaluate_detection(frame, noisy.is_noisy)  # the truth, after the fact
     return {
         "input": kind,
@@ -99,6 +93,34 @@ def _by_input(out: Path):
         if mine:
             noises = [n for n in NOISES if any(c["noise"] == n for c in mine)]
             yield kind, mine, noises, [m for m in (*METHODS, "consensus") if m in mine[0]["metrics"]]
+
+
+def _reread(noisy, folder: Path, methods: list[str], seed: int):
+    """The detection table from a cell's complete runs, read back without ``fit`` (whose resume check refuses a run
+    whose config has gained a field since, e.g. a new switch that does not change what was trained)."""
+    import lnlkit
+    from lnlkit import detect
+    from lnlkit.runs import run_folder
+
+    data = detect.given_labels(noisy)
+    found = []
+    for name in methods:
+        if name == "cleanlab":
+            found.append(detect.cleanlab_detection(data, (seed,), folder / "runs", device="cpu", progress=False))
+            continue
+        out = run_folder(folder / "runs", name, data.name, "given", seed)
+        run = lnlkit.load_run(out)
+        trained = run.config["hyperparameters"]
+        signals = detect._last_signals(run)
+        method = (
+            detect.configure(name, data, "auto", forget_rate=trained["forget_rate"])
+            if name == "comining"
+            else (detect.configure(name, data, "auto"))
+        )
+        probs = detect._train_probs(method, data, out, "cpu")
+        score, flags = detect.clean_score_of(signals), detect.own_flags(signals, data.labels)
+        found.append(detect.MethodDetection(name, score, flags, probs, [out]))
+    return detect.assemble(found, data, data.dataset.sample_ids, data.dataset.class_names)
 
 
 def tabulate(out: Path) -> str:

@@ -4,7 +4,6 @@ result against the demo's truth."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -23,9 +22,9 @@ def _outputs(nb) -> str:
 
 
 @pytest.mark.parametrize("source", ["demo-folder"])  # the table path: tests/test_detect_cli.py
-def test_notebook_20_runs_at_smoke_size(tmp_path, source):
+def test_notebook_20_runs_at_smoke_size(tmp_path, source, monkeypatch):
     papermill = pytest.importorskip("papermill")
-    os.environ.setdefault("LNLKIT_STATIC_WIDGETS", "1")
+    monkeypatch.setenv("LNLKIT_STATIC_WIDGETS", "1")  # the kernel inherits it: the browser renders static
     executed = tmp_path / "out.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOK),
